@@ -1,0 +1,29 @@
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+export interface LoggerOptions {
+  level?: string;
+  /** Where JSON lines go; stdout when absent. Tests pass a stream to read the session lines back. */
+  destination?: DestinationStream;
+}
+
+/** Never let a credential reach a log line, whatever object a caller hands to pino. */
+const REDACTED_PATHS = [
+  'authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'token',
+  '*.token',
+  'bearerToken',
+  '*.bearerToken',
+];
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const settings = {
+    level: options.level ?? 'info',
+    base: { service: 'kube-stream-gateway' },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
+}

@@ -1,0 +1,22 @@
+/** Where and how the gateway reaches the legacy API server or kubelet. */
+export interface UpstreamTarget {
+  /** Base URL, `https://host:port` or `http://host:port`, optionally with a path prefix. */
+  url: URL;
+  /** PEM CA bundle that verifies the upstream's certificate; the system roots when absent. */
+  ca?: string | Buffer;
+  insecureSkipTlsVerify: boolean;
+  /** TLS server name to verify, when it differs from the URL's host. */
+  serverName?: string;
+  /**
+   * The upstream credential from a kubeconfig. In passthrough mode the caller's own
+   * `Authorization` is forwarded and these are not used for caller traffic (see docs/auth.md);
+   * they are kept for the edge mode.
+   */
+  credentials?: UpstreamCredentials;
+}
+
+export interface UpstreamCredentials {
+  bearerToken?: string;
+  clientCert?: string | Buffer;
+  clientKey?: string | Buffer;
+}
