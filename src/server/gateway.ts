@@ -1,0 +1,78 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Logger } from '../observability/logger.js';
+import { RemoteCommandTranslator } from '../translators/remote-command/handler.js';
+import type { UpstreamTarget } from '../upstream/target.js';
+import { createHttpProxy } from './http-proxy.js';
+import { listen } from './listen.js';
+import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
+import { relayUpgrade } from './upgrade-relay.js';
+
+export interface GatewayOptions {
+  listen: ListenAddress;
+  /** Serve HTTPS; plain HTTP otherwise (behind a TLS-terminating load balancer). */
+  tls?: ServerTls;
+  upstream: UpstreamTarget;
+  logger: Logger;
+  clientPingIntervalMs?: number;
+  upstreamPingIntervalMs?: number;
+}
+
+/**
+ * The gateway's listener. Each request goes one of three ways: an exec/attach WebSocket upgrade is
+ * translated to SPDY; any other upgrade is relayed raw; everything else is reverse-proxied.
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
+  const { logger, upstream } = options;
+  const proxy = createHttpProxy(upstream, logger);
+  const translator = new RemoteCommandTranslator({
+    upstream,
+    logger,
+    clientPingIntervalMs: options.clientPingIntervalMs,
+    upstreamPingIntervalMs: options.upstreamPingIntervalMs,
+  });
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key })
+    : http.createServer();
+  const sockets = new Set<Socket>();
+
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('request', (req, res) => proxy.handle(req, res));
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    if (!translator.tryHandle(req, socket, head)) relayUpgrade(upstream, req, socket, head, logger);
+  });
+  server.on('clientError', (error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    logger.debug({ err: error.message }, 'malformed client request');
+  });
+
+  const address = await listen(server, options.listen);
+  const scheme = options.tls ? 'https' : 'http';
+  logger.info({ event: 'listening', url: `${scheme}://${address.authority}`, upstream: upstream.url.origin }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${scheme}://${address.authority}`,
+    host: address.host,
+    port: address.port,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await translator.shutdown('the gateway is shutting down');
+        server.closeIdleConnections();
+        for (const socket of sockets) socket.destroy();
+        proxy.close();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}

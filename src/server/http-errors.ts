@@ -1,0 +1,46 @@
+import type { ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { errorStatus, type Status } from '../codecs/k8s/status.js';
+
+/** A Kubernetes-style failure that should reach the client as an HTTP status with a `Status` body. */
+export class HttpStatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  toStatus(): Status {
+    return errorStatus(this.code, this.reason, this.message);
+  }
+}
+
+export function sendStatusResponse(res: ServerResponse, error: HttpStatusError): void {
+  const body = JSON.stringify(error.toStatus());
+  res.writeHead(error.code, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/**
+ * Answers an upgrade request on its raw socket, before any upgrade happened. kubectl falls back to
+ * SPDY on any real HTTP answer but fails with "unexpected EOF" on a bare close, so always answer.
+ */
+export function sendStatusOnSocket(socket: Duplex, error: HttpStatusError, extraHeaders: string[] = []): void {
+  const body = JSON.stringify(error.toStatus());
+  writeRawResponse(socket, error.code, ['Content-Type: application/json', ...extraHeaders], Buffer.from(body));
+}
+
+export function writeRawResponse(socket: Duplex, code: number, headerLines: string[], body: Buffer): void {
+  if (socket.destroyed || !socket.writable) return;
+  const head =
+    `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Unknown'}\r\n` +
+    [...headerLines, `Content-Length: ${body.length}`, 'Connection: close'].join('\r\n') +
+    '\r\n\r\n';
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}

@@ -1,0 +1,65 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Logger } from '../observability/logger.js';
+import type { UpstreamTarget } from '../upstream/target.js';
+import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
+import { describeDialError } from '../upstream/spdy-dialer.js';
+import { endToEndHeaders } from './hop-by-hop.js';
+import { HttpStatusError, sendStatusResponse } from './http-errors.js';
+
+export interface HttpProxy {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  close(): void;
+}
+
+/**
+ * Reverse proxy for every request that is not a streaming upgrade: discovery, GET/LIST, WATCH,
+ * `logs -f`. Bodies are piped in both directions, so watches stream chunk by chunk and a slow
+ * client slows the upstream (pipe back-pressure); a client that goes away aborts the upstream request.
+ * Why our own instead of http-proxy/http-proxy-3: docs/decisions.md.
+ */
+export function createHttpProxy(target: UpstreamTarget, logger: Logger): HttpProxy {
+  const secure = target.url.protocol === 'https:';
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, maxFreeSockets: 16 })
+    : new http.Agent({ keepAlive: true, maxFreeSockets: 16 });
+  const request = requestFunction(target);
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const upstreamReq = request({
+      ...connectionOptions(target),
+      agent,
+      method: req.method,
+      path: upstreamPath(target, req.url ?? '/'),
+      headers: { ...endToEndHeaders(req.headers), host: upstreamHost(target) },
+    });
+
+    upstreamReq.on('response', (upstreamRes) => {
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.headers));
+      // Watches and `logs -f` send a header and then nothing for a while: show the client the
+      // status at once instead of waiting for the first body chunk.
+      res.flushHeaders();
+      upstreamRes.pipe(res);
+      upstreamRes.on('error', () => res.destroy());
+    });
+    upstreamReq.on('error', (error) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const message = describeDialError(error);
+      logger.warn({ method: req.method, path: req.url?.split('?')[0], err: message }, 'proxied request failed');
+      sendStatusResponse(res, new HttpStatusError(503, 'ServiceUnavailable', message));
+    });
+    // A client that goes away (Ctrl-C on a watch) must not leave the upstream request running.
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    req.pipe(upstreamReq);
+  }
+
+  return {
+    handle,
+    close: () => agent.destroy(),
+  };
+}

@@ -1,0 +1,112 @@
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../observability/logger.js';
+import type { UpstreamTarget } from '../upstream/target.js';
+import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
+import { describeDialError } from '../upstream/spdy-dialer.js';
+import { HttpStatusError, sendStatusOnSocket, writeRawResponse } from './http-errors.js';
+
+/** Response headers that describe the upstream connection's framing, which the replay re-frames. */
+const REFRAMED_HEADERS = new Set(['connection', 'transfer-encoding', 'content-length', 'keep-alive']);
+const MAX_REPLAYED_BODY = 1024 * 1024;
+
+/**
+ * Passes an upgrade the gateway does not translate (the SPDY upgrade of kubectl ≤ 1.30, or any other
+ * upgrade) to the upstream byte for byte. http-proxy and http-proxy-3 destroy every upgrade that is not
+ * `GET` + `Upgrade: websocket` (docs/decisions.md), hence this relay.
+ */
+export function relayUpgrade(
+  target: UpstreamTarget,
+  req: IncomingMessage,
+  clientSocket: Duplex,
+  head: Buffer,
+  logger: Logger,
+): void {
+  const log = logger.child({ kind: 'upgrade-relay', method: req.method, path: req.url?.split('?')[0] });
+  const upstreamReq = requestFunction(target)({
+    ...connectionOptions(target),
+    agent: false,
+    method: req.method,
+    path: upstreamPath(target, req.url ?? '/'),
+    headers: { ...req.headers, host: upstreamHost(target) },
+  });
+  let answered = false;
+  clientSocket.on('error', () => upstreamReq.destroy());
+  clientSocket.on('close', () => {
+    if (!answered) upstreamReq.destroy();
+  });
+
+  upstreamReq.on('upgrade', (res: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
+    answered = true;
+    if (clientSocket.destroyed) {
+      upstreamSocket.destroy();
+      return;
+    }
+    upstreamSocket.setNoDelay(true);
+    const headers = headerLines(res.rawHeaders, () => true).map((line) => `${line}\r\n`);
+    clientSocket.write(statusLine(res) + headers.join('') + '\r\n', 'latin1');
+    if (upstreamHead.length) clientSocket.write(upstreamHead);
+    if (head.length) upstreamSocket.write(head);
+    upstreamSocket.pipe(clientSocket);
+    clientSocket.pipe(upstreamSocket);
+    const started = Date.now();
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      upstreamSocket.destroy();
+      clientSocket.destroy();
+      log.info(
+        { status: res.statusCode, protocol: res.headers['x-stream-protocol-version'], durationMs: Date.now() - started },
+        'relayed upgrade ended',
+      );
+    };
+    upstreamSocket.on('close', end);
+    clientSocket.on('close', end);
+    upstreamSocket.on('error', end);
+    clientSocket.on('error', end);
+    log.info({ status: res.statusCode, protocol: res.headers['x-stream-protocol-version'] }, 'relayed upgrade started');
+  });
+
+  upstreamReq.on('response', (res: IncomingMessage) => {
+    answered = true;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      if (size < MAX_REPLAYED_BODY) chunks.push(chunk);
+      size += chunk.length;
+    });
+    res.on('error', () => clientSocket.destroy());
+    res.on('end', () => {
+      const headers = headerLines(res.rawHeaders, (name) => !REFRAMED_HEADERS.has(name.toLowerCase()));
+      writeRawResponse(clientSocket, res.statusCode ?? 502, headers, Buffer.concat(chunks).subarray(0, MAX_REPLAYED_BODY));
+      log.info({ status: res.statusCode }, 'upgrade refused by upstream');
+    });
+  });
+
+  upstreamReq.on('error', (error) => {
+    if (answered) return;
+    answered = true;
+    const message = describeDialError(error);
+    log.warn({ err: message }, 'upgrade relay could not reach the upstream');
+    sendStatusOnSocket(clientSocket, new HttpStatusError(503, 'ServiceUnavailable', message));
+  });
+  upstreamReq.end();
+}
+
+function statusLine(res: IncomingMessage): string {
+  const code = res.statusCode ?? 101;
+  return `HTTP/1.1 ${code} ${res.statusMessage || STATUS_CODES[code] || ''}\r\n`;
+}
+
+/** `Name: value` lines from Node's flat rawHeaders list, keeping the upstream's spelling and repeats. */
+export function headerLines(rawHeaders: string[], keep: (name: string) => boolean): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (keep(name)) lines.push(`${name}: ${rawHeaders[i + 1]}`);
+  }
+  return lines;
+}

@@ -1,0 +1,193 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import type { Logger } from '../../observability/logger.js';
+import {
+  REMOTE_COMMAND_PROTOCOLS,
+  negotiateSubprotocol,
+  parseSubprotocolHeader,
+  type RemoteCommandProtocol,
+} from '../../codecs/channels/protocols.js';
+import { Channel } from '../../codecs/channels/protocols.js';
+import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
+import { SpdyConnection } from '../../sessions/spdy-connection.js';
+import { WebSocketChannels } from '../../sessions/websocket-channels.js';
+import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
+import type { UpstreamTarget } from '../../upstream/target.js';
+import { HttpStatusError, sendStatusOnSocket, writeRawResponse } from '../../server/http-errors.js';
+import { headerLines } from '../../server/upgrade-relay.js';
+import { parseRemoteCommandRequest, type RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
+import { RemoteCommandSession } from './session.js';
+
+/** What the gateway offers upstream, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
+export const UPSTREAM_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
+
+/** Client headers that carry identity or audit context and so travel with the upgrade. */
+const FORWARDED_HEADERS = /^(authorization|user-agent|kubectl-command|kubectl-session|impersonate-.*)$/;
+/** A valid Sec-WebSocket-Key is 16 random bytes in base64 (RFC 6455 §4.2.1). */
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** Set-up ends at the upstream's answer; a real API server answers within well under this. */
+const UPSTREAM_DIAL_TIMEOUT_MS = 30_000;
+const REFRAMED_HEADERS = new Set(['connection', 'transfer-encoding', 'content-length', 'keep-alive']);
+
+export interface RemoteCommandTranslatorOptions {
+  upstream: UpstreamTarget;
+  logger: Logger;
+  clientPingIntervalMs?: number;
+  upstreamPingIntervalMs?: number;
+  /** Largest WebSocket message accepted from a client. */
+  maxMessageBytes?: number;
+  /** How long the gateway waits for the client's close frame after sending its own. */
+  closeTimeoutMs?: number;
+}
+
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (
+    String(req.headers.upgrade ?? '').toLowerCase() === 'websocket' &&
+    String(req.headers.connection ?? '').toLowerCase().includes('upgrade')
+  );
+}
+
+/** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
+export class RemoteCommandTranslator {
+  private readonly wss: WebSocketServer;
+  private readonly chosenProtocol = new WeakMap<IncomingMessage, RemoteCommandProtocol>();
+  private readonly sessions = new Set<RemoteCommandSession>();
+  private nextSessionId = 1;
+
+  constructor(private readonly options: RemoteCommandTranslatorOptions) {
+    const serverOptions: ServerOptions & { closeTimeout: number } = {
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: options.maxMessageBytes ?? 16 * 1024 * 1024,
+      // ws ≥ 8.18 option, missing from @types/ws.
+      closeTimeout: options.closeTimeoutMs ?? 30_000,
+      handleProtocols: (_offered, req) => this.chosenProtocol.get(req)?.name ?? false,
+    };
+    this.wss = new WebSocketServer(serverOptions);
+  }
+
+  get activeSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** Returns false when the request is not an exec/attach WebSocket upgrade (someone else's job). */
+  tryHandle(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (!isWebSocketUpgrade(req)) return false;
+    const request = parseRemoteCommandRequest(req.url ?? '/');
+    if (!request) return false;
+    void this.handle(req, socket, head, request);
+    return true;
+  }
+
+  /** Ends every session with a Status saying why; resolves once they are all closed. */
+  async shutdown(reason: string): Promise<void> {
+    const sessions = [...this.sessions];
+    for (const session of sessions) session.shutdown(reason);
+    await Promise.all(sessions.map((session) => session.done));
+    for (const client of this.wss.clients) client.terminate();
+    this.wss.close();
+  }
+
+  private async handle(req: IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest): Promise<void> {
+    const id = this.nextSessionId++;
+    const logger = this.options.logger.child({
+      session: id,
+      kind: request.kind,
+      namespace: request.namespace,
+      pod: request.pod,
+      container: request.container,
+      command: request.command,
+      tty: request.tty,
+    });
+    socket.on('error', () => undefined);
+
+    const offered = parseSubprotocolHeader(req.headers['sec-websocket-protocol']);
+    const protocol = negotiateSubprotocol(offered, REMOTE_COMMAND_PROTOCOLS);
+    if (!protocol) {
+      const message = `unable to negotiate a remote-command subprotocol: the client offered [${offered.join(', ')}], the gateway supports [${REMOTE_COMMAND_PROTOCOLS.map((p) => p.name || '""').join(', ')}]`;
+      logger.info({ event: 'session-refused', status: 403, reason: message }, 'session refused');
+      sendStatusOnSocket(socket, new HttpStatusError(403, 'Forbidden', message));
+      return;
+    }
+    if (!WEBSOCKET_KEY.test(String(req.headers['sec-websocket-key'] ?? '')) || req.headers['sec-websocket-version'] !== '13') {
+      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
+      return;
+    }
+    this.chosenProtocol.set(req, protocol);
+
+    let outcome;
+    try {
+      outcome = await dialSpdyUpgrade(this.options.upstream, {
+        path: req.url ?? '/',
+        headers: forwardedHeaders(req),
+        protocols: UPSTREAM_PROTOCOLS,
+        timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
+      });
+    } catch (error) {
+      if (!(error instanceof UpstreamUnreachableError)) throw error;
+      // Like the 1.31 API server's translator: the WebSocket is accepted and the failure is reported
+      // as an InternalError Status on the error channel (apiserver streamtranslator.go).
+      logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
+      this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${error.message}`);
+      return;
+    }
+
+    if (outcome.kind === 'refused') {
+      // The upstream's own answer (401, 403, 404, 400…) is what a real API server would have said
+      // before upgrading; kubectl prints it (and falls back to SPDY on any non-101).
+      logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
+      const headers = headerLines(outcome.rawHeaders, (name) => !REFRAMED_HEADERS.has(name.toLowerCase()));
+      writeRawResponse(socket, outcome.statusCode, headers, outcome.body);
+      return;
+    }
+
+    const upstreamSocket = outcome.socket;
+    if (socket.destroyed) {
+      upstreamSocket.destroy();
+      return;
+    }
+    upstreamSocket.setNoDelay(true);
+    (socket as Socket).setNoDelay?.(true);
+    let accepted = false;
+    // ws may answer the handshake itself with an error (it validates more than we do): then the
+    // upstream connection has no session to serve.
+    socket.once('close', () => {
+      if (!accepted) upstreamSocket.destroy();
+    });
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      accepted = true;
+      const upstream = new SpdyConnection(upstreamSocket, { role: 'client' }, outcome.head);
+      const channels = new WebSocketChannels(ws, protocol, { pingIntervalMs: this.options.clientPingIntervalMs });
+      const session = new RemoteCommandSession({
+        request,
+        channels,
+        upstream,
+        upstreamProtocol: outcome.protocol,
+        logger,
+        upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
+      });
+      this.sessions.add(session);
+      void session.done.then(() => this.sessions.delete(session));
+    });
+  }
+
+  private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: RemoteCommandProtocol, message: string): void {
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const channels = new WebSocketChannels(ws, protocol);
+      const status = errorStatus(500, 'InternalError', message);
+      channels.send(Channel.error, Buffer.from(protocol.statusFormat === 'json' ? JSON.stringify(status) : statusToText(status)));
+      channels.close(1000, '');
+    });
+  }
+}
+
+function forwardedHeaders(req: IncomingMessage): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined && FORWARDED_HEADERS.test(name)) headers[name] = value;
+  }
+  return headers;
+}

@@ -1,0 +1,252 @@
+import type { Logger } from '../../observability/logger.js';
+import type { SpdyConnection, SpdyStream } from '../../sessions/spdy-connection.js';
+import type { WebSocketChannels } from '../../sessions/websocket-channels.js';
+import { Channel } from '../../codecs/channels/protocols.js';
+import {
+  errorStatus,
+  exitCodeOf,
+  parseStatus,
+  statusToText,
+  successStatus,
+  textToStatus,
+  type Status,
+} from '../../codecs/k8s/status.js';
+import { TerminalSizeDecoder, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
+import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
+
+/** Upstream remote-command versions with a resize stream (v1/v2 have none). */
+const RESIZE_CAPABLE = new Set(['v4.channel.k8s.io', 'v3.channel.k8s.io']);
+/** A Status is a few hundred bytes; anything far larger on the error stream is not one. */
+const MAX_ERROR_STREAM_BYTES = 64 * 1024;
+
+export interface RemoteCommandSessionOptions {
+  request: RemoteCommandRequest;
+  channels: WebSocketChannels;
+  upstream: SpdyConnection;
+  /** The version the upstream chose in `X-Stream-Protocol-Version`. */
+  upstreamProtocol: string;
+  logger: Logger;
+  upstreamPingIntervalMs: number;
+}
+
+type OutputName = 'stdout' | 'stderr' | 'error';
+
+/**
+ * One exec/attach: the client's WebSocket channels on one side, the upstream's SPDY streams on the other.
+ * It ends when the upstream has closed every output stream (the Status is then known), or when
+ * either side goes away.
+ */
+export class RemoteCommandSession {
+  private readonly stdin?: SpdyStream;
+  private readonly resize?: SpdyStream;
+  private readonly outputs = new Map<OutputName, SpdyStream>();
+  private readonly pendingOutputs = new Set<OutputName>();
+  private readonly resizeDecoder = new TerminalSizeDecoder();
+  private errorBytes: Buffer[] = [];
+  private errorSize = 0;
+  private upstreamLost: string | undefined;
+  private ended = false;
+  private readonly startedAt = Date.now();
+  private readonly pingTimer: NodeJS.Timeout;
+  private pingOutstanding = false;
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly options: RemoteCommandSessionOptions) {
+    const { request, channels, upstream, upstreamProtocol } = options;
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+
+    // client-go creates the error stream first, then the others (PROTOCOLS.md §7); the server waits
+    // for the whole set, so they are opened together without waiting for each reply.
+    this.openOutput('error');
+    if (request.stdin) this.stdin = this.openInput('stdin');
+    if (request.stdout) this.openOutput('stdout');
+    if (request.stderr) this.openOutput('stderr');
+    if (request.tty && RESIZE_CAPABLE.has(upstreamProtocol)) this.resize = this.openInput('resize');
+
+    // Clients may wait for this first, empty message before they send anything (websocket.go in the kubelet).
+    channels.send(request.stdout ? Channel.stdout : request.stderr ? Channel.stderr : Channel.error, Buffer.alloc(0));
+
+    channels.on('data', (channel, payload) => this.fromClient(channel, payload));
+    channels.on('channel-close', (channel) => {
+      if (channel === Channel.stdin) this.stdin?.end();
+      else if (channel === Channel.resize) this.resize?.end();
+    });
+    channels.on('drain', () => {
+      for (const stream of this.outputs.values()) stream.resume();
+    });
+    channels.on('protocol-error', (error) => this.abort(`client protocol error: ${error.message}`, 1002));
+    channels.on('close', (code) => {
+      if (!this.ended) this.abort(`client closed the connection (code ${code})`);
+    });
+
+    // A lost connection fails the streams still expecting data (their 'error' below); streams the
+    // upstream had already ended normally are not a loss.
+    upstream.on('error', (error: Error) => (this.upstreamLost ??= `upstream SPDY error: ${error.message}`));
+
+    this.pingTimer = setInterval(() => this.pingUpstream(), options.upstreamPingIntervalMs);
+    this.pingTimer.unref();
+    options.logger.info(
+      { event: 'session-start', clientProtocol: channels.protocol.name, upstreamProtocol },
+      'session started',
+    );
+  }
+
+  /** Ends the session from outside (shutdown): reports why on the error channel, then closes. */
+  shutdown(reason: string): void {
+    if (this.ended) return;
+    this.finish(errorStatus(503, 'ServiceUnavailable', reason), reason);
+  }
+
+  private openOutput(name: OutputName): void {
+    const stream = this.options.upstream.openStream({ streamtype: name });
+    this.outputs.set(name, stream);
+    this.pendingOutputs.add(name);
+    stream.on('data', (chunk: Buffer) => this.fromUpstream(name, stream, chunk));
+    const done = (): void => {
+      if (!this.pendingOutputs.delete(name)) return;
+      if (this.pendingOutputs.size === 0) this.complete();
+    };
+    // Ended by the peer's FIN or RST_STREAM (after all its data), or failed with the connection.
+    stream.on('end', done);
+    stream.on('error', (error: Error) => {
+      this.upstreamLost ??= `upstream ${name} stream failed: ${error.message}`;
+      done();
+    });
+    stream.on('close', done);
+    // client-go never half-closes the output streams (captures), so neither does the gateway.
+  }
+
+  private openInput(name: 'stdin' | 'resize'): SpdyStream {
+    const stream = this.options.upstream.openStream({ streamtype: name });
+    // Nothing arrives on input streams, but reading lets them finish when the peer resets them.
+    stream.resume();
+    stream.on('error', () => {
+      // The peer's RST_STREAM at the end of the command; the output streams decide when the session ends.
+    });
+    stream.on('drain', () => this.options.channels.resumeIncoming());
+    return stream;
+  }
+
+  private fromClient(channel: number, payload: Buffer): void {
+    if (channel === Channel.stdin && this.stdin) {
+      if (!this.stdin.writableEnded && !this.stdin.write(payload)) this.options.channels.pauseIncoming();
+    } else if (channel === Channel.resize && this.resize) {
+      let sizes;
+      try {
+        sizes = this.resizeDecoder.push(payload);
+      } catch (error) {
+        this.abort(`invalid resize message: ${(error as Error).message}`, 1007);
+        return;
+      }
+      for (const size of sizes) {
+        if (!this.resize.writableEnded) this.resize.write(encodeTerminalSize(size));
+      }
+    }
+    // Other channels are not readable by the server; Kubernetes ignores them too (wsstream/conn.go).
+  }
+
+  private fromUpstream(name: OutputName, stream: SpdyStream, chunk: Buffer): void {
+    if (name === 'error') {
+      if (this.errorSize < MAX_ERROR_STREAM_BYTES) {
+        this.errorBytes.push(chunk);
+        this.errorSize += chunk.length;
+      }
+      return;
+    }
+    const channel = name === 'stdout' ? Channel.stdout : Channel.stderr;
+    if (!this.options.channels.send(channel, chunk)) stream.pause();
+  }
+
+  private complete(): void {
+    if (this.ended) return;
+    const status = this.upstreamStatus();
+    const exitCode = exitCodeOf(status);
+    this.finish(status, exitCode === undefined && status.status !== 'Success' ? status.message ?? 'failed' : 'completed');
+  }
+
+  /** The Status the upstream reported, in the shape its protocol version uses (PROTOCOLS.md §2). */
+  private upstreamStatus(): Status {
+    const text = Buffer.concat(this.errorBytes).toString('utf8');
+    if (text.length > 0) {
+      if (this.options.upstreamProtocol === 'v4.channel.k8s.io') {
+        try {
+          return parseStatus(text);
+        } catch {
+          return textToStatus(text);
+        }
+      }
+      return textToStatus(text);
+    }
+    if (this.upstreamLost) return errorStatus(500, 'InternalError', `Internal error occurred: ${this.upstreamLost}`);
+    return successStatus();
+  }
+
+  private finish(status: Status, reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    const { channels } = this.options;
+    if (channels.protocol.statusFormat === 'json') {
+      channels.send(Channel.error, Buffer.from(JSON.stringify(status)));
+    } else if (status.status !== 'Success') {
+      channels.send(Channel.error, Buffer.from(statusToText(status)));
+    }
+    // ws sends the close frame after every queued message and then waits (bounded by its
+    // closeTimeout) for the client's close frame, so a slow reader still receives all output.
+    channels.close(1000, '');
+    this.release();
+    this.logEnd(reason, exitCodeOf(status));
+  }
+
+  /** The client is gone or broke the protocol: nothing more can be delivered to it. */
+  private abort(reason: string, closeCode?: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (closeCode !== undefined) this.options.channels.close(closeCode, reason);
+    else this.options.channels.terminate();
+    this.release();
+    this.logEnd(reason, undefined);
+  }
+
+  private release(): void {
+    clearInterval(this.pingTimer);
+    for (const stream of [...this.outputs.values(), this.stdin, this.resize]) {
+      if (stream && !stream.destroyed) stream.reset();
+    }
+    this.options.upstream.close();
+    this.resolveDone();
+  }
+
+  private logEnd(reason: string, exitCode: number | undefined): void {
+    const { channels, upstream } = this.options;
+    this.options.logger.info(
+      {
+        event: 'session-end',
+        clientProtocol: channels.protocol.name,
+        upstreamProtocol: this.options.upstreamProtocol,
+        bytesFromClient: channels.bytesReceived,
+        bytesToClient: channels.bytesSent,
+        upstreamBytesRead: upstream.bytesRead,
+        upstreamBytesWritten: upstream.bytesWritten,
+        exitCode,
+        durationMs: Date.now() - this.startedAt,
+        reason,
+      },
+      'session ended',
+    );
+  }
+
+  /** An upstream that does not answer one ping by the next is treated as gone. */
+  private pingUpstream(): void {
+    if (this.pingOutstanding) {
+      this.upstreamLost ??= 'the upstream stopped answering SPDY pings';
+      this.options.upstream.destroy();
+      return;
+    }
+    this.pingOutstanding = true;
+    this.options.upstream.ping().then(
+      () => (this.pingOutstanding = false),
+      () => undefined,
+    );
+  }
+}

@@ -1,0 +1,42 @@
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import type { UpstreamTarget } from './target.js';
+
+export type UpstreamRequestOptions = https.RequestOptions;
+
+/** `http.request` or `https.request`, by the upstream's scheme. */
+export function requestFunction(target: UpstreamTarget): typeof https.request {
+  return target.url.protocol === 'https:' ? https.request : (http.request as typeof https.request);
+}
+
+/** The upstream path for a client path: the target URL's path prefix (if any) joined with it. */
+export function upstreamPath(target: UpstreamTarget, clientPath: string): string {
+  const prefix = target.url.pathname.replace(/\/+$/, '');
+  return prefix + clientPath;
+}
+
+/** Host header value the upstream expects (its own authority, not the gateway's). */
+export function upstreamHost(target: UpstreamTarget): string {
+  return target.url.host;
+}
+
+/**
+ * Connection options shared by proxied requests and upgrades: address, TLS trust, SNI.
+ * SNI is only sent for DNS names; Node rejects IP addresses as servername (RFC 6066 §3).
+ */
+export function connectionOptions(target: UpstreamTarget): UpstreamRequestOptions {
+  const hostname = target.url.hostname.replace(/^\[|\]$/g, '');
+  const secure = target.url.protocol === 'https:';
+  const options: UpstreamRequestOptions = {
+    hostname,
+    port: target.url.port || (secure ? 443 : 80),
+  };
+  if (secure) {
+    options.rejectUnauthorized = !target.insecureSkipTlsVerify;
+    if (target.ca) options.ca = target.ca;
+    const serverName = target.serverName ?? hostname;
+    if (!isIP(serverName)) options.servername = serverName;
+  }
+  return options;
+}

@@ -1,0 +1,104 @@
+// Bad input and failing upstreams: each gets a specific error, the gateway stays up, nothing leaks.
+import t from 'tap';
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { connect, waitForMessage } from '../helpers/ws-client.js';
+import { runKubectl } from '../helpers/run-kubectl.js';
+
+const EXEC_CAT = '/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true&stderr=true';
+
+t.test('an unknown subprotocol is refused with 403 and a Status naming the supported ones', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const outcome = await connect(stack, EXEC_CAT, ['v9.channel.k8s.io']);
+  t.equal(outcome.kind, 'refused');
+  if (outcome.kind !== 'refused') return;
+  t.equal(outcome.statusCode, 403);
+  const status = JSON.parse(outcome.body);
+  t.match(status, { kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403 });
+  t.match(status.message, /v9\.channel\.k8s\.io.*v5\.channel\.k8s\.io/);
+  // The gateway is still serving.
+  const next = await connect(stack, EXEC_CAT, ['v5.channel.k8s.io']);
+  t.equal(next.kind, 'open');
+  if (next.kind === 'open') next.socket.terminate();
+});
+
+t.test('an upstream that is down: InternalError Status on the error channel, then a normal close', async (t) => {
+  const dead = http.createServer();
+  dead.listen(0, '127.0.0.1');
+  await once(dead, 'listening');
+  const deadPort = (dead.address() as AddressInfo).port;
+  await new Promise((resolve) => dead.close(resolve));
+  const stack = await startStack({
+    upstream: () => ({ url: new URL(`http://127.0.0.1:${deadPort}`), insecureSkipTlsVerify: false }),
+  });
+  t.teardown(() => stack.close());
+
+  const outcome = await connect(stack, EXEC_CAT, ['v5.channel.k8s.io']);
+  t.equal(outcome.kind, 'open');
+  if (outcome.kind !== 'open') return;
+  const closed = await outcome.closed;
+  t.equal(closed.code, 1000);
+  const errorMessage = outcome.messages.find((m) => m.data[0] === 3);
+  t.ok(errorMessage, 'a message on the error channel');
+  const status = JSON.parse(errorMessage!.data.subarray(1).toString());
+  t.match(status, { status: 'Failure', reason: 'InternalError', code: 500 });
+  t.match(status.message, /error dialing backend: .*ECONNREFUSED/);
+
+  const kubectl = await runKubectl(33, ['exec', 'demo', '--', 'true'], { kubeconfig: stack.kubeconfig });
+  t.not(kubectl.code, 0);
+  t.match(kubectl.stderr, /error dialing backend/);
+});
+
+t.test('an upstream that answers 403: the same answer reaches the client before any upgrade', async (t) => {
+  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "demo" is forbidden: User "x" cannot create resource "pods/exec"', reason: 'Forbidden', code: 403 });
+  const forbidding = http.createServer((_req, res) => {
+    res.writeHead(403, { 'content-type': 'application/json' });
+    res.end(body);
+  });
+  forbidding.listen(0, '127.0.0.1');
+  await once(forbidding, 'listening');
+  t.teardown(() => new Promise((resolve) => forbidding.close(resolve)));
+  const port = (forbidding.address() as AddressInfo).port;
+  const stack = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${port}`), insecureSkipTlsVerify: false }) });
+  t.teardown(() => stack.close());
+
+  const outcome = await connect(stack, EXEC_CAT, ['v5.channel.k8s.io']);
+  t.equal(outcome.kind, 'refused');
+  if (outcome.kind !== 'refused') return;
+  t.equal(outcome.statusCode, 403);
+  t.equal(outcome.body, body, 'the upstream Status, byte for byte');
+});
+
+t.test('a malformed v5 CLOSE ends the session with close code 1002; the upstream streams are reset', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const outcome = await connect(stack, EXEC_CAT, ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail('upgrade refused');
+  await waitForMessage(outcome.socket, outcome.messages, (m) => m.data.length === 1 && m.data[0] === 1);
+  outcome.socket.send(Buffer.from([0xff]));
+  const closed = await outcome.closed;
+  t.equal(closed.code, 1002);
+  t.match(closed.reason, /close/i);
+  const end = await stack.gatewayLogs.waitFor((r) => r.event === 'session-end');
+  t.match(end.reason, /client protocol error/);
+  await stack.clusterLogs.waitFor((r) => r.event === 'session-end' || r.msg === 'exec ended' || r.msg === 'session ended');
+});
+
+t.test('a client that vanishes mid-stream: upstream reset, session ended, gateway still serves', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const outcome = await connect(stack, EXEC_CAT, ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail('upgrade refused');
+  outcome.socket.send(Buffer.concat([Buffer.from([0]), Buffer.from('echo me\n')]));
+  await waitForMessage(outcome.socket, outcome.messages, (m) => m.data[0] === 1 && m.data.subarray(1).toString() === 'echo me\n');
+  outcome.socket.terminate();
+  const end = await stack.gatewayLogs.waitFor((r) => r.event === 'session-end');
+  t.match(end.reason, /client closed/);
+  t.equal(end.bytesToClient, 'echo me\n'.length);
+  await stack.clusterLogs.waitFor((r) => r.event === 'session-end' || r.msg === 'exec ended' || r.msg === 'session ended');
+  const again = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'still here'], { kubeconfig: stack.kubeconfig });
+  t.equal(again.stdout.toString(), 'still here\n');
+});
