@@ -29,9 +29,6 @@ const DEFAULT_PING_INTERVAL_MS = 30_000;
  * until ws reports them written to the socket, and incoming messages can be paused.
  */
 export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
-  /** Payload bytes (without framing) in each direction, for the session's log line. */
-  bytesReceived = 0;
-  bytesSent = 0;
   private unflushed = 0;
   private needDrain = false;
   private flushWaiters: Array<() => void> = [];
@@ -70,7 +67,6 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
     const message = encodeChannelMessage(channel, payload, this.protocol);
     const size = typeof message.data === 'string' ? message.data.length : message.data.length;
     this.unflushed += size;
-    this.bytesSent += payload.length;
     this.socket.send(message.data, { binary: message.binary }, () => this.flushed(size));
     if (this.unflushed >= this.highWaterMark) {
       this.needDrain = true;
@@ -116,7 +112,6 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
       throw error;
     }
     if (message.kind === 'data') {
-      this.bytesReceived += message.payload.length;
       this.emit('data', message.channel, message.payload);
     } else if (message.kind === 'close') {
       this.emit('channel-close', message.channel);

@@ -39,15 +39,19 @@ t.test('kubectl cp of a 50 MB file into the pod and back, checksums equal', asyn
   t.equal(down.code, 0, down.stderr);
   t.equal(sha256(await readFile(back)), sha256(original), 'download intact');
 
+  // kubectl cp also execs small helpers (e.g. `test -d` on the destination); every one of them must
+  // have been translated, and the two tar streams carried the file.
   const sessions = stack.sessionEnds().slice(sessionsBefore);
-  t.equal(sessions.length, 2, 'both copies were translated sessions');
+  t.ok(sessions.length >= 2);
   for (const session of sessions) {
     t.equal(session.clientProtocol, 'v5.channel.k8s.io');
     t.equal(session.upstreamProtocol, 'v4.channel.k8s.io');
-    t.equal(session.exitCode, 0);
   }
-  t.ok((sessions[0]!.bytesFromClient as number) > original.length, 'the tar stream went up through the gateway');
-  t.ok((sessions[1]!.bytesToClient as number) > original.length, 'the tar stream came down through the gateway');
+  const tars = sessions.filter((session) => (session.command as string[])[0] === 'tar');
+  t.equal(tars.length, 2, 'one tar session each way');
+  t.same(tars.map((session) => session.exitCode), [0, 0]);
+  t.ok((tars[0]!.bytesFromClient as number) > original.length, 'the tar stream went up through the gateway');
+  t.ok((tars[1]!.bytesToClient as number) > original.length, 'the tar stream came down through the gateway');
 });
 
 t.test('kubectl attach -i to the echo container', async (t) => {

@@ -37,13 +37,21 @@ t.test('path prefix, Host, hop-by-hop headers stripped both ways, status and bod
   });
   t.teardown(() => upstream.server.close());
   const port = await proxyTo(t, upstream.port);
-  const res = await fetch(`http://127.0.0.1:${port}/api/v1/pods?watch=false`, {
+  // node:http rather than fetch: fetch refuses to send a Connection header.
+  const req = http.request({
+    host: '127.0.0.1',
+    port,
+    path: '/api/v1/pods?watch=false',
     headers: { authorization: 'Bearer abc', 'proxy-authorization': 'secret', 'x-drop': '1', connection: 'x-drop' },
   });
-  t.equal(res.status, 418);
-  t.equal(await res.text(), 'teapot');
-  t.equal(res.headers.get('x-upstream'), 'yes');
-  t.equal(res.headers.get('x-private'), null);
+  req.end();
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+  let body = '';
+  for await (const chunk of res) body += chunk;
+  t.equal(res.statusCode, 418);
+  t.equal(body, 'teapot');
+  t.equal(res.headers['x-upstream'], 'yes');
+  t.equal(res.headers['x-private'], undefined);
   t.equal(seenUrl, '/prefix/api/v1/pods?watch=false');
   t.equal(seen.host, `127.0.0.1:${upstream.port}`);
   t.equal(seen.authorization, 'Bearer abc', 'the caller credential passes through');

@@ -45,6 +45,9 @@ export class RemoteCommandSession {
   private errorBytes: Buffer[] = [];
   private errorSize = 0;
   private upstreamLost: string | undefined;
+  /** stdin bytes from the client and stdout+stderr bytes to it, for the session's log line. */
+  private stdinBytes = 0;
+  private outputBytes = 0;
   private ended = false;
   private readonly startedAt = Date.now();
   private readonly pingTimer: NodeJS.Timeout;
@@ -130,6 +133,7 @@ export class RemoteCommandSession {
 
   private fromClient(channel: number, payload: Buffer): void {
     if (channel === Channel.stdin && this.stdin) {
+      this.stdinBytes += payload.length;
       if (!this.stdin.writableEnded && !this.stdin.write(payload)) this.options.channels.pauseIncoming();
     } else if (channel === Channel.resize && this.resize) {
       let sizes;
@@ -155,6 +159,7 @@ export class RemoteCommandSession {
       return;
     }
     const channel = name === 'stdout' ? Channel.stdout : Channel.stderr;
+    this.outputBytes += chunk.length;
     if (!this.options.channels.send(channel, chunk)) stream.pause();
   }
 
@@ -224,8 +229,8 @@ export class RemoteCommandSession {
         event: 'session-end',
         clientProtocol: channels.protocol.name,
         upstreamProtocol: this.options.upstreamProtocol,
-        bytesFromClient: channels.bytesReceived,
-        bytesToClient: channels.bytesSent,
+        bytesFromClient: this.stdinBytes,
+        bytesToClient: this.outputBytes,
         upstreamBytesRead: upstream.bytesRead,
         upstreamBytesWritten: upstream.bytesWritten,
         exitCode,
