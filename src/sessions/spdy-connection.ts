@@ -193,7 +193,9 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
         const stream = new SpdyStream(this, frame.streamId, headers);
         this.streams.set(frame.streamId, stream);
         if (frame.fin) stream.receiveData(Buffer.alloc(0), true);
-        this.emit('stream', stream);
+        // Nobody to serve it: refuse rather than hold a stream whose errors no one would handle.
+        if (this.listenerCount('stream') === 0) stream.reset(RstStatus.REFUSED_STREAM);
+        else this.emit('stream', stream);
         return;
       }
       case 'syn_reply': {
@@ -360,7 +362,8 @@ export class SpdyStream extends Duplex {
   connectionClosed(): void {
     if (this.destroyed) return;
     if (!this.remoteEnded) {
-      this.destroy(new Error('SPDY connection closed'));
+      // An 'error' nobody listens for would take the whole process down with it.
+      this.destroy(this.listenerCount('error') > 0 ? new Error('SPDY connection closed') : undefined);
       return;
     }
     if (!this.writableEnded) this.end();

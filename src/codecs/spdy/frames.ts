@@ -18,11 +18,11 @@ export const ControlType = {
 } as const;
 
 /**
- * Frames as the parser yields them. A DATA frame may come in several pieces (payload as it arrives,
- * `fin` on the last piece only), so large frames never wait to be buffered whole.
+ * Frames as the parser yields them. A DATA frame may come in several pieces (payload as it arrives;
+ * `fin` and `frameComplete` on the last piece only), so large frames never wait to be buffered whole.
  */
 export type SpdyFrame =
-  | { type: 'data'; streamId: number; payload: Buffer; fin: boolean }
+  | { type: 'data'; streamId: number; payload: Buffer; fin: boolean; frameComplete: boolean }
   | { type: 'syn_stream'; streamId: number; associatedStreamId: number; priority: number; fin: boolean; unidirectional: boolean; headerBlock: Buffer }
   | { type: 'syn_reply'; streamId: number; fin: boolean; headerBlock: Buffer }
   | { type: 'headers'; streamId: number; fin: boolean; headerBlock: Buffer }
@@ -62,7 +62,8 @@ export class SpdyFrameParser {
       if (this.dataRemaining > 0) {
         const take = Math.min(this.dataRemaining, input.length - offset);
         this.dataRemaining -= take;
-        frames.push({ type: 'data', streamId: this.dataStreamId, payload: input.subarray(offset, offset + take), fin: this.dataRemaining === 0 && this.dataFin });
+        const complete = this.dataRemaining === 0;
+        frames.push({ type: 'data', streamId: this.dataStreamId, payload: input.subarray(offset, offset + take), fin: complete && this.dataFin, frameComplete: complete });
         offset += take;
         if (this.dataRemaining === 0) this.dataFin = false;
         continue;
@@ -75,7 +76,7 @@ export class SpdyFrameParser {
         offset += HEADER_LENGTH;
         const streamId = first & STREAM_ID_MASK;
         if (length === 0) {
-          frames.push({ type: 'data', streamId, payload: Buffer.alloc(0), fin: (flags & FLAG_FIN) !== 0 });
+          frames.push({ type: 'data', streamId, payload: Buffer.alloc(0), fin: (flags & FLAG_FIN) !== 0, frameComplete: true });
           continue;
         }
         this.dataStreamId = streamId;
