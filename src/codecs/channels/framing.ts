@@ -6,7 +6,9 @@ export type ChannelMessage =
   | { kind: 'ignored'; reason: string };
 
 /** A message that breaks the framing; the connection ends (close code 1002) with this message. */
-export class ChannelProtocolError extends Error {}
+export class ChannelProtocolError extends Error {
+  override name = 'ChannelProtocolError';
+}
 
 /** Channels a client may name in a CLOSE signal: stdin … resize. */
 const HIGHEST_CHANNEL = 4;
