@@ -24,7 +24,9 @@ export function renderKubeconfig(spec: KubeconfigSpec): string {
   });
 }
 
-export class KubeconfigError extends Error {}
+export class KubeconfigError extends Error {
+  override name = 'KubeconfigError';
+}
 
 interface NamedEntry<T> {
   name?: string;

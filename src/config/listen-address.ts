@@ -15,4 +15,6 @@ export function isLoopback(host: string): boolean {
 }
 
 /** A configuration problem: printed as one line naming the option, exit code 2. */
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}

@@ -17,7 +17,9 @@ export interface RunningProcess {
   kill(): void;
 }
 
-export class CommandNotFoundError extends Error {}
+export class CommandNotFoundError extends Error {
+  override name = 'CommandNotFoundError';
+}
 
 export interface SpawnSpec {
   argv: string[];

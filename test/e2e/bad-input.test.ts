@@ -3,7 +3,7 @@ import t from 'tap';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack } from '../helpers/stack.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 

@@ -1,5 +1,5 @@
 // The plain-request reverse proxy: headers, streaming without buffering, abort propagation, errors.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,7 @@ async function serve(handler: http.RequestListener): Promise<{ server: http.Serv
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-async function proxyTo(t: Tap, upstreamPort: number): Promise<number> {
+async function proxyTo(t: Test, upstreamPort: number): Promise<number> {
   const proxy = createHttpProxy({ url: new URL(`http://127.0.0.1:${upstreamPort}/prefix`), insecureSkipTlsVerify: false }, createLogger({ destination: new LogRecorder() }));
   const { server, port } = await serve((req, res) => proxy.handle(req, res));
   t.teardown(() => {
@@ -24,7 +24,6 @@ async function proxyTo(t: Tap, upstreamPort: number): Promise<number> {
   });
   return port;
 }
-type Tap = typeof t;
 
 t.test('path prefix, Host, hop-by-hop headers stripped both ways, status and body kept', async (t) => {
   let seen: http.IncomingHttpHeaders = {};

@@ -1,6 +1,6 @@
 // SpdyConnection over real loopback sockets: large transfers with no WINDOW_UPDATE from the peer,
 // bounded buffering when a reader stops, data before RST delivered, pings, replay of a capture.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
@@ -17,7 +17,7 @@ interface Pair {
   framesSeenByClient: string[];
 }
 
-async function connectedPair(t: Tap.Test): Promise<Pair> {
+async function connectedPair(t: Test): Promise<Pair> {
   const listener = net.createServer();
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
@@ -40,9 +40,6 @@ async function connectedPair(t: Tap.Test): Promise<Pair> {
     serverSocket.destroy();
   });
   return { client, server, clientSocket, serverSocket, framesSeenByClient };
-}
-declare namespace Tap {
-  type Test = typeof t;
 }
 
 /** Polls observable state once per event-loop turn (no timers): resolves when `condition` holds. */
@@ -183,7 +180,7 @@ t.test('garbage from the peer: GOAWAY PROTOCOL_ERROR, error event, socket closed
   });
   const errored = once(client, 'error');
   // Not once(client, 'close'): that promise would reject on the 'error' event this test expects.
-  const closed = new Promise((resolve) => client.on('close', resolve));
+  const closed = new Promise<void>((resolve) => client.on('close', () => resolve()));
   serverSocket.write(Buffer.from([0x80, 0x02, 0x00, 0x06, 0, 0, 0, 4, 0, 0, 0, 1]));
   const [error] = await errored;
   t.match((error as Error).message, /unsupported SPDY version 2/);

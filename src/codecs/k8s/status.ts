@@ -43,7 +43,9 @@ export function errorStatus(code: number, reason: string, message: string): Stat
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
 }
 
-export class StatusParseError extends Error {}
+export class StatusParseError extends Error {
+  override name = 'StatusParseError';
+}
 
 /** Reads a JSON Status; anything that is not one (no `status` field) is refused. */
 export function parseStatus(bytes: Buffer | string): Status {

@@ -8,7 +8,9 @@ export function encodeTerminalSize(size: TerminalSize): Buffer {
   return Buffer.from(JSON.stringify({ Width: size.Width, Height: size.Height }));
 }
 
-export class TerminalSizeError extends Error {}
+export class TerminalSizeError extends Error {
+  override name = 'TerminalSizeError';
+}
 
 /** One size object is ~30 bytes; an unfinished value longer than this is not a size. */
 const MAX_PENDING_BYTES = 4096;
