@@ -1,0 +1,50 @@
+// Upgrades the gateway does not translate (old kubectl's SPDY) are relayed as they are: the upstream's
+// refusal reaches the client intact, and an unreachable upstream gets a real HTTP answer.
+import t from 'tap';
+import tls from 'node:tls';
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+/** Sends a raw request over TLS and returns everything the server says before closing. */
+async function rawExchange(stack: Stack, request: string): Promise<string> {
+  const socket = tls.connect({ host: '127.0.0.1', port: stack.gateway.port, ca: stack.caPem, servername: 'localhost' });
+  await once(socket, 'secureConnect');
+  socket.write(request);
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+  await once(socket, 'close');
+  return answer;
+}
+
+const spdyUpgrade = (stack: Stack, versions: string): string =>
+  `POST /api/v1/namespaces/default/pods/demo/exec?command=true&stdout=true HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+  `Authorization: Bearer ${stack.token}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n` +
+  `X-Stream-Protocol-Version: ${versions}\r\nContent-Length: 0\r\n\r\n`;
+
+t.test("the upstream's refusal of a SPDY upgrade is replayed with its headers and body", async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const answer = await rawExchange(stack, spdyUpgrade(stack, 'v9.channel.k8s.io'));
+  t.match(answer, /^HTTP\/1\.1 403 Forbidden\r\n/);
+  t.match(answer, /X-Accepted-Stream-Protocol-Versions: v4\.channel\.k8s\.io\r\n/);
+  t.match(answer, /X-Accepted-Stream-Protocol-Versions: channel\.k8s\.io\r\n/);
+  t.match(answer, /\r\n\r\nunable to upgrade: unable to negotiate protocol: client supports \[v9\.channel\.k8s\.io\]/);
+  t.equal(stack.gatewayLogs.find((r) => r.msg === 'upgrade refused by upstream').length, 1);
+});
+
+t.test('an unreachable upstream answers a relayed upgrade with 503 and a Status', async (t) => {
+  const dead = http.createServer();
+  dead.listen(0, '127.0.0.1');
+  await once(dead, 'listening');
+  const port = (dead.address() as AddressInfo).port;
+  await new Promise((resolve) => dead.close(resolve));
+  const stack = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${port}`), insecureSkipTlsVerify: false }) });
+  t.teardown(() => stack.close());
+  const answer = await rawExchange(stack, spdyUpgrade(stack, 'v4.channel.k8s.io'));
+  t.match(answer, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+  const status = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+  t.match(status, { kind: 'Status', code: 503, reason: 'ServiceUnavailable' });
+  t.match(status.message, /error dialing backend: .*ECONNREFUSED/);
+});
