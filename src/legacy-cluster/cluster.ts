@@ -9,7 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
 import { SpdyConnection } from '../sessions/spdy-connection.js';
-import { HttpStatusError, sendStatusOnSocket, sendStatusResponse, writeRawResponse } from '../server/http-errors.js';
+import { HttpStatusError, sendStatusOnSocket, sendStatusResponse, writeRawResponse } from '../sessions/http-answers.js';
 import { listen } from '../server/listen.js';
 import type { ListenAddress, RunningServer, ServerTls } from '../server/running-server.js';
 import { API_GROUP_LIST, CORE_V1_RESOURCES, LEGACY_VERSION, apiVersions, podList, podObject, type DemoPod } from './api-objects.js';

@@ -5,7 +5,7 @@ import type { UpstreamTarget } from '../upstream/target.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { endToEndHeaders } from './hop-by-hop.js';
-import { HttpStatusError, sendStatusResponse } from './http-errors.js';
+import { HttpStatusError, sendStatusResponse } from '../sessions/http-answers.js';
 
 export interface HttpProxy {
   handle(req: IncomingMessage, res: ServerResponse): void;

@@ -6,10 +6,8 @@ import type { Logger } from '../observability/logger.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
-import { HttpStatusError, sendStatusOnSocket, writeRawResponse } from './http-errors.js';
+import { HttpStatusError, headerLines, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
 
-/** Response headers that describe the upstream connection's framing, which the replay re-frames. */
-const REFRAMED_HEADERS = new Set(['connection', 'transfer-encoding', 'content-length', 'keep-alive']);
 const MAX_REPLAYED_BODY = 1024 * 1024;
 
 /**
@@ -80,8 +78,7 @@ export function relayUpgrade(
     });
     res.on('error', () => clientSocket.destroy());
     res.on('end', () => {
-      const headers = headerLines(res.rawHeaders, (name) => !REFRAMED_HEADERS.has(name.toLowerCase()));
-      writeRawResponse(clientSocket, res.statusCode ?? 502, headers, Buffer.concat(chunks).subarray(0, MAX_REPLAYED_BODY));
+      replayResponse(clientSocket, res.statusCode ?? 502, res.rawHeaders, Buffer.concat(chunks).subarray(0, MAX_REPLAYED_BODY));
       log.info({ status: res.statusCode }, 'upgrade refused by upstream');
     });
   });
@@ -99,14 +96,4 @@ export function relayUpgrade(
 function statusLine(res: IncomingMessage): string {
   const code = res.statusCode ?? 101;
   return `HTTP/1.1 ${code} ${res.statusMessage || STATUS_CODES[code] || ''}\r\n`;
-}
-
-/** `Name: value` lines from Node's flat rawHeaders list, keeping the upstream's spelling and repeats. */
-export function headerLines(rawHeaders: string[], keep: (name: string) => boolean): string[] {
-  const lines: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (keep(name)) lines.push(`${name}: ${rawHeaders[i + 1]}`);
-  }
-  return lines;
 }

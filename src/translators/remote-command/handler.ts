@@ -15,8 +15,7 @@ import { SpdyConnection } from '../../sessions/spdy-connection.js';
 import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { UpstreamTarget } from '../../upstream/target.js';
-import { HttpStatusError, sendStatusOnSocket, writeRawResponse } from '../../server/http-errors.js';
-import { headerLines } from '../../server/upgrade-relay.js';
+import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { parseRemoteCommandRequest, type RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { RemoteCommandSession } from './session.js';
 
@@ -29,7 +28,6 @@ const FORWARDED_HEADERS = /^(authorization|user-agent|kubectl-command|kubectl-se
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 /** Set-up ends at the upstream's answer; a real API server answers within well under this. */
 const UPSTREAM_DIAL_TIMEOUT_MS = 30_000;
-const REFRAMED_HEADERS = new Set(['connection', 'transfer-encoding', 'content-length', 'keep-alive']);
 
 export interface RemoteCommandTranslatorOptions {
   upstream: UpstreamTarget;
@@ -138,8 +136,7 @@ export class RemoteCommandTranslator {
       // The upstream's own answer (401, 403, 404, 400…) is what a real API server would have said
       // before upgrading; kubectl prints it (and falls back to SPDY on any non-101).
       logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
-      const headers = headerLines(outcome.rawHeaders, (name) => !REFRAMED_HEADERS.has(name.toLowerCase()));
-      writeRawResponse(socket, outcome.statusCode, headers, outcome.body);
+      replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
       return;
     }
 

@@ -36,6 +36,24 @@ export function sendStatusOnSocket(socket: Duplex, error: HttpStatusError, extra
   writeRawResponse(socket, error.code, ['Content-Type: application/json', ...extraHeaders], Buffer.from(body));
 }
 
+/** Response headers that describe the upstream connection's framing, which a replay re-frames. */
+const FRAMING_HEADERS = new Set(['connection', 'transfer-encoding', 'content-length', 'keep-alive']);
+
+/** Replays an upstream's non-101 answer to an upgrade on the client's raw socket, re-framed. */
+export function replayResponse(socket: Duplex, statusCode: number, rawHeaders: string[], body: Buffer): void {
+  writeRawResponse(socket, statusCode, headerLines(rawHeaders, (name) => !FRAMING_HEADERS.has(name.toLowerCase())), body);
+}
+
+/** `Name: value` lines from Node's flat rawHeaders list, keeping the upstream's spelling and repeats. */
+export function headerLines(rawHeaders: string[], keep: (name: string) => boolean): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (keep(name)) lines.push(`${name}: ${rawHeaders[i + 1]}`);
+  }
+  return lines;
+}
+
 export function writeRawResponse(socket: Duplex, code: number, headerLines: string[], body: Buffer): void {
   if (socket.destroyed || !socket.writable) return;
   const head =
