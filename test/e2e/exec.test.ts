@@ -112,3 +112,10 @@ t.test('plain API requests are reverse-proxied (discovery, get)', async (t) => {
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout.toString(), /pod\/demo/);
 });
+
+t.test('no log line of the gateway or the cluster carries the bearer token', async (t) => {
+  t.ok(stack.gatewayLogs.records.length > 10 && stack.clusterLogs.records.length > 10, 'there were logs to look at');
+  for (const record of [...stack.gatewayLogs.records, ...stack.clusterLogs.records]) {
+    t.notOk(JSON.stringify(record).includes(stack.token), `no token in: ${record.msg}`);
+  }
+});
