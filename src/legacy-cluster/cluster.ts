@@ -16,6 +16,17 @@ import { API_GROUP_LIST, CORE_V1_RESOURCES, LEGACY_VERSION, apiVersions, podList
 import { demoPods } from './pods.js';
 import { REMOTE_COMMAND_SPDY_PROTOCOLS, negotiateSpdyUpgrade } from './spdy-handshake.js';
 import { serveRemoteCommand } from './remote-command.js';
+import { servePortForward } from './port-forward.js';
+import { PodServices } from './pod-services.js';
+import { parsePortForwardRequest, PortForwardRequestError } from '../codecs/k8s/port-forward-request.js';
+
+/** The SPDY port-forward protocol a 1.28 kubelet speaks (apimachinery portforward/constants.go). */
+const PORT_FORWARD_PROTOCOLS = ['portforward.k8s.io'];
+
+export interface LegacyCluster extends RunningServer {
+  /** Stops the pod's service on a pod port (connections are refused) or starts it again. */
+  setPodPortOpen(pod: string, podPort: number, open: boolean): Promise<void>;
+}
 
 export interface LegacyClusterOptions {
   listen: ListenAddress;
@@ -35,16 +46,20 @@ const POD_LIST_PATH = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods\/?$/;
  * over SPDY/3.1 only (WebSocket upgrades are refused with 403, so kubectl falls back to SPDY as it
  * does against a real 1.28 cluster).
  */
-export async function startLegacyCluster(options: LegacyClusterOptions): Promise<RunningServer> {
+export async function startLegacyCluster(options: LegacyClusterOptions): Promise<LegacyCluster> {
   const { logger } = options;
   const pods = demoPods();
   const ownsWorkRoot = !options.workRoot;
   const workRoot = options.workRoot ?? (await mkdtemp(join(tmpdir(), 'ksg-legacy-cluster-')));
   const podDirs = new Map<DemoPod, string>();
+  const podServices = new Map<DemoPod, PodServices>();
   for (const pod of pods) {
     const dir = join(workRoot, `${pod.namespace}_${pod.name}`);
     await mkdir(dir, { recursive: true });
     podDirs.set(pod, dir);
+    const services = new PodServices(pod);
+    await services.start();
+    podServices.set(pod, services);
   }
   const expectedAuthorization = Buffer.from(`Bearer ${options.token}`);
   const authorized = (req: IncomingMessage): boolean => {
@@ -86,6 +101,11 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     socket.on('error', () => undefined);
     try {
       if (!authorized(req)) throw new HttpStatusError(401, 'Unauthorized', 'Unauthorized');
+      const portForward = parsePortForwardRequest(req.url ?? '/');
+      if (portForward) {
+        handlePortForwardUpgrade(req, socket, head, portForward.namespace, portForward.pod, portForward.ports.length);
+        return;
+      }
       if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
         // A 1.28 server knows no v5.channel.k8s.io and no tunneling: the handshake fails with an empty 403.
         writeRawResponse(socket, 403, [], Buffer.alloc(0));
@@ -109,14 +129,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
         writeRawResponse(socket, handshake.status, ['Content-Type: text/plain; charset=utf-8', ...handshake.headers], Buffer.from(handshake.body));
         return;
       }
-      socket.write(
-        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
-          `X-Stream-Protocol-Version: ${handshake.protocol}\r\n\r\n`,
-      );
-      (socket as Socket).setNoDelay?.(true);
-      const connection = new SpdyConnection(socket, { role: 'server' }, head);
-      connections.add(connection);
-      connection.on('close', () => connections.delete(connection));
+      const connection = acceptSpdy(socket, head, handshake.protocol);
       const session = serveRemoteCommand({
         connection,
         protocol: handshake.protocol,
@@ -132,6 +145,43 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       sendStatusOnSocket(socket, asStatusError(error));
     }
   });
+
+  function handlePortForwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, namespace: string, name: string, queryPorts: number): void {
+    const pod = findPod(namespace, name);
+    if (!pod) throw notFound(name);
+    if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
+      // The 1.28 kubelet reads WebSocket port-forwards from ?ports=; kubectl's tunneling request has
+      // none, so it is refused with this 400 (spec §8). Channel-protocol clients are refused too:
+      // this stand-in, like a cluster behind a WebSocket-unaware proxy, speaks SPDY only.
+      if (queryPorts === 0) writeRawResponse(socket, 400, ['Content-Type: text/plain; charset=utf-8'], Buffer.from('query parameter "port" is required\n'));
+      else writeRawResponse(socket, 403, [], Buffer.alloc(0));
+      return;
+    }
+    const handshake = negotiateSpdyUpgrade(req, PORT_FORWARD_PROTOCOLS);
+    if (!handshake.ok) {
+      writeRawResponse(socket, handshake.status, ['Content-Type: text/plain; charset=utf-8', ...handshake.headers], Buffer.from(handshake.body));
+      return;
+    }
+    const connection = acceptSpdy(socket, head, handshake.protocol);
+    const services = podServices.get(pod)!;
+    servePortForward({
+      connection,
+      podName: pod.name,
+      podUid: pod.uid,
+      resolvePort: (port) => services.localPort(port),
+      logger: logger.child({ kind: 'portforward', namespace: pod.namespace, pod: pod.name }),
+    });
+  }
+
+  /** Answers 101 and runs SPDY over the socket, tracked so that close() can end it. */
+  function acceptSpdy(socket: Duplex, head: Buffer, protocol: string): SpdyConnection {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
+    (socket as Socket).setNoDelay?.(true);
+    const connection = new SpdyConnection(socket, { role: 'server' }, head);
+    connections.add(connection);
+    connection.on('close', () => connections.delete(connection));
+    return connection;
+  }
 
   function route(path: string, req: IncomingMessage): object {
     if (path === '/version') return LEGACY_VERSION;
@@ -157,12 +207,19 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     url: `${scheme}://${address.authority}`,
     host: address.host,
     port: address.port,
+    async setPodPortOpen(name: string, podPort: number, open: boolean) {
+      const pod = findPod('default', name);
+      if (!pod) throw new Error(`no pod ${name}`);
+      const services = podServices.get(pod)!;
+      await (open ? services.open(podPort) : services.closePort(podPort));
+    },
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const connection of connections) connection.destroy();
         for (const socket of sockets) socket.destroy();
         await Promise.all(sessions);
+        await Promise.all([...podServices.values()].map((services) => services.stop()));
         await stopped;
         if (ownsWorkRoot) await rm(workRoot, { recursive: true, force: true });
       })();
@@ -183,6 +240,7 @@ function notFound(name: string): HttpStatusError {
 
 function asStatusError(error: unknown): HttpStatusError {
   if (error instanceof HttpStatusError) return error;
+  if (error instanceof PortForwardRequestError) return new HttpStatusError(400, 'BadRequest', error.message);
   return new HttpStatusError(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`);
 }
 

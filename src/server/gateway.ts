@@ -3,6 +3,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from '../observability/logger.js';
 import { RemoteCommandTranslator } from '../translators/remote-command/handler.js';
+import { PortForwardTunnel, tunneledProtocols } from '../translators/port-forward/tunnel.js';
+import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
+import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 import { createHttpProxy } from './http-proxy.js';
 import { listen } from './listen.js';
@@ -32,6 +35,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     clientPingIntervalMs: options.clientPingIntervalMs,
     upstreamPingIntervalMs: options.upstreamPingIntervalMs,
   });
+  const tunnel = new PortForwardTunnel({ upstream, logger, clientPingIntervalMs: options.clientPingIntervalMs });
   const server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key })
     : http.createServer();
@@ -47,7 +51,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   });
   server.on('request', (req, res) => proxy.handle(req, res));
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
-    if (!translator.tryHandle(req, socket, head)) relayUpgrade(upstream, req, socket, head, logger);
+    if (isWebSocketUpgrade(req)) {
+      if (translator.tryHandle(req, socket, head)) return;
+      const portForward = portForwardTarget(req.url ?? '/');
+      if (portForward && tunneledProtocols(req).length > 0) {
+        void tunnel.handle(req, socket, head, portForward);
+        return;
+      }
+    }
+    relayUpgrade(upstream, req, socket, head, logger);
   });
   server.on('clientError', (error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -67,6 +79,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await translator.shutdown('the gateway is shutting down');
+        await tunnel.shutdown();
         server.closeIdleConnections();
         for (const socket of sockets) socket.destroy();
         proxy.close();

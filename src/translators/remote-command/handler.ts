@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
@@ -16,18 +16,13 @@ import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { UpstreamTarget } from '../../upstream/target.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
+import { forwardedHeaders, hasValidWebSocketHandshake, isWebSocketUpgrade, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 import { parseRemoteCommandRequest, type RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { RemoteCommandSession } from './session.js';
 
 /** What the gateway offers upstream, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
 export const UPSTREAM_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
 
-/** Client headers that carry identity or audit context and so travel with the upgrade. */
-const FORWARDED_HEADERS = /^(authorization|user-agent|kubectl-command|kubectl-session|impersonate-.*)$/;
-/** A valid Sec-WebSocket-Key is 16 random bytes in base64 (RFC 6455 §4.2.1). */
-const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
-/** Set-up ends at the upstream's answer; a real API server answers within well under this. */
-const UPSTREAM_DIAL_TIMEOUT_MS = 30_000;
 
 export interface RemoteCommandTranslatorOptions {
   upstream: UpstreamTarget;
@@ -38,13 +33,6 @@ export interface RemoteCommandTranslatorOptions {
   maxMessageBytes?: number;
   /** How long the gateway waits for the client's close frame after sending its own. */
   closeTimeoutMs?: number;
-}
-
-export function isWebSocketUpgrade(req: IncomingMessage): boolean {
-  return (
-    String(req.headers.upgrade ?? '').toLowerCase() === 'websocket' &&
-    String(req.headers.connection ?? '').toLowerCase().includes('upgrade')
-  );
 }
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
@@ -109,7 +97,7 @@ export class RemoteCommandTranslator {
       sendStatusOnSocket(socket, new HttpStatusError(403, 'Forbidden', message));
       return;
     }
-    if (!WEBSOCKET_KEY.test(String(req.headers['sec-websocket-key'] ?? '')) || req.headers['sec-websocket-version'] !== '13') {
+    if (!hasValidWebSocketHandshake(req)) {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
       return;
     }
@@ -179,12 +167,4 @@ export class RemoteCommandTranslator {
       channels.close(1000, '');
     });
   }
-}
-
-function forwardedHeaders(req: IncomingMessage): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined && FORWARDED_HEADERS.test(name)) headers[name] = value;
-  }
-  return headers;
 }

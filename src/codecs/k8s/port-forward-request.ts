@@ -1,0 +1,52 @@
+/** A port-forward request read from an API-server or kubelet URL. */
+export interface PortForwardRequest {
+  namespace: string;
+  pod: string;
+  /** From `?ports=` (WebSocket channel protocol only; SPDY names ports per stream). */
+  ports: number[];
+}
+
+const API_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward\/?$/;
+/** The kubelet serves `/portForward/{ns}/{pod}` and `/portForward/{ns}/{pod}/{uid}`. */
+const KUBELET_PATH = /^\/portForward\/([^/]+)\/([^/]+)(?:\/[^/]+)?\/?$/;
+
+export class PortForwardRequestError extends Error {
+  override name = 'PortForwardRequestError';
+}
+
+/** The pod a port-forward URL addresses, or undefined when the URL is not a port-forward path. */
+export function portForwardTarget(url: string): { namespace: string; pod: string } | undefined {
+  const { pathname } = new URL(url, 'http://gateway.invalid');
+  const match = API_PATH.exec(pathname) ?? KUBELET_PATH.exec(pathname);
+  return match ? { namespace: decode(match[1]!), pod: decode(match[2]!) } : undefined;
+}
+
+/** Undefined when the URL is not a port-forward path; throws PortForwardRequestError for bad `ports`. */
+export function parsePortForwardRequest(url: string): PortForwardRequest | undefined {
+  const target = portForwardTarget(url);
+  if (!target) return undefined;
+  return { ...target, ports: parsePorts(new URL(url, 'http://gateway.invalid').searchParams.getAll('ports')) };
+}
+
+/**
+ * `ports` may repeat and each value may hold a comma-separated list (kubelet portforward
+ * websocket.go); every entry must be a port number 1–65535.
+ */
+export function parsePorts(values: string[]): number[] {
+  const ports: number[] = [];
+  for (const entry of values.flatMap((value) => value.split(','))) {
+    const text = entry.trim();
+    const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+    if (!(port >= 1 && port <= 65535)) throw new PortForwardRequestError(`invalid port "${text}": must be a number from 1 to 65535`);
+    ports.push(port);
+  }
+  return ports;
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}

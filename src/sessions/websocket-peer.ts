@@ -1,0 +1,104 @@
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+
+export interface WebSocketPeerOptions {
+  /** Bytes handed to ws but not yet written to the socket above which `send` asks the caller to pause. */
+  highWaterMark?: number;
+  /** Interval of pings toward the client; keeps load balancers' idle timers (60–90 s) from firing. */
+  pingIntervalMs?: number;
+}
+
+const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+const DEFAULT_PING_INTERVAL_MS = 30_000;
+
+/**
+ * Sending side of one WebSocket with back-pressure and keep-alive: bytes are counted from `send`
+ * until ws reports them written, `send` returns false above the high-water mark and `'drain'` fires
+ * when everything is out; a client that does not answer a ping by the next one is cut off.
+ */
+export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: number, reason: string] }> {
+  private unflushed = 0;
+  private needDrain = false;
+  private readonly highWaterMark: number;
+  private readonly pingTimer: NodeJS.Timeout;
+  private pongSinceLastPing = true;
+
+  constructor(
+    readonly socket: WebSocket,
+    options: WebSocketPeerOptions = {},
+  ) {
+    super();
+    this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    socket.on('pong', () => (this.pongSinceLastPing = true));
+    socket.on('close', (code, reason) => {
+      clearInterval(this.pingTimer);
+      this.emit('close', code, reason.toString());
+    });
+    socket.on('error', () => {
+      // ws closes the socket after an error and emits 'close'; the session ends there.
+    });
+    this.pingTimer = setInterval(() => this.ping(), options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
+    this.pingTimer.unref();
+  }
+
+  get isOpen(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  /** Sends one message; false means "stop producing until 'drain'". */
+  send(data: Buffer | string, binary: boolean): boolean {
+    if (!this.isOpen) return true;
+    const size = data.length;
+    this.unflushed += size;
+    this.socket.send(data, { binary }, () => this.flushed(size));
+    if (this.unflushed >= this.highWaterMark) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  pauseIncoming(): void {
+    this.socket.pause();
+  }
+
+  resumeIncoming(): void {
+    this.socket.resume();
+  }
+
+  /** Starts the closing handshake; ws then waits (bounded by closeTimeout) for the client's close frame. */
+  close(code: number, reason: string): void {
+    if (this.socket.readyState === this.socket.CLOSED || this.socket.readyState === this.socket.CLOSING) return;
+    this.socket.close(code, truncateReason(reason));
+  }
+
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  private flushed(size: number): void {
+    this.unflushed -= size;
+    if (this.unflushed > 0) return;
+    if (this.needDrain) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  private ping(): void {
+    if (!this.isOpen) return;
+    if (!this.pongSinceLastPing) {
+      this.socket.terminate();
+      return;
+    }
+    this.pongSinceLastPing = false;
+    this.socket.ping();
+  }
+}
+
+/** RFC 6455 §5.5: a control frame payload is at most 125 bytes, 2 of them the close code. */
+function truncateReason(reason: string): string {
+  let text = reason;
+  while (Buffer.byteLength(text) > 123) text = text.slice(0, -1);
+  return text;
+}

@@ -1,0 +1,156 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import type { Logger } from '../../observability/logger.js';
+import { parseSubprotocolHeader } from '../../codecs/channels/protocols.js';
+import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
+import { WebSocketPeer } from '../../sessions/websocket-peer.js';
+import { toBuffer } from '../../sessions/websocket-channels.js';
+import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
+import type { UpstreamTarget } from '../../upstream/target.js';
+import { forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+
+/** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
+export const TUNNEL_PREFIX = 'SPDY/3.1+';
+
+export interface PortForwardTunnelOptions {
+  upstream: UpstreamTarget;
+  logger: Logger;
+  clientPingIntervalMs?: number;
+  maxMessageBytes?: number;
+  closeTimeoutMs?: number;
+}
+
+/** The SPDY protocols a client asks to tunnel, in its order (`SPDY/3.1+portforward.k8s.io` → `portforward.k8s.io`). */
+export function tunneledProtocols(req: IncomingMessage): string[] {
+  return parseSubprotocolHeader(req.headers['sec-websocket-protocol'])
+    .filter((token) => token.startsWith(TUNNEL_PREFIX))
+    .map((token) => token.slice(TUNNEL_PREFIX.length));
+}
+
+/**
+ * Port-forward tunneling, as the API server's streamtunnel.go does it (spec §8): the handshake is
+ * re-sent upstream as a SPDY upgrade, and after both 101s the SPDY bytes are copied unchanged —
+ * WebSocket binary messages one way, socket reads the other — with back-pressure both ways. The SPDY
+ * session (stream pairs, per-port errors, pings) is end to end between kubectl and the upstream.
+ */
+export class PortForwardTunnel {
+  private readonly wss: WebSocketServer;
+  private readonly chosen = new WeakMap<IncomingMessage, string>();
+  private readonly active = new Set<{ client: WebSocket; upstream: Socket }>();
+  private nextId = 1;
+
+  constructor(private readonly options: PortForwardTunnelOptions) {
+    const serverOptions: ServerOptions & { closeTimeout: number } = {
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: options.maxMessageBytes ?? 16 * 1024 * 1024,
+      closeTimeout: options.closeTimeoutMs ?? 30_000,
+    };
+    this.wss = new WebSocketServer(serverOptions);
+    // The tunneling subprotocol contains '/', which ws's RFC 7230 token parser refuses (it would
+    // answer 400); the request header is taken out before ws sees it and the answer added here.
+    this.wss.on('headers', (headers, req) => {
+      const protocol = this.chosen.get(req);
+      if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
+    });
+  }
+
+  get activeTunnels(): number {
+    return this.active.size;
+  }
+
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, pod: { namespace: string; pod: string }): Promise<void> {
+    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'tunnel', ...pod });
+    socket.on('error', () => undefined);
+    if (!hasValidWebSocketHandshake(req)) {
+      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
+      return;
+    }
+    let outcome;
+    try {
+      outcome = await dialSpdyUpgrade(this.options.upstream, {
+        path: req.url ?? '/',
+        headers: forwardedHeaders(req),
+        protocols: tunneledProtocols(req),
+        timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
+      });
+    } catch (error) {
+      if (!(error instanceof UpstreamUnreachableError)) throw error;
+      logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
+      // Tunneling has no error channel: the client gets the status before any upgrade.
+      sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', error.message));
+      return;
+    }
+    if (outcome.kind === 'refused') {
+      logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
+      replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
+      return;
+    }
+    const upstream = outcome.socket;
+    this.chosen.set(req, TUNNEL_PREFIX + outcome.protocol);
+    delete req.headers['sec-websocket-protocol'];
+    let accepted = false;
+    socket.once('close', () => {
+      if (!accepted) upstream.destroy();
+    });
+    upstream.setNoDelay(true);
+    (socket as Socket).setNoDelay?.(true);
+    this.wss.handleUpgrade(req, socket, head, (client) => {
+      accepted = true;
+      this.pump(client, upstream, outcome.head, outcome.protocol, logger);
+    });
+  }
+
+  /** Ends every tunnel; resolves when their sockets are closed. */
+  async shutdown(): Promise<void> {
+    for (const { client, upstream } of this.active) {
+      upstream.destroy();
+      client.terminate();
+    }
+    this.wss.close();
+  }
+
+  private pump(client: WebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, logger: Logger): void {
+    const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs });
+    const entry = { client, upstream };
+    this.active.add(entry);
+    const started = Date.now();
+    let fromClient = 0;
+    let toClient = 0;
+    let ended = false;
+    logger.info({ event: 'session-start', clientProtocol: TUNNEL_PREFIX + protocol, upstreamProtocol: protocol }, 'session started');
+
+    const toClientChunk = (chunk: Buffer): void => {
+      toClient += chunk.length;
+      if (!peer.send(chunk, true)) upstream.pause();
+    };
+    if (upstreamHead.length) toClientChunk(upstreamHead);
+    upstream.on('data', toClientChunk);
+    peer.on('drain', () => upstream.resume());
+
+    client.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        end('client sent a text message on a SPDY tunnel', 1003);
+        return;
+      }
+      const chunk = toBuffer(data);
+      fromClient += chunk.length;
+      if (!upstream.write(chunk)) peer.pauseIncoming();
+    });
+    upstream.on('drain', () => peer.resumeIncoming());
+
+    const end = (reason: string, code = 1000): void => {
+      if (ended) return;
+      ended = true;
+      this.active.delete(entry);
+      upstream.destroy();
+      peer.close(code, code === 1000 ? '' : reason);
+      logger.info({ event: 'session-end', bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+    };
+    upstream.on('error', (error) => end(`upstream connection failed: ${error.message}`, 1011));
+    upstream.on('close', () => end('upstream closed the connection'));
+    peer.on('close', (code) => end(`client closed the connection (code ${code})`));
+  }
+}
