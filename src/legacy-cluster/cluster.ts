@@ -78,7 +78,6 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     socket.on('close', () => sockets.delete(socket));
   };
   server.on('connection', track);
-  server.on('secureConnection', track);
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     try {

@@ -26,7 +26,14 @@ export interface GatewayOptions {
  * The gateway's listener. Each request goes one of three ways: an exec/attach WebSocket upgrade is
  * translated to SPDY; any other upgrade is relayed raw; everything else is reverse-proxied.
  */
-export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
+export interface Gateway extends RunningServer {
+  /** Client connections open right now (for leak checks and, later, metrics). */
+  readonly openConnections: number;
+  /** Translated exec/attach sessions and port-forward tunnels in progress. */
+  readonly activeSessions: number;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger, upstream } = options;
   const proxy = createHttpProxy(upstream, logger);
   const translator = new RemoteCommandTranslator({
@@ -42,10 +49,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const sockets = new Set<Socket>();
 
   server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('secureConnection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -75,6 +78,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     url: `${scheme}://${address.authority}`,
     host: address.host,
     port: address.port,
+    get openConnections() {
+      return sockets.size;
+    },
+    get activeSessions() {
+      return translator.activeSessions + tunnel.activeTunnels;
+    },
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -5,15 +5,15 @@ import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/observability/logger.js';
 import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
-import { startLegacyCluster } from '../../src/legacy-cluster/cluster.js';
-import { startGateway, type GatewayOptions } from '../../src/server/gateway.js';
+import { startLegacyCluster, type LegacyCluster } from '../../src/legacy-cluster/cluster.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/server/gateway.js';
 import type { RunningServer } from '../../src/server/running-server.js';
 import type { UpstreamTarget } from '../../src/upstream/target.js';
 import { LogRecorder, type LogRecord } from './log-recorder.js';
 
 export interface Stack {
-  gateway: RunningServer;
-  cluster: RunningServer;
+  gateway: Gateway;
+  cluster: LegacyCluster;
   token: string;
   caPem: string;
   /** kubeconfig pointing at the gateway. */
