@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../observability/logger.js';
 import { RemoteCommandTranslator } from '../translators/remote-command/handler.js';
 import { PortForwardTunnel, tunneledProtocols } from '../translators/port-forward/tunnel.js';
+import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import type { UpstreamTarget } from '../upstream/target.js';
@@ -43,6 +44,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     upstreamPingIntervalMs: options.upstreamPingIntervalMs,
   });
   const tunnel = new PortForwardTunnel({ upstream, logger, clientPingIntervalMs: options.clientPingIntervalMs });
+  const portForwardChannels = new PortForwardChannels({ upstream, logger, clientPingIntervalMs: options.clientPingIntervalMs });
   const server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key })
     : http.createServer();
@@ -59,6 +61,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const portForward = portForwardTarget(req.url ?? '/');
       if (portForward && tunneledProtocols(req).length > 0) {
         void tunnel.handle(req, socket, head, portForward);
+        return;
+      }
+      if (portForward && PortForwardChannels.wants(req)) {
+        void portForwardChannels.handle(req, socket, head);
         return;
       }
     }
@@ -82,13 +88,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return sockets.size;
     },
     get activeSessions() {
-      return translator.activeSessions + tunnel.activeTunnels;
+      return translator.activeSessions + tunnel.activeTunnels + portForwardChannels.activeSessions;
     },
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await translator.shutdown('the gateway is shutting down');
         await tunnel.shutdown();
+        await portForwardChannels.shutdown();
         server.closeIdleConnections();
         for (const socket of sockets) socket.destroy();
         proxy.close();

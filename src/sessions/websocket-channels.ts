@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket, RawData } from 'ws';
-import type { RemoteCommandProtocol } from '../codecs/channels/protocols.js';
+import type { ChannelProtocol } from '../codecs/channels/protocols.js';
 import { ChannelProtocolError, decodeChannelMessage, encodeChannelMessage } from '../codecs/channels/framing.js';
 import { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
 
@@ -21,7 +21,7 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
 
   constructor(
     socket: WebSocket,
-    readonly protocol: RemoteCommandProtocol,
+    readonly protocol: ChannelProtocol,
     options: WebSocketPeerOptions = {},
   ) {
     super();

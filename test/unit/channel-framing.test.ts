@@ -1,8 +1,8 @@
 import t from 'tap';
 import { ChannelProtocolError, decodeChannelMessage, encodeChannelMessage, encodeCloseSignal } from '../../src/codecs/channels/framing.js';
-import { REMOTE_COMMAND_PROTOCOLS, negotiateSubprotocol, parseSubprotocolHeader, type RemoteCommandProtocol } from '../../src/codecs/channels/protocols.js';
+import { REMOTE_COMMAND_PROTOCOLS, negotiateSubprotocol, parseSubprotocolHeader, type ChannelProtocol } from '../../src/codecs/channels/protocols.js';
 
-const protocol = (name: string): RemoteCommandProtocol => REMOTE_COMMAND_PROTOCOLS.find((p) => p.name === name)!;
+const protocol = (name: string): ChannelProtocol => REMOTE_COMMAND_PROTOCOLS.find((p) => p.name === name)!;
 const V5 = protocol('v5.channel.k8s.io');
 const V4 = protocol('v4.channel.k8s.io');
 const V4_BASE64 = protocol('v4.base64.channel.k8s.io');
@@ -42,7 +42,7 @@ t.test('edge cases and malformed messages', async (t) => {
   t.same(decodeChannelMessage(Buffer.from([0xff, 0]), true, V4), { kind: 'data', channel: 255, payload: Buffer.from([0]) }, 'no CLOSE before v5');
   t.throws(() => decodeChannelMessage(Buffer.from('0abc'), false, V5), /text message on a binary/);
   t.throws(() => decodeChannelMessage(Buffer.from([0, 1]), true, V4_BASE64), /binary message on a base64/);
-  t.throws(() => decodeChannelMessage(Buffer.from('xYWJj'), false, V4_BASE64), /channel digit/);
+  t.throws(() => decodeChannelMessage(Buffer.from('!YWJj'), false, V4_BASE64), /channel digit/);
   t.same(encodeCloseSignal(0), Buffer.from([0xff, 0]));
 });
 

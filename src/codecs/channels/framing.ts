@@ -1,4 +1,4 @@
-import { CLOSE_SIGNAL, type RemoteCommandProtocol } from './protocols.js';
+import { CLOSE_SIGNAL, type ChannelProtocol } from './protocols.js';
 
 export type ChannelMessage =
   | { kind: 'data'; channel: number; payload: Buffer }
@@ -17,12 +17,13 @@ const HIGHEST_CHANNEL = 4;
  * One WebSocket message → a channel message, without copying the payload. Mirrors wsstream/conn.go:
  * empty messages are ignored; v5 `0xFF` must be exactly `[0xFF, channel]`.
  */
-export function decodeChannelMessage(data: Buffer, isBinary: boolean, protocol: RemoteCommandProtocol): ChannelMessage {
+export function decodeChannelMessage(data: Buffer, isBinary: boolean, protocol: ChannelProtocol): ChannelMessage {
   if (data.length === 0) return { kind: 'ignored', reason: 'empty message' };
   if (protocol.framing === 'base64') {
     if (isBinary) throw new ChannelProtocolError('binary message on a base64 channel protocol');
+    // '0' + channel: digits for channels 0–9, the characters after '9' for port-forward's higher channels.
     const channel = data[0]! - 0x30;
-    if (channel < 0 || channel > 9) throw new ChannelProtocolError('base64 message without a channel digit');
+    if (channel < 0) throw new ChannelProtocolError('base64 message without a channel digit');
     return { kind: 'data', channel, payload: Buffer.from(data.subarray(1).toString('latin1'), 'base64') };
   }
   if (!isBinary) throw new ChannelProtocolError('text message on a binary channel protocol');
@@ -42,7 +43,7 @@ export interface EncodedMessage {
 }
 
 /** A channel message in the protocol's framing: channel byte + payload, or digit + base64 text. */
-export function encodeChannelMessage(channel: number, payload: Buffer, protocol: RemoteCommandProtocol): EncodedMessage {
+export function encodeChannelMessage(channel: number, payload: Buffer, protocol: ChannelProtocol): EncodedMessage {
   if (protocol.framing === 'base64') {
     return { data: String.fromCharCode(0x30 + channel) + payload.toString('base64'), binary: false };
   }

@@ -10,7 +10,8 @@ export const Channel = {
 /** v5 only: `[0xFF, channel]` says the client will send nothing more on that channel. */
 export const CLOSE_SIGNAL = 0xff;
 
-export interface RemoteCommandProtocol {
+/** A Kubernetes channel subprotocol: how messages are framed and what the error channel carries. */
+export interface ChannelProtocol {
   /** The Sec-WebSocket-Protocol token; "" when the client sent none. */
   name: string;
   version: 1 | 4 | 5;
@@ -25,12 +26,24 @@ export interface RemoteCommandProtocol {
  * Every remote-command WebSocket subprotocol Kubernetes clients use (kubelet websocket.go for
  * "", channel.k8s.io, base64.channel.k8s.io, v4.*; apiserver streamtranslator for v5).
  */
-export const REMOTE_COMMAND_PROTOCOLS: readonly RemoteCommandProtocol[] = [
+export const REMOTE_COMMAND_PROTOCOLS: readonly ChannelProtocol[] = [
   { name: 'v5.channel.k8s.io', version: 5, framing: 'binary', supportsClose: true, statusFormat: 'json' },
   { name: 'v4.channel.k8s.io', version: 4, framing: 'binary', supportsClose: false, statusFormat: 'json' },
   { name: 'v4.base64.channel.k8s.io', version: 4, framing: 'base64', supportsClose: false, statusFormat: 'json' },
   { name: 'channel.k8s.io', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
   { name: 'base64.channel.k8s.io', version: 1, framing: 'base64', supportsClose: false, statusFormat: 'text' },
+  { name: '', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
+];
+
+/**
+ * Port-forward's channel subprotocols as the kubelet serves them (portforward/websocket.go): binary
+ * for "" and `portforward.k8s.io`, plus the v4 binary and base64 variants. Channels 2i and 2i+1 carry
+ * the data and errors of the i-th requested port; there is no Status and no CLOSE.
+ */
+export const PORT_FORWARD_CHANNEL_PROTOCOLS: readonly ChannelProtocol[] = [
+  { name: 'v4.channel.k8s.io', version: 4, framing: 'binary', supportsClose: false, statusFormat: 'text' },
+  { name: 'v4.base64.channel.k8s.io', version: 4, framing: 'base64', supportsClose: false, statusFormat: 'text' },
+  { name: 'portforward.k8s.io', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
   { name: '', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
 ];
 
@@ -46,8 +59,8 @@ export function parseSubprotocolHeader(header: string | string[] | undefined): s
  */
 export function negotiateSubprotocol(
   offered: readonly string[],
-  supported: readonly RemoteCommandProtocol[],
-): RemoteCommandProtocol | undefined {
+  supported: readonly ChannelProtocol[],
+): ChannelProtocol | undefined {
   if (offered.length === 0) return supported.find((protocol) => protocol.name === '');
   for (const token of offered) {
     const match = supported.find((protocol) => protocol.name !== '' && protocol.name === token);

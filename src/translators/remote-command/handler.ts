@@ -7,7 +7,7 @@ import {
   REMOTE_COMMAND_PROTOCOLS,
   negotiateSubprotocol,
   parseSubprotocolHeader,
-  type RemoteCommandProtocol,
+  type ChannelProtocol,
 } from '../../codecs/channels/protocols.js';
 import { Channel } from '../../codecs/channels/protocols.js';
 import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
@@ -38,7 +38,7 @@ export interface RemoteCommandTranslatorOptions {
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
 export class RemoteCommandTranslator {
   private readonly wss: WebSocketServer;
-  private readonly chosenProtocol = new WeakMap<IncomingMessage, RemoteCommandProtocol>();
+  private readonly chosenProtocol = new WeakMap<IncomingMessage, ChannelProtocol>();
   private readonly sessions = new Set<RemoteCommandSession>();
   private nextSessionId = 1;
 
@@ -158,7 +158,7 @@ export class RemoteCommandTranslator {
     });
   }
 
-  private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: RemoteCommandProtocol, message: string): void {
+  private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, message: string): void {
     if (socket.destroyed) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const channels = new WebSocketChannels(ws, protocol);

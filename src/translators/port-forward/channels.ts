@@ -1,0 +1,210 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import type { Logger } from '../../observability/logger.js';
+import {
+  PORT_FORWARD_CHANNEL_PROTOCOLS,
+  negotiateSubprotocol,
+  parseSubprotocolHeader,
+  type ChannelProtocol,
+} from '../../codecs/channels/protocols.js';
+import { ChannelProtocolError, decodeChannelMessage, encodeChannelMessage } from '../../codecs/channels/framing.js';
+import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k8s/port-forward-request.js';
+import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
+import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
+import { WebSocketPeer } from '../../sessions/websocket-peer.js';
+import { toBuffer } from '../../sessions/websocket-channels.js';
+import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
+import type { UpstreamTarget } from '../../upstream/target.js';
+import { forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+
+/** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
+const UPSTREAM_PROTOCOLS = ['portforward.k8s.io'];
+/** More ports than this in one request is not a client, it is an attack on the upstream. */
+const MAX_PORTS = 32;
+
+export interface PortForwardChannelsOptions {
+  upstream: UpstreamTarget;
+  logger: Logger;
+  clientPingIntervalMs?: number;
+  maxMessageBytes?: number;
+  closeTimeoutMs?: number;
+}
+
+interface PortPair {
+  port: number;
+  data: SpdyStream;
+  error: SpdyStream;
+}
+
+/**
+ * The WebSocket channel protocol of port-forward (what the JavaScript and Python clients and browser
+ * tools speak), served like the kubelet's websocket.go: for the i-th port in `?ports=`, channel 2i
+ * carries data both ways and 2i+1 errors to the client; each channel first says its port as two
+ * little-endian bytes. Upstream every port becomes a SPDY data/error stream pair.
+ */
+export class PortForwardChannels {
+  private readonly wss: WebSocketServer;
+  private readonly chosen = new WeakMap<IncomingMessage, ChannelProtocol>();
+  private readonly active = new Set<() => void>();
+  private nextId = 1;
+
+  constructor(private readonly options: PortForwardChannelsOptions) {
+    const serverOptions: ServerOptions & { closeTimeout: number } = {
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: options.maxMessageBytes ?? 16 * 1024 * 1024,
+      closeTimeout: options.closeTimeoutMs ?? 30_000,
+      handleProtocols: (_offered, req) => this.chosen.get(req)?.name ?? false,
+    };
+    this.wss = new WebSocketServer(serverOptions);
+  }
+
+  get activeSessions(): number {
+    return this.active.size;
+  }
+
+  /** Whether the client asked for one of the channel protocols (rather than tunneling). */
+  static wants(req: IncomingMessage): boolean {
+    return negotiateSubprotocol(parseSubprotocolHeader(req.headers['sec-websocket-protocol']), PORT_FORWARD_CHANNEL_PROTOCOLS) !== undefined;
+  }
+
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => undefined);
+    let ports: number[];
+    let target;
+    try {
+      const request = parsePortForwardRequest(req.url ?? '/')!;
+      ports = request.ports;
+      target = { namespace: request.namespace, pod: request.pod };
+    } catch (error) {
+      if (!(error instanceof PortForwardRequestError)) throw error;
+      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
+      return;
+    }
+    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'channels', ...target, ports });
+    // The kubelet's own words when `ports` is missing (portforward/websocket.go).
+    if (ports.length === 0) return sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'query parameter "port" is required'));
+    if (ports.length > MAX_PORTS) return sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', `at most ${MAX_PORTS} ports per request`));
+    if (!hasValidWebSocketHandshake(req)) {
+      return sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
+    }
+    const protocol = negotiateSubprotocol(parseSubprotocolHeader(req.headers['sec-websocket-protocol']), PORT_FORWARD_CHANNEL_PROTOCOLS)!;
+    this.chosen.set(req, protocol);
+
+    let outcome;
+    try {
+      outcome = await dialSpdyUpgrade(this.options.upstream, {
+        path: req.url ?? '/',
+        headers: forwardedHeaders(req),
+        protocols: UPSTREAM_PROTOCOLS,
+        timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
+      });
+    } catch (error) {
+      if (!(error instanceof UpstreamUnreachableError)) throw error;
+      logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
+      return sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', error.message));
+    }
+    if (outcome.kind === 'refused') {
+      logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
+      return replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
+    }
+    const upstreamSocket = outcome.socket;
+    let accepted = false;
+    socket.once('close', () => {
+      if (!accepted) upstreamSocket.destroy();
+    });
+    upstreamSocket.setNoDelay(true);
+    (socket as Socket).setNoDelay?.(true);
+    this.wss.handleUpgrade(req, socket, head, (client) => {
+      accepted = true;
+      this.run(client, protocol, new SpdyConnection(upstreamSocket, { role: 'client' }, outcome.head), ports, logger);
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    for (const end of [...this.active]) end();
+    this.wss.close();
+  }
+
+  private run(client: WebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger): void {
+    const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs });
+    const started = Date.now();
+    let fromClient = 0;
+    let toClient = 0;
+    let ended = false;
+    const send = (channel: number, payload: Buffer): boolean => {
+      const message = encodeChannelMessage(channel, payload, protocol);
+      return peer.send(message.data, message.binary);
+    };
+
+    // One stream pair per port, as kubectl would open them for one connection (requestID = index).
+    const pairs: PortPair[] = ports.map((port, index) => {
+      const headers = { port: String(port), requestid: String(index) };
+      const error = upstream.openStream({ streamtype: 'error', ...headers });
+      const data = upstream.openStream({ streamtype: 'data', ...headers });
+      // The client never writes on the error stream (kubectl half-closes it at once, capture).
+      error.end();
+      return { port, data, error };
+    });
+    let open = pairs.length;
+    pairs.forEach((pair, index) => {
+      const prefix = Buffer.from([pair.port & 0xff, pair.port >> 8]);
+      send(2 * index, prefix);
+      send(2 * index + 1, prefix);
+      pair.data.on('data', (chunk: Buffer) => {
+        toClient += chunk.length;
+        if (!send(2 * index, chunk)) pair.data.pause();
+      });
+      pair.error.on('data', (chunk: Buffer) => {
+        logger.info({ event: 'portforward-error', port: pair.port, message: chunk.toString() }, 'upstream reported a port error');
+        send(2 * index + 1, chunk);
+      });
+      for (const stream of [pair.data, pair.error]) stream.on('error', () => undefined);
+      pair.data.on('drain', () => peer.resumeIncoming());
+      // A port is done when the upstream has ended its data; the session, when every port is.
+      pair.data.once('end', () => {
+        if (--open === 0) end('every port closed by the upstream', 1000);
+      });
+    });
+    peer.on('drain', () => {
+      for (const pair of pairs) pair.data.resume();
+    });
+
+    client.on('message', (raw, isBinary) => {
+      let message;
+      try {
+        message = decodeChannelMessage(toBuffer(raw), isBinary, protocol);
+      } catch (error) {
+        if (error instanceof ChannelProtocolError) return end(`client protocol error: ${error.message}`, 1002);
+        throw error;
+      }
+      if (message.kind !== 'data') return;
+      // Even channels are data; odd ones are error channels, which only the server writes (ignored,
+      // like any channel the server does not read).
+      const pair = message.channel % 2 === 0 ? pairs[message.channel / 2] : undefined;
+      if (!pair || pair.data.writableEnded) return;
+      fromClient += message.payload.length;
+      if (!pair.data.write(message.payload)) peer.pauseIncoming();
+    });
+
+    const end = (reason: string, code: number): void => {
+      if (ended) return;
+      ended = true;
+      this.active.delete(endNow);
+      for (const pair of pairs) {
+        pair.data.reset();
+        pair.error.reset();
+      }
+      upstream.close();
+      peer.close(code, code === 1000 ? '' : reason);
+      logger.info({ event: 'session-end', clientProtocol: protocol.name, bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+    };
+    const endNow = (): void => end('the gateway is shutting down', 1001);
+    this.active.add(endNow);
+    upstream.on('close', () => end('the upstream connection closed', 1011));
+    peer.on('close', (code) => end(`client closed the connection (code ${code})`, 1000));
+    logger.info({ event: 'session-start', clientProtocol: protocol.name, upstreamProtocol: 'portforward.k8s.io' }, 'session started');
+  }
+}
