@@ -78,6 +78,7 @@ export async function runDemo(args: string[]): Promise<void> {
   say(`  echo hi | ${k} exec -i demo -- cat`);
   say(`  ${k} cp ./some-file demo:/tmp/some-file && ${k} cp demo:/tmp/some-file ./copy`);
   say(`  echo hello | ${k} attach -i demo -c echo`);
+  say(`  KUBECTL_PORT_FORWARD_WEBSOCKETS=true ${k} port-forward pod/demo 18080:80   # then: curl 127.0.0.1:18080`);
   say('');
   say('The demo pod is this host: its commands run here, in a scratch directory. Ctrl-C stops the demo.');
 
