@@ -98,3 +98,16 @@ t.test('a client that vanishes mid-stream: upstream reset, session ended, gatewa
   const again = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'still here'], { kubeconfig: stack.kubeconfig });
   t.equal(again.stdout.toString(), 'still here\n');
 });
+
+t.test('gateway shutdown ends a running session with a Status saying so, then a normal close', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const outcome = await connect(stack, EXEC_CAT, ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail('upgrade refused');
+  await waitForMessage(outcome.socket, outcome.messages, (m) => m.data.length === 1 && m.data[0] === 1);
+  await stack.gateway.close();
+  const closed = await outcome.closed;
+  t.equal(closed.code, 1000);
+  const status = JSON.parse(outcome.messages.find((m) => m.data[0] === 3)!.data.subarray(1).toString());
+  t.match(status, { status: 'Failure', reason: 'ServiceUnavailable', code: 503, message: 'the gateway is shutting down' });
+});

@@ -67,11 +67,19 @@ export class RemoteCommandTranslator {
     return true;
   }
 
-  /** Ends every session with a Status saying why; resolves once they are all closed. */
-  async shutdown(reason: string): Promise<void> {
+  /**
+   * Ends every session with a Status saying why, then gives clients a bounded time to complete the
+   * close handshake (so the Status is not cut off) before their sockets are cut.
+   */
+  async shutdown(reason: string, graceMs = 5_000): Promise<void> {
     const sessions = [...this.sessions];
     for (const session of sessions) session.shutdown(reason);
     await Promise.all(sessions.map((session) => session.done));
+    const clients = [...this.wss.clients];
+    const closed = Promise.all(clients.map((client) => new Promise((resolve) => (client.readyState === client.CLOSED ? resolve(undefined) : client.once('close', resolve)))));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
     for (const client of this.wss.clients) client.terminate();
     this.wss.close();
   }
