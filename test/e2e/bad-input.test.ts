@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { startStack } from '../helpers/stack.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
+import { until } from '../helpers/wait.js';
 
 const EXEC_CAT = '/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true&stderr=true';
 
@@ -110,4 +111,29 @@ t.test('gateway shutdown ends a running session with a Status saying so, then a 
   t.equal(closed.code, 1000);
   const status = JSON.parse(outcome.messages.find((m) => m.data[0] === 3)!.data.subarray(1).toString());
   t.match(status, { status: 'Failure', reason: 'ServiceUnavailable', code: 503, message: 'the gateway is shutting down' });
+});
+
+t.test('a back-pressured 32 MiB stdin upload then CLOSE: every byte counted, exit 0, connection released', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const outcome = await connect(stack, '/api/v1/namespaces/default/pods/demo/exec?command=sh&command=-c&command=cat%20%3E%20%2Fdev%2Fnull&stdin=true&stdout=true', ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail('upgrade refused');
+  const chunk = Buffer.concat([Buffer.from([0]), Buffer.alloc(64 * 1024, 0x61)]);
+  // 32 MiB with up to 16 messages in flight, as a fast uploader sends: far more than the stdin stream
+  // buffers, so the gateway pauses the WebSocket on the way, and the last write leaves it paused.
+  const inFlight: Array<Promise<void>> = [];
+  for (let i = 0; i < 512; i++) {
+    inFlight.push(new Promise((resolve) => outcome.socket.send(chunk, () => resolve())));
+    if (inFlight.length >= 16) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  outcome.socket.send(Buffer.from([0xff, 0]));
+  t.equal((await outcome.closed).code, 1000);
+  // Bounded well below ws's 30 s close timeout, which a gateway stuck with a paused socket would wait out.
+  await until(() => stack.gateway.openConnections === 0, 'the gateway to release the client connection', 5_000);
+  const closed = await stack.gatewayLogs.waitFor((r) => r.event === 'client-closed');
+  t.equal(closed.code, 1000, "the gateway read the client's close frame");
+  const end = stack.sessionEnds()[0]!;
+  t.equal(end.bytesFromClient, 512 * 64 * 1024);
+  t.equal(end.exitCode, 0);
 });

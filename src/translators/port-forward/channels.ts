@@ -163,6 +163,7 @@ export class PortForwardChannels {
       });
       for (const stream of [pair.data, pair.error]) stream.on('error', () => undefined);
       pair.data.on('drain', () => peer.resumeIncoming());
+      pair.data.on('finish', () => peer.resumeIncoming());
       // A port is done when the upstream has ended its data; the session, when every port is.
       pair.data.once('end', () => {
         if (--open === 0) end('every port closed by the upstream', 1000);
@@ -198,6 +199,7 @@ export class PortForwardChannels {
         pair.error.reset();
       }
       upstream.close();
+      peer.resumeIncoming();
       peer.close(code, code === 1000 ? '' : reason);
       logger.info({ event: 'session-end', clientProtocol: protocol.name, bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
     };

@@ -81,6 +81,8 @@ export class RemoteCommandSession {
     channels.on('protocol-error', (error) => this.abort(`client protocol error: ${error.message}`, 1002));
     channels.on('close', (code) => {
       if (!this.ended) this.abort(`client closed the connection (code ${code})`);
+      // 1000 here means the client's close frame was read; 1006 after a normal end means it was not.
+      else options.logger.debug({ event: 'client-closed', code }, 'client connection closed');
     });
 
     // A lost connection fails the streams still expecting data (their 'error' below); streams the
@@ -127,7 +129,10 @@ export class RemoteCommandSession {
     stream.on('error', () => {
       // The peer's RST_STREAM at the end of the command; the output streams decide when the session ends.
     });
+    // Writable streams emit no 'drain' once ended: resume on 'finish' too, or a WebSocket paused by the
+    // last stdin write would never read the client's close frame (and wait out ws's close timeout).
     stream.on('drain', () => this.options.channels.resumeIncoming());
+    stream.on('finish', () => this.options.channels.resumeIncoming());
     return stream;
   }
 
@@ -215,6 +220,7 @@ export class RemoteCommandSession {
 
   private release(): void {
     clearInterval(this.pingTimer);
+    this.options.channels.resumeIncoming();
     for (const stream of [...this.outputs.values(), this.stdin, this.resize]) {
       if (stream && !stream.destroyed) stream.reset();
     }

@@ -1,0 +1,89 @@
+import WebSocket from 'ws';
+import { SpdyConnection, type SpdyStream } from '../sessions/spdy-connection.js';
+import { dialSpdyUpgrade } from '../upstream/spdy-dialer.js';
+
+export const TOKEN = 'bench-token';
+
+/** One exec session as the benchmark drives it, over either path. */
+export interface ExecSession {
+  /** Called with every stdout chunk. */
+  onStdout(listener: (chunk: Buffer) => void): void;
+  /** Writes stdin; resolves when the transport accepted it (back-pressure honoured). */
+  write(chunk: Buffer): Promise<void>;
+  /** Ends stdin (v5 CLOSE / SPDY FIN). */
+  endStdin(): void;
+  /** Resolves when the session is over (Status received, connection closed). */
+  finished: Promise<void>;
+}
+
+function execPath(command: string[], stdin: boolean): string {
+  const query = new URLSearchParams();
+  for (const part of command) query.append('command', part);
+  query.set('stdout', 'true');
+  if (stdin) query.set('stdin', 'true');
+  return `/api/v1/namespaces/default/pods/demo/exec?${query}`;
+}
+
+/** The direct path: SPDY/3.1 from this process to the legacy cluster, as kubectl ≤ 1.30 does it. */
+export async function directExec(clusterUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
+  const outcome = await dialSpdyUpgrade(
+    { url: new URL(clusterUrl), insecureSkipTlsVerify: false },
+    { path: execPath(command, stdin), headers: { authorization: `Bearer ${TOKEN}` }, protocols: ['v4.channel.k8s.io'], timeoutMs: 10_000 },
+  );
+  if (outcome.kind !== 'upgraded') throw new Error(`direct upgrade refused: ${outcome.statusCode}`);
+  outcome.socket.setNoDelay(true);
+  const connection = new SpdyConnection(outcome.socket, { role: 'client' }, outcome.head);
+  const error = connection.openStream({ streamtype: 'error' });
+  const input: SpdyStream | undefined = stdin ? connection.openStream({ streamtype: 'stdin' }) : undefined;
+  const stdout = connection.openStream({ streamtype: 'stdout' });
+  for (const stream of [error, input, stdout]) stream?.on('error', () => undefined);
+  error.resume();
+  input?.resume();
+  const finished = new Promise<void>((resolve) => connection.once('close', () => resolve()));
+  stdout.once('end', () => connection.close());
+  return {
+    onStdout: (listener) => stdout.on('data', listener),
+    write: (chunk) => new Promise((resolve) => input!.write(chunk, () => resolve())),
+    endStdin: () => input!.end(),
+    finished,
+  };
+}
+
+/** The gateway path: WebSocket v5 to the gateway, which speaks SPDY to the same cluster. */
+export async function gatewayExec(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
+  const socket = new WebSocket(gatewayUrl.replace(/^http/, 'ws') + execPath(command, stdin), ['v5.channel.k8s.io'], {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    perMessageDeflate: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  (socket as unknown as { _socket: { setNoDelay(on: boolean): void } })._socket.setNoDelay(true);
+  const listeners: Array<(chunk: Buffer) => void> = [];
+  // Messages can arrive in the same read as the handshake, before the caller has subscribed.
+  const early: Buffer[] = [];
+  socket.on('message', (data: Buffer) => {
+    if (data[0] === 1 && data.length > 1) {
+      const payload = data.subarray(1);
+      if (listeners.length === 0) early.push(payload);
+      for (const listener of listeners) listener(payload);
+    }
+  });
+  const finished = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    onStdout: (listener) => {
+      listeners.push(listener);
+      for (const chunk of early.splice(0)) listener(chunk);
+    },
+    write: (chunk) =>
+      new Promise((resolve, reject) => {
+        const framed = Buffer.allocUnsafe(chunk.length + 1);
+        framed[0] = 0;
+        chunk.copy(framed, 1);
+        socket.send(framed, { binary: true }, (error) => (error ? reject(error) : resolve()));
+      }),
+    endStdin: () => socket.send(Buffer.from([0xff, 0])),
+    finished,
+  };
+}

@@ -1,0 +1,173 @@
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { directExec, gatewayExec, TOKEN, type ExecSession } from './clients.js';
+import { rssOf, startServer } from './processes.js';
+
+/**
+ * `npm run bench`: the gateway path (WebSocket → gateway → SPDY → legacy cluster) measured side by
+ * side with the direct path (SPDY → legacy cluster) in one run, on this machine. Gateway and cluster
+ * run in processes of their own so the gateway's CPU and memory are its own.
+ */
+interface Result {
+  name: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  gateway: number;
+  direct: number;
+  ratio: number;
+}
+
+const { values } = parseArgs({ options: { full: { type: 'boolean' }, json: { type: 'string' } } });
+const full = values.full === true;
+const MiB = 1024 * 1024;
+const sizes = {
+  transfer: (full ? 1024 : 256) * MiB,
+  roundTrips: full ? 10_000 : 2_000,
+  setups: full ? 500 : 100,
+};
+const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+type Path = 'gateway' | 'direct';
+type Open = (command: string[], stdin: boolean) => Promise<ExecSession>;
+
+async function download(open: Open, bytes: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  const session = await open(['head', '-c', String(bytes), '/dev/zero'], false);
+  let received = 0;
+  session.onStdout((chunk) => (received += chunk.length));
+  await session.finished;
+  if (received !== bytes) throw new Error(`download: got ${received} of ${bytes} bytes`);
+  return seconds(started);
+}
+
+async function upload(open: Open, bytes: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  const session = await open(['sh', '-c', 'cat > /dev/null'], true);
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  // Up to 1 MiB in flight on either path: the same pipelining for both transports.
+  const pending: Array<Promise<void>> = [];
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    pending.push(session.write(chunk));
+    if (pending.length >= 16) await pending.shift();
+  }
+  await Promise.all(pending);
+  session.endStdin();
+  await session.finished;
+  return seconds(started);
+}
+
+/** 1-byte round trips through `cat`: returns each round trip in microseconds. */
+async function roundTrips(open: Open, count: number): Promise<number[]> {
+  const session = await open(['cat'], true);
+  const samples: number[] = [];
+  let resolveEcho: (() => void) | undefined;
+  session.onStdout(() => resolveEcho?.());
+  const byte = Buffer.from('x');
+  for (let i = 0; i < count; i++) {
+    const echoed = new Promise<void>((resolve) => (resolveEcho = resolve));
+    const started = process.hrtime.bigint();
+    await session.write(byte);
+    await echoed;
+    samples.push(Number(process.hrtime.bigint() - started) / 1000);
+  }
+  session.endStdin();
+  await session.finished;
+  return samples;
+}
+
+/** From starting the upgrade to the first stdout byte of `echo x`, in milliseconds. */
+async function setups(open: Open, count: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = process.hrtime.bigint();
+    const session = await open(['echo', 'x'], false);
+    await new Promise<void>((resolve) => session.onStdout(() => resolve()));
+    samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+    await session.finished;
+  }
+  return samples;
+}
+
+function seconds(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  progress(`starting the legacy cluster and the gateway (${full ? 'full' : 'default'} run)`);
+  const cluster = await startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN]);
+  const gateway = await startServer(['serve', '--listen', '127.0.0.1:0', '--upstream', cluster.url]);
+  const paths: Record<Path, Open> = {
+    gateway: (command, stdin) => gatewayExec(gateway.url, command, stdin),
+    direct: (command, stdin) => directExec(cluster.url, command, stdin),
+  };
+  const results: Result[] = [];
+  const add = (name: string, unit: string, better: Result['better'], gatewayValue: number, directValue: number): void => {
+    results.push({ name, unit, better, gateway: round(gatewayValue), direct: round(directValue), ratio: round(gatewayValue / directValue, 3) });
+  };
+
+  try {
+    const transferMiB = sizes.transfer / MiB;
+    // Warm both paths (JIT, process spawn caches) before measuring.
+    for (const path of ['direct', 'gateway'] as const) await download(paths[path], 16 * MiB);
+
+    const cpuBefore = gateway.cpuSeconds();
+    progress(`download: ${transferMiB} MiB of stdout, each path`);
+    const downloadDirect = await download(paths.direct, sizes.transfer);
+    const downloadGatewayCpu = gateway.cpuSeconds();
+    const downloadGateway = await download(paths.gateway, sizes.transfer);
+    const downloadCpu = gateway.cpuSeconds() - downloadGatewayCpu;
+    add('download throughput', 'MiB/s', 'higher', transferMiB / downloadGateway, transferMiB / downloadDirect);
+
+    progress(`upload: ${transferMiB} MiB of stdin into cat > /dev/null, each path`);
+    const uploadDirect = await upload(paths.direct, sizes.transfer);
+    const uploadGatewayCpu = gateway.cpuSeconds();
+    const uploadGateway = await upload(paths.gateway, sizes.transfer);
+    const uploadCpu = gateway.cpuSeconds() - uploadGatewayCpu;
+    add('upload throughput', 'MiB/s', 'higher', transferMiB / uploadGateway, transferMiB / uploadDirect);
+
+    progress(`latency: ${sizes.roundTrips} one-byte round trips, each path`);
+    const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
+    const rttGateway = await roundTrips(paths.gateway, sizes.roundTrips);
+    for (const p of [50, 99, 99.9]) add(`round trip p${p}`, 'µs', 'lower', percentile(rttGateway, p), percentile(rttDirect, p));
+
+    progress(`set-up: ${sizes.setups} sessions of "echo x", each path`);
+    const setupDirect = await setups(paths.direct, sizes.setups);
+    const setupGateway = await setups(paths.gateway, sizes.setups);
+    for (const p of [50, 99]) add(`set-up to first byte p${p}`, 'ms', 'lower', percentile(setupGateway, p), percentile(setupDirect, p));
+
+    const gib = (2 * sizes.transfer) / (1024 * MiB);
+    results.push({ name: 'gateway CPU per GiB moved (download+upload)', unit: 's/GiB', better: 'lower', gateway: round((downloadCpu + uploadCpu) / gib), direct: 0, ratio: 0 });
+    results.push({ name: 'gateway RSS after the run', unit: 'MiB', better: 'lower', gateway: round(rssOf(gateway.pid) / MiB), direct: 0, ratio: 0 });
+    progress(`gateway used ${round(gateway.cpuSeconds() - cpuBefore)} CPU seconds in all`);
+  } finally {
+    await gateway.stop();
+    await cluster.stop();
+  }
+
+  printTable(results);
+  if (values.json) await writeFile(values.json, JSON.stringify(results, null, 2) + '\n');
+}
+
+function round(value: number, digits = 2): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function printTable(results: Result[]): void {
+  const rows = [['measure', 'unit', 'gateway', 'direct', 'gateway/direct'], ...results.map((r) => [r.name, r.unit, String(r.gateway), r.direct ? String(r.direct) : '—', r.ratio ? r.ratio.toFixed(3) : '—'])];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  for (const [index, row] of rows.entries()) {
+    process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
+    if (index === 0) process.stdout.write(widths.map((width) => '-'.repeat(width)).join('  ') + '\n');
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

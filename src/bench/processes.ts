@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  /** User + system CPU seconds the process has used so far (from /proc). */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs one of our commands in its own process, so the gateway's CPU and memory are its own, and
+ * resolves with the URL from its "listening" log line.
+ */
+export function startServer(args: string[]): Promise<ServerProcess> {
+  // Logs stay at info, as in production: two lines per session are part of the cost measured.
+  const child: ChildProcess = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = /"url":"(http[^"]+)"/.exec(buffered);
+      if (!match) return;
+      child.stdout!.removeAllListeners('data');
+      child.stdout!.resume();
+      resolve({
+        url: match[1]!,
+        pid: child.pid!,
+        cpuSeconds: () => cpuSecondsOf(child.pid!),
+        stop: () =>
+          new Promise((done) => {
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      });
+    });
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code} before listening`)));
+  });
+}
+
+/** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz there). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident memory of a process in bytes. */
+export function rssOf(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) * 1024;
+}
