@@ -1,4 +1,10 @@
-/** The Kubernetes objects a 1.28 API server would return, as far as kubectl needs them to exec. */
+/**
+ * The documents a Kubernetes 1.28 API server returns, as far as kubectl and the gateway read them:
+ * version, legacy discovery, pods, namespaces and metav1.Status errors. Shapes and wording follow
+ * the API server (apimachinery `pkg/api/errors`, `pkg/registry/core/pod`); fields nothing reads are
+ * still filled where a real object always has them.
+ */
+import type { Status } from '../codecs/k8s/status.js';
 
 export const LEGACY_VERSION = {
   major: '1',
@@ -20,14 +26,33 @@ export function apiVersions(serverAddress: string): object {
   };
 }
 
+/** No API groups: this cluster serves the core group only. */
 export const API_GROUP_LIST = { kind: 'APIGroupList', apiVersion: 'v1', groups: [] };
 
+/** The core/v1 entries of a 1.28 server for what this stand-in serves, with the real verbs and kinds. */
 export const CORE_V1_RESOURCES = {
   kind: 'APIResourceList',
   groupVersion: 'v1',
   resources: [
-    { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['get', 'list'], shortNames: ['ns'] },
-    { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'], shortNames: ['po'], categories: ['all'] },
+    {
+      name: 'namespaces',
+      singularName: 'namespace',
+      namespaced: false,
+      kind: 'Namespace',
+      verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+      shortNames: ['ns'],
+      storageVersionHash: 'Q3oi5N2YM8M=',
+    },
+    {
+      name: 'pods',
+      singularName: 'pod',
+      namespaced: true,
+      kind: 'Pod',
+      verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+      shortNames: ['po'],
+      categories: ['all'],
+      storageVersionHash: 'xPOwRZ+Yhw8=',
+    },
     { name: 'pods/attach', singularName: '', namespaced: true, kind: 'PodAttachOptions', verbs: ['create', 'get'] },
     { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
     { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
@@ -37,9 +62,14 @@ export const CORE_V1_RESOURCES = {
 
 export interface DemoContainer {
   name: string;
-  /** The container's main process, which `attach` connects to (started per attach, as stdinOnce does). */
+  /** Shown in the pod's spec as the image; nothing is pulled. */
+  image: string;
+  /** The container's main process, which `attach` connects to. */
   command: string[];
   stdin: boolean;
+  /** The runtime closes the main process's stdin when the first attached client's stdin ends. */
+  stdinOnce: boolean;
+  tty: boolean;
   ports?: number[];
 }
 
@@ -50,50 +80,175 @@ export interface DemoPod {
   defaultContainer: string;
   containers: DemoContainer[];
   createdAt: string;
+  nodeName: string;
 }
 
-export function podObject(pod: DemoPod): object {
+export function podObject(pod: DemoPod, restartCount: (container: string) => number = () => 0): object {
+  return { kind: 'Pod', apiVersion: 'v1', ...podBody(pod, restartCount) };
+}
+
+/** List items carry no kind/apiVersion, as the API server serializes them. */
+export function podList(pods: DemoPod[], restartCount?: (pod: DemoPod, container: string) => number): object {
   return {
-    kind: 'Pod',
+    kind: 'PodList',
     apiVersion: 'v1',
+    metadata: { resourceVersion: '1' },
+    items: pods.map((pod) => podBody(pod, (container) => restartCount?.(pod, container) ?? 0)),
+  };
+}
+
+function podBody(pod: DemoPod, restartCount: (container: string) => number): object {
+  const at = pod.createdAt;
+  const condition = (type: string): object => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: at });
+  return {
     metadata: {
       name: pod.name,
       namespace: pod.namespace,
       uid: pod.uid,
       resourceVersion: '1',
-      creationTimestamp: pod.createdAt,
-      annotations: { 'kubectl.kubernetes.io/default-container': pod.defaultContainer },
+      creationTimestamp: at,
       labels: { app: pod.name },
+      annotations: { 'kubectl.kubernetes.io/default-container': pod.defaultContainer },
     },
     spec: {
       containers: pod.containers.map((c) => ({
         name: c.name,
-        image: `kube-stream-gateway/legacy-${c.name}`,
+        image: c.image,
         command: c.command,
-        stdin: c.stdin,
-        stdinOnce: c.stdin,
-        ports: c.ports?.map((port) => ({ containerPort: port, protocol: 'TCP' })),
+        ...(c.ports ? { ports: c.ports.map((port) => ({ containerPort: port, protocol: 'TCP' })) } : {}),
+        resources: {},
+        terminationMessagePath: '/dev/termination-log',
+        terminationMessagePolicy: 'File',
+        imagePullPolicy: 'IfNotPresent',
+        ...(c.stdin ? { stdin: true } : {}),
+        ...(c.stdinOnce ? { stdinOnce: true } : {}),
+        ...(c.tty ? { tty: true } : {}),
       })),
-      nodeName: 'legacy-node',
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      serviceAccountName: 'default',
+      serviceAccount: 'default',
+      nodeName: pod.nodeName,
+      securityContext: {},
+      schedulerName: 'default-scheduler',
+      priority: 0,
+      enableServiceLinks: true,
+      preemptionPolicy: 'PreemptLowerPriority',
     },
     status: {
       phase: 'Running',
-      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: pod.createdAt }],
+      conditions: [condition('Initialized'), condition('Ready'), condition('ContainersReady'), condition('PodScheduled')],
+      hostIP: '127.0.0.1',
       podIP: '127.0.0.1',
-      startTime: pod.createdAt,
+      podIPs: [{ ip: '127.0.0.1' }],
+      startTime: at,
       containerStatuses: pod.containers.map((c) => ({
         name: c.name,
+        state: { running: { startedAt: at } },
+        lastState: {},
         ready: true,
-        started: true,
-        restartCount: 0,
-        image: `kube-stream-gateway/legacy-${c.name}`,
+        restartCount: restartCount(c.name),
+        image: c.image,
         imageID: '',
-        state: { running: { startedAt: pod.createdAt } },
+        containerID: `containerd://${containerId(pod, c.name)}`,
+        started: true,
       })),
+      qosClass: 'BestEffort',
     },
   };
 }
 
-export function podList(pods: DemoPod[]): object {
-  return { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: pods.map(podObject) };
+/** A stable 64-hex id per container, shaped like containerd's. */
+function containerId(pod: DemoPod, container: string): string {
+  const seed = `${pod.uid}/${container}`;
+  let hex = '';
+  for (let round = 0; hex.length < 64; round++) {
+    let hash = 0x811c9dc5 ^ round;
+    for (const ch of seed) hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+    hex += hash.toString(16).padStart(8, '0');
+  }
+  return hex.slice(0, 64);
+}
+
+export function namespaceObject(name: string, createdAt: string): object {
+  return {
+    kind: 'Namespace',
+    apiVersion: 'v1',
+    metadata: { name, uid: '', resourceVersion: '1', creationTimestamp: createdAt, labels: { 'kubernetes.io/metadata.name': name } },
+    spec: { finalizers: ['kubernetes'] },
+    status: { phase: 'Active' },
+  };
+}
+
+export function namespaceList(names: string[], createdAt: string): object {
+  return {
+    kind: 'NamespaceList',
+    apiVersion: 'v1',
+    metadata: { resourceVersion: '1' },
+    items: names.map((name) => {
+      const { kind: _kind, apiVersion: _apiVersion, ...item } = namespaceObject(name, createdAt) as Record<string, unknown>;
+      return item;
+    }),
+  };
+}
+
+/**
+ * An error the API server reports as a `metav1.Status` body (apimachinery `pkg/api/errors`), in the
+ * server's key order: kind, apiVersion, metadata, status, message, reason, details, code.
+ */
+export class ApiError extends Error {
+  constructor(readonly status: Status & { code: number }) {
+    super(status.message);
+  }
+
+  get code(): number {
+    return this.status.code;
+  }
+}
+
+function failure(code: number, reason: string, message: string, details?: Status['details']): ApiError {
+  return new ApiError({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  });
+}
+
+/** errors.NewUnauthorized(""), what the authentication filter answers. */
+export const unauthorized = (): ApiError => failure(401, 'Unauthorized', 'Unauthorized');
+
+/** errors.NewNotFound(pods, name). */
+export const podNotFound = (name: string): ApiError => failure(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' });
+
+export const namespaceNotFound = (name: string): ApiError =>
+  failure(404, 'NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' });
+
+/** The API server's answer for a path no handler serves (a generic NotFound with empty details). */
+export const pathNotFound = (): ApiError => failure(404, 'NotFound', 'the server could not find the requested resource', {});
+
+export const methodNotAllowed = (): ApiError =>
+  failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
+
+/** errors.NewBadRequest(message). */
+export const badRequest = (message: string): ApiError => failure(400, 'BadRequest', message);
+
+/**
+ * errors.NewInternalError(err) as the kubelet writes it on the error stream: no kind/apiVersion (the
+ * Status is marshalled bare), the cause carrying the error text.
+ */
+export function internalErrorStatus(error: string): Status {
+  return {
+    metadata: {},
+    status: 'Failure',
+    message: `Internal error occurred: ${error}`,
+    reason: 'InternalError',
+    details: { causes: [{ message: error }] },
+    code: 500,
+  };
 }

@@ -2,20 +2,42 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
-import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
 import { SpdyConnection } from '../sessions/spdy-connection.js';
-import { HttpStatusError, sendStatusOnSocket, sendStatusResponse, writeRawResponse } from '../sessions/http-answers.js';
 import { listen } from '../server/listen.js';
 import type { ListenAddress, RunningServer, ServerTls } from '../server/running-server.js';
-import { API_GROUP_LIST, CORE_V1_RESOURCES, LEGACY_VERSION, apiVersions, podList, podObject, type DemoPod } from './api-objects.js';
-import { demoPods } from './pods.js';
-import { REMOTE_COMMAND_SPDY_PROTOCOLS, negotiateSpdyUpgrade } from './spdy-handshake.js';
+import {
+  API_GROUP_LIST,
+  ApiError,
+  CORE_V1_RESOURCES,
+  LEGACY_VERSION,
+  apiVersions,
+  badRequest,
+  methodNotAllowed,
+  namespaceList,
+  namespaceNotFound,
+  namespaceObject,
+  pathNotFound,
+  podList,
+  podNotFound,
+  podObject,
+  unauthorized,
+  type DemoPod,
+} from './api-objects.js';
+import { containerProcessSpec, createPodDirectories, demoPods } from './pods.js';
+import { negotiateSpdyUpgrade, switchingProtocolsHead } from './spdy-handshake.js';
 import { serveRemoteCommand } from './remote-command.js';
+import { decideRemoteCommand, type RemoteCommandTarget } from './remote-command-endpoint.js';
+import { execInContainer } from './exec.js';
+import { attachToContainer } from './attach.js';
+import { ContainerMainProcess } from './containers.js';
+import { ProcessRegistry } from './processes.js';
+import { namespaceTable, podTable, tableRequested, type ApiObject } from './tables.js';
+import { sendApiError, sendJson, sendRaw, writeApiErrorOnSocket, writeRaw } from './http-replies.js';
 import { servePortForward } from './port-forward.js';
 import { PodServices } from './pod-services.js';
 import { parsePortForwardRequest, PortForwardRequestError } from '../codecs/k8s/port-forward-request.js';
@@ -36,31 +58,41 @@ export interface LegacyClusterOptions {
   logger: Logger;
   /** Where the pods' scratch directories go; a fresh temporary directory (removed on close) by default. */
   workRoot?: string;
+  /** How long the kubelet side waits for a client's exec/attach streams; 30 s, as the kubelet. */
+  streamCreationTimeoutMs?: number;
 }
 
+const NAMESPACES = ['default'];
 const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/?$/;
 const POD_LIST_PATH = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods\/?$/;
+const NAMESPACE_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/?$/;
 
 /**
  * A stand-in for a Kubernetes 1.28 API server with its kubelet: discovery, pods, and exec/attach
- * over SPDY/3.1 only (WebSocket upgrades are refused with 403, so kubectl falls back to SPDY as it
- * does against a real 1.28 cluster).
+ * (and port-forward) over SPDY/3.1 only — WebSocket upgrades are refused with 403, so kubectl falls
+ * back to SPDY as it does against a real 1.28 cluster. Its containers are THIS HOST (see pods.ts).
  */
 export async function startLegacyCluster(options: LegacyClusterOptions): Promise<LegacyCluster> {
   const { logger } = options;
   const pods = demoPods();
   const ownsWorkRoot = !options.workRoot;
   const workRoot = options.workRoot ?? (await mkdtemp(join(tmpdir(), 'ksg-legacy-cluster-')));
-  const podDirs = new Map<DemoPod, string>();
+  const podDirs = await createPodDirectories(pods, workRoot);
+  const registry = new ProcessRegistry();
+  const mainProcesses = new Map<string, ContainerMainProcess>();
   const podServices = new Map<DemoPod, PodServices>();
   for (const pod of pods) {
-    const dir = join(workRoot, `${pod.namespace}_${pod.name}`);
-    await mkdir(dir, { recursive: true });
-    podDirs.set(pod, dir);
+    for (const container of pod.containers) {
+      const spec = containerProcessSpec(pod, podDirs.get(pod)!, container.command);
+      const main = new ContainerMainProcess(container, spec, registry, logger.child({ namespace: pod.namespace, pod: pod.name }));
+      mainProcesses.set(`${pod.namespace}/${pod.name}/${container.name}`, main);
+    }
     const services = new PodServices(pod);
     await services.start();
     podServices.set(pod, services);
   }
+  const restartCount = (pod: DemoPod, container: string): number =>
+    mainProcesses.get(`${pod.namespace}/${pod.name}/${container}`)?.restartCount ?? 0;
   const expectedAuthorization = Buffer.from(`Bearer ${options.token}`);
   const authorized = (req: IncomingMessage): boolean => {
     const given = Buffer.from(String(req.headers.authorization ?? ''));
@@ -81,84 +113,86 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     try {
-      if (!authorized(req)) throw new HttpStatusError(401, 'Unauthorized', 'Unauthorized');
-      const path = new URL(req.url ?? '/', 'http://legacy.invalid').pathname;
-      if (parseRemoteCommandRequest(req.url ?? '/')) {
-        // Not an upgrade at all: what upgrade.go answers.
-        res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end('unable to upgrade: missing upgrade headers in request\n');
-        return;
+      if (!authorized(req)) throw unauthorized();
+      const decision = decideRemoteCommand(req, findPod);
+      switch (decision.kind) {
+        case 'error':
+          throw decision.error;
+        case 'raw':
+          return sendRaw(res, decision.answer);
+        case 'upgrade':
+          // Go's check passed on a request Node did not take for an upgrade (e.g. "Connection: noupgrade").
+          throw badRequest('Upgrade request required');
+        case 'not-mine':
+          break;
       }
-      if (req.method !== 'GET') throw new HttpStatusError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
-      sendJson(res, route(path, req));
+      if (req.method !== 'GET') throw methodNotAllowed();
+      sendJson(res, 200, route(new URL(req.url ?? '/', 'http://legacy.invalid').pathname, req));
     } catch (error) {
-      sendStatusResponse(res, asStatusError(error));
+      sendApiError(res, asApiError(error));
     }
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
     try {
-      if (!authorized(req)) throw new HttpStatusError(401, 'Unauthorized', 'Unauthorized');
+      if (!authorized(req)) throw unauthorized();
       const portForward = parsePortForwardRequest(req.url ?? '/');
       if (portForward) {
         handlePortForwardUpgrade(req, socket, head, portForward.namespace, portForward.pod, portForward.ports.length);
         return;
       }
-      if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
-        // A 1.28 server knows no v5.channel.k8s.io and no tunneling: the handshake fails with an empty 403.
-        writeRawResponse(socket, 403, [], Buffer.alloc(0));
-        return;
+      const decision = decideRemoteCommand(req, findPod);
+      switch (decision.kind) {
+        case 'not-mine':
+          throw pathNotFound();
+        case 'error':
+          throw decision.error;
+        case 'raw':
+          return writeRaw(socket, decision.answer);
+        case 'upgrade':
+          return startRemoteCommand(acceptSpdy(socket, head, decision.protocol), decision.protocol, decision.target);
       }
-      const request = parseRemoteCommandRequest(req.url ?? '/');
-      if (!request) throw new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource');
-      const pod = findPod(request.namespace, request.pod);
-      if (!pod) throw notFound(request.pod);
-      const containerName = request.container ?? pod.defaultContainer;
-      const container = pod.containers.find((c) => c.name === containerName);
-      if (!container) throw new HttpStatusError(400, 'BadRequest', `container ${containerName} is not valid for pod ${pod.name}`);
-      if (!request.stdin && !request.stdout && !request.stderr) {
-        throw new HttpStatusError(400, 'BadRequest', 'you must specify at least 1 of stdin, stdout, stderr');
-      }
-      if (request.kind === 'exec' && request.command.length === 0) {
-        throw new HttpStatusError(400, 'BadRequest', 'you must specify at least one command for the container');
-      }
-      const handshake = negotiateSpdyUpgrade(req, REMOTE_COMMAND_SPDY_PROTOCOLS);
-      if (!handshake.ok) {
-        writeRawResponse(socket, handshake.status, ['Content-Type: text/plain; charset=utf-8', ...handshake.headers], Buffer.from(handshake.body));
-        return;
-      }
-      const connection = acceptSpdy(socket, head, handshake.protocol);
-      const session = serveRemoteCommand({
-        connection,
-        protocol: handshake.protocol,
-        request,
-        argv: request.kind === 'exec' ? request.command : container.command,
-        cwd: podDirs.get(pod)!,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: podDirs.get(pod)!, HOSTNAME: pod.name, LANG: 'C.UTF-8' },
-        logger: logger.child({ kind: request.kind, namespace: pod.namespace, pod: pod.name, container: container.name }),
-      });
-      sessions.add(session);
-      void session.then(() => sessions.delete(session));
     } catch (error) {
-      sendStatusOnSocket(socket, asStatusError(error));
+      writeApiErrorOnSocket(socket, asApiError(error));
     }
   });
 
+  function startRemoteCommand(connection: SpdyConnection, protocol: string, target: RemoteCommandTarget): void {
+    const { pod, container, kind } = target;
+    const dir = podDirs.get(pod)!;
+    const main = mainProcesses.get(`${pod.namespace}/${pod.name}/${container.name}`)!;
+    const session = serveRemoteCommand({
+      connection,
+      protocol,
+      streams: target.streams,
+      start: (streams) =>
+        kind === 'exec'
+          ? execInContainer(containerProcessSpec(pod, dir, target.command), target.streams.tty, streams, registry, logger)
+          : attachToContainer(main, target.streams.tty, streams),
+      logger,
+      logFields: { kind, namespace: pod.namespace, pod: pod.name, container: container.name, command: kind === 'exec' ? target.command : container.command },
+      streamCreationTimeoutMs: options.streamCreationTimeoutMs,
+    });
+    sessions.add(session);
+    void session.then(() => sessions.delete(session));
+  }
+
   function handlePortForwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, namespace: string, name: string, queryPorts: number): void {
     const pod = findPod(namespace, name);
-    if (!pod) throw notFound(name);
+    if (!pod) throw podNotFound(name);
     if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
       // The 1.28 kubelet reads WebSocket port-forwards from ?ports=; kubectl's tunneling request has
       // none, so it is refused with this 400 (spec §8). Channel-protocol clients are refused too:
       // this stand-in, like a cluster behind a WebSocket-unaware proxy, speaks SPDY only.
-      if (queryPorts === 0) writeRawResponse(socket, 400, ['Content-Type: text/plain; charset=utf-8'], Buffer.from('query parameter "port" is required\n'));
-      else writeRawResponse(socket, 403, [], Buffer.alloc(0));
+      if (queryPorts === 0) writeRaw(socket, { code: 400, headers: ['Content-Type: text/plain; charset=utf-8'], body: Buffer.from('query parameter "port" is required\n') });
+      else writeRaw(socket, { code: 403, headers: [], body: Buffer.alloc(0) });
       return;
     }
     const handshake = negotiateSpdyUpgrade(req, PORT_FORWARD_PROTOCOLS);
     if (!handshake.ok) {
-      writeRawResponse(socket, handshake.status, ['Content-Type: text/plain; charset=utf-8', ...handshake.headers], Buffer.from(handshake.body));
+      const contentType = handshake.body ? ['Content-Type: text/plain; charset=utf-8'] : [];
+      writeRaw(socket, { code: handshake.status, headers: [...contentType, ...handshake.headers], body: Buffer.from(handshake.body) });
       return;
     }
     const connection = acceptSpdy(socket, head, handshake.protocol);
@@ -174,7 +208,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
 
   /** Answers 101 and runs SPDY over the socket, tracked so that close() can end it. */
   function acceptSpdy(socket: Duplex, head: Buffer, protocol: string): SpdyConnection {
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
+    socket.write(switchingProtocolsHead(protocol));
     (socket as Socket).setNoDelay?.(true);
     const connection = new SpdyConnection(socket, { role: 'server' }, head);
     connections.add(connection);
@@ -187,15 +221,34 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     if (path === '/api') return apiVersions(req.headers.host ?? '127.0.0.1');
     if (path === '/apis') return API_GROUP_LIST;
     if (path === '/api/v1') return CORE_V1_RESOURCES;
+    // kubectl get asks for a Table (server-side printing); anything else gets the objects.
+    const table = tableRequested(req.headers.accept, new URL(req.url ?? '/', 'http://legacy.invalid').searchParams);
     const list = POD_LIST_PATH.exec(path);
-    if (list) return podList(list[1] ? pods.filter((pod) => pod.namespace === list[1]) : pods);
+    if (list) {
+      const namespace = list[1] ? decodeSegment(list[1]) : undefined;
+      const found = podList(namespace ? pods.filter((pod) => pod.namespace === namespace) : pods, restartCount) as { items: ApiObject[] };
+      return table ? podTable(table, found.items) : found;
+    }
     const one = POD_PATH.exec(path);
     if (one) {
-      const pod = findPod(one[1]!, one[2]!);
-      if (!pod) throw notFound(one[2]!);
-      return podObject(pod);
+      const name = decodeSegment(one[2]!);
+      const pod = findPod(decodeSegment(one[1]!), name);
+      if (!pod) throw podNotFound(name);
+      const object = podObject(pod, (container) => restartCount(pod, container));
+      return table ? podTable(table, [object as ApiObject]) : object;
     }
-    throw new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource');
+    if (path === '/api/v1/namespaces' || path === '/api/v1/namespaces/') {
+      const found = namespaceList(NAMESPACES, pods[0]!.createdAt) as { items: ApiObject[] };
+      return table ? namespaceTable(table, found.items) : found;
+    }
+    const namespace = NAMESPACE_PATH.exec(path);
+    if (namespace) {
+      const name = decodeSegment(namespace[1]!);
+      if (!NAMESPACES.includes(name)) throw namespaceNotFound(name);
+      const object = namespaceObject(name, pods[0]!.createdAt);
+      return table ? namespaceTable(table, [object as ApiObject]) : object;
+    }
+    throw pathNotFound();
   }
 
   const address = await listen(server, options.listen);
@@ -218,6 +271,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
         for (const connection of connections) connection.destroy();
         for (const socket of sockets) socket.destroy();
         await Promise.all(sessions);
+        await registry.killAll();
         await Promise.all([...podServices.values()].map((services) => services.stop()));
         await stopped;
         if (ownsWorkRoot) await rm(workRoot, { recursive: true, force: true });
@@ -227,19 +281,26 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   };
 }
 
-function sendJson(res: ServerResponse, body: object): void {
-  const text = JSON.stringify(body);
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+/** Path segments are matched before decoding, so an encoded `/` cannot change the route. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
-function notFound(name: string): HttpStatusError {
-  return new HttpStatusError(404, 'NotFound', `pods "${name}" not found`);
+function asApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof PortForwardRequestError) return badRequest(error.message);
+  return new ApiError({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: `Internal error occurred: ${(error as Error).message}`,
+    reason: 'InternalError',
+    details: { causes: [{ message: (error as Error).message }] },
+    code: 500,
+  });
 }
-
-function asStatusError(error: unknown): HttpStatusError {
-  if (error instanceof HttpStatusError) return error;
-  if (error instanceof PortForwardRequestError) return new HttpStatusError(400, 'BadRequest', error.message);
-  return new HttpStatusError(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`);
-}
-

@@ -1,104 +1,224 @@
 import { spawn as spawnChild } from 'node:child_process';
-import { constants } from 'node:os';
+import { access, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { spawn as spawnPty } from 'node-pty';
+import { spawn as spawnPty, type IPty } from 'node-pty';
 
-export interface ProcessStreams {
-  stdin?: Readable;
-  stdout?: Writable;
-  stderr?: Writable;
-}
-
-export interface RunningProcess {
-  /** Exit code as the kubelet reports it: the code, or 128 + signal number for a killed process. */
-  readonly exited: Promise<number>;
-  resize(columns: number, rows: number): void;
-  /** Kills the whole process group: a shell's children must not outlive the session. */
-  kill(): void;
-}
-
-export class CommandNotFoundError extends Error {
-  override name = 'CommandNotFoundError';
-}
-
-export interface SpawnSpec {
+/** What a "container" process is started with: argv, the pod's scratch directory, the container's env. */
+export interface ProcessSpec {
   argv: string[];
   cwd: string;
   env: Record<string, string>;
-  tty: boolean;
 }
 
-/** Starts a command wired to SPDY streams; without tty through pipes, with tty through a pseudo-terminal. */
-export function startProcess(spec: SpawnSpec, streams: ProcessStreams): Promise<RunningProcess> {
-  return spec.tty ? startWithPty(spec, streams) : startWithPipes(spec, streams);
+/**
+ * The runtime could not start the command (runc's "exec failed"), as opposed to a command that ran
+ * and exited non-zero. The message is runc's, e.g. `exec: "x": executable file not found in $PATH`.
+ */
+export class ExecFailedError extends Error {
+  override name = 'ExecFailedError';
 }
 
-function exitCode(code: number | null, signal: NodeJS.Signals | number | null): number {
-  if (signal) return 128 + (typeof signal === 'number' ? signal : (constants.signals[signal] ?? 0));
+/** A started process, whatever carries its bytes. */
+export interface StartedProcess {
+  readonly pid: number;
+  /**
+   * The exit code as containerd reports it: the code, or 128 + signal number for a killed process.
+   * Resolves once the process has exited and its output has been read to the end.
+   */
+  readonly exited: Promise<number>;
+  /** Resolves when the process itself is gone, even if something else still holds its output open. */
+  readonly gone: Promise<void>;
+  /** SIGKILL to its whole process group: a shell's children must not outlive it. */
+  kill(): void;
+}
+
+/**
+ * Every process the cluster started, so that close() can kill them all and wait until they are gone,
+ * whichever session or container started them.
+ */
+export class ProcessRegistry {
+  private readonly running = new Set<StartedProcess>();
+  private closed = false;
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** @internal */
+  add(process: StartedProcess): void {
+    this.running.add(process);
+    void process.gone.then(() => this.running.delete(process));
+    // Started while the cluster was closing: it must not outlive it.
+    if (this.closed) process.kill();
+  }
+
+  /** Kills every process (and its group) and resolves once each has exited. */
+  async killAll(): Promise<void> {
+    this.closed = true;
+    const running = [...this.running];
+    for (const process of running) process.kill();
+    await Promise.all(running.map((process) => process.gone));
+  }
+}
+
+/** containerd's exit code: the code, or 128 + signal number for a signal death (runc's convention). */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | number | null): number {
+  if (signal) return 128 + (typeof signal === 'number' ? signal : (osConstants.signals[signal] ?? 0));
   return code ?? 0;
 }
 
-function killGroup(pid: number | undefined): void {
-  if (!pid) return;
+/** Every process here is started as the leader of its own group (detached / setsid), so -pid is its group. */
+function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');
   } catch {
-    // already gone
+    // the whole group is gone
   }
 }
 
-function startWithPipes(spec: SpawnSpec, streams: ProcessStreams): Promise<RunningProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawnChild(spec.argv[0]!, spec.argv.slice(1), {
-      cwd: spec.cwd,
-      env: spec.env,
-      stdio: ['pipe', streams.stdout ? 'pipe' : 'ignore', streams.stderr ? 'pipe' : 'ignore'],
-      detached: true,
-    });
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'ENOENT' ? new CommandNotFoundError(`exec: "${spec.argv[0]}": executable file not found in $PATH`) : error);
-    });
-    child.once('spawn', () => {
-      // The real streams end with RST_STREAM after the Status, not FIN: never end them here.
-      if (streams.stdout) child.stdout!.pipe(streams.stdout, { end: false });
-      if (streams.stderr) child.stderr!.pipe(streams.stderr, { end: false });
-      const stdin = child.stdin!;
-      stdin.on('error', () => {
-        // The command may exit without reading all input (EPIPE): not the session's failure.
-      });
-      if (streams.stdin) streams.stdin.pipe(stdin);
-      else stdin.end();
-      resolve({
-        exited: new Promise((done) => child.once('close', (code, signal) => done(exitCode(code, signal)))),
-        resize: () => undefined,
-        kill: () => killGroup(child.pid),
-      });
-    });
-  });
+/**
+ * Go's exec.LookPath as runc applies it inside the container (here: this host; a relative path
+ * against the pod's working directory), failing with runc's wording so that a missing command reads
+ * as it does on a real node: `exec: "nosuchcmd": executable file not found in $PATH`.
+ */
+export async function lookPath(file: string, env: Record<string, string>, cwd: string): Promise<string> {
+  if (file === '') throw new ExecFailedError('exec: "": executable file not found in $PATH');
+  if (file.includes('/')) {
+    const path = isAbsolute(file) ? file : resolve(cwd, file);
+    const problem = await executableProblem(path);
+    if (problem === 'missing') throw new ExecFailedError(`exec: "${file}": stat ${file}: no such file or directory`);
+    if (problem) throw new ExecFailedError(`exec: "${file}": ${problem}`);
+    return path;
+  }
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir === '' ? '.' : dir, file);
+    const path = isAbsolute(candidate) ? candidate : resolve(cwd, candidate);
+    if ((await executableProblem(path)) === undefined) return path;
+  }
+  throw new ExecFailedError(`exec: "${file}": executable file not found in $PATH`);
 }
 
-async function startWithPty(spec: SpawnSpec, streams: ProcessStreams): Promise<RunningProcess> {
-  const terminal = spawnPty(spec.argv[0]!, spec.argv.slice(1), {
-    name: 'xterm',
-    cols: 80,
-    rows: 24,
+async function executableProblem(path: string): Promise<'missing' | 'is a directory' | 'permission denied' | undefined> {
+  try {
+    if ((await stat(path)).isDirectory()) return 'is a directory';
+  } catch {
+    return 'missing';
+  }
+  try {
+    await access(path, fsConstants.X_OK);
+    return undefined;
+  } catch {
+    return 'permission denied';
+  }
+}
+
+export interface PipedProcess extends StartedProcess {
+  /** Present when stdin was asked for; otherwise the process reads /dev/null. */
+  readonly stdin: Writable | undefined;
+  readonly stdout: Readable | undefined;
+  readonly stderr: Readable | undefined;
+}
+
+/**
+ * A process with pipes, leader of its own process group. A stream not asked for is /dev/null, as
+ * containerd gives an exec without that stream.
+ */
+export async function spawnPiped(
+  spec: ProcessSpec,
+  stdio: { stdin: boolean; stdout: boolean; stderr: boolean },
+  registry: ProcessRegistry,
+): Promise<PipedProcess> {
+  const file = await lookPath(spec.argv[0] ?? '', spec.env, spec.cwd);
+  const child = spawnChild(file, spec.argv.slice(1), {
+    argv0: spec.argv[0],
     cwd: spec.cwd,
-    env: { ...spec.env, TERM: 'xterm' },
+    env: spec.env,
+    stdio: [stdio.stdin ? 'pipe' : 'ignore', stdio.stdout ? 'pipe' : 'ignore', stdio.stderr ? 'pipe' : 'ignore'],
+    detached: true,
   });
-  const exited = new Promise<number>((resolve) => terminal.onExit(({ exitCode: code, signal }) => resolve(exitCode(code, signal || null))));
-  if (streams.stdout) {
-    const stdout = streams.stdout;
-    terminal.onData((data) => {
-      if (!stdout.write(data)) terminal.pause();
-    });
-    stdout.on('drain', () => terminal.resume());
-  }
-  streams.stdin?.on('data', (chunk: Buffer) => terminal.write(chunk));
-  return {
-    exited,
-    resize: (columns, rows) => {
-      if (columns > 0 && rows > 0) terminal.resize(columns, rows);
-    },
-    kill: () => killGroup(terminal.pid),
+  await new Promise<void>((done, fail) => {
+    child.once('spawn', done);
+    child.once('error', (error) => fail(new ExecFailedError(`exec: "${spec.argv[0]}": ${error.message}`)));
+  });
+  // The command may exit without reading its input (EPIPE), or the client may vanish: not errors here.
+  child.stdin?.on('error', () => undefined);
+  child.stdout?.on('error', () => undefined);
+  child.stderr?.on('error', () => undefined);
+  const pid = child.pid!;
+  const started: PipedProcess = {
+    pid,
+    exited: new Promise((done) => child.once('close', (code, signal) => done(exitCodeOf(code, signal)))),
+    gone: new Promise((done) => child.once('exit', () => done())),
+    stdin: child.stdin ?? undefined,
+    stdout: child.stdout ?? undefined,
+    stderr: child.stderr ?? undefined,
+    kill: () => killGroup(pid),
   };
+  registry.add(started);
+  return started;
+}
+
+export interface TerminalProcess extends StartedProcess {
+  write(data: Buffer): void;
+  resize(columns: number, rows: number): void;
+  /** Output, as bytes; `pause`/`resume` hold the terminal while the reader is behind. */
+  onData(listener: (data: Buffer) => void): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** The size a runtime gives a terminal before the client's first resize arrives. */
+export const DEFAULT_TERMINAL_SIZE = { columns: 80, rows: 24 };
+
+/**
+ * A process on a pseudo-terminal (node-pty), session leader of its own group, with `TERM=xterm` as
+ * containerd sets it for a tty exec. Output is raw bytes (no UTF-8 decoding), and node-pty reports
+ * the exit only after the terminal's output has been read to its end.
+ */
+export async function spawnTerminal(spec: ProcessSpec, registry: ProcessRegistry): Promise<TerminalProcess> {
+  const file = await lookPath(spec.argv[0] ?? '', spec.env, spec.cwd);
+  let terminal: IPty;
+  try {
+    terminal = spawnPty(file, spec.argv.slice(1), {
+      name: 'xterm',
+      cols: DEFAULT_TERMINAL_SIZE.columns,
+      rows: DEFAULT_TERMINAL_SIZE.rows,
+      cwd: spec.cwd,
+      env: { ...spec.env, TERM: 'xterm' },
+      encoding: null,
+    });
+  } catch (error) {
+    throw new ExecFailedError(`exec: "${spec.argv[0]}": ${(error as Error).message}`);
+  }
+  let ended = false;
+  const exited = new Promise<number>((done) =>
+    terminal.onExit(({ exitCode, signal }) => {
+      ended = true;
+      done(exitCodeOf(exitCode, signal || null));
+    }),
+  );
+  const pid = terminal.pid;
+  const started: TerminalProcess = {
+    pid,
+    exited,
+    gone: exited.then(() => undefined),
+    kill: () => killGroup(pid),
+    write: (data) => {
+      if (!ended) terminal.write(data);
+    },
+    resize: (columns, rows) => {
+      // The kernel refuses a 0×0 window; runc ignores such a resize too.
+      if (!ended && columns > 0 && rows > 0) terminal.resize(columns, rows);
+    },
+    onData: (listener) => {
+      terminal.onData((data: string | Buffer) => listener(typeof data === 'string' ? Buffer.from(data, 'utf8') : data));
+    },
+    pause: () => terminal.pause(),
+    resume: () => terminal.resume(),
+  };
+  registry.add(started);
+  return started;
 }

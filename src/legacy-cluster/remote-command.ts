@@ -1,119 +1,176 @@
 import type { Logger } from '../observability/logger.js';
 import type { SpdyConnection, SpdyStream } from '../sessions/spdy-connection.js';
 import { RstStatus } from '../codecs/spdy/errors.js';
-import { errorStatus, exitCodeOf, exitCodeStatus, statusToText, successStatus, type Status } from '../codecs/k8s/status.js';
-import { TerminalSizeDecoder } from '../codecs/k8s/terminal-size.js';
-import type { RemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
-import { CommandNotFoundError, startProcess, type RunningProcess } from './processes.js';
+import { exitCodeOf, statusToText, type Status } from '../codecs/k8s/status.js';
 
 /** The kubelet waits this long for the client to create every expected stream (remotecommand/constants.go). */
-const STREAM_CREATION_TIMEOUT_MS = 30_000;
+export const STREAM_CREATION_TIMEOUT_MS = 30_000;
+
+/** The streams the kubelet's NewOptions settled on (stderr is already false when tty is set). */
+export interface StreamOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+}
+
+/** The client's streams, by the type named in their `streamtype` header. */
+export interface SessionStreams {
+  stdin?: SpdyStream;
+  stdout?: SpdyStream;
+  stderr?: SpdyStream;
+  resize?: SpdyStream;
+}
+
+/** A running exec or attach, as the protocol side sees it. */
+export interface Execution {
+  /** The Status to report once it is over (success, exit code, or an internal error). */
+  readonly status: Promise<Status>;
+  /** The client is gone: stop (kill the process / detach) and resolve once done. */
+  abort(): Promise<void>;
+}
 
 export interface RemoteCommandServeOptions {
   connection: SpdyConnection;
   /** The negotiated `X-Stream-Protocol-Version`. */
   protocol: string;
-  request: RemoteCommandRequest;
-  argv: string[];
-  cwd: string;
-  env: Record<string, string>;
+  streams: StreamOptions;
+  /** Starts the exec or attach once every expected stream is there. */
+  start(streams: SessionStreams): Execution;
   logger: Logger;
+  /** Fields for the start and end lines: kind, namespace, pod, container, command. */
+  logFields: Record<string, unknown>;
+  streamCreationTimeoutMs?: number;
 }
 
 type StreamType = 'error' | 'stdin' | 'stdout' | 'stderr' | 'resize';
+const V1 = 'channel.k8s.io';
+/** The handlers that know a resize stream (kubelet httpstream.go: v3, v4, and v5 served as v4). */
+const RESIZING = new Set(['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io']);
+/** Handlers that write the Status as JSON, success included (v4WriteStatusFunc). */
+const JSON_STATUS = new Set(['v5.channel.k8s.io', 'v4.channel.k8s.io']);
 
 /**
- * The kubelet's side of one exec/attach over SPDY (kubelet pkg/cri/streaming/remotecommand): wait
- * for the client's streams, run the command, report the Status on the error stream, then reset
- * every stream and send GOAWAY, as the captures show.
+ * The kubelet's side of one exec/attach over SPDY (kubelet pkg/cri/streaming/remotecommand
+ * httpstream.go, exec.go, attach.go, and apimachinery's spdy connection):
+ *
+ * 1. Every stream the client opens is replied to. Streams are told apart by their `streamtype`
+ *    header; each stream of a type the version knows counts towards the expected number (1 for error,
+ *    +1 each for stdin/stdout/stderr as requested, +1 for resize with a tty on v3+); a later stream of
+ *    the same type replaces the earlier one, as in the kubelet; unknown types are ignored.
+ * 2. Not all there within the stream-creation timeout (30 s): the kubelet gives up. (It then leaves
+ *    the connection to its idle timeout; this stand-in closes it at once.)
+ * 3. v1 quirk kept from the kubelet: the server half-closes stdin and resets the error stream as soon
+ *    as the streams are in, so a v1 client never sees a Status.
+ * 4. Run; then the Status on the error stream (v4/v5: JSON, success included; v2/v3: text, failures
+ *    only), after every byte of output; then RST_STREAM CANCEL on every stream, GOAWAY, and close
+ *    (httpstream Connection.Close), as the captures show.
+ * 5. The client's connection goes first: the execution is aborted (the process killed).
  */
 export function serveRemoteCommand(options: RemoteCommandServeOptions): Promise<void> {
-  const { connection, request, protocol, logger } = options;
-  const expected = new Set<StreamType>(['error']);
-  if (request.stdin) expected.add('stdin');
-  if (request.stdout) expected.add('stdout');
-  if (request.stderr && !request.tty) expected.add('stderr');
-  if (request.tty && (protocol === 'v4.channel.k8s.io' || protocol === 'v3.channel.k8s.io')) expected.add('resize');
-  const streams = new Map<StreamType, SpdyStream>();
-  let process: RunningProcess | undefined;
-  let finished = false;
+  const { connection, protocol, logger } = options;
+  const known = new Set<StreamType>(['error', 'stdin', 'stdout', 'stderr', ...(RESIZING.has(protocol) ? (['resize'] as const) : [])]);
+  const wanted = options.streams;
+  const expected = 1 + Number(wanted.stdin) + Number(wanted.stdout) + Number(wanted.stderr) + Number(wanted.tty && RESIZING.has(protocol));
+  const all: SpdyStream[] = [];
+  const byType = new Map<StreamType, SpdyStream>();
+  let received = 0;
+  let execution: Execution | undefined;
+  let ended = false;
 
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
-      logger.warn({ received: [...streams.keys()], expected: [...expected] }, 'timed out waiting for the client to create streams');
-      connection.destroy();
-    }, STREAM_CREATION_TIMEOUT_MS);
+      logger.warn({ event: 'stream-timeout', received: [...byType.keys()], expected }, 'timed out waiting for client to create streams');
+      teardown();
+    }, options.streamCreationTimeoutMs ?? STREAM_CREATION_TIMEOUT_MS);
 
     connection.on('close', () => {
       clearTimeout(timer);
-      process?.kill();
-      if (!finished) logger.info({ event: 'session-end', reason: 'client connection closed' }, 'session ended');
-      finished = true;
-      resolve();
+      if (ended) return resolve();
+      ended = true;
+      if (!execution) return resolve();
+      logger.info({ event: 'session-end', ...options.logFields, protocol, reason: 'client connection closed' }, 'session ended');
+      void execution.abort().then(() => resolve());
     });
 
     connection.on('stream', (stream) => {
-      stream.reply();
       stream.on('error', () => undefined);
-      const type = stream.headers.streamtype as StreamType | undefined;
-      if (!type || !expected.has(type) || streams.has(type)) {
-        stream.reset(RstStatus.PROTOCOL_ERROR);
+      stream.reply();
+      all.push(stream);
+      if (execution || ended) {
+        // Past the wait nobody reads it; keep the connection flowing.
+        stream.resume();
         return;
       }
-      streams.set(type, stream);
-      if (streams.size === expected.size) {
+      const type = stream.headers.streamtype as StreamType | undefined;
+      if (!type || !known.has(type)) {
+        logger.debug({ streamType: type ?? null }, 'unexpected stream type');
+        stream.resume();
+        return;
+      }
+      byType.set(type, stream);
+      received += 1;
+      if (received === expected) {
         clearTimeout(timer);
         void run();
       }
     });
 
     async function run(): Promise<void> {
-      const started = Date.now();
-      logger.info({ event: 'session-start', protocol, argv: options.argv, tty: request.tty }, 'session started');
-      let status: Status;
-      try {
-        process = await startProcess(
-          { argv: options.argv, cwd: options.cwd, env: options.env, tty: request.tty },
-          { stdin: streams.get('stdin'), stdout: streams.get('stdout'), stderr: streams.get('stderr') },
-        );
-        const resize = streams.get('resize');
-        const decoder = new TerminalSizeDecoder();
-        resize?.on('data', (chunk: Buffer) => {
-          try {
-            for (const size of decoder.push(chunk)) process?.resize(size.Width, size.Height);
-          } catch (error) {
-            logger.warn({ err: (error as Error).message }, 'bad resize stream');
-          }
-        });
-        const code = await process.exited;
-        status = code === 0 ? successStatus() : exitCodeStatus(code);
-      } catch (error) {
-        const message =
-          error instanceof CommandNotFoundError
-            ? `Internal error occurred: error executing command in container: failed to exec in container: OCI runtime exec failed: exec failed: unable to start container process: ${error.message}: unknown`
-            : `Internal error occurred: ${(error as Error).message}`;
-        status = errorStatus(500, 'InternalError', message);
+      const errorStream = byType.get('error');
+      const streams: SessionStreams = {
+        stdin: byType.get('stdin'),
+        stdout: byType.get('stdout'),
+        stderr: byType.get('stderr'),
+        resize: byType.get('resize'),
+      };
+      // Nothing is read from the server's write-only streams: drop whatever a client sends there.
+      for (const type of ['error', 'stdout', 'stderr'] as const) byType.get(type)?.resume();
+      if (protocol === V1) {
+        streams.stdin?.end();
+        errorStream?.reset();
       }
-      if (connection.isClosed) return;
+      const started = Date.now();
+      logger.info({ event: 'session-start', ...options.logFields, protocol, tty: wanted.tty }, 'session started');
+      execution = options.start(streams);
+      const status = await execution.status;
+      if (ended) return;
       // Every byte of output goes out before the Status, and the Status before the resets.
-      await Promise.all(['stdout', 'stderr'].map((name) => flushed(streams.get(name as StreamType))));
-      const errorStream = streams.get('error')!;
-      if (protocol === 'v4.channel.k8s.io') errorStream.write(JSON.stringify(status));
-      else if (status.status !== 'Success') errorStream.write(statusToText(status));
-      await flushed(errorStream);
-      for (const stream of streams.values()) stream.reset(RstStatus.CANCEL);
-      connection.goAway();
-      finished = true;
+      await Promise.all([flushed(streams.stdout), flushed(streams.stderr)]);
+      if (ended) return;
+      if (errorStream && !errorStream.destroyed) {
+        if (JSON_STATUS.has(protocol)) errorStream.write(JSON.stringify(status));
+        else if (status.status !== 'Success') errorStream.write(statusToText(status));
+        await flushed(errorStream);
+      }
+      if (ended) return;
+      ended = true;
       logger.info(
-        { event: 'session-end', protocol, exitCode: exitCodeOf(status), status: status.reason ?? status.status, durationMs: Date.now() - started },
+        {
+          event: 'session-end',
+          ...options.logFields,
+          protocol,
+          exitCode: exitCodeOf(status) ?? null,
+          status: status.reason ?? status.status,
+          ...(status.status === 'Failure' && status.reason !== 'NonZeroExitCode' ? { message: status.message } : {}),
+          durationMs: Date.now() - started,
+        },
         'session ended',
       );
+      teardown();
+    }
+
+    /** httpstream Connection.Close: reset every stream, then GOAWAY and close the socket. */
+    function teardown(): void {
+      ended = true;
+      for (const stream of all) stream.reset(RstStatus.CANCEL);
+      connection.goAway();
       connection.close();
     }
   });
 }
 
-/** Resolves once everything written to the stream so far has reached the socket. */
+/** Resolves once everything written to the stream so far has been handed to the socket. */
 function flushed(stream: SpdyStream | undefined): Promise<void> {
   if (!stream || stream.destroyed || stream.writableEnded) return Promise.resolve();
   return new Promise((resolve) => stream.write(Buffer.alloc(0), () => resolve()));

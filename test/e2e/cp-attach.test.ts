@@ -49,7 +49,10 @@ t.test('kubectl cp of a 50 MB file into the pod and back, checksums equal', asyn
   }
   const tars = sessions.filter((session) => (session.command as string[])[0] === 'tar');
   t.equal(tars.length, 2, 'one tar session each way');
-  t.same(tars.map((session) => session.exitCode), [0, 0]);
+  t.equal(tars[0]!.exitCode, 0, 'the upload tar exited 0');
+  // kubectl cp stops reading once the archive is complete and may close before the Status arrives
+  // (as against a real cluster); then the session ends as closed by the client, never as a failure.
+  t.ok(tars[1]!.exitCode === 0 || /client closed/.test(String(tars[1]!.reason)), `download tar: ${tars[1]!.exitCode} / ${tars[1]!.reason}`);
   t.ok((tars[0]!.bytesFromClient as number) > original.length, 'the tar stream went up through the gateway');
   t.ok((tars[1]!.bytesToClient as number) > original.length, 'the tar stream came down through the gateway');
 });

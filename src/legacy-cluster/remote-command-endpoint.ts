@@ -1,0 +1,111 @@
+import type { IncomingMessage } from 'node:http';
+import { ApiError, badRequest, methodNotAllowed, podNotFound, type DemoContainer, type DemoPod } from './api-objects.js';
+import type { RawAnswer } from './http-replies.js';
+import { headerValues, negotiateSpdyUpgrade, REMOTE_COMMAND_SPDY_PROTOCOLS } from './spdy-handshake.js';
+import type { StreamOptions } from './remote-command.js';
+
+const PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach)\/?$/;
+
+export interface RemoteCommandTarget {
+  kind: 'exec' | 'attach';
+  pod: DemoPod;
+  container: DemoContainer;
+  /** exec: the `command` parameters, in order (argv). */
+  command: string[];
+  streams: StreamOptions;
+}
+
+export type RemoteCommandDecision =
+  | { kind: 'not-mine' }
+  /** An API-server error (JSON Status). */
+  | { kind: 'error'; error: ApiError }
+  /** A kubelet answer relayed by the API server's proxy, as the kubelet wrote it. */
+  | { kind: 'raw'; answer: RawAnswer }
+  | { kind: 'upgrade'; protocol: string; target: RemoteCommandTarget };
+
+/**
+ * What a 1.28 API server + kubelet make of an exec/attach request, in their order:
+ *
+ * 1. API server (pod subresource REST, `streamLocation`): only GET and POST connect; the pod must
+ *    exist (404); a named container must be in the pod (400 "container x is not valid for pod y").
+ *    Deviation: with no `container` parameter a real server answers 400 "a container name must be
+ *    specified for pod demo, choose one of: [shell echo web]"; this stand-in takes the
+ *    `kubectl.kubernetes.io/default-container` annotation instead, as kubectl itself does.
+ * 2. API server (UpgradeAwareHandler, upgrade required): `Connection` without "upgrade" → 400
+ *    "Upgrade request required".
+ * 3. Kubelet `NewOptions`: tty drops stderr; none of stdin/stdout/stderr → 400, plain text.
+ * 4. Kubelet `createStreams`: a WebSocket upgrade is refused with an empty 403 — this stand-in is a
+ *    SPDY-only cluster, and the answer is what kubectl 1.33's v5-only request gets from a 1.28 node
+ *    (a real kubelet would accept the v4/v1 channel protocols over WebSocket).
+ * 5. SPDY handshake (spdy-handshake.ts).
+ *
+ * An empty command is not refused: like containerd, the request is upgraded and runc's
+ * "args must not be empty" comes back on the error stream.
+ */
+export function decideRemoteCommand(req: IncomingMessage, findPod: (namespace: string, name: string) => DemoPod | undefined): RemoteCommandDecision {
+  const url = new URL(req.url ?? '/', 'http://legacy.invalid');
+  const match = PATH.exec(url.pathname);
+  if (!match) return { kind: 'not-mine' };
+  if (req.method !== 'GET' && req.method !== 'POST') return { kind: 'error', error: methodNotAllowed() };
+  const pod = findPod(decode(match[1]!), decode(match[2]!));
+  if (!pod) return { kind: 'error', error: podNotFound(decode(match[2]!)) };
+  const query = url.searchParams;
+  const requested = query.get('container') ?? '';
+  const containerName = requested || (pod.containers.length === 1 ? pod.containers[0]!.name : pod.defaultContainer);
+  const container = pod.containers.find((c) => c.name === containerName);
+  if (!container) return { kind: 'error', error: badRequest(`container ${containerName} is not valid for pod ${pod.name}`) };
+
+  const connectionHeaders = headerValues(req, 'connection');
+  if (!connectionHeaders.some((value) => value.toLowerCase().includes('upgrade'))) {
+    return { kind: 'error', error: badRequest('Upgrade request required') };
+  }
+
+  const tty = queryBool(query, 'tty');
+  const streams: StreamOptions = {
+    stdin: queryBool(query, 'stdin'),
+    stdout: queryBool(query, 'stdout'),
+    // kubelet NewOptions: "Access to exec with tty and stderr is not supported, bypassing stderr".
+    stderr: queryBool(query, 'stderr') && !tty,
+    tty,
+  };
+  if (!streams.stdin && !streams.stdout && !streams.stderr) {
+    // restful's WriteError: the bare error text, no newline; Go sniffs it as text/plain.
+    return { kind: 'raw', answer: { code: 400, headers: ['Content-Type: text/plain; charset=utf-8'], body: Buffer.from('you must specify at least 1 of stdin, stdout, stderr') } };
+  }
+
+  if ((headerValues(req, 'upgrade')[0] ?? '').toLowerCase() === 'websocket') {
+    return { kind: 'raw', answer: { code: 403, headers: [], body: Buffer.alloc(0) } };
+  }
+
+  const handshake = negotiateSpdyUpgrade(req, REMOTE_COMMAND_SPDY_PROTOCOLS);
+  if (!handshake.ok) {
+    const contentType = handshake.body ? ['Content-Type: text/plain; charset=utf-8'] : [];
+    return { kind: 'raw', answer: { code: handshake.status, headers: [...contentType, ...handshake.headers], body: Buffer.from(handshake.body) } };
+  }
+  const kind = match[3] as 'exec' | 'attach';
+  return {
+    kind: 'upgrade',
+    protocol: handshake.protocol,
+    target: { kind, pod, container, command: kind === 'exec' ? query.getAll('command') : [], streams },
+  };
+}
+
+/**
+ * The API server's conversion of a query parameter to bool (apimachinery runtime
+ * Convert_Slice_string_To_bool): absent, "0" or "false" (any case) are false; anything else —
+ * "1", "true", even an empty value — is true.
+ */
+export function queryBool(query: URLSearchParams, name: string): boolean {
+  const value = query.get(name);
+  if (value === null) return false;
+  return value !== '0' && value.toLowerCase() !== 'false';
+}
+
+/** Path segments are matched before decoding, so an encoded `/` cannot change the route. */
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
