@@ -279,7 +279,7 @@ export class SpdyStream extends Duplex {
     readonly id: number,
     readonly headers: SpdyHeaders,
   ) {
-    super({ readableHighWaterMark: connection.streamHighWaterMark, writableHighWaterMark: MAX_DATA_FRAME_PAYLOAD * 2 });
+    super({ readableHighWaterMark: connection.streamHighWaterMark, writableHighWaterMark: connection.streamHighWaterMark });
     this.on('close', () => connection.forget(this));
   }
 
