@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
+import { splitRequestTarget } from '../codecs/k8s/request-url.js';
 import { SpdyConnection } from '../sessions/spdy-connection.js';
 import { listen } from '../server/listen.js';
 import type { ListenAddress, RunningServer, ServerTls } from '../server/running-server.js';
@@ -127,7 +128,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
           break;
       }
       if (req.method !== 'GET') throw methodNotAllowed();
-      sendJson(res, 200, route(new URL(req.url ?? '/', 'http://legacy.invalid').pathname, req));
+      sendJson(res, 200, route(splitRequestTarget(req.url ?? '/').pathname, req));
     } catch (error) {
       sendApiError(res, asApiError(error));
     }
@@ -222,7 +223,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     if (path === '/apis') return API_GROUP_LIST;
     if (path === '/api/v1') return CORE_V1_RESOURCES;
     // kubectl get asks for a Table (server-side printing); anything else gets the objects.
-    const table = tableRequested(req.headers.accept, new URL(req.url ?? '/', 'http://legacy.invalid').searchParams);
+    const table = tableRequested(req.headers.accept, splitRequestTarget(req.url ?? '/').query);
     const list = POD_LIST_PATH.exec(path);
     if (list) {
       const namespace = list[1] ? decodeSegment(list[1]) : undefined;

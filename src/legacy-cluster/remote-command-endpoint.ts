@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { splitRequestTarget } from '../codecs/k8s/request-url.js';
 import { ApiError, badRequest, methodNotAllowed, podNotFound, type DemoContainer, type DemoPod } from './api-objects.js';
 import type { RawAnswer } from './http-replies.js';
 import { headerValues, negotiateSpdyUpgrade, REMOTE_COMMAND_SPDY_PROTOCOLS } from './spdy-handshake.js';
@@ -43,13 +44,13 @@ export type RemoteCommandDecision =
  * "args must not be empty" comes back on the error stream.
  */
 export function decideRemoteCommand(req: IncomingMessage, findPod: (namespace: string, name: string) => DemoPod | undefined): RemoteCommandDecision {
-  const url = new URL(req.url ?? '/', 'http://legacy.invalid');
+  const url = splitRequestTarget(req.url ?? '/');
   const match = PATH.exec(url.pathname);
   if (!match) return { kind: 'not-mine' };
   if (req.method !== 'GET' && req.method !== 'POST') return { kind: 'error', error: methodNotAllowed() };
   const pod = findPod(decode(match[1]!), decode(match[2]!));
   if (!pod) return { kind: 'error', error: podNotFound(decode(match[2]!)) };
-  const query = url.searchParams;
+  const query = url.query;
   const requested = query.get('container') ?? '';
   const containerName = requested || (pod.containers.length === 1 ? pod.containers[0]!.name : pod.defaultContainer);
   const container = pod.containers.find((c) => c.name === containerName);

@@ -137,3 +137,24 @@ t.test('a back-pressured 32 MiB stdin upload then CLOSE: every byte counted, exi
   t.equal(end.bytesFromClient, 512 * 64 * 1024);
   t.equal(end.exitCode, 0);
 });
+
+t.test('odd request targets (`//`, `//x?y`) on upgrades and plain requests get answers; the gateway stays up', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const { default: tls } = await import('node:tls');
+  for (const request of [
+    'GET // HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    'GET //x?ports=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    'GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  ]) {
+    const socket = tls.connect({ host: '127.0.0.1', port: stack.gateway.port, ca: stack.caPem, servername: 'localhost' });
+    await once(socket, 'secureConnect');
+    socket.write(request);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    await once(socket, 'close');
+    t.match(answer, /^HTTP\/1\.1 \d{3} /, `answered: ${request.split('\r\n')[0]}`);
+  }
+  const again = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'still up'], { kubeconfig: stack.kubeconfig });
+  t.equal(again.stdout.toString(), 'still up\n');
+});

@@ -1,3 +1,5 @@
+import { splitRequestTarget } from './request-url.js';
+
 /** A port-forward request read from an API-server or kubelet URL. */
 export interface PortForwardRequest {
   namespace: string;
@@ -16,7 +18,7 @@ export class PortForwardRequestError extends Error {
 
 /** The pod a port-forward URL addresses, or undefined when the URL is not a port-forward path. */
 export function portForwardTarget(url: string): { namespace: string; pod: string } | undefined {
-  const { pathname } = new URL(url, 'http://gateway.invalid');
+  const { pathname } = splitRequestTarget(url);
   const match = API_PATH.exec(pathname) ?? KUBELET_PATH.exec(pathname);
   return match ? { namespace: decode(match[1]!), pod: decode(match[2]!) } : undefined;
 }
@@ -25,7 +27,7 @@ export function portForwardTarget(url: string): { namespace: string; pod: string
 export function parsePortForwardRequest(url: string): PortForwardRequest | undefined {
   const target = portForwardTarget(url);
   if (!target) return undefined;
-  return { ...target, ports: parsePorts(new URL(url, 'http://gateway.invalid').searchParams.getAll('ports')) };
+  return { ...target, ports: parsePorts(splitRequestTarget(url).query.getAll('ports')) };
 }
 
 /**

@@ -1,3 +1,5 @@
+import { splitRequestTarget } from './request-url.js';
+
 /** What a client asked for, read from an exec/attach URL of the API server or of a kubelet. */
 export interface RemoteCommandRequest {
   kind: 'exec' | 'attach';
@@ -21,9 +23,7 @@ const KUBELET_PATH = /^\/(exec|attach)\/([^/]+)\/([^/]+)\/(?:[^/]+\/)?([^/]+)\/?
  * upstream can be fronted. The URL itself is passed upstream unchanged.
  */
 export function parseRemoteCommandRequest(url: string): RemoteCommandRequest | undefined {
-  const parsed = new URL(url, 'http://gateway.invalid');
-  const path = parsed.pathname;
-  const query = parsed.searchParams;
+  const { pathname: path, query } = splitRequestTarget(url);
   const api = API_PATH.exec(path);
   if (api) {
     return {
