@@ -32,6 +32,8 @@ export interface Gateway extends RunningServer {
   readonly openConnections: number;
   /** Translated exec/attach sessions and port-forward tunnels in progress. */
   readonly activeSessions: number;
+  /** Bytes exec/attach sessions hold in user space (stream buffers and unflushed WebSocket data). */
+  readonly bufferedBytes: number;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -86,6 +88,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port: address.port,
     get openConnections() {
       return sockets.size;
+    },
+    get bufferedBytes() {
+      return translator.bufferedBytes;
     },
     get activeSessions() {
       return translator.activeSessions + tunnel.activeTunnels + portForwardChannels.activeSessions;

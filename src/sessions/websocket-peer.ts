@@ -41,6 +41,11 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
     this.pingTimer.unref();
   }
 
+  /** Bytes handed to ws and not yet written to the kernel. */
+  get unflushedBytes(): number {
+    return this.unflushed;
+  }
+
   get isOpen(): boolean {
     return this.socket.readyState === this.socket.OPEN;
   }

@@ -58,6 +58,12 @@ export class RemoteCommandTranslator {
     return this.sessions.size;
   }
 
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const session of this.sessions) total += session.bufferedBytes;
+    return total;
+  }
+
   /** Returns false when the request is not an exec/attach WebSocket upgrade (someone else's job). */
   tryHandle(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if (!isWebSocketUpgrade(req)) return false;

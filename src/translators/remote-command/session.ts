@@ -97,6 +97,13 @@ export class RemoteCommandSession {
     );
   }
 
+  /** Bytes this session holds in user space right now, both directions: the figure the budget bounds. */
+  get bufferedBytes(): number {
+    let total = this.options.channels.peer.unflushedBytes + (this.stdin?.writableLength ?? 0);
+    for (const stream of this.outputs.values()) total += stream.readableLength;
+    return total;
+  }
+
   /** Ends the session from outside (shutdown): reports why on the error channel, then closes. */
   shutdown(reason: string): void {
     if (this.ended) return;
