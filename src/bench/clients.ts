@@ -87,3 +87,67 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
     finished,
   };
 }
+
+/** A byte pipe to the demo pod's TCP echo port (pod port 7), over either path. */
+export interface EchoPipe {
+  write(chunk: Buffer): Promise<void>;
+  onData(listener: (chunk: Buffer) => void): void;
+  close(): void;
+}
+
+/** Direct: SPDY port-forward to the cluster, one error/data stream pair as kubectl opens it. */
+export async function directPortForward(clusterUrl: string, port: number): Promise<EchoPipe> {
+  const outcome = await dialSpdyUpgrade(
+    { url: new URL(clusterUrl), insecureSkipTlsVerify: false },
+    { path: '/api/v1/namespaces/default/pods/demo/portforward', headers: { authorization: `Bearer ${TOKEN}` }, protocols: ['portforward.k8s.io'], timeoutMs: 10_000 },
+  );
+  if (outcome.kind !== 'upgraded') throw new Error(`direct port-forward refused: ${outcome.statusCode}`);
+  outcome.socket.setNoDelay(true);
+  const connection = new SpdyConnection(outcome.socket, { role: 'client' }, outcome.head);
+  const error = connection.openStream({ streamtype: 'error', port: String(port), requestid: '0' });
+  error.on('error', () => undefined);
+  error.end();
+  error.resume();
+  const data = connection.openStream({ streamtype: 'data', port: String(port), requestid: '0' });
+  data.on('error', () => undefined);
+  return {
+    write: (chunk) => new Promise((resolve) => data.write(chunk, () => resolve())),
+    onData: (listener) => data.on('data', listener),
+    close: () => connection.destroy(),
+  };
+}
+
+/** Through the gateway: the WebSocket channel protocol (`v4.channel.k8s.io`, `?ports=`). */
+export async function gatewayPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
+  const socket = new WebSocket(`${gatewayUrl.replace(/^http/, 'ws')}/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, ['v4.channel.k8s.io'], {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    perMessageDeflate: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  (socket as unknown as { _socket: { setNoDelay(on: boolean): void } })._socket.setNoDelay(true);
+  const listeners: Array<(chunk: Buffer) => void> = [];
+  let prefixSeen = false;
+  socket.on('message', (data: Buffer) => {
+    if (data[0] !== 0) return;
+    // The first message on the data channel is the port number, not data.
+    if (!prefixSeen) {
+      prefixSeen = true;
+      return;
+    }
+    for (const listener of listeners) listener(data.subarray(1));
+  });
+  return {
+    write: (chunk) =>
+      new Promise((resolve, reject) => {
+        const framed = Buffer.allocUnsafe(chunk.length + 1);
+        framed[0] = 0;
+        chunk.copy(framed, 1);
+        socket.send(framed, { binary: true }, (error) => (error ? reject(error) : resolve()));
+      }),
+    onData: (listener) => listeners.push(listener),
+    close: () => socket.terminate(),
+  };
+}

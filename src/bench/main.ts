@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { directExec, gatewayExec, TOKEN, type ExecSession } from './clients.js';
+import { directExec, directPortForward, gatewayExec, gatewayPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
 import { rssOf, startServer } from './processes.js';
+import { ratioChart } from './chart.js';
 
 /**
  * `npm run bench`: the gateway path (WebSocket → gateway → SPDY → legacy cluster) measured side by
@@ -17,7 +18,7 @@ interface Result {
   ratio: number;
 }
 
-const { values } = parseArgs({ options: { full: { type: 'boolean' }, json: { type: 'string' } } });
+const { values } = parseArgs({ options: { full: { type: 'boolean' }, json: { type: 'string' }, svg: { type: 'string' } } });
 const full = values.full === true;
 const MiB = 1024 * 1024;
 const sizes = {
@@ -88,6 +89,30 @@ async function setups(open: Open, count: number): Promise<number[]> {
   return samples;
 }
 
+/** `bytes` through the pod's echo port and back, both directions at once; returns seconds. */
+async function echoThroughput(open: () => Promise<EchoPipe>, bytes: number): Promise<number> {
+  const pipe = await open();
+  const started = process.hrtime.bigint();
+  let received = 0;
+  const done = new Promise<void>((resolve) =>
+    pipe.onData((chunk) => {
+      received += chunk.length;
+      if (received >= bytes) resolve();
+    }),
+  );
+  const chunk = Buffer.alloc(64 * 1024, 0x63);
+  const pending: Array<Promise<void>> = [];
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    pending.push(pipe.write(chunk));
+    if (pending.length >= 16) await pending.shift();
+  }
+  await Promise.all(pending);
+  await done;
+  const elapsed = seconds(started);
+  pipe.close();
+  return elapsed;
+}
+
 function seconds(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
@@ -130,6 +155,11 @@ async function main(): Promise<void> {
     const uploadCpu = gateway.cpuSeconds() - uploadGatewayCpu;
     add('upload throughput', 'MiB/s', 'higher', transferMiB / uploadGateway, transferMiB / uploadDirect);
 
+    progress(`port-forward: ${transferMiB} MiB each way through the pod's echo port (channel protocol vs direct SPDY)`);
+    const forwardDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
+    const forwardGateway = await echoThroughput(() => gatewayPortForward(gateway.url, 7), sizes.transfer);
+    add('port-forward throughput, each way (channels)', 'MiB/s', 'higher', transferMiB / forwardGateway, transferMiB / forwardDirect);
+
     progress(`latency: ${sizes.roundTrips} one-byte round trips, each path`);
     const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
     const rttGateway = await roundTrips(paths.gateway, sizes.roundTrips);
@@ -151,6 +181,10 @@ async function main(): Promise<void> {
 
   printTable(results);
   if (values.json) await writeFile(values.json, JSON.stringify(results, null, 2) + '\n');
+  if (values.svg) {
+    const compared = results.filter((result) => result.ratio > 0);
+    await writeFile(values.svg, ratioChart(compared, `kube-stream-gateway: gateway / direct SPDY (${full ? 'full' : 'default'} run, ${new Date().toISOString().slice(0, 10)})`));
+  }
 }
 
 function round(value: number, digits = 2): number {
