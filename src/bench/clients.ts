@@ -14,6 +14,8 @@ export interface ExecSession {
   endStdin(): void;
   /** Resolves when the session is over (Status received, connection closed). */
   finished: Promise<void>;
+  /** Drops the connection without a goodbye (a client that vanishes). */
+  kill(): void;
 }
 
 function execPath(command: string[], stdin: boolean): string {
@@ -46,6 +48,7 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
     write: (chunk) => new Promise((resolve) => input!.write(chunk, () => resolve())),
     endStdin: () => input!.end(),
     finished,
+    kill: () => connection.destroy(),
   };
 }
 
@@ -85,6 +88,7 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
       }),
     endStdin: () => socket.send(Buffer.from([0xff, 0])),
     finished,
+    kill: () => socket.terminate(),
   };
 }
 
