@@ -25,6 +25,7 @@ const sizes = {
   transfer: (full ? 1024 : 256) * MiB,
   roundTrips: full ? 10_000 : 2_000,
   setups: full ? 500 : 100,
+  idleSessions: full ? 10_000 : 500,
 };
 const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
@@ -169,6 +170,22 @@ async function main(): Promise<void> {
     const setupDirect = await setups(paths.direct, sizes.setups);
     const setupGateway = await setups(paths.gateway, sizes.setups);
     for (const p of [50, 99]) add(`set-up to first byte p${p}`, 'ms', 'lower', percentile(setupGateway, p), percentile(setupDirect, p));
+
+    progress(`idle: ${sizes.idleSessions} concurrent exec sessions held open through the gateway`);
+    const rssBefore = rssOf(gateway.pid);
+    const idle: ExecSession[] = [];
+    for (let i = 0; i < sizes.idleSessions; i++) {
+      idle.push(await paths.gateway(['cat'], true));
+      if ((i + 1) % 1000 === 0) progress(`  ${i + 1} open`);
+    }
+    const rssHeld = rssOf(gateway.pid);
+    const idleCpuStart = gateway.cpuSeconds();
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const idleCpu = gateway.cpuSeconds() - idleCpuStart;
+    for (const session of idle) session.endStdin();
+    await Promise.all(idle.map((session) => session.finished));
+    results.push({ name: `gateway memory per idle session (${sizes.idleSessions} held)`, unit: 'KiB', better: 'lower', gateway: round((rssHeld - rssBefore) / sizes.idleSessions / 1024), direct: 0, ratio: 0 });
+    results.push({ name: 'gateway CPU while they idle', unit: '% of a core', better: 'lower', gateway: round((idleCpu / 2) * 100), direct: 0, ratio: 0 });
 
     const gib = (2 * sizes.transfer) / (1024 * MiB);
     results.push({ name: 'gateway CPU per GiB moved (download+upload)', unit: 's/GiB', better: 'lower', gateway: round((downloadCpu + uploadCpu) / gib), direct: 0, ratio: 0 });

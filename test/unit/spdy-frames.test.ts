@@ -185,3 +185,30 @@ t.test('a truncated name/value block is refused', async (t) => {
   const block = deflateSync(raw, { dictionary: SPDY3_DICTIONARY });
   t.throws(() => new HeaderBlockDecoder().decode(block), /truncated|invalid/);
 });
+
+t.test('our header blocks decode with an independent zlib (one streaming context, as spdystream reads them)', async (t) => {
+  const { createInflate } = await import('node:zlib');
+  const encoder = new HeaderBlockEncoder();
+  const inflate = createInflate({ dictionary: SPDY3_DICTIONARY });
+  const output: Buffer[] = [];
+  inflate.on('data', (chunk: Buffer) => output.push(chunk));
+  const headers = [{ streamtype: 'error' }, { streamtype: 'stdin' }, { streamtype: 'data', port: '80', requestid: '7' }];
+  for (const block of headers) inflate.write(encoder.encode(block));
+  await new Promise<void>((resolve) => inflate.flush(() => resolve()));
+  const raw = Buffer.concat(output);
+  // Three name/value blocks back to back: count, then length-prefixed names and values.
+  const names: string[] = [];
+  let offset = 0;
+  for (let block = 0; block < headers.length; block++) {
+    const count = raw.readUInt32BE(offset);
+    offset += 4;
+    for (let i = 0; i < count; i++) {
+      const nameLength = raw.readUInt32BE(offset);
+      names.push(raw.subarray(offset + 4, offset + 4 + nameLength).toString());
+      offset += 4 + nameLength;
+      offset += 4 + raw.readUInt32BE(offset);
+    }
+  }
+  t.equal(offset, raw.length);
+  t.same(names, ['streamtype', 'streamtype', 'streamtype', 'port', 'requestid']);
+});

@@ -16,7 +16,9 @@ const DEFAULT_MAX_DECOMPRESSED = 256 * 1024;
  * (docs/decisions.md).
  */
 export class HeaderBlockEncoder {
-  private readonly deflate = new Deflate({ dictionary: SPDY3_DICTIONARY });
+  // A 2 KiB window and the smallest hash keep the context at ~10 KiB instead of ~260 KiB per connection
+  // (an idle session holds one): header blocks are tiny, and any zlib reader accepts a smaller window.
+  private readonly deflate = new Deflate({ dictionary: SPDY3_DICTIONARY, windowBits: 11, memLevel: 1, chunkSize: 1024 });
   private output: Uint8Array[] = [];
 
   constructor() {
@@ -38,7 +40,7 @@ export class HeaderBlockEncoder {
 }
 
 export class HeaderBlockDecoder {
-  private readonly inflate = new Inflate({ dictionary: SPDY3_DICTIONARY, chunkSize: 16 * 1024 });
+  private readonly inflate = new Inflate({ dictionary: SPDY3_DICTIONARY, chunkSize: 4 * 1024 });
   private readonly maxDecompressedBytes: number;
   private output: Uint8Array[] = [];
   private outputSize = 0;
