@@ -192,7 +192,7 @@ t.test('our header blocks decode with an independent zlib (one streaming context
   const inflate = createInflate({ dictionary: SPDY3_DICTIONARY });
   const output: Buffer[] = [];
   inflate.on('data', (chunk: Buffer) => output.push(chunk));
-  const headers = [{ streamtype: 'error' }, { streamtype: 'stdin' }, { streamtype: 'data', port: '80', requestid: '7' }];
+  const headers: Array<Record<string, string>> = [{ streamtype: 'error' }, { streamtype: 'stdin' }, { streamtype: 'data', port: '80', requestid: '7' }];
   for (const block of headers) inflate.write(encoder.encode(block));
   await new Promise<void>((resolve) => inflate.flush(() => resolve()));
   const raw = Buffer.concat(output);
