@@ -111,9 +111,14 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.writeFrame(encodeGoaway(this.lastPeerStreamId, status));
   }
 
-  /** Ends the socket after everything queued so far has been written. */
-  close(): void {
-    if (!this.closed) this.socket.end();
+  /**
+   * Ends the socket after everything queued so far has been written — but a peer that has stopped
+   * reading would hold the socket (and its buffered bytes) forever, so it is destroyed after `graceMs`.
+   */
+  close(graceMs = 5_000): void {
+    if (this.closed) return;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), graceMs).unref();
   }
 
   destroy(error?: Error): void {
