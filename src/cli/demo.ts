@@ -1,28 +1,41 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile, rename } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { ConfigError, describeFsError } from '../config/errors.js';
 import { renderKubeconfig } from '../config/kubeconfig.js';
-import { ConfigError, isLoopback, parseListenAddress } from '../config/listen-address.js';
+import { isLoopback, parseListenAddress } from '../config/listen-address.js';
 import { startLegacyCluster } from '../legacy-cluster/cluster.js';
 import { createLogger } from '../observability/logger.js';
 import { startGateway } from '../server/gateway.js';
 import { createCertificateAuthority } from '../tls/certificate-authority.js';
-import { stopOnSignal } from './lifecycle.js';
-import { parseCommandLine } from './usage.js';
+import { Lifecycle, listening } from './lifecycle.js';
+import { parseCommandLine, shellQuote } from './usage.js';
 
-const DEFAULT_LISTEN = '127.0.0.1:8443';
-const DEFAULT_KUBECONFIG = 'demo.kubeconfig';
+export const DEFAULT_DEMO_LISTEN = '127.0.0.1:8443';
+export const DEFAULT_DEMO_KUBECONFIG = 'demo.kubeconfig';
+/** The context name the demo writes; a file at --kubeconfig-out without it is never overwritten. */
+export const DEMO_CONTEXT = 'kube-stream-gateway-demo';
 
 const HELP = `Usage: kube-stream-gateway demo [--listen HOST:PORT] [--kubeconfig-out FILE]
 
-Starts an embedded legacy (SPDY-only, 1.28) cluster and the gateway in front of it, both over HTTPS
-with a certificate authority generated now, and writes a kubeconfig for the gateway once it is ready.
-Binds loopback only: the demo pod's commands run ON THIS HOST, in a scratch directory.
+What npm start runs: an embedded legacy cluster (SPDY/3.1 only, reports v1.28) on a free loopback
+port, and the gateway in front of it, both over HTTPS with a certificate authority generated now and
+a random bearer token. Once the gateway is listening it writes a kubeconfig for it (the CA and the
+token, mode 0600) and prints kubectl commands to try.
+
+It binds loopback only: the demo pod is THIS HOST, and its commands run here, as you, in a scratch
+directory.
 
 Options:
-  --listen HOST:PORT      gateway address, loopback only (default ${DEFAULT_LISTEN}; port 0 picks a free port)
-  --kubeconfig-out FILE   where to write the kubeconfig (default ./${DEFAULT_KUBECONFIG})
-  --help                  this text
+  --listen HOST:PORT      the gateway's address, loopback only (default ${DEFAULT_DEMO_LISTEN};
+                          port 0: any free port, printed)
+  --kubeconfig-out FILE   where to write the kubeconfig (default ./${DEFAULT_DEMO_KUBECONFIG}); a file already
+                          there is replaced only if it is an earlier demo kubeconfig; removed on stop
+  -h, --help              this text
+
+Output: progress lines and the banner go to stderr; stdout carries the JSON logs (a line at the start
+and end of every session). Ctrl-C (SIGINT) or SIGTERM stops it (exit 0).
 `;
 
 const OPTIONS = {
@@ -31,59 +44,110 @@ const OPTIONS = {
 } as const;
 
 export async function runDemo(args: string[]): Promise<void> {
-  const flags = parseCommandLine(args, OPTIONS, HELP);
-  if (!flags) return;
-  const listen = parseListenAddress((flags.listen as string | undefined) ?? DEFAULT_LISTEN, '--listen');
-  if (!isLoopback(listen.host)) throw new ConfigError(`--listen: the demo binds loopback only (127.0.0.1, ::1, localhost), got ${listen.host}`);
-  const kubeconfigPath = resolve((flags['kubeconfig-out'] as string | undefined) ?? DEFAULT_KUBECONFIG);
-  const say = (line: string): void => void process.stdout.write(`${line}\n`);
-  // Logs go to stderr as JSON so that stdout stays the human-readable part.
-  const logger = createLogger({ destination: process.stderr });
-
-  say('Generating a certificate authority and server certificate…');
-  const ca = await createCertificateAuthority();
-  const certificate = await ca.issueServerCertificate(['127.0.0.1', '::1', 'localhost', listen.host]);
-  const tls = { cert: certificate.certPem, key: certificate.keyPem };
-  const token = randomBytes(32).toString('base64url');
-
-  say('Starting the legacy cluster (SPDY only, reports v1.28)…');
-  const cluster = await startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token, tls, logger: logger.child({ component: 'legacy-cluster' }) });
-  say(`Starting the gateway in front of it…`);
-  let gateway;
+  const say = (line = ''): void => void process.stderr.write(`${line}\n`);
+  let kubeconfigWritten: string | undefined;
+  const life = new Lifecycle(() => say(`\nStopping… (${kubeconfigWritten ? `removing ${kubeconfigWritten}; ` : ''}Ctrl-C again exits at once)`));
   try {
-    gateway = await startGateway({
-      listen,
-      tls,
-      upstream: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false },
-      logger: logger.child({ component: 'gateway' }),
-    });
+    const flags = parseCommandLine('demo', args, OPTIONS, HELP);
+    if (!flags) return await life.abort();
+    const listen = parseListenAddress((flags.listen as string | undefined) ?? DEFAULT_DEMO_LISTEN, '--listen');
+    if (!isLoopback(listen.host)) {
+      throw new ConfigError(`--listen: the demo binds loopback only (127.0.0.1, [::1] or localhost) because its pod runs commands on this host; got ${listen.host}`);
+    }
+    const kubeconfigPath = resolve((flags['kubeconfig-out'] as string | undefined) ?? DEFAULT_DEMO_KUBECONFIG);
+    await clearKubeconfigPath(kubeconfigPath);
+    const logger = createLogger();
+
+    say('Generating a certificate authority and a server certificate…');
+    const ca = await createCertificateAuthority('kube-stream-gateway demo CA');
+    const certificate = await ca.issueServerCertificate(['127.0.0.1', '::1', 'localhost', listen.host]);
+    const tls = { cert: certificate.certPem, key: certificate.keyPem };
+    const token = randomBytes(32).toString('base64url');
+
+    say('Starting the legacy cluster (SPDY/3.1 only, reports v1.28) on a free loopback port…');
+    const cluster = await listening('legacy cluster', startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token, tls, logger: logger.child({ component: 'legacy-cluster' }) }));
+    life.closeOnStop(() => cluster.close());
+    if (life.stopping) return await life.untilStopped();
+
+    say(`Starting the gateway on ${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}…`);
+    const gateway = await listening(
+      '--listen',
+      startGateway({
+        listen,
+        tls,
+        upstream: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false },
+        logger: logger.child({ component: 'gateway' }),
+      }),
+    );
+    life.closeOnStop(() => gateway.close());
+    if (life.stopping) return await life.untilStopped();
+
+    // Only now that the gateway listens, so that whoever waits for the file can use it at once.
+    // Written whole under another name, then renamed into place: nobody reads half of it.
+    const partial = `${kubeconfigPath}.${process.pid}.partial`;
+    try {
+      await writeFile(partial, renderKubeconfig({ server: gateway.url, caPem: ca.caCertPem, token, contextName: DEMO_CONTEXT }), { mode: 0o600, flag: 'wx' });
+      await rename(partial, kubeconfigPath);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw new ConfigError(`--kubeconfig-out: cannot write ${kubeconfigPath}: ${describeFsError(error)}`);
+    }
+    kubeconfigWritten = kubeconfigPath;
+    // Registered last, so removed first on stop: the token in it dies with the demo.
+    life.closeOnStop(() => rm(kubeconfigPath, { force: true }));
+    if (life.stopping) return await life.untilStopped();
+
+    const kubectl = `kubectl --kubeconfig ${shellQuote(kubeconfigPath)}`;
+    say();
+    say(`Gateway:        ${gateway.url}   (WebSocket in, SPDY/3.1 out)`);
+    say(`Legacy cluster: ${cluster.url}   (SPDY/3.1 only, v1.28)`);
+    say(`Kubeconfig:     ${kubeconfigPath}`);
+    say();
+    say('Try, with kubectl 1.31 or newer (older kubectl works too, over SPDY, proxied through):');
+    say(`  ${kubectl} get pods`);
+    say(`  ${kubectl} exec -it demo -- sh`);
+    say(`  echo hi | ${kubectl} exec -i demo -- cat`);
+    say(`  ${kubectl} cp ./file demo:/tmp/file && ${kubectl} cp demo:/tmp/file ./file.copy`);
+    say(`  echo hello | ${kubectl} attach -i demo -c echo`);
+    say(`  ${kubectl} port-forward pod/demo 18080:80   # then: curl http://127.0.0.1:18080/`);
+    say();
+    say('The demo pod is this host: its commands run HERE, as you, in a scratch directory.');
+    say('Logs (JSON) go to stdout. Ctrl-C stops the demo.');
   } catch (error) {
-    await cluster.close();
+    await life.abort();
     throw error;
   }
+  await life.untilStopped();
+}
 
-  // Written whole, then renamed into place: whoever waits for the file never reads half of it.
-  const partial = `${kubeconfigPath}.partial`;
-  await writeFile(partial, renderKubeconfig({ server: gateway.url, caPem: ca.caCertPem, token, contextName: 'kube-stream-gateway-demo' }), { mode: 0o600 });
-  await rename(partial, kubeconfigPath);
-
-  const k = `kubectl --kubeconfig ${kubeconfigPath}`;
-  say('');
-  say(`Gateway:        ${gateway.url}  (WebSocket in, SPDY/3.1 out)`);
-  say(`Legacy cluster: ${cluster.url}  (SPDY only)`);
-  say(`Kubeconfig:     ${kubeconfigPath}`);
-  say('');
-  say('Try, with kubectl 1.31 or newer:');
-  say(`  ${k} exec -it demo -- sh`);
-  say(`  echo hi | ${k} exec -i demo -- cat`);
-  say(`  ${k} cp ./some-file demo:/tmp/some-file && ${k} cp demo:/tmp/some-file ./copy`);
-  say(`  echo hello | ${k} attach -i demo -c echo`);
-  say(`  KUBECTL_PORT_FORWARD_WEBSOCKETS=true ${k} port-forward pod/demo 18080:80   # then: curl 127.0.0.1:18080`);
-  say('');
-  say('The demo pod is this host: its commands run here, in a scratch directory. Ctrl-C stops the demo.');
-
-  await stopOnSignal(async () => {
-    await gateway.close();
-    await cluster.close();
-  });
+/**
+ * Makes sure the kubeconfig can be written later and that nobody mistakes an old one for this run's:
+ * an earlier demo kubeconfig is removed now; any other file (someone's ~/.kube/config) is refused.
+ */
+async function clearKubeconfigPath(path: string): Promise<void> {
+  const folder = dirname(path);
+  let isFolder: boolean;
+  try {
+    isFolder = (await stat(folder)).isDirectory();
+  } catch (error) {
+    throw new ConfigError(`--kubeconfig-out: cannot use folder ${folder}: ${describeFsError(error)}`);
+  }
+  if (!isFolder) throw new ConfigError(`--kubeconfig-out: ${folder} is not a directory`);
+  let existing: string;
+  try {
+    existing = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new ConfigError(`--kubeconfig-out: cannot use ${path}: ${describeFsError(error)}`);
+  }
+  let document: unknown;
+  try {
+    document = parse(existing);
+  } catch {
+    document = undefined;
+  }
+  if ((document as { 'current-context'?: unknown } | null | undefined)?.['current-context'] !== DEMO_CONTEXT) {
+    throw new ConfigError(`--kubeconfig-out: ${path} exists and is not a demo kubeconfig; refusing to overwrite it (choose another path)`);
+  }
+  await rm(path, { force: true });
 }

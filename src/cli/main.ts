@@ -1,32 +1,36 @@
 #!/usr/bin/env node
-import { ConfigError } from '../config/listen-address.js';
-import { runDemo } from './demo.js';
-import { runLegacyCluster } from './legacy-cluster.js';
-import { runServe } from './serve.js';
+// The `kube-stream-gateway` command: one module per sub-command (serve, legacy-cluster, demo).
+import { ConfigError } from '../config/errors.js';
+import { ListenError } from './lifecycle.js';
 import { packageVersion } from './version.js';
 import { UsageError } from './usage.js';
 
 const USAGE = `kube-stream-gateway ${packageVersion()}
-Lets WebSocket Kubernetes clients (kubectl 1.30+, browsers, client libraries) exec, attach and cp
-into clusters that only speak SPDY/3.1; every other request is proxied unchanged.
+Lets WebSocket Kubernetes clients (kubectl 1.31+, browsers, client libraries) exec, attach, cp and
+port-forward into clusters that only speak SPDY/3.1; every other request is proxied unchanged.
 
 Usage:
   kube-stream-gateway serve [options]           the gateway
   kube-stream-gateway legacy-cluster [options]  a SPDY-only stand-in cluster (runs commands on THIS host)
-  kube-stream-gateway demo [options]            both, with TLS and a ready kubeconfig
-  kube-stream-gateway <command> --help          options of a command
-  kube-stream-gateway --version
+  kube-stream-gateway demo [options]            both, over HTTPS, with a ready kubeconfig (npm start)
+  kube-stream-gateway <command> --help          the options of a command
+  kube-stream-gateway --version                 the version
+
+Exit codes: 0 after SIGINT/SIGTERM, 1 when an address cannot be listened on, 2 for bad options or
+configuration (one line on stderr, naming the option).
 `;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
-  serve: runServe,
-  'legacy-cluster': runLegacyCluster,
-  demo: runDemo,
+// Loaded on demand: `serve` starts without the legacy cluster's pty and certificate code, and
+// `--version` without any of it.
+const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  serve: async () => (await import('./serve.js')).runServe,
+  'legacy-cluster': async () => (await import('./legacy-cluster.js')).runLegacyCluster,
+  demo: async () => (await import('./demo.js')).runDemo,
 };
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === '--version' || command === '-v') {
+  if (command === '--version' || command === '-v' || command === 'version') {
     process.stdout.write(`${packageVersion()}\n`);
     return;
   }
@@ -34,22 +38,22 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const run = COMMANDS[command];
-  if (!run) throw new UsageError(`unknown command "${command}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
+  const load = COMMANDS[command];
+  if (!load) {
+    const what = command.startsWith('-') ? `unknown option ${JSON.stringify(command)}` : `unknown command ${JSON.stringify(command)}`;
+    throw new UsageError(`${what} (commands: ${Object.keys(COMMANDS).join(', ')}; see kube-stream-gateway --help)`);
+  }
+  const run = await load();
   await run(rest);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  // Expected problems get one line and exit code 2; anything else is a bug worth its stack.
+  // Expected problems get one line and no stack: exit 1 when an address cannot be listened on, 2 for
+  // bad options or configuration. Anything else is a bug, and worth its stack.
   if (error instanceof ConfigError || error instanceof UsageError) {
-    process.stderr.write(`kube-stream-gateway: ${error.message}\n`);
-    process.exit(2);
+    process.stderr.write(`kube-stream-gateway: ${error.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exit(error instanceof ListenError ? 1 : 2);
   }
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-    process.stderr.write(`kube-stream-gateway: cannot listen: ${(error as Error).message}\n`);
-    process.exit(1);
-  }
-  process.stderr.write(`kube-stream-gateway: ${(error as Error).stack ?? String(error)}\n`);
+  process.stderr.write(`kube-stream-gateway: ${(error as Error)?.stack ?? String(error)}\n`);
   process.exit(1);
 });

@@ -1,26 +1,34 @@
-import { readSettingsFile, resolveGatewayConfig, DEFAULT_LISTEN, type ServeSettings } from '../config/gateway-config.js';
+import { DEFAULT_LISTEN, loadGatewayConfig, type ServeSettings } from '../config/gateway-config.js';
 import { createLogger } from '../observability/logger.js';
 import { startGateway } from '../server/gateway.js';
-import { stopOnSignal } from './lifecycle.js';
+import { Lifecycle, listening } from './lifecycle.js';
 import { parseCommandLine } from './usage.js';
 
-const HELP = `Usage: kube-stream-gateway serve [options]
+const HELP = `Usage: kube-stream-gateway serve (--upstream URL | --upstream-kubeconfig FILE) [options]
 
-Accepts WebSocket exec/attach/cp from kubectl 1.30+ and other WebSocket clients, and translates them
-to SPDY/3.1 toward a legacy API server or kubelet; every other request is proxied unchanged.
-The caller's own Authorization header is passed to the upstream (passthrough).
+The gateway. Accepts WebSocket exec, attach, cp and port-forward from kubectl 1.31+, browsers and
+client libraries, and translates them to SPDY/3.1 toward a legacy API server or kubelet; every other
+request (and SPDY from older kubectl) is proxied unchanged. Each caller's own Authorization header is
+passed to the upstream (passthrough): the upstream authenticates and authorizes every request.
 
-Options (also settable in the --config YAML file under the same names; flags win):
+Options (each also settable in the --config YAML file under the same name without "--"; a flag wins
+over the file; relative paths in the file are relative to the file's folder):
   --config FILE                          YAML file with any of the settings below
-  --listen HOST:PORT                     where to listen (default ${DEFAULT_LISTEN})
-  --tls-cert FILE, --tls-key FILE        serve HTTPS; plain HTTP otherwise (behind a TLS-terminating load balancer)
-  --upstream URL                         the legacy API server or kubelet, http(s)://host:port[/prefix]
-  --upstream-kubeconfig FILE             take server and CA from a kubeconfig (--upstream overrides its server)
-  --upstream-context NAME                context of that kubeconfig (default: its current-context)
-  --upstream-ca FILE                     CA bundle that verifies the upstream
+  --listen HOST:PORT                     where to listen (default ${DEFAULT_LISTEN}; [::1]:PORT for IPv6;
+                                         port 0: any free port, see the "listening" log line)
+  --tls-cert FILE, --tls-key FILE        serve HTTPS with this PEM certificate and key (give both); plain
+                                         HTTP otherwise, for use behind a TLS-terminating load balancer
+  --upstream URL                         the legacy API server or kubelet: http(s)://host:port[/path-prefix]
+  --upstream-kubeconfig FILE             take the server, CA and TLS server name from this kubeconfig (its
+                                         credentials are not used for callers); --upstream replaces its server
+  --upstream-context NAME                the kubeconfig's context to use (default: its current-context)
+  --upstream-ca FILE                     PEM CA bundle that verifies the upstream (default: the kubeconfig's
+                                         CA, else the system's roots)
   --upstream-insecure-skip-tls-verify    do not verify the upstream's certificate (testing only)
-  --log-level LEVEL                      fatal, error, warn, info (default), debug, trace, silent
-  --help                                 this text
+  --log-level LEVEL                      fatal, error, warn, info (default), debug, trace or silent
+  -h, --help                             this text
+
+Logs are JSON lines on stdout. Stops cleanly on SIGINT or SIGTERM (exit 0).
 `;
 
 const OPTIONS = {
@@ -37,19 +45,22 @@ const OPTIONS = {
 } as const;
 
 export async function runServe(args: string[]): Promise<void> {
-  const flags = parseCommandLine(args, OPTIONS, HELP);
-  if (!flags) return;
-  const { config: configFile, ...flagSettings } = flags;
-  const fromFile = typeof configFile === 'string' ? await readSettingsFile(configFile) : {};
-  const settings: ServeSettings = { ...fromFile };
-  for (const [key, value] of Object.entries(flagSettings)) {
-    if (value !== undefined) (settings as Record<string, unknown>)[key] = value;
+  const life = new Lifecycle();
+  try {
+    const flags = parseCommandLine('serve', args, OPTIONS, HELP);
+    if (!flags) return await life.abort();
+    const { config: configFile, ...settings } = flags;
+    const config = await loadGatewayConfig(settings as ServeSettings, configFile as string | undefined);
+    const logger = createLogger({ level: config.logLevel });
+    const gateway = await listening('--listen', startGateway({ listen: config.listen, tls: config.tls, upstream: config.upstream, logger }));
+    life.closeOnStop(async () => {
+      logger.info({ event: 'stopping' }, 'stopping');
+      await gateway.close();
+      logger.info({ event: 'stopped' }, 'stopped');
+    });
+  } catch (error) {
+    await life.abort();
+    throw error;
   }
-  const config = await resolveGatewayConfig(settings);
-  const logger = createLogger({ level: config.logLevel });
-  const gateway = await startGateway({ listen: config.listen, tls: config.tls, upstream: config.upstream, logger });
-  await stopOnSignal(async () => {
-    logger.info({ event: 'stopping' }, 'stopping');
-    await gateway.close();
-  });
+  await life.untilStopped();
 }

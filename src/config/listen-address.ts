@@ -1,20 +1,30 @@
+import { isIP } from 'node:net';
 import type { ListenAddress } from '../server/running-server.js';
+import { ConfigError } from './errors.js';
 
-/** `HOST:PORT`, `[v6]:PORT`; port 0 asks the system for a free one. */
-export function parseListenAddress(value: string, option: string): ListenAddress {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value.trim());
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new ConfigError(`${option}: expected HOST:PORT (port 0-65535), got "${value}"`);
-  return { host: (match[1] ?? match[2])!, port };
+export { ConfigError };
+
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+/**
+ * `HOST:PORT` or `[IPv6]:PORT`; HOST is an IPv4 address or a host name. Port 0 asks the system for
+ * a free one (the servers report the port they got). `label` names the option in errors.
+ */
+export function parseListenAddress(value: string, label: string): ListenAddress {
+  const expected = `${label}: expected HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080; port 0-65535), got ${JSON.stringify(value)}`;
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  if (!match) throw new ConfigError(expected);
+  const port = Number(match[3]);
+  const host = (match[1] ?? match[2])!;
+  if (port > 65535) throw new ConfigError(expected);
+  if (match[1] !== undefined ? isIP(host) !== 6 : !HOST_NAME.test(host)) throw new ConfigError(expected);
+  return { host, port };
 }
 
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
-
+/** 127.0.0.0/8, ::1 (any spelling) and `localhost`. */
 export function isLoopback(host: string): boolean {
-  return LOOPBACK.test(host);
-}
-
-/** A configuration problem: printed as one line naming the option, exit code 2. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+  if (host.toLowerCase() === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return new URL(`http://[${host}]/`).hostname === '[::1]';
+  return false;
 }

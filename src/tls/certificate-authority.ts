@@ -24,7 +24,9 @@ const BACKDATE_MS = 5 * 60 * 1000;
 
 /**
  * An ephemeral CA for the demo and the tests: kubectl sends bearer tokens only over TLS, and Go's
- * crypto/x509 insists on a proper CA (basicConstraints CA, keyCertSign) and leaf (serverAuth, SANs).
+ * crypto/x509 insists on a proper CA (basicConstraints CA:true critical, keyUsage keyCertSign) and
+ * leaf (keyUsage digitalSignature, EKU serverAuth, the host in the SANs). ECDSA P-256 keys; CA and
+ * certificates valid for 7 days from 5 minutes ago (clock skew). Nothing is written to disk.
  */
 export async function createCertificateAuthority(commonName = 'kube-stream-gateway demo CA'): Promise<CertificateAuthority> {
   const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
@@ -47,10 +49,11 @@ export async function createCertificateAuthority(commonName = 'kube-stream-gatew
   return {
     caCertPem: caCert.toString('pem'),
     async issueServerCertificate(hosts: string[]): Promise<IssuedCertificate> {
+      const names = subjectAltNames(hosts);
       const leafKeys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
       const cert = await x509.X509CertificateGenerator.create({
         serialNumber: randomSerial(),
-        subject: `CN=${hosts[0] ?? 'localhost'}`,
+        subject: `CN=${names[0]!.value}`,
         issuer: caCert.subject,
         notBefore,
         notAfter,
@@ -59,9 +62,11 @@ export async function createCertificateAuthority(commonName = 'kube-stream-gatew
         signingAlgorithm: ALGORITHM,
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+          // ECDSA keys sign the handshake; there is no key encipherment.
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-          new x509.SubjectAlternativeNameExtension(hosts.map((host) => (isIP(host) ? { type: 'ip', value: host } : { type: 'dns', value: host }))),
+          new x509.SubjectAlternativeNameExtension(names),
+          await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
           await x509.AuthorityKeyIdentifierExtension.create(caCert),
         ],
       });
@@ -69,6 +74,22 @@ export async function createCertificateAuthority(commonName = 'kube-stream-gatew
       return { certPem: cert.toString('pem'), keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
     },
   };
+}
+
+/** IP addresses (`[::1]` too) become IP SANs, anything else a DNS SAN; duplicates are dropped. */
+function subjectAltNames(hosts: string[]): Array<{ type: 'ip' | 'dns'; value: string }> {
+  const seen = new Set<string>();
+  const names: Array<{ type: 'ip' | 'dns'; value: string }> = [];
+  for (const raw of hosts) {
+    const host = raw.trim().replace(/^\[(.*)\]$/, '$1');
+    if (!host) throw new Error('issueServerCertificate: empty host name');
+    const name = isIP(host) ? { type: 'ip' as const, value: host } : { type: 'dns' as const, value: host.toLowerCase() };
+    if (seen.has(`${name.type}:${name.value}`)) continue;
+    seen.add(`${name.type}:${name.value}`);
+    names.push(name);
+  }
+  if (names.length === 0) throw new Error('issueServerCertificate: at least one host name or address is needed');
+  return names;
 }
 
 function randomSerial(): string {

@@ -1,30 +1,11 @@
-// The command-line contract: names, help, version, refusals with one line naming the option,
-// and the demo's life cycle (kubeconfig only once ready, kubectl through it, exit 0 on SIGTERM).
+// The command-line contract: names, help, version, and refusals with one line naming the option
+// (exit 2), or the address that cannot be listened on (exit 1).
 import t from 'tap';
-import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { runKubectl } from '../helpers/run-kubectl.js';
-
-const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(...args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
-}
+import { cli } from './cli-process.js';
 
 let dir: string;
 t.before(async () => {
@@ -32,82 +13,129 @@ t.before(async () => {
 });
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
-t.test('--version prints the package version', async (t) => {
+/** A port that is taken for the whole file (EADDRINUSE cases). */
+async function holdPort(): Promise<{ server: Server; port: number }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+/** Runs `work` over `items`, `size` at a time (each case is a node process start), results in order. */
+async function inBatches<T, R>(items: T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let start = 0; start < items.length; start += size) results.push(...(await Promise.all(items.slice(start, start + size).map(work))));
+  return results;
+}
+
+t.test('--version prints the version in package.json', async (t) => {
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const result = await cli('--version');
+  const result = await cli(['--version']);
   t.equal(result.code, 0);
   t.equal(result.stdout, `${pkg.version}\n`);
+  t.equal(result.stderr, '');
 });
 
-t.test('--help on each command names its options', async (t) => {
+t.test('--help on each command exits 0 and names every option', async (t) => {
   const expectations: Record<string, string[]> = {
-    serve: ['--listen', '--tls-cert', '--tls-key', '--upstream', '--upstream-kubeconfig', '--upstream-context', '--upstream-ca', '--upstream-insecure-skip-tls-verify', '--config'],
-    'legacy-cluster': ['--listen', '--token', 'ON THIS HOST', 'loopback'],
-    demo: ['--listen', '--kubeconfig-out', 'loopback'],
+    serve: ['--config', '--listen', '127.0.0.1:8080', '--tls-cert', '--tls-key', '--upstream ', '--upstream-kubeconfig', '--upstream-context', '--upstream-ca', '--upstream-insecure-skip-tls-verify', '--log-level', '--help'],
+    'legacy-cluster': ['--listen', '127.0.0.1:6443', '--token', '--token-file', '--tls-cert', '--tls-key', '--allow-remote', '--log-level', 'ON THIS HOST', 'loopback'],
+    demo: ['--listen', '127.0.0.1:8443', '--kubeconfig-out', 'demo.kubeconfig', 'loopback', 'THIS HOST'],
   };
-  for (const [command, words] of Object.entries(expectations)) {
-    const result = await cli(command, '--help');
-    t.equal(result.code, 0, command);
+  const runs = Object.entries(expectations).flatMap(([command, words]) => ['--help', '-h'].map(async (flag) => ({ command, words, flag, result: await cli([command, flag]) })));
+  for (const { command, words, flag, result } of await Promise.all(runs)) {
+    t.equal(result.code, 0, `${command} ${flag}`);
+    t.equal(result.stderr, '', `${command} ${flag}: nothing on stderr`);
+    t.match(result.stdout, new RegExp(`^Usage: kube-stream-gateway ${command}`), `${command} ${flag}: usage first`);
     for (const word of words) t.ok(result.stdout.includes(word), `${command} --help mentions ${word}`);
   }
-  t.match((await cli('--help')).stdout, /serve[^]*legacy-cluster[^]*demo/);
-});
-
-t.test('bad configuration: non-zero exit and one line naming the problem', async (t) => {
-  const badYaml = join(dir, 'bad.yaml');
-  await writeFile(badYaml, 'listen: 127.0.0.1:1\nupstrem: https://x\n');
-  const cases: Array<[string[], RegExp]> = [
-    [['serve', '--bogus'], /'--bogus'/],
-    [['serve', '--listen', 'nowhere', '--upstream', 'https://127.0.0.1:1'], /--listen: expected HOST:PORT/],
-    [['serve', '--upstream', 'ftp://x'], /--upstream: must be an http\(s\) URL/],
-    [['serve'], /--upstream or --upstream-kubeconfig/],
-    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', 'x.pem'], /--tls-cert and --tls-key/],
-    [['serve', '--config', join(dir, 'missing.yaml')], /--config: cannot read .*ENOENT/],
-    [['serve', '--config', badYaml], /upstrem: unknown setting/],
-    [['serve', '--upstream-kubeconfig', join(dir, 'none.kubeconfig')], /--upstream-kubeconfig: kubeconfig .*none\.kubeconfig/],
-    [['legacy-cluster', '--listen', '127.0.0.1:0'], /--token: required/],
-    [['legacy-cluster', '--listen', '0.0.0.0:0', '--token', 'x'], /not a loopback address/],
-    [['demo', '--listen', '0.0.0.0:8443'], /loopback only/],
-    [['frobnicate'], /unknown command "frobnicate"/],
-  ];
-  for (const [args, pattern] of cases) {
-    const result = await cli(...args);
-    t.equal(result.code, 2, args.join(' '));
-    t.match(result.stderr, pattern, args.join(' '));
-    t.equal(result.stderr.trim().split('\n').length, 1, 'one line');
-    t.match(result.stderr, /^kube-stream-gateway: /);
+  for (const args of [[], ['--help'], ['help']]) {
+    const result = await cli(args);
+    t.equal(result.code, 0, `kube-stream-gateway ${args.join(' ')}`);
+    t.match(result.stdout, /serve[^]*legacy-cluster[^]*demo[^]*--version/);
   }
 });
 
-t.test('flags win over the config file', async (t) => {
-  const config = join(dir, 'gateway.yaml');
-  await writeFile(config, 'upstream: ftp://from-the-file\n');
-  const result = await cli('serve', '--config', config, '--upstream', 'mailto:x');
-  t.match(result.stderr, /--upstream: must be an http\(s\) URL, got "mailto:x"/, 'the flag value was the one checked');
+t.test('bad options and configuration: exit 2 with one line naming the problem', async (t) => {
+  const badKey = join(dir, 'bad-key.yaml');
+  await writeFile(badKey, 'listen: 127.0.0.1:1\nupstrem: https://x\n');
+  const badValue = join(dir, 'bad-value.yaml');
+  await writeFile(badValue, 'upstream: ftp://legacy\n');
+  const notYaml = join(dir, 'not-yaml.yaml');
+  await writeFile(notYaml, 'listen: [unclosed\n');
+  const cases: Array<[string[], RegExp]> = [
+    [['serve', '--bogus'], /^kube-stream-gateway: serve: unknown option '--bogus'/],
+    [['serve', '--listen'], /serve: option '--listen <value>' argument missing/],
+    [['serve', 'positional'], /serve: unexpected argument 'positional'/],
+    [['serve', '--upstream-insecure-skip-tls-verify=yes', '--upstream', 'https://x'], /'--upstream-insecure-skip-tls-verify' does not take an argument/],
+    [['serve', '--listen', 'nowhere', '--upstream', 'https://127.0.0.1:1'], /--listen: expected HOST:PORT.*got "nowhere"/],
+    [['serve', '--listen', '127.0.0.1:70000', '--upstream', 'https://127.0.0.1:1'], /--listen: expected HOST:PORT/],
+    [['serve', '--listen', '::1:8080', '--upstream', 'https://127.0.0.1:1'], /--listen: expected HOST:PORT.*\[::1\]:8080/],
+    [['serve', '--upstream', 'ftp://x'], /--upstream: must be an http\(s\) URL, got "ftp:\/\/x"/],
+    [['serve', '--upstream', 'https://user:secret@x'], /--upstream: must not carry credentials/],
+    [['serve'], /--upstream or --upstream-kubeconfig: one is required/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', 'x.pem'], /--tls-cert: given without --tls-key/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-key', 'x.pem'], /--tls-key: given without --tls-cert/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', join(dir, 'none.crt'), '--tls-key', join(dir, 'none.key')], /--tls-cert: cannot read .*none\.crt: no such file/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', badKey, '--tls-key', badKey], /--tls-cert and --tls-key: not a usable PEM certificate/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--upstream-ca', badKey], /--upstream-ca: .* holds no PEM certificate/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--upstream-context', 'x'], /--upstream-context: only valid with --upstream-kubeconfig/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--log-level', 'loud'], /--log-level: must be one of .*got "loud"/],
+    [['serve', '--config', join(dir, 'missing.yaml')], /--config: cannot read .*missing\.yaml: no such file/],
+    [['serve', '--config', badKey], /bad-key\.yaml: upstrem: unknown setting/],
+    [['serve', '--config', badValue], /bad-value\.yaml: upstream: must be an http\(s\) URL, got "ftp:\/\/legacy"/],
+    [['serve', '--config', notYaml], /not-yaml\.yaml: invalid YAML/],
+    [['serve', '--upstream-kubeconfig', join(dir, 'none.kubeconfig')], /--upstream-kubeconfig: kubeconfig .*none\.kubeconfig: cannot read/],
+    [['legacy-cluster', '--listen', '127.0.0.1:0'], /--token: required/],
+    [['legacy-cluster', '--token', 'a', '--token-file', badKey], /--token and --token-file: give one/],
+    [['legacy-cluster', '--token-file', join(dir, 'no-token')], /--token-file: cannot read/],
+    [['legacy-cluster', '--listen', '0.0.0.0:0', '--token', 'x'], /--listen: 0\.0\.0\.0 is not a loopback address/],
+    [['legacy-cluster', '--token', 'x', '--tls-cert', 'a.pem'], /--tls-cert: given without --tls-key/],
+    [['legacy-cluster', '--bogus'], /legacy-cluster: unknown option '--bogus'/],
+    [['demo', '--listen', '0.0.0.0:8443'], /--listen: the demo binds loopback only/],
+    [['demo', '--listen', '[::]:8443'], /--listen: the demo binds loopback only/],
+    [['demo', '--listen', 'example.com:8443'], /--listen: the demo binds loopback only/],
+    [['demo', '--kubeconfig-out', join(dir, 'no-such-folder', 'k')], /--kubeconfig-out: cannot use folder .*no-such-folder/],
+    [['demo', '--bogus'], /demo: unknown option '--bogus'/],
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['--bogus'], /unknown option "--bogus"/],
+  ];
+  const results = await inBatches(cases, 8, ([args]) => cli(args, { cwd: dir }));
+  for (const [index, [args, pattern]] of cases.entries()) {
+    const result = results[index]!;
+    const name = args.join(' ') || '(no arguments)';
+    t.equal(result.code, 2, `${name}: exit 2`);
+    t.match(result.stderr, pattern, name);
+    t.equal(result.stderr.split('\n').length, 2, `${name}: one line`);
+    t.match(result.stderr, /^kube-stream-gateway: /, `${name}: prefixed`);
+    t.notMatch(result.stderr, /\n\s+at /, `${name}: no stack`);
+    t.equal(result.stdout, '', `${name}: nothing on stdout`);
+  }
 });
 
-t.test('demo: kubeconfig written once ready, kubectl works through it, SIGTERM exits 0', async (t) => {
-  const kubeconfig = join(dir, 'demo.kubeconfig');
-  const child = spawn(process.execPath, [MAIN, 'demo', '--listen', '127.0.0.1:0', '--kubeconfig-out', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes('Ctrl-C stops the demo')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`demo exited early with ${code}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await ready;
-  t.match(stdout, new RegExp(`Kubeconfig: +${kubeconfig.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-  t.match(stdout, /Gateway: +https:\/\/127\.0\.0\.1:\d+/);
-  t.match(stdout, /exec -it demo -- sh/);
-  t.equal((await stat(kubeconfig)).mode & 0o777, 0o600, 'the kubeconfig holds a token: owner-only');
+t.test('a flag wins over the same key in the config file, and errors name where the value came from', async (t) => {
+  const config = join(dir, 'gateway.yaml');
+  await writeFile(config, 'upstream: ftp://from-the-file\nlisten: 127.0.0.1:99999\n');
+  let result = await cli(['serve', '--config', config, '--upstream', 'mailto:x', '--listen', '127.0.0.1:0']);
+  t.equal(result.code, 2);
+  t.match(result.stderr, /^kube-stream-gateway: --upstream: must be an http\(s\) URL, got "mailto:x"\n$/, 'the flag value was the one checked');
+  result = await cli(['serve', '--config', config, '--upstream', 'https://127.0.0.1:1']);
+  t.match(result.stderr, /^kube-stream-gateway: .*gateway\.yaml: listen: expected HOST:PORT.*"127\.0\.0\.1:99999"\n$/, 'the file value is named by file and key');
+});
 
-  const result = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig, stdin: 'through the demo\n' });
-  t.equal(result.code, 0, result.stderr);
-  t.equal(result.stdout.toString(), 'through the demo\n');
-
-  child.kill('SIGTERM');
-  t.equal(await exited, 0);
+t.test('an address in use: exit 1 with one line naming it', async (t) => {
+  const held = await holdPort();
+  t.teardown(() => held.server.close());
+  const cases: string[][] = [
+    ['serve', '--listen', `127.0.0.1:${held.port}`, '--upstream', 'https://127.0.0.1:1'],
+    ['legacy-cluster', '--listen', `127.0.0.1:${held.port}`, '--token', 'x'],
+  ];
+  for (const args of cases) {
+    const result = await cli(args);
+    t.equal(result.code, 1, args[0]!);
+    t.match(result.stderr, new RegExp(`kube-stream-gateway: --listen: cannot listen on 127\\.0\\.0\\.1:${held.port}: address already in use\\n$`), args[0]!);
+    t.notMatch(result.stderr, /\n\s+at /);
+  }
+  const unknownHost = await cli(['serve', '--listen', 'no-such-host.invalid:8080', '--upstream', 'https://127.0.0.1:1']);
+  t.equal(unknownHost.code, 1);
+  t.match(unknownHost.stderr, /^kube-stream-gateway: --listen: cannot listen: unknown host "no-such-host\.invalid"\n$/);
 });

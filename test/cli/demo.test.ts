@@ -1,0 +1,142 @@
+// `kube-stream-gateway demo` (what `npm start` runs), as a process: the kubeconfig appears only once
+// the gateway serves, kubectl works through it over WebSocket, signals stop it with exit 0 and take
+// the kubeconfig away, and a port in use or someone else's file fails cleanly.
+import t from 'tap';
+import https from 'node:https';
+import { createServer } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { renderKubeconfig } from '../../src/config/kubeconfig.js';
+import { runKubectl } from '../helpers/run-kubectl.js';
+import { until } from '../helpers/wait.js';
+import { CliProcess } from './cli-process.js';
+
+let dir: string;
+t.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ksg-demo-'));
+});
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+interface DemoKubeconfig {
+  server: string;
+  caPem: string;
+  token: string;
+}
+
+function readKubeconfig(text: string): DemoKubeconfig {
+  const doc = parse(text) as {
+    clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+    users: Array<{ user: { token: string } }>;
+  };
+  return {
+    server: doc.clusters[0]!.cluster.server,
+    caPem: Buffer.from(doc.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString(),
+    token: doc.users[0]!.user.token,
+  };
+}
+
+/** GET /version through the URL, trusting only the CA, with the token: the status code. */
+function getVersion(kubeconfig: DemoKubeconfig): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(new URL('/version', kubeconfig.server), { ca: kubeconfig.caPem, headers: { authorization: `Bearer ${kubeconfig.token}` } }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', reject);
+  });
+}
+
+t.test('the kubeconfig appears only once the gateway serves; kubectl works through it; SIGTERM exits 0', async (t) => {
+  const kubeconfigPath = join(dir, 'demo.kubeconfig');
+  // A leftover from an earlier run, pointing nowhere: the demo must not leave it for anyone to read.
+  const stale = renderKubeconfig({ server: 'https://127.0.0.1:1', caPem: 'stale', token: 'stale', contextName: 'kube-stream-gateway-demo' });
+  await writeFile(kubeconfigPath, stale);
+  const demo = new CliProcess(['demo', '--listen', '127.0.0.1:0', '--kubeconfig-out', kubeconfigPath]);
+  t.teardown(() => demo.stop('SIGKILL'));
+
+  // The moment a fresh kubeconfig is there, the server it names must answer.
+  let fresh = '';
+  await until(() => {
+    if (demo.hasExited()) throw new Error(`demo exited: ${demo.stderr}`);
+    try {
+      const text = existsSync(kubeconfigPath) ? readFileSync(kubeconfigPath, 'utf8') : '';
+      if (text && text !== stale) fresh = text;
+    } catch {
+      // renamed away between the check and the read
+    }
+    return fresh !== '';
+  }, 'the demo kubeconfig');
+  const kubeconfig = readKubeconfig(fresh);
+  t.equal(await getVersion(kubeconfig), 200, 'the gateway in the kubeconfig answers as soon as the file exists');
+  t.match(kubeconfig.server, /^https:\/\/127\.0\.0\.1:\d+$/);
+  t.not(kubeconfig.server, 'https://127.0.0.1:0', 'the real port, not 0');
+  t.ok(kubeconfig.token.length >= 40, 'a long random token');
+  t.equal((await stat(kubeconfigPath)).mode & 0o777, 0o600, 'the kubeconfig holds a token: owner-only');
+
+  await demo.waitFor('the banner', () => demo.stderr.includes('Ctrl-C stops the demo'));
+  const printedPath = kubeconfigPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  t.match(demo.stderr, /Generating a certificate authority[^]*Starting the legacy cluster[^]*Starting the gateway/, 'progress lines');
+  t.match(demo.stderr, new RegExp(`Gateway: +${kubeconfig.server.replace(/[.]/g, '\\.')}`), 'prints where the gateway listens');
+  t.match(demo.stderr, new RegExp(`Kubeconfig: +${printedPath}\\n`));
+  for (const command of ['exec -it demo -- sh', 'echo hi | kubectl --kubeconfig', 'exec -i demo -- cat', 'cp ./file demo:/tmp/file', 'attach -i demo -c echo']) {
+    t.ok(demo.stderr.includes(command), `prints: ${command}`);
+  }
+  t.match(demo.stderr, /commands run HERE/, 'says the demo pod is this host');
+  t.notOk(demo.stderr.includes(kubeconfig.token), 'the token is not printed');
+  t.notOk(demo.stdout.includes(kubeconfig.token), 'the token is not logged');
+  for (const line of demo.stdout.split('\n').filter(Boolean)) t.doesNotThrow(() => JSON.parse(line), 'stdout is JSON lines only');
+
+  const pods = await runKubectl(33, ['get', 'pods'], { kubeconfig: kubeconfigPath });
+  t.equal(pods.code, 0, pods.stderr);
+  t.match(pods.stdout.toString(), /^NAME\s+READY\s+STATUS[^]*\ndemo\s+\d+\/\d+\s+Running/);
+
+  const cat = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: kubeconfigPath, stdin: 'through the demo\n' });
+  t.equal(cat.code, 0, cat.stderr);
+  t.equal(cat.stdout.toString(), 'through the demo\n');
+  const session = await demo.waitForLog('the session-end line', (line) => line.component === 'gateway' && line.event === 'session-end');
+  t.equal(session.clientProtocol, 'v5.channel.k8s.io', 'kubectl 1.33 used WebSocket to the gateway');
+  t.match(session.upstreamProtocol, /^v4\.channel\.k8s\.io$/, 'the gateway used SPDY (remote-command v4) upstream');
+
+  t.equal(await demo.stop('SIGTERM'), 0, 'exit 0 on SIGTERM');
+  t.match(demo.stderr, /Stopping/);
+  t.notOk(existsSync(kubeconfigPath), 'the kubeconfig (its token now dead) is removed on stop');
+  await t.rejects(getVersion(kubeconfig), /ECONNREFUSED/, 'the gateway is closed');
+});
+
+t.test('SIGINT while starting still stops cleanly: exit 0, no kubeconfig left', async (t) => {
+  const kubeconfigPath = join(dir, 'interrupted.kubeconfig');
+  const demo = new CliProcess(['demo', '--listen', '127.0.0.1:0', '--kubeconfig-out', kubeconfigPath]);
+  t.teardown(() => demo.stop('SIGKILL'));
+  await demo.waitFor('the first progress line', () => demo.stderr.includes('Generating a certificate authority'));
+  t.equal(await demo.stop('SIGINT'), 0);
+  t.notOk(existsSync(kubeconfigPath));
+  t.notMatch(demo.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('a port in use: exit 1, one line naming it, no kubeconfig written', async (t) => {
+  const held = createServer();
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => held.close());
+  const port = (held.address() as { port: number }).port;
+  const kubeconfigPath = join(dir, 'in-use.kubeconfig');
+  const demo = new CliProcess(['demo', '--listen', `127.0.0.1:${port}`, '--kubeconfig-out', kubeconfigPath]);
+  t.equal((await demo.exited).code, 1);
+  const lines = demo.stderr.trim().split('\n');
+  t.equal(lines.at(-1), `kube-stream-gateway: --listen: cannot listen on 127.0.0.1:${port}: address already in use`);
+  t.notMatch(demo.stderr, /\n\s+at /, 'no stack trace');
+  t.notOk(existsSync(kubeconfigPath), 'no kubeconfig for a gateway that never listened');
+});
+
+t.test('a file at --kubeconfig-out that is not a demo kubeconfig is never overwritten', async (t) => {
+  const precious = join(dir, 'config');
+  const content = renderKubeconfig({ server: 'https://prod.example:6443', caPem: 'x', token: 'precious', contextName: 'production' });
+  await writeFile(precious, content);
+  const demo = new CliProcess(['demo', '--listen', '127.0.0.1:0', '--kubeconfig-out', precious]);
+  const { code } = await demo.exited;
+  t.equal(code, 2);
+  t.match(demo.stderr, /^kube-stream-gateway: --kubeconfig-out: .*config exists and is not a demo kubeconfig; refusing to overwrite it/);
+  t.equal(await readFile(precious, 'utf8'), content, 'untouched');
+});
