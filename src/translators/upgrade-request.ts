@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { WebSocketServer, type ServerOptions } from 'ws';
 
 /** Client headers that carry identity or audit context and so travel with a re-originated upgrade. */
 const FORWARDED_HEADERS = /^(authorization|user-agent|kubectl-command|kubectl-session|impersonate-.*)$/;
@@ -25,4 +26,31 @@ export function forwardedHeaders(req: IncomingMessage): OutgoingHttpHeaders {
     if (value !== undefined && FORWARDED_HEADERS.test(name)) headers[name] = value;
   }
   return headers;
+}
+
+export interface ClientWebSocketLimits {
+  /** Largest WebSocket message accepted from a client (ws answers a larger one with close 1009). */
+  maxMessageBytes?: number;
+  /** How long to wait for the client's close frame after the gateway's own. */
+  closeTimeoutMs?: number;
+}
+
+/**
+ * The ws server every translator accepts clients with: no compression (kubectl offers none, and it
+ * would cost CPU on the hot path), bounded messages, a bounded closing handshake, and the
+ * subprotocol the translator chose before the handshake.
+ */
+export function createClientWebSocketServer(
+  limits: ClientWebSocketLimits,
+  chooseProtocol?: (req: IncomingMessage) => string | undefined,
+): WebSocketServer {
+  const options: ServerOptions & { closeTimeout: number } = {
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: limits.maxMessageBytes ?? 16 * 1024 * 1024,
+    // ws ≥ 8.18 option, missing from @types/ws.
+    closeTimeout: limits.closeTimeoutMs ?? 30_000,
+  };
+  if (chooseProtocol) options.handleProtocols = (_offered, req) => chooseProtocol(req) ?? false;
+  return new WebSocketServer(options);
 }

@@ -3,6 +3,7 @@ import t from 'tap';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { closedPort } from '../helpers/closed-port.js';
 import { startStack } from '../helpers/stack.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
@@ -27,11 +28,7 @@ t.test('an unknown subprotocol is refused with 403 and a Status naming the suppo
 });
 
 t.test('an upstream that is down: InternalError Status on the error channel, then a normal close', async (t) => {
-  const dead = http.createServer();
-  dead.listen(0, '127.0.0.1');
-  await once(dead, 'listening');
-  const deadPort = (dead.address() as AddressInfo).port;
-  await new Promise((resolve) => dead.close(resolve));
+  const deadPort = await closedPort();
   const stack = await startStack({
     upstream: () => ({ url: new URL(`http://127.0.0.1:${deadPort}`), insecureSkipTlsVerify: false }),
   });

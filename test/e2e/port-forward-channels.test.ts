@@ -1,11 +1,9 @@
 // The WebSocket channel protocol of port-forward (JavaScript/Python clients, browser tools),
 // translated to SPDY port-forward upstream: a real third-party client and hand-written frames.
 import t from 'tap';
-import http from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { KubeConfig, PortForward } from '@kubernetes/client-node';
+import { closedPort } from '../helpers/closed-port.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { connect, waitForMessage, type ReceivedMessage } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
@@ -116,11 +114,7 @@ t.test('a message larger than the limit closes with 1009; the gateway goes on', 
 });
 
 t.test('an upstream that is down: 503 with a Status', async (t) => {
-  const dead = http.createServer();
-  dead.listen(0, '127.0.0.1');
-  await once(dead, 'listening');
-  const port = (dead.address() as AddressInfo).port;
-  await new Promise((resolve) => dead.close(resolve));
+  const port = await closedPort();
   const down = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${port}`), insecureSkipTlsVerify: false }) });
   t.teardown(() => down.close());
   const outcome = await connect(down, `${PF}?ports=80`, ['v4.channel.k8s.io']);

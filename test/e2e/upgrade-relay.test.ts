@@ -2,9 +2,8 @@
 // refusal reaches the client intact, and an unreachable upstream gets a real HTTP answer.
 import t from 'tap';
 import tls from 'node:tls';
-import http from 'node:http';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { closedPort } from '../helpers/closed-port.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 /** Sends a raw request over TLS and returns everything the server says before closing. */
@@ -35,11 +34,7 @@ t.test("the upstream's refusal of a SPDY upgrade is replayed with its headers an
 });
 
 t.test('an unreachable upstream answers a relayed upgrade with 503 and a Status', async (t) => {
-  const dead = http.createServer();
-  dead.listen(0, '127.0.0.1');
-  await once(dead, 'listening');
-  const port = (dead.address() as AddressInfo).port;
-  await new Promise((resolve) => dead.close(resolve));
+  const port = await closedPort();
   const stack = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${port}`), insecureSkipTlsVerify: false }) });
   t.teardown(() => stack.close());
   const answer = await rawExchange(stack, spdyUpgrade(stack, 'v4.channel.k8s.io'));

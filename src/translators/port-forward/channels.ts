@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
 import {
   PORT_FORWARD_CHANNEL_PROTOCOLS,
@@ -17,7 +17,7 @@ import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { UpstreamTarget } from '../../upstream/target.js';
-import { forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
 /** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
 const UPSTREAM_PROTOCOLS = ['portforward.k8s.io'];
@@ -51,14 +51,7 @@ export class PortForwardChannels {
   private nextId = 1;
 
   constructor(private readonly options: PortForwardChannelsOptions) {
-    const serverOptions: ServerOptions & { closeTimeout: number } = {
-      noServer: true,
-      perMessageDeflate: false,
-      maxPayload: options.maxMessageBytes ?? 16 * 1024 * 1024,
-      closeTimeout: options.closeTimeoutMs ?? 30_000,
-      handleProtocols: (_offered, req) => this.chosen.get(req)?.name ?? false,
-    };
-    this.wss = new WebSocketServer(serverOptions);
+    this.wss = createClientWebSocketServer(options, (req) => this.chosen.get(req)?.name);
   }
 
   get activeSessions(): number {

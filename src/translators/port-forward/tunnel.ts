@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
 import { parseSubprotocolHeader } from '../../codecs/channels/protocols.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
@@ -9,7 +9,7 @@ import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { UpstreamTarget } from '../../upstream/target.js';
-import { forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
 /** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
 export const TUNNEL_PREFIX = 'SPDY/3.1+';
@@ -42,13 +42,7 @@ export class PortForwardTunnel {
   private nextId = 1;
 
   constructor(private readonly options: PortForwardTunnelOptions) {
-    const serverOptions: ServerOptions & { closeTimeout: number } = {
-      noServer: true,
-      perMessageDeflate: false,
-      maxPayload: options.maxMessageBytes ?? 16 * 1024 * 1024,
-      closeTimeout: options.closeTimeoutMs ?? 30_000,
-    };
-    this.wss = new WebSocketServer(serverOptions);
+    this.wss = createClientWebSocketServer(options);
     // The tunneling subprotocol contains '/', which ws's RFC 7230 token parser refuses (it would
     // answer 400); the request header is taken out before ws sees it and the answer added here.
     this.wss.on('headers', (headers, req) => {

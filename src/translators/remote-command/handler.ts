@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
 import {
   REMOTE_COMMAND_PROTOCOLS,
@@ -16,7 +16,7 @@ import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { UpstreamTarget } from '../../upstream/target.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { forwardedHeaders, hasValidWebSocketHandshake, isWebSocketUpgrade, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, isWebSocketUpgrade, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 import { parseRemoteCommandRequest, type RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { RemoteCommandSession } from './session.js';
 
@@ -43,15 +43,7 @@ export class RemoteCommandTranslator {
   private nextSessionId = 1;
 
   constructor(private readonly options: RemoteCommandTranslatorOptions) {
-    const serverOptions: ServerOptions & { closeTimeout: number } = {
-      noServer: true,
-      perMessageDeflate: false,
-      maxPayload: options.maxMessageBytes ?? 16 * 1024 * 1024,
-      // ws ≥ 8.18 option, missing from @types/ws.
-      closeTimeout: options.closeTimeoutMs ?? 30_000,
-      handleProtocols: (_offered, req) => this.chosenProtocol.get(req)?.name ?? false,
-    };
-    this.wss = new WebSocketServer(serverOptions);
+    this.wss = createClientWebSocketServer(options, (req) => this.chosenProtocol.get(req)?.name);
   }
 
   get activeSessions(): number {
