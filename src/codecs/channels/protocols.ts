@@ -1,4 +1,7 @@
-/** Channel numbers of the remote-command protocols (apimachinery pkg/util/remotecommand). */
+/**
+ * Channel numbers of the remote-command protocols (apimachinery pkg/util/remotecommand/constants.go:
+ * StreamStdIn … StreamResize; the first three equal the POSIX file descriptors).
+ */
 export const Channel = {
   stdin: 0,
   stdout: 1,
@@ -7,63 +10,119 @@ export const Channel = {
   resize: 4,
 } as const;
 
-/** v5 only: `[0xFF, channel]` says the client will send nothing more on that channel. */
+export type ChannelNumber = (typeof Channel)[keyof typeof Channel];
+
+/** v5 only: the binary message `[0xFF, channel]` says the client sends nothing more on that channel (StreamClose). */
 export const CLOSE_SIGNAL = 0xff;
 
+/**
+ * A remote-command WebSocket connection always has exactly these five channels, whatever the request
+ * asked for (kubelet remotecommand/websocket.go and apiserver proxy/websocket.go createChannels).
+ */
+export const REMOTE_COMMAND_CHANNEL_COUNT = 5;
+
 /** A Kubernetes channel subprotocol: how messages are framed and what the error channel carries. */
-export interface ChannelProtocol {
+export interface RemoteCommandProtocol {
   /** The Sec-WebSocket-Protocol token; "" when the client sent none. */
-  name: string;
-  version: 1 | 4 | 5;
-  framing: 'binary' | 'base64';
-  /** Whether the v5 CLOSE signal exists in this protocol. */
-  supportsClose: boolean;
-  /** v4 and later report a JSON Status on the error channel (also on success); older ones text on failure. */
-  statusFormat: 'json' | 'text';
+  readonly name: string;
+  readonly version: 1 | 4 | 5;
+  /** binary: channel byte + payload in binary messages; base64: '0'+channel + base64 in text messages. */
+  readonly framing: 'binary' | 'base64';
+  /** Whether the v5 CLOSE signal exists in this protocol (only v5.channel.k8s.io). */
+  readonly supportsClose: boolean;
+  /** json: a metav1.Status on the error channel, also on success (v4, v5); text: status.Error() on failure only. */
+  readonly statusFormat: 'json' | 'text';
+}
+
+/** The same shape serves port-forward's channel protocols; the older name stays for those users. */
+export type ChannelProtocol = RemoteCommandProtocol;
+
+function protocol(entry: RemoteCommandProtocol): RemoteCommandProtocol {
+  return Object.freeze(entry);
 }
 
 /**
- * Every remote-command WebSocket subprotocol Kubernetes clients use (kubelet websocket.go for
- * "", channel.k8s.io, base64.channel.k8s.io, v4.*; apiserver streamtranslator for v5).
+ * Every remote-command WebSocket subprotocol a Kubernetes server speaks, in the gateway's preference
+ * order (the order only matters for error messages: negotiation follows the client's order).
+ *
+ * - `v5.channel.k8s.io`: only the API server's StreamTranslatorProxy (apiserver proxy/websocket.go);
+ *   binary, JSON Status, CLOSE signal.
+ * - `v4.channel.k8s.io`, `v4.base64.channel.k8s.io`: kubelet remotecommand/websocket.go, JSON Status
+ *   (v4WriteStatusFunc), no CLOSE.
+ * - `channel.k8s.io`, `base64.channel.k8s.io`, `""`: kubelet websocket.go "preV4" protocols, text
+ *   status on failure only (v1WriteStatusFunc), no CLOSE.
+ *
+ * `v2.channel.k8s.io` and `v3.channel.k8s.io` exist for SPDY only: no server offers them as WebSocket
+ * subprotocols (client-go's WebSocket executor could name them, nothing answers them).
  */
-export const REMOTE_COMMAND_PROTOCOLS: readonly ChannelProtocol[] = [
-  { name: 'v5.channel.k8s.io', version: 5, framing: 'binary', supportsClose: true, statusFormat: 'json' },
-  { name: 'v4.channel.k8s.io', version: 4, framing: 'binary', supportsClose: false, statusFormat: 'json' },
-  { name: 'v4.base64.channel.k8s.io', version: 4, framing: 'base64', supportsClose: false, statusFormat: 'json' },
-  { name: 'channel.k8s.io', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
-  { name: 'base64.channel.k8s.io', version: 1, framing: 'base64', supportsClose: false, statusFormat: 'text' },
-  { name: '', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
-];
+export const REMOTE_COMMAND_PROTOCOLS: readonly RemoteCommandProtocol[] = Object.freeze([
+  protocol({ name: 'v5.channel.k8s.io', version: 5, framing: 'binary', supportsClose: true, statusFormat: 'json' }),
+  protocol({ name: 'v4.channel.k8s.io', version: 4, framing: 'binary', supportsClose: false, statusFormat: 'json' }),
+  protocol({ name: 'v4.base64.channel.k8s.io', version: 4, framing: 'base64', supportsClose: false, statusFormat: 'json' }),
+  protocol({ name: 'channel.k8s.io', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' }),
+  protocol({ name: 'base64.channel.k8s.io', version: 1, framing: 'base64', supportsClose: false, statusFormat: 'text' }),
+  protocol({ name: '', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' }),
+]);
 
 /**
- * Port-forward's channel subprotocols as the kubelet serves them (portforward/websocket.go): binary
- * for "" and `portforward.k8s.io`, plus the v4 binary and base64 variants. Channels 2i and 2i+1 carry
- * the data and errors of the i-th requested port; there is no Status and no CLOSE.
+ * Port-forward's WebSocket channel protocols. The kubelet (portforward/websocket.go) serves `""`,
+ * `v4.channel.k8s.io` (binary) and `v4.base64.channel.k8s.io`; `portforward.k8s.io` is the SPDY
+ * protocol name, accepted here as a binary alias (a gateway extension, no Kubernetes server offers it
+ * over WebSocket). Channels 2i/2i+1 carry data/errors of the i-th port; no Status and no CLOSE.
  */
-export const PORT_FORWARD_CHANNEL_PROTOCOLS: readonly ChannelProtocol[] = [
-  { name: 'v4.channel.k8s.io', version: 4, framing: 'binary', supportsClose: false, statusFormat: 'text' },
-  { name: 'v4.base64.channel.k8s.io', version: 4, framing: 'base64', supportsClose: false, statusFormat: 'text' },
-  { name: 'portforward.k8s.io', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
-  { name: '', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' },
-];
+export const PORT_FORWARD_CHANNEL_PROTOCOLS: readonly ChannelProtocol[] = Object.freeze([
+  protocol({ name: 'v4.channel.k8s.io', version: 4, framing: 'binary', supportsClose: false, statusFormat: 'text' }),
+  protocol({ name: 'v4.base64.channel.k8s.io', version: 4, framing: 'base64', supportsClose: false, statusFormat: 'text' }),
+  protocol({ name: 'portforward.k8s.io', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' }),
+  protocol({ name: '', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' }),
+]);
 
-/** Sec-WebSocket-Protocol tokens, from one comma-separated header or several. */
-export function parseSubprotocolHeader(header: string | string[] | undefined): string[] {
-  const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
-  return values.flatMap((value) => value.split(',')).map((token) => token.trim()).filter(Boolean);
+/** The prefix kubectl puts before a SPDY protocol to tunnel it in WebSocket (apimachinery util/portforward). */
+export const SPDY_TUNNELING_PREFIX = 'SPDY/3.1+';
+/** Tunneled protocols must end with this (streamtunnel.go spdyProtocolsFromWebsocketProtocols). */
+export const KUBERNETES_PROTOCOL_SUFFIX = '.k8s.io';
+
+/**
+ * The SPDY protocols a tunneling client asks for, in its order, as the API server derives them
+ * (streamtunnel.go): tokens starting with `SPDY/3.1+` and ending with `.k8s.io`, prefix removed.
+ * `["SPDY/3.1+portforward.k8s.io"]` → `["portforward.k8s.io"]`. Empty → the API server answers 400.
+ */
+export function tunneledSpdyProtocols(offered: readonly string[]): string[] {
+  return offered
+    .filter((token) => token.startsWith(SPDY_TUNNELING_PREFIX) && token.endsWith(KUBERNETES_PROTOCOL_SUFFIX))
+    .map((token) => token.slice(SPDY_TUNNELING_PREFIX.length));
 }
 
 /**
- * The first of the CLIENT's tokens that is supported (wsstream/conn.go); no tokens at all means the
- * protocol "". Tokens that are not channel protocols (such as the browser bearer-token token) are skipped.
+ * Sec-WebSocket-Protocol tokens in the client's order, from one comma-separated header or several
+ * (Node joins repeated headers with ", "; an array is accepted too). Tokens are trimmed of spaces and
+ * tabs; empty tokens are dropped (golang.org/x/net/websocket would keep them as "", which could only
+ * select the "" protocol, the same result as sending no header).
  */
-export function negotiateSubprotocol(
-  offered: readonly string[],
-  supported: readonly ChannelProtocol[],
-): ChannelProtocol | undefined {
-  if (offered.length === 0) return supported.find((protocol) => protocol.name === '');
+export function parseSubprotocolHeader(header: string | readonly string[] | undefined): string[] {
+  const values = header === undefined ? [] : typeof header === 'string' ? [header] : header;
+  const tokens: string[] = [];
+  for (const value of values) {
+    for (const part of value.split(',')) {
+      const token = part.replace(/^[ \t]+|[ \t]+$/g, '');
+      if (token !== '') tokens.push(token);
+    }
+  }
+  return tokens;
+}
+
+/**
+ * The protocol to answer with: the first of the CLIENT's tokens that is supported (wsstream/conn.go
+ * handshake walks the client's list, then the server's); no tokens at all means the protocol "".
+ * Tokens that are not channel protocols (the browser bearer-token subprotocol
+ * `base64url.bearer.authorization.k8s.io.<token>`, tunneling tokens, garbage) never match. Undefined:
+ * refuse the handshake (Kubernetes answers 403 Forbidden).
+ */
+export function negotiateSubprotocol<P extends { readonly name: string }>(offered: readonly string[], supported: readonly P[]): P | undefined {
+  if (offered.length === 0) return supported.find((candidate) => candidate.name === '');
   for (const token of offered) {
-    const match = supported.find((protocol) => protocol.name !== '' && protocol.name === token);
+    if (token === '') continue;
+    const match = supported.find((candidate) => candidate.name === token);
     if (match) return match;
   }
   return undefined;

@@ -1,4 +1,9 @@
-/** metav1.Status as it travels on the error channel and in HTTP error bodies. */
+/**
+ * metav1.Status as it travels on the error channel and in HTTP error bodies. Objects built here
+ * serialize (JSON.stringify) with the keys in the order Go's encoding/json writes metav1.Status:
+ * kind, apiVersion, metadata, status, message, reason, details, code — empty fields omitted
+ * (omitempty), metadata always present.
+ */
 export interface StatusCause {
   /** Go field `Type`, JSON key `reason` (e.g. "ExitCode"). */
   reason?: string;
@@ -6,48 +11,92 @@ export interface StatusCause {
   field?: string;
 }
 
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  uid?: string;
+  causes?: StatusCause[];
+  retryAfterSeconds?: number;
+}
+
 export interface Status {
-  kind?: 'Status';
-  apiVersion?: 'v1';
-  metadata: Record<string, never> | Record<string, unknown>;
+  kind?: string;
+  apiVersion?: string;
+  metadata: Record<string, unknown>;
   status: 'Success' | 'Failure';
   message?: string;
   reason?: string;
-  details?: { name?: string; group?: string; kind?: string; causes?: StatusCause[] };
+  details?: StatusDetails;
   code?: number;
 }
 
+/** apimachinery util/remotecommand: NonZeroExitCodeReason and ExitCodeCauseType. */
+export const NON_ZERO_EXIT_CODE_REASON = 'NonZeroExitCode';
+export const EXIT_CODE_CAUSE_TYPE = 'ExitCode';
+
 const NON_ZERO_EXIT_PREFIX = 'command terminated with non-zero exit code: ';
 
-/** What a v4 server writes on success: exactly `{"metadata":{},"status":"Success"}` (captures). */
+/** What v4/v5 servers write on success: exactly `{"metadata":{},"status":"Success"}` (captures/spdy-exec-cat-stdin). */
 export function successStatus(): Status {
   return { metadata: {}, status: 'Success' };
 }
 
 /**
- * The kubelet's report of a non-zero exit (captures/spdy-exec-exit3): key order and wording as
- * written by kubelet/pkg/cri/streaming/remotecommand, which client-go reads back as an exit code.
+ * The kubelet's report of a non-zero exit (kubelet remotecommand/exec.go ServeExec), byte for byte as
+ * in captures/spdy-exec-exit3: message `command terminated with non-zero exit code: <err>`, reason
+ * NonZeroExitCode, one cause {reason: ExitCode, message: "<n>"}. `<err>` is the runtime's exit error
+ * text: `exit status N` (os/exec, the default here), `error executing command [sh -c exit 3], exit
+ * code 3` (containerd, CRI-O); pass it to keep an upstream's wording.
  */
-export function exitCodeStatus(code: number): Status {
+export function exitCodeStatus(code: number, exitError = `exit status ${code}`): Status {
   return {
     metadata: {},
     status: 'Failure',
-    message: `${NON_ZERO_EXIT_PREFIX}exit status ${code}`,
-    reason: 'NonZeroExitCode',
-    details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
+    message: NON_ZERO_EXIT_PREFIX + exitError,
+    reason: NON_ZERO_EXIT_CODE_REASON,
+    details: { causes: [{ reason: EXIT_CODE_CAUSE_TYPE, message: String(code) }] },
   };
 }
 
-/** A full Status for HTTP error bodies and gateway-made failures (e.g. 503 ServiceUnavailable). */
-export function errorStatus(code: number, reason: string, message: string): Status {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+/**
+ * apierrors.NewInternalError(err) as written on an error channel (json.Marshal of the Status, so no
+ * kind/apiVersion): what the API server's translator reports for every upstream failure that is not
+ * an exit code or an upgrade refusal with a Status body.
+ */
+export function internalErrorStatus(error: string): Status {
+  return {
+    metadata: {},
+    status: 'Failure',
+    message: `Internal error occurred: ${error}`,
+    reason: 'InternalError',
+    details: { causes: [{ message: error }] },
+    code: 500,
+  };
+}
+
+/**
+ * A full Status for HTTP error bodies (kind/apiVersion set, as the API server's responsewriters write
+ * them), e.g. 400 BadRequest, 403 Forbidden, 502/503 for an unreachable upstream.
+ */
+export function errorStatus(code: number, reason: string, message: string, details?: StatusDetails): Status {
+  const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason };
+  if (details) status.details = details;
+  status.code = code;
+  return status;
 }
 
 export class StatusParseError extends Error {
   override name = 'StatusParseError';
 }
 
-/** Reads a JSON Status; anything that is not one (no `status` field) is refused. */
+/**
+ * Reads a JSON Status the way client-go's v4 errorDecoder does (json.Unmarshal into metav1.Status):
+ * keys matched case-insensitively (the last match wins), unknown keys dropped, null = absent, a field
+ * of the wrong type is an error. Anything that is not an object with status Success or Failure is
+ * refused (client-go: "error stream protocol error"). The result is rebuilt in Go's key order, so
+ * JSON.stringify of it is what Go would re-marshal.
+ */
 export function parseStatus(bytes: Buffer | string): Status {
   let value: unknown;
   try {
@@ -55,37 +104,130 @@ export function parseStatus(bytes: Buffer | string): Status {
   } catch (error) {
     throw new StatusParseError(`error stream is not JSON: ${(error as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null) throw new StatusParseError('error stream is not a Status object');
-  const status = (value as { status?: unknown }).status;
+  if (!isObject(value)) throw new StatusParseError('error stream is not a Status object');
+  const status = stringField(value, 'status');
   if (status !== 'Success' && status !== 'Failure') throw new StatusParseError('error stream Status has no valid "status"');
-  return value as Status;
-}
-
-/** 0 for Success; the ExitCode cause for NonZeroExitCode (client-go v4 errorDecoder); otherwise undefined. */
-export function exitCodeOf(status: Status): number | undefined {
-  if (status.status === 'Success') return 0;
-  if (status.reason !== 'NonZeroExitCode') return undefined;
-  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
-  const code = Number(cause?.message);
-  return Number.isInteger(code) ? code : undefined;
-}
-
-/** v1–v3 error channels carry `status.Error()`: the message alone, and only on failure. */
-export function statusToText(status: Status): string {
-  return status.message ?? status.reason ?? 'unknown error';
+  const result = {} as Status;
+  const kind = stringField(value, 'kind');
+  const apiVersion = stringField(value, 'apiVersion');
+  if (kind) result.kind = kind;
+  if (apiVersion) result.apiVersion = apiVersion;
+  const metadata = field(value, 'metadata');
+  if (metadata !== undefined && !isObject(metadata)) throw new StatusParseError('Status "metadata" is not an object');
+  result.metadata = metadata ?? {};
+  result.status = status;
+  const message = stringField(value, 'message');
+  const reason = stringField(value, 'reason');
+  if (message) result.message = message;
+  if (reason) result.reason = reason;
+  const details = parseDetails(field(value, 'details'));
+  if (details) result.details = details;
+  const code = integerField(value, 'code');
+  if (code) result.code = code;
+  return result;
 }
 
 /**
- * A v1–v3 upstream reports failures as text. The kubelet's text for an exit code is
- * "command terminated with non-zero exit code: exit status N"; recover N so v4/v5 clients still
- * get the exit code (client-go v1–v3 clients only see the text).
+ * The exit code client-go's v4/v5 errorDecoder derives: 0 for Success; for Failure with reason
+ * NonZeroExitCode, the first cause of type ExitCode parsed as strconv.ParseUint(msg, 10, 8) — decimal
+ * digits, 0–255. Undefined for every other Status (client-go reports those as errors, kubectl exits 1)
+ * and for a NonZeroExitCode it cannot read ("error stream protocol error").
+ */
+export function exitCodeOf(status: Status): number | undefined {
+  if (status.status === 'Success') return 0;
+  if (status.status !== 'Failure' || status.reason !== NON_ZERO_EXIT_CODE_REASON) return undefined;
+  const cause = status.details?.causes?.find((c) => c.reason === EXIT_CODE_CAUSE_TYPE);
+  const text = cause?.message ?? '';
+  if (!/^[0-9]+$/.test(text)) return undefined;
+  const code = Number(text);
+  return code <= 255 ? code : undefined;
+}
+
+/**
+ * The text a v1–v3 server writes on the error stream: `status.Error()`, which is the Status message
+ * (kubelet v1WriteStatusFunc; nothing is written on success). Go would write an empty message as
+ * nothing at all, which a client reads as success; here a failure always has some text.
+ */
+export function statusToText(status: Status): string {
+  return status.message || status.reason || 'unknown error';
+}
+
+/**
+ * A v1–v3 upstream's error-stream text as a Status for a v4/v5 client. client-go's v2/v3 errorDecoder
+ * turns any non-empty text into the error `error executing remote command: <text>` (v1: capital E),
+ * never an exit code, and the API server's translator reports that error as InternalError. The gateway
+ * does the same, except that the kubelet's exit-code text (`command terminated with non-zero exit
+ * code: …` ending in `exit status N` / `exit code N`) becomes the NonZeroExitCode Status again, so the
+ * client still gets the exit code.
  */
 export function textToStatus(text: string): Status {
-  const match = /^command terminated with non-zero exit code: (?:error executing command \[.*\], )?exit status (\d+)$/.exec(text.trim());
-  if (match) {
-    const status = exitCodeStatus(Number(match[1]));
-    status.message = text.trim();
-    return status;
+  if (text.startsWith(NON_ZERO_EXIT_PREFIX)) {
+    const exitError = text.slice(NON_ZERO_EXIT_PREFIX.length).replace(/\s+$/, '');
+    const match = /(?:exit status|exit code) (\d+)$/.exec(exitError);
+    if (match) return exitCodeStatus(Number(match[1]), exitError);
   }
-  return { metadata: {}, status: 'Failure', message: text, reason: 'InternalError' };
+  return internalErrorStatus(`error executing remote command: ${text}`);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * encoding/json's key matching: every key that equals the field name case-insensitively sets the
+ * field, in input order, so the last one wins; null leaves the field as it is (= absent).
+ */
+function field(object: Record<string, unknown>, name: string): unknown {
+  const lower = name.toLowerCase();
+  let found: unknown;
+  for (const key of Object.keys(object)) {
+    if (key.toLowerCase() === lower && object[key] !== null) found = object[key];
+  }
+  return found;
+}
+
+function stringField(object: Record<string, unknown>, name: string): string | undefined {
+  const value = field(object, name);
+  if (value !== undefined && typeof value !== 'string') throw new StatusParseError(`Status "${name}" is not a string`);
+  return value;
+}
+
+/** int32 fields (code, retryAfterSeconds). */
+function integerField(object: Record<string, unknown>, name: string): number | undefined {
+  const value = field(object, name);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) {
+    throw new StatusParseError(`Status "${name}" is not a 32-bit integer`);
+  }
+  return value;
+}
+
+function parseDetails(value: unknown): StatusDetails | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw new StatusParseError('Status "details" is not an object');
+  const details: StatusDetails = {};
+  for (const name of ['name', 'group', 'kind', 'uid'] as const) {
+    const text = stringField(value, name);
+    if (text) details[name] = text;
+  }
+  const causes = field(value, 'causes');
+  if (causes !== undefined) {
+    if (!Array.isArray(causes)) throw new StatusParseError('Status "details.causes" is not an array');
+    const parsed = causes.map(parseCause);
+    if (parsed.length > 0) details.causes = parsed;
+  }
+  const retry = integerField(value, 'retryAfterSeconds');
+  if (retry) details.retryAfterSeconds = retry;
+  return details;
+}
+
+function parseCause(value: unknown): StatusCause {
+  if (value === null) return {};
+  if (!isObject(value)) throw new StatusParseError('Status cause is not an object');
+  const cause: StatusCause = {};
+  for (const name of ['reason', 'message', 'field'] as const) {
+    const text = stringField(value, name);
+    if (text) cause[name] = text;
+  }
+  return cause;
 }
