@@ -155,3 +155,20 @@ t.test('odd request targets (`//`, `//x?y`) on upgrades and plain requests get a
   const again = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'still up'], { kubeconfig: stack.kubeconfig });
   t.equal(again.stdout.toString(), 'still up\n');
 });
+
+t.test('a malformed resize message stops resizing, not the session (as Kubernetes does)', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const outcome = await connect(stack, '/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true&tty=true', ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail('upgrade refused');
+  outcome.socket.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"Width":80,"Height":24}[not a size]')]));
+  outcome.socket.send(Buffer.concat([Buffer.from([0]), Buffer.from('still here\r')]));
+  await waitForMessage(outcome.socket, outcome.messages, () =>
+    outcome.messages.filter((m) => m.data[0] === 1).map((m) => m.data.subarray(1).toString()).join('').includes('still here'),
+  );
+  t.pass('the session goes on after the bad resize');
+  const warning = await stack.gatewayLogs.waitFor((r) => r.event === 'resize-error');
+  t.ok(typeof warning.err === 'string' && warning.err.length > 0, `the decoder's reason is logged: ${String(warning.err)}`);
+  outcome.socket.close();
+  t.equal((await outcome.closed).code, 1005);
+});

@@ -11,7 +11,7 @@ import {
   textToStatus,
   type Status,
 } from '../../codecs/k8s/status.js';
-import { TerminalSizeDecoder, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
+import { TerminalSizeDecoder, TerminalSizeError, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 
 /** Upstream remote-command versions with a resize stream (v1/v2 have none). */
@@ -42,6 +42,7 @@ export class RemoteCommandSession {
   private readonly outputs = new Map<OutputName, SpdyStream>();
   private readonly pendingOutputs = new Set<OutputName>();
   private readonly resizeDecoder = new TerminalSizeDecoder();
+  private resizeFailed = false;
   private errorBytes: Buffer[] = [];
   private errorSize = 0;
   private upstreamLost: string | undefined;
@@ -148,12 +149,15 @@ export class RemoteCommandSession {
       this.stdinBytes += payload.length;
       if (!this.stdin.writableEnded && !this.stdin.write(payload)) this.options.channels.pauseIncoming();
     } else if (channel === Channel.resize && this.resize) {
+      if (this.resizeFailed) return;
       let sizes;
       try {
         sizes = this.resizeDecoder.push(payload);
       } catch (error) {
-        this.abort(`invalid resize message: ${(error as Error).message}`, 1007);
-        return;
+        // Like Kubernetes: a bad size stops resizing, not the session; sizes before it still count.
+        this.resizeFailed = true;
+        sizes = error instanceof TerminalSizeError ? error.sizes : [];
+        this.options.logger.warn({ event: 'resize-error', err: (error as Error).message }, 'invalid resize message; resizing stopped');
       }
       for (const size of sizes) {
         if (!this.resize.writableEnded) this.resize.write(encodeTerminalSize(size));
