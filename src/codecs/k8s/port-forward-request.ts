@@ -4,7 +4,10 @@ import { splitRequestTarget } from './request-url.js';
 export interface PortForwardRequest {
   namespace: string;
   pod: string;
-  /** From `?ports=` (WebSocket channel protocol only; SPDY names ports per stream). */
+  /**
+   * From `?ports=` on the API server's path, `?port=` on the kubelet's (the API server rewrites one
+   * into the other); used by the WebSocket channel protocol only, SPDY names ports per stream.
+   */
   ports: number[];
 }
 
@@ -27,7 +30,9 @@ export function portForwardTarget(url: string): { namespace: string; pod: string
 export function parsePortForwardRequest(url: string): PortForwardRequest | undefined {
   const target = portForwardTarget(url);
   if (!target) return undefined;
-  return { ...target, ports: parsePorts(splitRequestTarget(url).query.getAll('ports')) };
+  const { pathname, query } = splitRequestTarget(url);
+  const parameter = API_PATH.test(pathname) ? 'ports' : 'port';
+  return { ...target, ports: parsePorts(query.getAll(parameter)) };
 }
 
 /**
