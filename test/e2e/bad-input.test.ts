@@ -8,6 +8,7 @@ import { startStack } from '../helpers/stack.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { until } from '../helpers/wait.js';
+import { rawExchange } from '../helpers/raw-exchange.js';
 
 const EXEC_CAT = '/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true&stderr=true';
 
@@ -138,18 +139,12 @@ t.test('a back-pressured 32 MiB stdin upload then CLOSE: every byte counted, exi
 t.test('odd request targets (`//`, `//x?y`) on upgrades and plain requests get answers; the gateway stays up', async (t) => {
   const stack = await startStack();
   t.teardown(() => stack.close());
-  const { default: tls } = await import('node:tls');
   for (const request of [
     'GET // HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     'GET //x?ports=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     'GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
   ]) {
-    const socket = tls.connect({ host: '127.0.0.1', port: stack.gateway.port, ca: stack.caPem, servername: 'localhost' });
-    await once(socket, 'secureConnect');
-    socket.write(request);
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-    await once(socket, 'close');
+    const answer = await rawExchange(stack, request);
     t.match(answer, /^HTTP\/1\.1 \d{3} /, `answered: ${request.split('\r\n')[0]}`);
   }
   const again = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'still up'], { kubeconfig: stack.kubeconfig });

@@ -1,21 +1,9 @@
 // Upgrades the gateway does not translate (old kubectl's SPDY) are relayed as they are: the upstream's
 // refusal reaches the client intact, and an unreachable upstream gets a real HTTP answer.
 import t from 'tap';
-import tls from 'node:tls';
-import { once } from 'node:events';
 import { closedPort } from '../helpers/closed-port.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-
-/** Sends a raw request over TLS and returns everything the server says before closing. */
-async function rawExchange(stack: Stack, request: string): Promise<string> {
-  const socket = tls.connect({ host: '127.0.0.1', port: stack.gateway.port, ca: stack.caPem, servername: 'localhost' });
-  await once(socket, 'secureConnect');
-  socket.write(request);
-  let answer = '';
-  socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-  await once(socket, 'close');
-  return answer;
-}
+import { rawExchange } from '../helpers/raw-exchange.js';
 
 const spdyUpgrade = (stack: Stack, versions: string): string =>
   `POST /api/v1/namespaces/default/pods/demo/exec?command=true&stdout=true HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
