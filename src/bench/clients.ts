@@ -54,15 +54,7 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
 
 /** The gateway path: WebSocket v5 to the gateway, which speaks SPDY to the same cluster. */
 export async function gatewayExec(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
-  const socket = new WebSocket(gatewayUrl.replace(/^http/, 'ws') + execPath(command, stdin), ['v5.channel.k8s.io'], {
-    headers: { authorization: `Bearer ${TOKEN}` },
-    perMessageDeflate: false,
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  (socket as unknown as { _socket: { setNoDelay(on: boolean): void } })._socket.setNoDelay(true);
+  const socket = await openWebSocket(gatewayUrl, execPath(command, stdin), 'v5.channel.k8s.io');
   const listeners: Array<(chunk: Buffer) => void> = [];
   // Messages can arrive in the same read as the handshake, before the caller has subscribed.
   const early: Buffer[] = [];
@@ -80,12 +72,7 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
       for (const chunk of early.splice(0)) listener(chunk);
     },
     write: (chunk) =>
-      new Promise((resolve, reject) => {
-        const framed = Buffer.allocUnsafe(chunk.length + 1);
-        framed[0] = 0;
-        chunk.copy(framed, 1);
-        socket.send(framed, { binary: true }, (error) => (error ? reject(error) : resolve()));
-      }),
+      sendOnChannel(socket, 0, chunk),
     endStdin: () => socket.send(Buffer.from([0xff, 0])),
     finished,
     kill: () => socket.terminate(),
@@ -123,15 +110,7 @@ export async function directPortForward(clusterUrl: string, port: number): Promi
 
 /** Through the gateway: the WebSocket channel protocol (`v4.channel.k8s.io`, `?ports=`). */
 export async function gatewayPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
-  const socket = new WebSocket(`${gatewayUrl.replace(/^http/, 'ws')}/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, ['v4.channel.k8s.io'], {
-    headers: { authorization: `Bearer ${TOKEN}` },
-    perMessageDeflate: false,
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  (socket as unknown as { _socket: { setNoDelay(on: boolean): void } })._socket.setNoDelay(true);
+  const socket = await openWebSocket(gatewayUrl, `/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, 'v4.channel.k8s.io');
   const listeners: Array<(chunk: Buffer) => void> = [];
   let prefixSeen = false;
   socket.on('message', (data: Buffer) => {
@@ -145,13 +124,30 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
   });
   return {
     write: (chunk) =>
-      new Promise((resolve, reject) => {
-        const framed = Buffer.allocUnsafe(chunk.length + 1);
-        framed[0] = 0;
-        chunk.copy(framed, 1);
-        socket.send(framed, { binary: true }, (error) => (error ? reject(error) : resolve()));
-      }),
+      sendOnChannel(socket, 0, chunk),
     onData: (listener) => listeners.push(listener),
     close: () => socket.terminate(),
   };
+}
+
+/** A benchmark client's WebSocket to the gateway, open and with Nagle off (as kubectl's is). */
+async function openWebSocket(gatewayUrl: string, path: string, protocol: string): Promise<WebSocket> {
+  const socket = new WebSocket(gatewayUrl.replace(/^http/, 'ws') + path, [protocol], {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    perMessageDeflate: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  (socket as unknown as { _socket: { setNoDelay(on: boolean): void } })._socket.setNoDelay(true);
+  return socket;
+}
+
+/** One binary channel message; resolves once ws has written it. */
+function sendOnChannel(socket: WebSocket, channel: number, payload: Buffer): Promise<void> {
+  const framed = Buffer.allocUnsafe(payload.length + 1);
+  framed[0] = channel;
+  payload.copy(framed, 1);
+  return new Promise((resolve, reject) => socket.send(framed, { binary: true }, (error) => (error ? reject(error) : resolve())));
 }

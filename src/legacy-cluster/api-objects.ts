@@ -238,17 +238,3 @@ export const methodNotAllowed = (): ApiError =>
 /** errors.NewBadRequest(message). */
 export const badRequest = (message: string): ApiError => failure(400, 'BadRequest', message);
 
-/**
- * errors.NewInternalError(err) as the kubelet writes it on the error stream: no kind/apiVersion (the
- * Status is marshalled bare), the cause carrying the error text.
- */
-export function internalErrorStatus(error: string): Status {
-  return {
-    metadata: {},
-    status: 'Failure',
-    message: `Internal error occurred: ${error}`,
-    reason: 'InternalError',
-    details: { causes: [{ message: error }] },
-    code: 500,
-  };
-}

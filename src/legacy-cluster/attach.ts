@@ -1,5 +1,5 @@
 import { successStatus, type Status } from '../codecs/k8s/status.js';
-import { internalErrorStatus } from './api-objects.js';
+import { internalErrorStatus } from '../codecs/k8s/status.js';
 import type { Attachment, ContainerMainProcess } from './containers.js';
 import type { Execution, SessionStreams } from './remote-command.js';
 

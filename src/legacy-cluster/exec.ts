@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { exitCodeStatus, successStatus, type Status } from '../codecs/k8s/status.js';
 import { TerminalSizeDecoder } from '../codecs/k8s/terminal-size.js';
-import { internalErrorStatus } from './api-objects.js';
+import { internalErrorStatus } from '../codecs/k8s/status.js';
 import {
   ExecFailedError,
   spawnPiped,
