@@ -1,14 +1,14 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Logger } from '../observability/logger.js';
-import type { UpstreamTarget } from '../upstream/target.js';
+import type { UpstreamCall } from '../translators/upstream-call.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { endToEndHeaders } from './hop-by-hop.js';
 import { HttpStatusError, sendStatusResponse } from '../sessions/http-answers.js';
 
 export interface HttpProxy {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+  handle(req: IncomingMessage, res: ServerResponse, call: UpstreamCall): void;
   close(): void;
 }
 
@@ -18,20 +18,26 @@ export interface HttpProxy {
  * client slows the upstream (pipe back-pressure); a client that goes away aborts the upstream request.
  * Why our own instead of http-proxy/http-proxy-3: docs/decisions.md.
  */
-export function createHttpProxy(target: UpstreamTarget, logger: Logger): HttpProxy {
-  const secure = target.url.protocol === 'https:';
-  const agent = secure
-    ? new https.Agent({ keepAlive: true, maxFreeSockets: 16 })
-    : new http.Agent({ keepAlive: true, maxFreeSockets: 16 });
-  const request = requestFunction(target);
+export function createHttpProxy(logger: Logger): HttpProxy {
+  // One keep-alive pool per cluster: connections are reused only toward the cluster they belong to.
+  const agents = new Map<string, http.Agent>();
+  const agentFor = (call: UpstreamCall): http.Agent => {
+    let agent = agents.get(call.upstreamName);
+    if (!agent) {
+      agent = call.target.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxFreeSockets: 16 }) : new http.Agent({ keepAlive: true, maxFreeSockets: 16 });
+      agents.set(call.upstreamName, agent);
+    }
+    return agent;
+  };
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
-    const upstreamReq = request({
+  function handle(req: IncomingMessage, res: ServerResponse, call: UpstreamCall): void {
+    const { target } = call;
+    const upstreamReq = requestFunction(target)({
       ...connectionOptions(target),
-      agent,
+      agent: agentFor(call),
       method: req.method,
-      path: upstreamPath(target, req.url ?? '/'),
-      headers: { ...endToEndHeaders(req.headers), host: upstreamHost(target) },
+      path: upstreamPath(target, call.path),
+      headers: { ...call.rewriteHeaders(endToEndHeaders(req.headers)), host: upstreamHost(target) },
     });
 
     upstreamReq.on('response', (upstreamRes) => {
@@ -48,7 +54,7 @@ export function createHttpProxy(target: UpstreamTarget, logger: Logger): HttpPro
         return;
       }
       const message = describeDialError(error);
-      logger.warn({ method: req.method, path: req.url?.split('?')[0], err: message }, 'proxied request failed');
+      logger.warn({ upstream: call.upstreamName, method: req.method, path: call.path.split('?')[0], err: message }, 'proxied request failed');
       sendStatusResponse(res, new HttpStatusError(503, 'ServiceUnavailable', message));
     });
     // A client that goes away (Ctrl-C on a watch) must not leave the upstream request running.
@@ -60,6 +66,8 @@ export function createHttpProxy(target: UpstreamTarget, logger: Logger): HttpPro
 
   return {
     handle,
-    close: () => agent.destroy(),
+    close: () => {
+      for (const agent of agents.values()) agent.destroy();
+    },
   };
 }

@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
-import type { UpstreamTarget } from '../upstream/target.js';
+import type { UpstreamCall } from '../translators/upstream-call.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { HttpStatusError, headerLines, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
@@ -16,19 +16,20 @@ const MAX_REPLAYED_BODY = 1024 * 1024;
  * `GET` + `Upgrade: websocket` (docs/decisions.md), hence this relay.
  */
 export function relayUpgrade(
-  target: UpstreamTarget,
+  call: UpstreamCall,
   req: IncomingMessage,
   clientSocket: Duplex,
   head: Buffer,
   logger: Logger,
 ): void {
-  const log = logger.child({ kind: 'upgrade-relay', method: req.method, path: req.url?.split('?')[0] });
+  const { target } = call;
+  const log = logger.child({ kind: 'upgrade-relay', upstream: call.upstreamName, user: call.user, method: req.method, path: call.path.split('?')[0] });
   const upstreamReq = requestFunction(target)({
     ...connectionOptions(target),
     agent: false,
     method: req.method,
-    path: upstreamPath(target, req.url ?? '/'),
-    headers: { ...req.headers, host: upstreamHost(target) },
+    path: upstreamPath(target, call.path),
+    headers: { ...call.rewriteHeaders(req.headers), host: upstreamHost(target) },
   });
   let answered = false;
   clientSocket.on('error', () => upstreamReq.destroy());

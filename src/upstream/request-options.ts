@@ -37,6 +37,12 @@ export function connectionOptions(target: UpstreamTarget): UpstreamRequestOption
     if (target.ca) options.ca = target.ca;
     const serverName = target.serverName ?? hostname;
     if (!isIP(serverName)) options.servername = serverName;
+    // Only an edge-mode call carries the gateway's own credential (access control decides).
+    const { clientCert, clientKey } = target.credentials ?? {};
+    if (clientCert && clientKey) {
+      options.cert = clientCert;
+      options.key = clientKey;
+    }
   }
   return options;
 }

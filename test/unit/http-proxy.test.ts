@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { createHttpProxy } from '../../src/server/http-proxy.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogRecorder } from '../helpers/log-recorder.js';
+import type { UpstreamCall } from '../../src/translators/upstream-call.js';
+import type { OutgoingHttpHeaders } from 'node:http';
 
 async function serve(handler: http.RequestListener): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer(handler);
@@ -15,8 +17,15 @@ async function serve(handler: http.RequestListener): Promise<{ server: http.Serv
 }
 
 async function proxyTo(t: Test, upstreamPort: number): Promise<number> {
-  const proxy = createHttpProxy({ url: new URL(`http://127.0.0.1:${upstreamPort}/prefix`), insecureSkipTlsVerify: false }, createLogger({ destination: new LogRecorder() }));
-  const { server, port } = await serve((req, res) => proxy.handle(req, res));
+  const proxy = createHttpProxy(createLogger({ destination: new LogRecorder() }));
+  const call: UpstreamCall = {
+    upstreamName: 'default',
+    target: { url: new URL(`http://127.0.0.1:${upstreamPort}/prefix`), insecureSkipTlsVerify: false },
+    offeredProtocols: [],
+    rewriteHeaders: (headers) => ({ ...headers }) as OutgoingHttpHeaders,
+    path: '',
+  };
+  const { server, port } = await serve((req, res) => proxy.handle(req, res, { ...call, path: req.url ?? '/' }));
   t.teardown(() => {
     proxy.close();
     server.closeAllConnections();

@@ -6,7 +6,6 @@ import type { Logger } from '../../observability/logger.js';
 import {
   PORT_FORWARD_CHANNEL_PROTOCOLS,
   negotiateSubprotocol,
-  parseSubprotocolHeader,
   type ChannelProtocol,
 } from '../../codecs/channels/protocols.js';
 import { ChannelProtocolError, decodeChannelMessage, encodeChannelMessage } from '../../codecs/channels/framing.js';
@@ -16,7 +15,9 @@ import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
-import type { UpstreamTarget } from '../../upstream/target.js';
+import { errorStatus, type Status } from '../../codecs/k8s/status.js';
+import type { UpstreamCall } from '../upstream-call.js';
+import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
 /** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
@@ -25,7 +26,6 @@ const UPSTREAM_PROTOCOLS = ['portforward.k8s.io'];
 const MAX_PORTS = 32;
 
 export interface PortForwardChannelsOptions {
-  upstream: UpstreamTarget;
   logger: Logger;
   clientPingIntervalMs?: number;
   maxMessageBytes?: number;
@@ -47,7 +47,7 @@ interface PortPair {
 export class PortForwardChannels {
   private readonly wss: WebSocketServer;
   private readonly chosen = new WeakMap<IncomingMessage, ChannelProtocol>();
-  private readonly active = new Set<() => void>();
+  private readonly active = new Set<LiveSession>();
   private nextId = 1;
 
   constructor(private readonly options: PortForwardChannelsOptions) {
@@ -59,74 +59,83 @@ export class PortForwardChannels {
   }
 
   /** Whether the client asked for one of the channel protocols (rather than tunneling). */
-  static wants(req: IncomingMessage): boolean {
-    return negotiateSubprotocol(parseSubprotocolHeader(req.headers['sec-websocket-protocol']), PORT_FORWARD_CHANNEL_PROTOCOLS) !== undefined;
+  static wants(offeredProtocols: readonly string[]): boolean {
+    return negotiateSubprotocol(offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS) !== undefined;
   }
 
-  async handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** Serves one port-forward upgrade; resolves with the session once it runs, or undefined when refused. */
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
     socket.on('error', () => undefined);
     let ports: number[];
     let target;
     try {
-      const request = parsePortForwardRequest(req.url ?? '/')!;
+      const request = parsePortForwardRequest(call.path)!;
       ports = request.ports;
       target = { namespace: request.namespace, pod: request.pod };
     } catch (error) {
       if (!(error instanceof PortForwardRequestError)) throw error;
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
-      return;
+      return undefined;
     }
-    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'channels', ...target, ports });
+    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'channels', upstream: call.upstreamName, user: call.user, ...target, ports });
+    const refuse = (error: HttpStatusError): undefined => {
+      sendStatusOnSocket(socket, error);
+      return undefined;
+    };
     // The kubelet's own words when `ports` is missing (portforward/websocket.go).
-    if (ports.length === 0) return sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'query parameter "port" is required'));
-    if (ports.length > MAX_PORTS) return sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', `at most ${MAX_PORTS} ports per request`));
+    if (ports.length === 0) return refuse(new HttpStatusError(400, 'BadRequest', 'query parameter "port" is required'));
+    if (ports.length > MAX_PORTS) return refuse(new HttpStatusError(400, 'BadRequest', `at most ${MAX_PORTS} ports per request`));
     if (!hasValidWebSocketHandshake(req)) {
-      return sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
+      return refuse(new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
     }
-    const protocol = negotiateSubprotocol(parseSubprotocolHeader(req.headers['sec-websocket-protocol']), PORT_FORWARD_CHANNEL_PROTOCOLS)!;
+    const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
     this.chosen.set(req, protocol);
 
     let outcome;
     try {
-      outcome = await dialSpdyUpgrade(this.options.upstream, {
-        path: req.url ?? '/',
-        headers: forwardedHeaders(req),
+      outcome = await dialSpdyUpgrade(call.target, {
+        path: call.path,
+        headers: call.rewriteHeaders(forwardedHeaders(req)),
         protocols: UPSTREAM_PROTOCOLS,
         timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
       });
     } catch (error) {
       if (!(error instanceof UpstreamUnreachableError)) throw error;
       logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
-      return sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', error.message));
+      return refuse(new HttpStatusError(503, 'ServiceUnavailable', error.message));
     }
     if (outcome.kind === 'refused') {
       logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
-      return replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
+      replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
+      return undefined;
     }
     const upstreamSocket = outcome.socket;
-    let accepted = false;
+    let session: LiveSession | undefined;
     socket.once('close', () => {
-      if (!accepted) upstreamSocket.destroy();
+      if (!session) upstreamSocket.destroy();
     });
     upstreamSocket.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
     this.wss.handleUpgrade(req, socket, head, (client) => {
-      accepted = true;
-      this.run(client, protocol, new SpdyConnection(upstreamSocket, { role: 'client' }, outcome.head), ports, logger);
+      session = this.run(client, protocol, new SpdyConnection(upstreamSocket, { role: 'client' }, outcome.head), ports, logger);
     });
+    return session;
   }
 
   async shutdown(): Promise<void> {
-    for (const end of [...this.active]) end();
+    for (const session of [...this.active]) session.end(errorStatus(503, 'ServiceUnavailable', 'the gateway is shutting down'), 'shutdown');
     this.wss.close();
   }
 
-  private run(client: WebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger): void {
+  private run(client: WebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs });
     const started = Date.now();
     let fromClient = 0;
     let toClient = 0;
     let ended = false;
+    let outcome: SessionOutcome = 'completed';
+    let resolveDone!: (outcome: SessionOutcome) => void;
+    const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
     const send = (channel: number, payload: Buffer): boolean => {
       const message = encodeChannelMessage(channel, payload, protocol);
       return peer.send(message.data, message.binary);
@@ -171,7 +180,10 @@ export class PortForwardChannels {
       try {
         message = decodeChannelMessage(toBuffer(raw), isBinary, protocol);
       } catch (error) {
-        if (error instanceof ChannelProtocolError) return end(`client protocol error: ${error.message}`, 1002);
+        if (error instanceof ChannelProtocolError) {
+          outcome = 'client-error';
+          return end(`client protocol error: ${error.message}`, 1002);
+        }
         throw error;
       }
       if (message.kind !== 'data') return;
@@ -186,20 +198,45 @@ export class PortForwardChannels {
     const end = (reason: string, code: number): void => {
       if (ended) return;
       ended = true;
-      this.active.delete(endNow);
+      this.active.delete(session);
       for (const pair of pairs) {
         pair.data.reset();
         pair.error.reset();
       }
       upstream.close();
       peer.resumeIncoming();
-      peer.close(code, code === 1000 ? '' : reason);
+      peer.close(code, code === 1000 ? '' : closeReason(reason));
       logger.info({ event: 'session-end', clientProtocol: protocol.name, bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+      resolveDone(outcome);
     };
-    const endNow = (): void => end('the gateway is shutting down', 1001);
-    this.active.add(endNow);
-    upstream.on('close', () => end('the upstream connection closed', 1011));
+    const session: LiveSession = {
+      kind: 'portforward-channels',
+      clientProtocol: protocol.name,
+      done,
+      get bytesFromClient() {
+        return fromClient;
+      },
+      get bytesToClient() {
+        return toClient;
+      },
+      get bufferedBytes() {
+        let total = peer.unflushedBytes;
+        for (const pair of pairs) total += pair.data.writableLength + pair.data.readableLength;
+        return total;
+      },
+      // The channel protocol has no Status channel for the session: the close frame says why.
+      end(status: Status, why: 'shutdown' | 'limit') {
+        outcome = why;
+        end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
+      },
+    };
+    this.active.add(session);
+    upstream.on('close', () => {
+      if (!ended) outcome = 'upstream-error';
+      end('the upstream connection closed', 1011);
+    });
     peer.on('close', (code) => end(`client closed the connection (code ${code})`, 1000));
     logger.info({ event: 'session-start', clientProtocol: protocol.name, upstreamProtocol: 'portforward.k8s.io' }, 'session started');
+    return session;
   }
 }

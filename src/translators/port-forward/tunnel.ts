@@ -3,19 +3,19 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
-import { parseSubprotocolHeader } from '../../codecs/channels/protocols.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
-import type { UpstreamTarget } from '../../upstream/target.js';
+import type { Status } from '../../codecs/k8s/status.js';
+import type { UpstreamCall } from '../upstream-call.js';
+import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
 /** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
 export const TUNNEL_PREFIX = 'SPDY/3.1+';
 
 export interface PortForwardTunnelOptions {
-  upstream: UpstreamTarget;
   logger: Logger;
   clientPingIntervalMs?: number;
   maxMessageBytes?: number;
@@ -23,8 +23,8 @@ export interface PortForwardTunnelOptions {
 }
 
 /** The SPDY protocols a client asks to tunnel, in its order (`SPDY/3.1+portforward.k8s.io` → `portforward.k8s.io`). */
-export function tunneledProtocols(req: IncomingMessage): string[] {
-  return parseSubprotocolHeader(req.headers['sec-websocket-protocol'])
+export function tunneledProtocols(offeredProtocols: readonly string[]): string[] {
+  return offeredProtocols
     .filter((token) => token.startsWith(TUNNEL_PREFIX))
     .map((token) => token.slice(TUNNEL_PREFIX.length));
 }
@@ -38,7 +38,7 @@ export function tunneledProtocols(req: IncomingMessage): string[] {
 export class PortForwardTunnel {
   private readonly wss: WebSocketServer;
   private readonly chosen = new WeakMap<IncomingMessage, string>();
-  private readonly active = new Set<{ client: WebSocket; upstream: Socket }>();
+  private readonly active = new Set<LiveSession>();
   private nextId = 1;
 
   constructor(private readonly options: PortForwardTunnelOptions) {
@@ -55,19 +55,20 @@ export class PortForwardTunnel {
     return this.active.size;
   }
 
-  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, pod: { namespace: string; pod: string }): Promise<void> {
-    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'tunnel', ...pod });
+  /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, pod: { namespace: string; pod: string }, call: UpstreamCall): Promise<LiveSession | undefined> {
+    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'tunnel', upstream: call.upstreamName, user: call.user, ...pod });
     socket.on('error', () => undefined);
     if (!hasValidWebSocketHandshake(req)) {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
-      return;
+      return undefined;
     }
     let outcome;
     try {
-      outcome = await dialSpdyUpgrade(this.options.upstream, {
-        path: req.url ?? '/',
-        headers: forwardedHeaders(req),
-        protocols: tunneledProtocols(req),
+      outcome = await dialSpdyUpgrade(call.target, {
+        path: call.path,
+        headers: call.rewriteHeaders(forwardedHeaders(req)),
+        protocols: tunneledProtocols(call.offeredProtocols),
         timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
       });
     } catch (error) {
@@ -75,45 +76,46 @@ export class PortForwardTunnel {
       logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
       // Tunneling has no error channel: the client gets the status before any upgrade.
       sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', error.message));
-      return;
+      return undefined;
     }
     if (outcome.kind === 'refused') {
       logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
       replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
-      return;
+      return undefined;
     }
     const upstream = outcome.socket;
     this.chosen.set(req, TUNNEL_PREFIX + outcome.protocol);
     delete req.headers['sec-websocket-protocol'];
-    let accepted = false;
+    let session: LiveSession | undefined;
     socket.once('close', () => {
-      if (!accepted) upstream.destroy();
+      if (!session) upstream.destroy();
     });
     upstream.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
     this.wss.handleUpgrade(req, socket, head, (client) => {
-      accepted = true;
-      this.pump(client, upstream, outcome.head, outcome.protocol, logger);
+      session = this.pump(client, upstream, outcome.head, outcome.protocol, logger);
     });
+    return session;
   }
 
-  /** Ends every tunnel; resolves when their sockets are closed. */
+  /**
+   * Ends every tunnel. The SPDY session inside is kubectl's own, so there is no place for a Status:
+   * the close frame (1001, going away) says why.
+   */
   async shutdown(): Promise<void> {
-    for (const { client, upstream } of this.active) {
-      upstream.destroy();
-      client.terminate();
-    }
+    for (const session of [...this.active]) session.end({ metadata: {}, status: 'Failure', message: 'the gateway is shutting down' }, 'shutdown');
     this.wss.close();
   }
 
-  private pump(client: WebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, logger: Logger): void {
+  private pump(client: WebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, logger: Logger): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs });
-    const entry = { client, upstream };
-    this.active.add(entry);
     const started = Date.now();
     let fromClient = 0;
     let toClient = 0;
     let ended = false;
+    let outcome: SessionOutcome = 'completed';
+    let resolveDone!: (outcome: SessionOutcome) => void;
+    const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
     logger.info({ event: 'session-start', clientProtocol: TUNNEL_PREFIX + protocol, upstreamProtocol: protocol }, 'session started');
 
     const toClientChunk = (chunk: Buffer): void => {
@@ -126,6 +128,7 @@ export class PortForwardTunnel {
 
     client.on('message', (data, isBinary) => {
       if (!isBinary) {
+        outcome = 'client-error';
         end('client sent a text message on a SPDY tunnel', 1003);
         return;
       }
@@ -138,13 +141,37 @@ export class PortForwardTunnel {
     const end = (reason: string, code = 1000): void => {
       if (ended) return;
       ended = true;
-      this.active.delete(entry);
+      this.active.delete(session);
       upstream.destroy();
-      peer.close(code, code === 1000 ? '' : reason);
+      peer.close(code, code === 1000 ? '' : closeReason(reason));
       logger.info({ event: 'session-end', bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+      resolveDone(outcome);
     };
-    upstream.on('error', (error) => end(`upstream connection failed: ${error.message}`, 1011));
+    const session: LiveSession = {
+      kind: 'portforward-tunnel',
+      clientProtocol: TUNNEL_PREFIX + protocol,
+      done,
+      get bytesFromClient() {
+        return fromClient;
+      },
+      get bytesToClient() {
+        return toClient;
+      },
+      get bufferedBytes() {
+        return peer.unflushedBytes + upstream.writableLength;
+      },
+      end(status: Status, why: 'shutdown' | 'limit') {
+        outcome = why;
+        end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
+      },
+    };
+    this.active.add(session);
+    upstream.on('error', (error) => {
+      outcome = 'upstream-error';
+      end(`upstream connection failed: ${error.message}`, 1011);
+    });
     upstream.on('close', () => end('upstream closed the connection'));
     peer.on('close', (code) => end(`client closed the connection (code ${code})`));
+    return session;
   }
 }

@@ -6,7 +6,6 @@ import type { Logger } from '../../observability/logger.js';
 import {
   REMOTE_COMMAND_PROTOCOLS,
   negotiateSubprotocol,
-  parseSubprotocolHeader,
   type ChannelProtocol,
 } from '../../codecs/channels/protocols.js';
 import { Channel } from '../../codecs/channels/protocols.js';
@@ -14,10 +13,10 @@ import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
 import { SpdyConnection } from '../../sessions/spdy-connection.js';
 import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
-import type { UpstreamTarget } from '../../upstream/target.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, isWebSocketUpgrade, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
-import { parseRemoteCommandRequest, type RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
+import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
+import type { UpstreamCall } from '../upstream-call.js';
 import { RemoteCommandSession } from './session.js';
 
 /** What the gateway offers upstream, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
@@ -25,7 +24,6 @@ export const UPSTREAM_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2
 
 
 export interface RemoteCommandTranslatorOptions {
-  upstream: UpstreamTarget;
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
@@ -56,15 +54,6 @@ export class RemoteCommandTranslator {
     return total;
   }
 
-  /** Returns false when the request is not an exec/attach WebSocket upgrade (someone else's job). */
-  tryHandle(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    if (!isWebSocketUpgrade(req)) return false;
-    const request = parseRemoteCommandRequest(req.url ?? '/');
-    if (!request) return false;
-    void this.handle(req, socket, head, request);
-    return true;
-  }
-
   /**
    * Ends every session with a Status saying why, then gives clients a bounded time to complete the
    * close handshake (so the Status is not cut off) before their sockets are cut.
@@ -82,10 +71,16 @@ export class RemoteCommandTranslator {
     this.wss.close();
   }
 
-  private async handle(req: IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest): Promise<void> {
+  /**
+   * Serves one exec/attach WebSocket upgrade; resolves with the session once it runs, or undefined
+   * when it was refused (the client has had its answer).
+   */
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<RemoteCommandSession | undefined> {
     const id = this.nextSessionId++;
     const logger = this.options.logger.child({
       session: id,
+      upstream: call.upstreamName,
+      user: call.user,
       kind: request.kind,
       namespace: request.namespace,
       pod: request.pod,
@@ -95,25 +90,25 @@ export class RemoteCommandTranslator {
     });
     socket.on('error', () => undefined);
 
-    const offered = parseSubprotocolHeader(req.headers['sec-websocket-protocol']);
+    const offered = call.offeredProtocols;
     const protocol = negotiateSubprotocol(offered, REMOTE_COMMAND_PROTOCOLS);
     if (!protocol) {
       const message = `unable to negotiate a remote-command subprotocol: the client offered [${offered.join(', ')}], the gateway supports [${REMOTE_COMMAND_PROTOCOLS.map((p) => p.name || '""').join(', ')}]`;
       logger.info({ event: 'session-refused', status: 403, reason: message }, 'session refused');
       sendStatusOnSocket(socket, new HttpStatusError(403, 'Forbidden', message));
-      return;
+      return undefined;
     }
     if (!hasValidWebSocketHandshake(req)) {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
-      return;
+      return undefined;
     }
     this.chosenProtocol.set(req, protocol);
 
     let outcome;
     try {
-      outcome = await dialSpdyUpgrade(this.options.upstream, {
-        path: req.url ?? '/',
-        headers: forwardedHeaders(req),
+      outcome = await dialSpdyUpgrade(call.target, {
+        path: call.path,
+        headers: call.rewriteHeaders(forwardedHeaders(req)),
         protocols: UPSTREAM_PROTOCOLS,
         timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
       });
@@ -123,7 +118,7 @@ export class RemoteCommandTranslator {
       // as an InternalError Status on the error channel (apiserver streamtranslator.go).
       logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
       this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${error.message}`);
-      return;
+      return undefined;
     }
 
     if (outcome.kind === 'refused') {
@@ -131,27 +126,27 @@ export class RemoteCommandTranslator {
       // before upgrading; kubectl prints it (and falls back to SPDY on any non-101).
       logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
       replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
-      return;
+      return undefined;
     }
 
     const upstreamSocket = outcome.socket;
     if (socket.destroyed) {
       upstreamSocket.destroy();
-      return;
+      return undefined;
     }
     upstreamSocket.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
-    let accepted = false;
+    let session: RemoteCommandSession | undefined;
     // ws may answer the handshake itself with an error (it validates more than we do): then the
     // upstream connection has no session to serve.
     socket.once('close', () => {
-      if (!accepted) upstreamSocket.destroy();
+      if (!session) upstreamSocket.destroy();
     });
+    // ws completes the handshake synchronously here (no verifyClient, no compression).
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      accepted = true;
       const upstream = new SpdyConnection(upstreamSocket, { role: 'client' }, outcome.head);
       const channels = new WebSocketChannels(ws, protocol, { pingIntervalMs: this.options.clientPingIntervalMs });
-      const session = new RemoteCommandSession({
+      session = new RemoteCommandSession({
         request,
         channels,
         upstream,
@@ -159,9 +154,11 @@ export class RemoteCommandTranslator {
         logger,
         upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
       });
-      this.sessions.add(session);
-      void session.done.then(() => this.sessions.delete(session));
+      const started = session;
+      this.sessions.add(started);
+      void started.done.then(() => this.sessions.delete(started));
     });
+    return session;
   }
 
   private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, message: string): void {

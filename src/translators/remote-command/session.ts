@@ -13,6 +13,7 @@ import {
 } from '../../codecs/k8s/status.js';
 import { TerminalSizeDecoder, TerminalSizeError, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
+import type { LiveSession, SessionOutcome } from '../live-session.js';
 
 /** Upstream remote-command versions with a resize stream (v1/v2 have none). */
 const RESIZE_CAPABLE = new Set(['v4.channel.k8s.io', 'v3.channel.k8s.io']);
@@ -36,7 +37,7 @@ type OutputName = 'stdout' | 'stderr' | 'error';
  * It ends when the upstream has closed every output stream (the Status is then known), or when
  * either side goes away.
  */
-export class RemoteCommandSession {
+export class RemoteCommandSession implements LiveSession {
   private readonly stdin?: SpdyStream;
   private readonly resize?: SpdyStream;
   private readonly outputs = new Map<OutputName, SpdyStream>();
@@ -53,8 +54,9 @@ export class RemoteCommandSession {
   private readonly startedAt = Date.now();
   private readonly pingTimer: NodeJS.Timeout;
   private pingOutstanding = false;
-  readonly done: Promise<void>;
-  private resolveDone!: () => void;
+  readonly done: Promise<SessionOutcome>;
+  private resolveDone!: (outcome: SessionOutcome) => void;
+  private outcome: SessionOutcome = 'completed';
 
   constructor(private readonly options: RemoteCommandSessionOptions) {
     const { request, channels, upstream, upstreamProtocol } = options;
@@ -105,10 +107,32 @@ export class RemoteCommandSession {
     return total;
   }
 
+  get kind(): 'exec' | 'attach' {
+    return this.options.request.kind;
+  }
+
+  get clientProtocol(): string {
+    return this.options.channels.protocol.name;
+  }
+
+  get bytesFromClient(): number {
+    return this.stdinBytes;
+  }
+
+  get bytesToClient(): number {
+    return this.outputBytes;
+  }
+
   /** Ends the session from outside (shutdown): reports why on the error channel, then closes. */
   shutdown(reason: string): void {
+    this.end(errorStatus(503, 'ServiceUnavailable', reason), 'shutdown');
+  }
+
+  /** Ends the session from outside (shutdown, a limit): the Status on the error channel says why. */
+  end(status: Status, outcome: 'shutdown' | 'limit'): void {
     if (this.ended) return;
-    this.finish(errorStatus(503, 'ServiceUnavailable', reason), reason);
+    this.outcome = outcome;
+    this.finish(status, status.message ?? outcome);
   }
 
   private openOutput(name: OutputName): void {
@@ -199,7 +223,10 @@ export class RemoteCommandSession {
       }
       return textToStatus(text);
     }
-    if (this.upstreamLost) return errorStatus(500, 'InternalError', `Internal error occurred: ${this.upstreamLost}`);
+    if (this.upstreamLost) {
+      this.outcome = 'upstream-error';
+      return errorStatus(500, 'InternalError', `Internal error occurred: ${this.upstreamLost}`);
+    }
     return successStatus();
   }
 
@@ -223,6 +250,7 @@ export class RemoteCommandSession {
   private abort(reason: string, closeCode?: number): void {
     if (this.ended) return;
     this.ended = true;
+    this.outcome = 'client-error';
     if (closeCode !== undefined) this.options.channels.close(closeCode, reason);
     else this.options.channels.terminate();
     this.release();
@@ -236,7 +264,7 @@ export class RemoteCommandSession {
       if (stream && !stream.destroyed) stream.reset();
     }
     this.options.upstream.close();
-    this.resolveDone();
+    this.resolveDone(this.outcome);
   }
 
   private logEnd(reason: string, exitCode: number | undefined): void {

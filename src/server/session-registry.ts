@@ -1,0 +1,179 @@
+import { errorStatus, type Status } from '../codecs/k8s/status.js';
+import { HttpStatusError } from '../sessions/http-answers.js';
+import type { LiveSession, SessionOutcome } from '../translators/live-session.js';
+
+export interface SessionLimits {
+  /** Streaming sessions in progress, all callers together; 0 = no limit. */
+  maxSessions: number;
+  /** Per authenticated user (edge mode); 0 = no limit. */
+  maxSessionsPerUser: number;
+  /** No payload byte either way for this long ends a session; 0 = never. */
+  idleTimeoutMs: number;
+  /** A session older than this is ended; 0 = never. */
+  maxSessionMs: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxSessions: 10_000, maxSessionsPerUser: 100, idleTimeoutMs: 0, maxSessionMs: 0 };
+
+/** What the registry knows about a session besides the session itself. */
+export interface SessionLabels {
+  upstream: string;
+  user?: string;
+}
+
+/** Told about every session's life; metrics implement it. Byte deltas come from the sweep, never per chunk. */
+export interface SessionObserver {
+  started(session: LiveSession, labels: SessionLabels): void;
+  moved(session: LiveSession, fromClient: number, toClient: number): void;
+  ended(session: LiveSession, labels: SessionLabels, outcome: SessionOutcome, durationMs: number): void;
+}
+
+interface Tracked {
+  session: LiveSession;
+  labels: SessionLabels;
+  startedAt: number;
+  lastActivityAt: number;
+  fromClient: number;
+  toClient: number;
+}
+
+/** Held from admission until the session runs (track) or was refused (release). */
+export interface Reservation {
+  track(session: LiveSession, labels: SessionLabels): void;
+  release(): void;
+}
+
+/**
+ * Every streaming session the gateway runs, whatever translated it: counts them against the limits
+ * at admission, ends the idle and the too old with a Status saying which limit, meters bytes for the
+ * observer, and ends them all at shutdown. One sweep timer for all sessions (not one per session),
+ * running only while there are sessions.
+ */
+export class SessionRegistry {
+  private readonly tracked = new Set<Tracked>();
+  private readonly perUser = new Map<string, number>();
+  private reservedTotal = 0;
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly sweepEveryMs: number;
+
+  constructor(
+    private readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+    private readonly observer?: SessionObserver,
+    private readonly now: () => number = Date.now,
+  ) {
+    const bounds = [limits.idleTimeoutMs, limits.maxSessionMs].filter((ms) => ms > 0);
+    // Fine enough that a limit ends a session within ~10 % of its value, coarse enough to cost nothing.
+    this.sweepEveryMs = Math.max(50, Math.min(1_000, ...bounds.map((ms) => ms / 10)));
+  }
+
+  get size(): number {
+    return this.tracked.size;
+  }
+
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const entry of this.tracked) total += entry.session.bufferedBytes;
+    return total;
+  }
+
+  /** Counts a session about to start; a 429 Status error names the limit it would break. */
+  reserve(user: string | undefined): Reservation {
+    const { maxSessions, maxSessionsPerUser } = this.limits;
+    if (maxSessions > 0 && this.reservedTotal >= maxSessions) {
+      throw new HttpStatusError(429, 'TooManyRequests', `the gateway is at its limit of ${maxSessions} concurrent sessions (limits.maxSessions)`);
+    }
+    if (user !== undefined && maxSessionsPerUser > 0 && (this.perUser.get(user) ?? 0) >= maxSessionsPerUser) {
+      throw new HttpStatusError(429, 'TooManyRequests', `user ${JSON.stringify(user)} is at the limit of ${maxSessionsPerUser} concurrent sessions (limits.maxSessionsPerUser)`);
+    }
+    this.reservedTotal++;
+    if (user !== undefined) this.perUser.set(user, (this.perUser.get(user) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.reservedTotal--;
+      if (user === undefined) return;
+      const left = (this.perUser.get(user) ?? 1) - 1;
+      if (left > 0) this.perUser.set(user, left);
+      else this.perUser.delete(user);
+    };
+    return {
+      release,
+      track: (session, labels) => {
+        const at = this.now();
+        const entry: Tracked = { session, labels, startedAt: at, lastActivityAt: at, fromClient: 0, toClient: 0 };
+        this.tracked.add(entry);
+        this.observer?.started(session, labels);
+        this.sweeper ??= setInterval(() => this.sweep(), this.sweepEveryMs).unref();
+        void session.done.then((outcome) => {
+          this.meter(entry);
+          this.tracked.delete(entry);
+          release();
+          this.observer?.ended(session, labels, outcome, this.now() - entry.startedAt);
+          if (this.tracked.size === 0) this.stopSweeping();
+        });
+      },
+    };
+  }
+
+  /** Ends every session with this Status and resolves when they have all ended. */
+  async endAll(status: Status): Promise<void> {
+    const entries = [...this.tracked];
+    for (const entry of entries) entry.session.end(status, 'shutdown');
+    await Promise.all(entries.map((entry) => entry.session.done));
+  }
+
+  /** Resolves when no session is left, or after `ms`; true when none is left. */
+  async drained(ms: number): Promise<boolean> {
+    if (this.tracked.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all([...this.tracked].map((entry) => entry.session.done)).then(() => true);
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const result = await Promise.race([all, late]);
+    clearTimeout(timer);
+    // Sessions that started while waiting (there should be none: the listener is closed) count too.
+    return result && this.tracked.size === 0;
+  }
+
+  /** Runs one sweep now (tests drive the registry with their own clock). */
+  sweep(): void {
+    const at = this.now();
+    const { idleTimeoutMs, maxSessionMs } = this.limits;
+    for (const entry of this.tracked) {
+      if (this.meter(entry)) entry.lastActivityAt = at;
+      if (maxSessionMs > 0 && at - entry.startedAt >= maxSessionMs) {
+        entry.session.end(limitStatus(`the session reached the maximum duration of ${seconds(maxSessionMs)} (limits.maxSessionSeconds)`), 'limit');
+      } else if (idleTimeoutMs > 0 && at - entry.lastActivityAt >= idleTimeoutMs) {
+        entry.session.end(limitStatus(`the session was idle (no data either way) for ${seconds(idleTimeoutMs)} (limits.idleTimeoutSeconds)`), 'limit');
+      }
+    }
+  }
+
+  close(): void {
+    this.stopSweeping();
+  }
+
+  /** Reports bytes moved since the last look; true when there were any. */
+  private meter(entry: Tracked): boolean {
+    const fromClient = entry.session.bytesFromClient;
+    const toClient = entry.session.bytesToClient;
+    const moved = fromClient !== entry.fromClient || toClient !== entry.toClient;
+    if (moved) this.observer?.moved(entry.session, fromClient - entry.fromClient, toClient - entry.toClient);
+    entry.fromClient = fromClient;
+    entry.toClient = toClient;
+    return moved;
+  }
+
+  private stopSweeping(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}
+
+function limitStatus(message: string): Status {
+  return errorStatus(408, 'Timeout', message);
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
+}

@@ -1,0 +1,30 @@
+import type { Status } from '../codecs/k8s/status.js';
+
+export type SessionKind = 'exec' | 'attach' | 'portforward-tunnel' | 'portforward-channels' | 'relay';
+
+/** How a session ended, as metrics count it. */
+export type SessionOutcome = 'completed' | 'client-error' | 'upstream-error' | 'shutdown' | 'limit';
+
+/**
+ * A running streaming session as the server layer sees it, whatever translated it: enough to count
+ * it, watch it for idleness and age, meter its bytes, and end it with a reason.
+ */
+export interface LiveSession {
+  readonly kind: SessionKind;
+  readonly clientProtocol: string;
+  /** Cumulative payload bytes, read by a periodic sweep (never per chunk). */
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+  /** Bytes held in user space right now (the per-session budget). */
+  readonly bufferedBytes: number;
+  /** Ends the session from outside, telling the client why: a Status where the protocol has a place for one, a close reason otherwise. */
+  end(status: Status, outcome: 'shutdown' | 'limit'): void;
+  readonly done: Promise<SessionOutcome>;
+}
+
+/** A WebSocket close reason must fit in 123 bytes (RFC 6455 §5.5). */
+export function closeReason(message: string): string {
+  const bytes = Buffer.from(message);
+  if (bytes.length <= 123) return message;
+  return bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+}

@@ -1,0 +1,22 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { UpstreamTarget } from '../upstream/target.js';
+
+/**
+ * How one admitted request reaches its cluster: decided once by routing and access control, then
+ * used by whichever translator, relay or proxy serves it. Translators never read the client's
+ * identity headers themselves, so the edge mode's rewrite cannot be bypassed by one of them.
+ */
+export interface UpstreamCall {
+  /** The cluster's configured name (logs, metrics). */
+  upstreamName: string;
+  /** Where to connect, with the gateway's own credential only in edge mode. */
+  target: UpstreamTarget;
+  /** Path and query to request upstream: the routing prefix removed; the target's own prefix is added later. */
+  path: string;
+  /** Turns the client's end-to-end headers into those sent upstream (identity, audit context). */
+  rewriteHeaders(headers: Readonly<Record<string, string | string[] | number | undefined>>): OutgoingHttpHeaders;
+  /** The subprotocols the client offered, without any bearer-token entry. */
+  offeredProtocols: string[];
+  /** Who is calling, for logs and limits; undefined when the upstream authenticates (passthrough). */
+  user?: string;
+}
