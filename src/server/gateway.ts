@@ -122,11 +122,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, error);
       return;
     }
-    const start = streamingSession(req, socket, head, call);
-    if (!start) {
-      relayUpgrade(call, req, socket, head, logger);
-      return;
-    }
+    // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
+    const start = streamingSession(req, socket, head, call) ?? (() => relayUpgrade(call, req, socket, head, logger));
     let reservation;
     try {
       reservation = registry.reserve(call.user);

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
+import type { LiveSession, SessionOutcome } from '../translators/live-session.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { HttpStatusError, headerLines, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
@@ -21,7 +22,9 @@ export function relayUpgrade(
   clientSocket: Duplex,
   head: Buffer,
   logger: Logger,
-): void {
+): Promise<LiveSession | undefined> {
+  let settle!: (session: LiveSession | undefined) => void;
+  const result = new Promise<LiveSession | undefined>((resolve) => (settle = resolve));
   const { target } = call;
   const log = logger.child({ kind: 'upgrade-relay', upstream: call.upstreamName, user: call.user, method: req.method, path: call.path.split('?')[0] });
   const upstreamReq = requestFunction(target)({
@@ -34,13 +37,16 @@ export function relayUpgrade(
   let answered = false;
   clientSocket.on('error', () => upstreamReq.destroy());
   clientSocket.on('close', () => {
-    if (!answered) upstreamReq.destroy();
+    if (answered) return;
+    upstreamReq.destroy();
+    settle(undefined);
   });
 
   upstreamReq.on('upgrade', (res: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
     answered = true;
     if (clientSocket.destroyed) {
       upstreamSocket.destroy();
+      settle(undefined);
       return;
     }
     upstreamSocket.setNoDelay(true);
@@ -48,10 +54,16 @@ export function relayUpgrade(
     clientSocket.write(statusLine(res) + headers.join('') + '\r\n', 'latin1');
     if (upstreamHead.length) clientSocket.write(upstreamHead);
     if (head.length) upstreamSocket.write(head);
+    // Bytes are counted at the pipes' sources, off the hot path: sockets count their own reads.
+    const clientBytesBefore = (clientSocket as Socket).bytesRead ?? 0;
+    const upstreamBytesBefore = upstreamSocket.bytesRead;
     upstreamSocket.pipe(clientSocket);
     clientSocket.pipe(upstreamSocket);
     const started = Date.now();
     let ended = false;
+    let outcome: SessionOutcome = 'completed';
+    let resolveDone!: (outcome: SessionOutcome) => void;
+    const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
     const end = (): void => {
       if (ended) return;
       ended = true;
@@ -61,12 +73,33 @@ export function relayUpgrade(
         { status: res.statusCode, protocol: res.headers['x-stream-protocol-version'], durationMs: Date.now() - started },
         'relayed upgrade ended',
       );
+      resolveDone(outcome);
     };
     upstreamSocket.on('close', end);
     clientSocket.on('close', end);
     upstreamSocket.on('error', end);
     clientSocket.on('error', end);
     log.info({ status: res.statusCode, protocol: res.headers['x-stream-protocol-version'] }, 'relayed upgrade started');
+    settle({
+      kind: 'relay',
+      clientProtocol: String(res.headers['x-stream-protocol-version'] ?? res.headers.upgrade ?? 'relay'),
+      done,
+      get bytesFromClient() {
+        return ((clientSocket as Socket).bytesRead ?? 0) - clientBytesBefore;
+      },
+      get bytesToClient() {
+        return upstreamSocket.bytesRead - upstreamBytesBefore;
+      },
+      get bufferedBytes() {
+        return clientSocket.writableLength + upstreamSocket.writableLength;
+      },
+      // Bytes of a protocol the gateway does not speak: it can only cut the connection, and log why.
+      end(status, why) {
+        outcome = why;
+        log.info({ event: 'relay-ended-by-gateway', reason: status.message }, 'relayed upgrade ended by the gateway');
+        end();
+      },
+    });
   });
 
   upstreamReq.on('response', (res: IncomingMessage) => {
@@ -77,10 +110,14 @@ export function relayUpgrade(
       if (size < MAX_REPLAYED_BODY) chunks.push(chunk);
       size += chunk.length;
     });
-    res.on('error', () => clientSocket.destroy());
+    res.on('error', () => {
+      clientSocket.destroy();
+      settle(undefined);
+    });
     res.on('end', () => {
       replayResponse(clientSocket, res.statusCode ?? 502, res.rawHeaders, Buffer.concat(chunks).subarray(0, MAX_REPLAYED_BODY));
       log.info({ status: res.statusCode }, 'upgrade refused by upstream');
+      settle(undefined);
     });
   });
 
@@ -90,8 +127,10 @@ export function relayUpgrade(
     const message = describeDialError(error);
     log.warn({ err: message }, 'upgrade relay could not reach the upstream');
     sendStatusOnSocket(clientSocket, new HttpStatusError(503, 'ServiceUnavailable', message));
+    settle(undefined);
   });
   upstreamReq.end();
+  return result;
 }
 
 function statusLine(res: IncomingMessage): string {
