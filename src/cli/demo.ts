@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ConfigError, describeFsError } from '../config/errors.js';
 import { renderKubeconfig } from '../config/kubeconfig.js';
 import { isLoopback, parseListenAddress } from '../config/listen-address.js';
@@ -16,13 +16,18 @@ export const DEFAULT_DEMO_LISTEN = '127.0.0.1:8443';
 export const DEFAULT_DEMO_KUBECONFIG = 'demo.kubeconfig';
 /** The context name the demo writes; a file at --kubeconfig-out without it is never overwritten. */
 export const DEMO_CONTEXT = 'kube-stream-gateway-demo';
+/** The second cluster's context, reached through the same gateway by the /clusters/{name}/ prefix. */
+export const DEMO_SECOND_CONTEXT = 'kube-stream-gateway-demo-b';
+/** The demo's two legacy clusters, as the gateway names them. */
+export const DEMO_CLUSTERS = ['legacy-a', 'legacy-b'] as const;
 
 const HELP = `Usage: kube-stream-gateway demo [--listen HOST:PORT] [--kubeconfig-out FILE]
 
-What npm start runs: an embedded legacy cluster (SPDY/3.1 only, reports v1.28) on a free loopback
-port, and the gateway in front of it, both over HTTPS with a certificate authority generated now and
-a random bearer token. Once the gateway is listening it writes a kubeconfig for it (the CA and the
-token, mode 0600) and prints kubectl commands to try.
+What npm start runs: two embedded legacy clusters (SPDY/3.1 only, report v1.28) on free loopback
+ports, and one gateway in front of both, all over HTTPS with a certificate authority generated now
+and a random bearer token. The gateway routes by path: /clusters/legacy-b/... goes to the second
+cluster, everything else to the first. Once the gateway is listening it writes a kubeconfig for it
+(the CA and the token, mode 0600; one context per cluster) and prints kubectl commands to try.
 
 It binds loopback only: the demo pod is THIS HOST, and its commands run here, as you, in a scratch
 directory.
@@ -64,10 +69,14 @@ export async function runDemo(args: string[]): Promise<void> {
     const tls = { cert: certificate.certPem, key: certificate.keyPem };
     const token = randomBytes(32).toString('base64url');
 
-    say('Starting the legacy cluster (SPDY/3.1 only, reports v1.28) on a free loopback port…');
-    const cluster = await listening('legacy cluster', startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token, tls, logger: logger.child({ component: 'legacy-cluster' }) }));
-    life.closeOnStop(() => cluster.close());
-    if (life.stopping) return await life.untilStopped();
+    const clusters = [];
+    for (const name of DEMO_CLUSTERS) {
+      say(`Starting legacy cluster ${name} (SPDY/3.1 only, reports v1.28) on a free loopback port…`);
+      const cluster = await listening('legacy cluster', startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token, tls, logger: logger.child({ component: 'legacy-cluster', cluster: name }) }));
+      life.closeOnStop(() => cluster.close());
+      if (life.stopping) return await life.untilStopped();
+      clusters.push({ name, cluster });
+    }
 
     say(`Starting the gateway on ${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}…`);
     const gateway = await listening(
@@ -75,7 +84,8 @@ export async function runDemo(args: string[]): Promise<void> {
       startGateway({
         listen,
         tls,
-        upstream: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false },
+        upstreams: clusters.map(({ name, cluster }) => ({ name, target: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false } })),
+        defaultUpstream: DEMO_CLUSTERS[0],
         logger: logger.child({ component: 'gateway' }),
       }),
     );
@@ -86,7 +96,8 @@ export async function runDemo(args: string[]): Promise<void> {
     // Written whole under another name, then renamed into place: nobody reads half of it.
     const partial = `${kubeconfigPath}.${process.pid}.partial`;
     try {
-      await writeFile(partial, renderKubeconfig({ server: gateway.url, caPem: ca.caCertPem, token, contextName: DEMO_CONTEXT }), { mode: 0o600, flag: 'wx' });
+      const kubeconfig = withSecondContext(renderKubeconfig({ server: gateway.url, caPem: ca.caCertPem, token, contextName: DEMO_CONTEXT }), DEMO_SECOND_CONTEXT, `${gateway.url}/clusters/${DEMO_CLUSTERS[1]}`);
+      await writeFile(partial, kubeconfig, { mode: 0o600, flag: 'wx' });
       await rename(partial, kubeconfigPath);
     } catch (error) {
       await rm(partial, { force: true });
@@ -100,8 +111,8 @@ export async function runDemo(args: string[]): Promise<void> {
     const kubectl = `kubectl --kubeconfig ${shellQuote(kubeconfigPath)}`;
     say();
     say(`Gateway:        ${gateway.url}   (WebSocket in, SPDY/3.1 out)`);
-    say(`Legacy cluster: ${cluster.url}   (SPDY/3.1 only, v1.28)`);
-    say(`Kubeconfig:     ${kubeconfigPath}`);
+    for (const { name, cluster } of clusters) say(`Legacy cluster: ${cluster.url}   (${name}: SPDY/3.1 only, v1.28)`);
+    say(`Kubeconfig:     ${kubeconfigPath}   (context ${DEMO_CONTEXT} → ${DEMO_CLUSTERS[0]}, ${DEMO_SECOND_CONTEXT} → ${DEMO_CLUSTERS[1]})`);
     say();
     say('Try, with kubectl 1.31 or newer (older kubectl works too, over SPDY, proxied through):');
     say(`  ${kubectl} get pods`);
@@ -110,6 +121,7 @@ export async function runDemo(args: string[]): Promise<void> {
     say(`  ${kubectl} cp ./file demo:/tmp/file && ${kubectl} cp demo:/tmp/file ./file.copy`);
     say(`  echo hello | ${kubectl} attach -i demo -c echo`);
     say(`  ${kubectl} port-forward pod/demo 18080:80   # then: curl http://127.0.0.1:18080/`);
+    say(`  ${kubectl} --context ${DEMO_SECOND_CONTEXT} exec demo -- hostname   # the second cluster, via /clusters/${DEMO_CLUSTERS[1]}/`);
     say();
     say('The demo pod is this host: its commands run HERE, as you, in a scratch directory.');
     say('Logs (JSON) go to stdout. Ctrl-C stops the demo.');
@@ -118,6 +130,19 @@ export async function runDemo(args: string[]): Promise<void> {
     throw error;
   }
   await life.untilStopped();
+}
+
+/** Adds a context for another cluster behind the same gateway (same CA and token, another server URL). */
+function withSecondContext(kubeconfig: string, name: string, server: string): string {
+  const document = parse(kubeconfig) as {
+    clusters: Array<{ name: string; cluster: Record<string, unknown> }>;
+    users: Array<{ name: string }>;
+    contexts: Array<{ name: string; context: Record<string, unknown> }>;
+  };
+  const first = document.clusters[0]!;
+  document.clusters.push({ name, cluster: { ...first.cluster, server } });
+  document.contexts.push({ name, context: { ...document.contexts[0]!.context, cluster: name } });
+  return stringify(document);
 }
 
 /**

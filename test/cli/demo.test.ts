@@ -78,9 +78,9 @@ t.test('the kubeconfig appears only once the gateway serves; kubectl works throu
 
   await demo.waitFor('the banner', () => demo.stderr.includes('Ctrl-C stops the demo'));
   const printedPath = kubeconfigPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  t.match(demo.stderr, /Generating a certificate authority[^]*Starting the legacy cluster[^]*Starting the gateway/, 'progress lines');
+  t.match(demo.stderr, /Generating a certificate authority[^]*Starting legacy cluster legacy-a[^]*Starting legacy cluster legacy-b[^]*Starting the gateway/, 'progress lines');
   t.match(demo.stderr, new RegExp(`Gateway: +${kubeconfig.server.replace(/[.]/g, '\\.')}`), 'prints where the gateway listens');
-  t.match(demo.stderr, new RegExp(`Kubeconfig: +${printedPath}\\n`));
+  t.match(demo.stderr, new RegExp(`Kubeconfig: +${printedPath} +\\(context kube-stream-gateway-demo → legacy-a, kube-stream-gateway-demo-b → legacy-b\\)\\n`));
   for (const command of ['exec -it demo -- sh', 'echo hi | kubectl --kubeconfig', 'exec -i demo -- cat', 'cp ./file demo:/tmp/file', 'attach -i demo -c echo']) {
     t.ok(demo.stderr.includes(command), `prints: ${command}`);
   }
@@ -99,6 +99,15 @@ t.test('the kubeconfig appears only once the gateway serves; kubectl works throu
   const session = await demo.waitForLog('the session-end line', (line) => line.component === 'gateway' && line.event === 'session-end');
   t.equal(session.clientProtocol, 'v5.channel.k8s.io', 'kubectl 1.33 used WebSocket to the gateway');
   t.match(session.upstreamProtocol, /^v4\.channel\.k8s\.io$/, 'the gateway used SPDY (remote-command v4) upstream');
+  t.equal(session.upstream, 'legacy-a', 'the default context reaches the first cluster');
+
+  const second = await runKubectl(33, ['--context', 'kube-stream-gateway-demo-b', 'exec', 'demo', '--', 'echo', 'second cluster'], { kubeconfig: kubeconfigPath });
+  t.equal(second.code, 0, second.stderr);
+  t.equal(second.stdout.toString(), 'second cluster\n');
+  const secondSession = await demo.waitForLog('the second session-end line', (line) => line.component === 'gateway' && line.event === 'session-end' && line.upstream === 'legacy-b');
+  t.equal(secondSession.clientProtocol, 'v5.channel.k8s.io');
+  const clusterB = await demo.waitForLog("legacy-b's own session line", (line) => line.component === 'legacy-cluster' && line.cluster === 'legacy-b' && line.event === 'session-end');
+  t.ok(clusterB, 'the second cluster ran it');
 
   t.equal(await demo.stop('SIGTERM'), 0, 'exit 0 on SIGTERM');
   t.match(demo.stderr, /Stopping/);
