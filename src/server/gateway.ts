@@ -44,6 +44,8 @@ export interface GatewayOptions {
   limits?: Partial<SessionLimits>;
   /** Largest WebSocket message accepted from a client. */
   maxMessageBytes?: number;
+  /** Bound on one decompressed SPDY header block from an upstream. */
+  maxHeaderBlockBytes?: number;
   /** Told about every session (metrics). */
   observer?: SessionObserver;
   logger: Logger;
@@ -85,9 +87,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes };
-  const translator = new RemoteCommandTranslator({ ...clientLimits, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
+  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
   const tunnel = new PortForwardTunnel(clientLimits);
-  const portForwardChannels = new PortForwardChannels(clientLimits);
+  const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });
   const server = options.tls ? https.createServer(tlsOptions(options.tls)) : http.createServer();
   const sockets = new Set<Socket>();
   let draining = false;

@@ -29,6 +29,8 @@ export interface PortForwardChannelsOptions {
   logger: Logger;
   clientPingIntervalMs?: number;
   maxMessageBytes?: number;
+  /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
+  maxHeaderBlockBytes?: number;
   closeTimeoutMs?: number;
 }
 
@@ -117,7 +119,7 @@ export class PortForwardChannels {
     upstreamSocket.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
     this.wss.handleUpgrade(req, socket, head, (client) => {
-      session = this.run(client, protocol, new SpdyConnection(upstreamSocket, { role: 'client' }, outcome.head), ports, logger);
+      session = this.run(client, protocol, new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes }, outcome.head), ports, logger);
     });
     return session;
   }

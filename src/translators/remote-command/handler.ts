@@ -29,6 +29,8 @@ export interface RemoteCommandTranslatorOptions {
   upstreamPingIntervalMs?: number;
   /** Largest WebSocket message accepted from a client. */
   maxMessageBytes?: number;
+  /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
+  maxHeaderBlockBytes?: number;
   /** How long the gateway waits for the client's close frame after sending its own. */
   closeTimeoutMs?: number;
 }
@@ -144,7 +146,7 @@ export class RemoteCommandTranslator {
     });
     // ws completes the handshake synchronously here (no verifyClient, no compression).
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const upstream = new SpdyConnection(upstreamSocket, { role: 'client' }, outcome.head);
+      const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes }, outcome.head);
       const channels = new WebSocketChannels(ws, protocol, { pingIntervalMs: this.options.clientPingIntervalMs });
       session = new RemoteCommandSession({
         request,
