@@ -22,9 +22,6 @@ export interface AccessControl {
   close(): void;
 }
 
-/** Sec-WebSocket-Protocol entries that carry a bearer token (browsers cannot set Authorization). */
-export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
-
 export function copyHeaders(headers: Readonly<Record<string, string | string[] | number | undefined>>): OutgoingHttpHeaders {
   const copy: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) copy[name] = value;

@@ -2,7 +2,8 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { parseSubprotocolHeader } from '../codecs/channels/protocols.js';
 import { HttpStatusError } from '../sessions/http-answers.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
-import { BEARER_PROTOCOL_PREFIX, copyHeaders, type AccessControl, type AccessRequest } from './access.js';
+import { BEARER_PROTOCOL_PREFIX } from '../auth/credentials.js';
+import { copyHeaders, type AccessControl, type AccessRequest } from './access.js';
 
 /**
  * `auth.mode: passthrough`: the upstream authenticates and authorizes the caller's own credential.
@@ -12,6 +13,10 @@ import { BEARER_PROTOCOL_PREFIX, copyHeaders, type AccessControl, type AccessReq
  */
 export class PassthroughAccess implements AccessControl {
   async admit({ req, route }: AccessRequest): Promise<UpstreamCall> {
+    // Node keeps only the first of two Authorization headers: refuse rather than guess which counts.
+    if (req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === 'authorization').length > 1) {
+      throw new HttpStatusError(400, 'BadRequest', 'more than one Authorization header');
+    }
     const offered = parseSubprotocolHeader(req.headers['sec-websocket-protocol']);
     const tokens = offered.filter((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
     if (tokens.length > 1) throw new HttpStatusError(400, 'BadRequest', 'more than one bearer-token WebSocket subprotocol');

@@ -1,5 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { UpstreamTarget } from '../upstream/target.js';
+import type { UserInfo } from '../auth/identity.js';
+import type { RequestAttributes } from '../auth/request-attributes.js';
 
 /**
  * How one admitted request reaches its cluster: decided once by routing and access control, then
@@ -19,4 +21,11 @@ export interface UpstreamCall {
   offeredProtocols: string[];
   /** Who is calling, for logs and limits; undefined when the upstream authenticates (passthrough). */
   user?: string;
+  /** Edge mode: the identity the upstream sees (and who asked for it, when impersonating), for audit. */
+  identity?: {
+    user: UserInfo;
+    impersonator?: UserInfo;
+    attributes: RequestAttributes;
+    upgrade: boolean;
+  };
 }

@@ -1,0 +1,120 @@
+import type { IncomingMessage } from 'node:http';
+import { extractCredentials } from '../auth/credentials.js';
+import type { UserInfo } from '../auth/identity.js';
+import { clientImpersonation, upstreamHeaders, type ImpersonationRule } from '../auth/impersonation.js';
+import { forbiddenMessage } from '../auth/policy.js';
+import type { FailedAuthLimiter } from '../auth/rate-limit.js';
+import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
+import type { UnionAuthenticator } from '../auth/union.js';
+import type { Logger } from '../observability/logger.js';
+import { HttpStatusError } from '../sessions/http-answers.js';
+import type { UpstreamCall } from '../translators/upstream-call.js';
+import type { AccessControl, AccessRequest } from './access.js';
+
+/** A decision the gateway makes for itself (edge policy) or asks the upstream for (SubjectAccessReview). */
+export interface Authorizer {
+  authorize(user: UserInfo, attributes: RequestAttributes): Promise<{ allowed: boolean; reason: string; unavailable?: boolean }>;
+}
+
+/** Why a request was refused before reaching its cluster, for audit and metrics. */
+export interface Denial {
+  req: IncomingMessage;
+  stage: 'rate-limit' | 'credentials' | 'authentication' | 'impersonation' | 'authorization';
+  error: HttpStatusError;
+  /** The caller, when authentication got that far. */
+  user?: UserInfo;
+  attributes?: RequestAttributes;
+  /** A label for metrics: bounded vocabulary, never a user name or a token. */
+  reason: string;
+}
+
+export interface EdgeAccessOptions {
+  authenticator: UnionAuthenticator;
+  /** No authorizer: the upstream's RBAC decides, on the impersonated identity. */
+  authorizer?: Authorizer;
+  /** Callers allowed to send their own Impersonate-* headers. */
+  impersonation: ImpersonationRule[];
+  failedAuth?: FailedAuthLimiter;
+  onDenied?: (denial: Denial) => void;
+  logger: Logger;
+}
+
+/**
+ * `auth.mode: edge`: the gateway authenticates the caller, optionally authorizes the request, and
+ * calls the upstream with its own credential and Impersonate-* headers naming the caller, so the
+ * upstream's RBAC and audit see the real user. No client identity header ever reaches the upstream.
+ */
+export class EdgeAccess implements AccessControl {
+  constructor(private readonly options: EdgeAccessOptions) {}
+
+  async admit({ req, socket, route, upgrade }: AccessRequest): Promise<UpstreamCall> {
+    const { options } = this;
+    const address = socket.remoteAddress ?? 'unknown';
+    const deny = (denial: Omit<Denial, 'req'>): never => {
+      options.onDenied?.({ req, ...denial });
+      throw denial.error;
+    };
+
+    const wait = options.failedAuth?.blocked(address) ?? 0;
+    if (wait > 0) {
+      deny({
+        stage: 'rate-limit',
+        reason: 'rate-limited',
+        error: new HttpStatusError(429, 'TooManyRequests', `too many failed authentication attempts from ${address}; retry in ${wait} s (limits.failedAuthPerMinute)`),
+      });
+    }
+
+    const extracted = extractCredentials(req);
+    if (!extracted.ok) deny({ stage: 'credentials', reason: 'malformed-credentials', error: new HttpStatusError(400, 'BadRequest', extracted.reason) });
+    const { credentials, webSocketProtocols } = extracted as Extract<typeof extracted, { ok: true }>;
+
+    const result = await options.authenticator.authenticate(credentials);
+    if (result.outcome === 'unavailable') {
+      options.logger.warn({ event: 'authentication-unavailable', reason: result.reason }, 'authentication unavailable');
+      deny({ stage: 'authentication', reason: 'unavailable', error: new HttpStatusError(503, 'ServiceUnavailable', `authentication is unavailable: ${result.reason}`) });
+    }
+    if (result.outcome !== 'authenticated') {
+      options.failedAuth?.recordFailure(address);
+      const why = result.outcome === 'rejected' ? result.reason : 'no credentials';
+      options.logger.info({ event: 'authentication-failed', address, reason: why }, 'authentication failed');
+      // Kubernetes says only "Unauthorized": the reason is for the operator's log, not the caller.
+      deny({ stage: 'authentication', reason: result.outcome === 'rejected' ? 'rejected' : 'no-credentials', error: new HttpStatusError(401, 'Unauthorized', 'Unauthorized') });
+    }
+    const caller = (result as Extract<typeof result, { outcome: 'authenticated' }>).user;
+
+    let user = caller;
+    const impersonation = clientImpersonation(req, caller, options.impersonation);
+    if (impersonation.kind === 'invalid') deny({ stage: 'impersonation', reason: 'invalid-impersonation', user: caller, error: new HttpStatusError(400, 'BadRequest', impersonation.reason) });
+    if (impersonation.kind === 'denied') deny({ stage: 'impersonation', reason: 'impersonation-denied', user: caller, error: new HttpStatusError(403, 'Forbidden', impersonation.reason) });
+    if (impersonation.kind === 'allowed') user = impersonation.user;
+
+    const attributes = requestAttributes({ method: req.method ?? 'GET', url: route.path });
+    if (options.authorizer) {
+      const decision = await options.authorizer.authorize(user, attributes);
+      if (decision.unavailable) {
+        deny({ stage: 'authorization', reason: 'unavailable', user, attributes, error: new HttpStatusError(503, 'ServiceUnavailable', `authorization is unavailable: ${decision.reason}`) });
+      }
+      if (!decision.allowed) {
+        deny({ stage: 'authorization', reason: 'denied', user, attributes, error: new HttpStatusError(403, 'Forbidden', forbiddenMessage(user, attributes, decision.reason)) });
+      }
+    }
+
+    const target = route.upstream.target;
+    return {
+      upstreamName: route.upstream.name,
+      target,
+      path: route.path,
+      offeredProtocols: webSocketProtocols ?? [],
+      user: user.name,
+      identity: { user, ...(user !== caller ? { impersonator: caller } : {}), attributes, upgrade },
+      rewriteHeaders: (headers) =>
+        // The token is read per call: a rotated token file takes effect on the next request.
+        upstreamHeaders(headers as Parameters<typeof upstreamHeaders>[0], user, {
+          gatewayAuthorization: target.credentials?.bearerToken ? `Bearer ${target.credentials.bearerToken}` : undefined,
+          webSocketProtocols,
+        }),
+    };
+  }
+
+  close(): void {}
+}
