@@ -90,6 +90,12 @@ t.test('rejections, each with its reason', async (t) => {
     t.same(await auth.authenticate({ bearerToken: await pending }), { outcome: 'rejected', reason }, what);
   }
   t.same(await auth.authenticate({ bearerToken: 'opaque-token' }), { outcome: 'rejected', reason: 'oidc: the token is not a JWT' });
+  const unsigned = [
+    Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url'),
+    Buffer.from(JSON.stringify({ iss: issuer, aud: 'kubernetes', sub: 'admin', exp: now() + 600 })).toString('base64url'),
+    '',
+  ].join('.');
+  t.same(await auth.authenticate({ bearerToken: unsigned }), { outcome: 'rejected', reason: 'oidc: signing algorithm not allowed' }, 'alg none');
   const tampered = (await token({ sub: 'alice' })).split('.');
   tampered[1] = Buffer.from(JSON.stringify({ iss: issuer, aud: 'kubernetes', sub: 'admin', exp: now() + 600 })).toString('base64url');
   t.same(await auth.authenticate({ bearerToken: tampered.join('.') }), { outcome: 'rejected', reason: 'oidc: bad signature' }, 'changed claims');
