@@ -49,7 +49,7 @@ export class EdgeAccess implements AccessControl {
 
   async admit({ req, socket, route, upgrade }: AccessRequest): Promise<UpstreamCall> {
     const { options } = this;
-    const address = socket.remoteAddress ?? 'unknown';
+    const address = (socket as { remoteAddress?: string }).remoteAddress ?? 'unknown';
     const deny = (denial: Omit<Denial, 'req'>): never => {
       options.onDenied?.({ req, ...denial });
       throw denial.error;
