@@ -52,6 +52,7 @@ import { requestAttributes, type RequestAttributes } from './request-info.js';
 import { selfSubjectAccessReview, subjectAccessReview, tokenReview } from './reviews.js';
 import { SessionLog, sessionRecord, type SessionIdentity, type SessionRecord } from './session-record.js';
 import type { RawAnswer } from './http-replies.js';
+import { decodeProtobufReview } from './protobuf-reviews.js';
 
 /** The SPDY port-forward protocol a 1.28 kubelet speaks (apimachinery portforward/constants.go). */
 const PORT_FORWARD_PROTOCOLS = ['portforward.k8s.io'];
@@ -196,7 +197,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     const review = reviewHandler(path, admitted.identity.user);
     if (review) {
       if (req.method !== 'POST') throw methodNotAllowed();
-      return sendJson(res, 201, review(await readJsonBody(req)));
+      return sendJson(res, 201, review(await readReviewBody(req)));
     }
     if (path === SESSIONS_PATH && req.method === 'GET') {
       // Only the privileged credential (not even a rule) may read who ran what.
@@ -250,8 +251,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   function startRemoteCommand(connection: SpdyConnection, protocol: string, target: RemoteCommandTarget, identity: SessionIdentity): void {
     const { pod, container, kind } = target;
     const dir = podDirs.get(pod)!;
-    const record = sessionRecord({ kind, namespace: pod.namespace, pod: pod.name, container: container.name, protocol }, identity);
-    sessionLog.add(record);
+    const record = recordSession(sessionRecord({ kind, namespace: pod.namespace, pod: pod.name, container: container.name, protocol }, identity));
     const main = mainProcesses.get(`${pod.namespace}/${pod.name}/${container.name}`)!;
     const session = serveRemoteCommand({
       connection,
@@ -287,9 +287,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       return;
     }
     const connection = acceptSpdy(socket, head, handshake.protocol);
-    const record = sessionRecord({ kind: 'portforward', namespace: pod.namespace, pod: pod.name, protocol: handshake.protocol }, identity);
-    sessionLog.add(record);
-    logger.info({ event: 'session-start', ...identityLogFields(record), protocol: handshake.protocol }, 'session started');
+    recordSession(sessionRecord({ kind: 'portforward', namespace: pod.namespace, pod: pod.name, protocol: handshake.protocol }, identity));
     const services = podServices.get(pod)!;
     servePortForward({
       connection,
@@ -298,6 +296,13 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       resolvePort: (port) => services.localPort(port),
       logger: logger.child({ kind: 'portforward', namespace: pod.namespace, pod: pod.name }),
     });
+  }
+
+  /** Keeps the session's identity and logs it: one line per session, as soon as it is upgraded. */
+  function recordSession(record: SessionRecord): SessionRecord {
+    sessionLog.add(record);
+    logger.info({ event: 'session-identity', ...identityLogFields(record), ...(record.container ? { container: record.container } : {}), protocol: record.protocol }, 'session identity');
+    return record;
   }
 
   /** Answers 101 and runs SPDY over the socket, tracked so that close() can end it. */
@@ -392,8 +397,11 @@ function identityLogFields(record: SessionRecord): Record<string, unknown> {
   };
 }
 
-/** A JSON request body, at most MAX_BODY_BYTES (the rest is drained, not kept). */
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+/**
+ * A review request body, at most MAX_BODY_BYTES (the rest is drained, not kept): JSON, or the
+ * protobuf kubectl sends for built-in kinds.
+ */
+async function readReviewBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -401,11 +409,12 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
     if (size <= MAX_BODY_BYTES) chunks.push(chunk);
   }
   if (size > MAX_BODY_BYTES) throw requestEntityTooLarge(MAX_BODY_BYTES);
-  const text = Buffer.concat(chunks).toString('utf8');
+  const body = Buffer.concat(chunks);
   try {
-    return JSON.parse(text) as unknown;
+    if (String(req.headers['content-type'] ?? '').startsWith('application/vnd.kubernetes.protobuf')) return decodeProtobufReview(body);
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch (error) {
-    throw badRequest(`the body of the request could not be decoded as JSON: ${(error as Error).message}`);
+    throw badRequest(`the body of the request could not be decoded: ${(error as Error).message}`);
   }
 }
 

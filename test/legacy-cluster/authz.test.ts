@@ -4,7 +4,7 @@
 import t from 'tap';
 import { parseTokenAuthFile } from '../../src/legacy-cluster/token-auth-file.js';
 import { parseRules } from '../../src/legacy-cluster/authorizer.js';
-import { startHarness, request, json, rawExchange, postJson, spdyUpgradeRequest, dialSpdy, openStreams, collect, execPath, type Harness, type UpgradeAs } from './harness.js';
+import { startHarness, request, json, failureStatus, rawExchange, postJson, spdyUpgradeRequest, dialSpdy, openStreams, collect, execPath, type Harness, type UpgradeAs } from './harness.js';
 
 const USERS = [
   { token: 'alice-token', name: 'alice', uid: 'alice-uid', groups: ['devs'] },
@@ -29,7 +29,7 @@ t.before(async () => {
 });
 t.teardown(() => h.close());
 
-const forbiddenStatus = (message: string, details: object): object => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Forbidden', details, code: 403 });
+const forbiddenStatus = (message: string, details: object): object => failureStatus(403, 'Forbidden', message, details);
 
 t.test('token-file users authenticate; other tokens, and the users of other clusters, get the 401 Status', async (t) => {
   for (const token of ['alice-token', 'bob-token', 'carol-token', h.token]) {
@@ -39,7 +39,7 @@ t.test('token-file users authenticate; other tokens, and the users of other clus
   for (const header of ['Bearer dave-token', 'Bearer alice-token2', 'Bearer alice', 'Bearer ', 'Basic YWxpY2U6eA==']) {
     const response = await request(h, 'GET', '/version', { Authorization: header }, false);
     t.equal(response.status, 401, header);
-    t.same(json(response), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    t.same(json(response), failureStatus(401, 'Unauthorized', 'Unauthorized'));
   }
 });
 

@@ -143,6 +143,10 @@ export function request(h: Harness, method: string, path: string, headers: Recor
   return rawExchange(h, lines.join('\r\n') + '\r\n\r\n');
 }
 
+/** A metav1.Status failure body as the API server writes it (key order included), written out independently of the code under test. */
+export const failureStatus = (code: number, reason: string, message: string, details?: object): object =>
+  details ? { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details, code } : { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+
 export const json = (response: ParsedResponse): Record<string, unknown> => JSON.parse(response.body.toString('utf8')) as Record<string, unknown>;
 
 /** A POST of a JSON body (the review APIs), with the harness's token or the given one. */
