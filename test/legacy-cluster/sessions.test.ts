@@ -9,8 +9,17 @@ const ALICE_TOKEN = 'alice-secret-token-1234';
 let h: Harness;
 t.before(async () => {
   h = await startHarness({
-    users: [{ token: ALICE_TOKEN, name: 'alice', uid: 'a-1', groups: ['devs'] }],
-    rules: parseRules([{ groups: ['devs'], verbs: ['create'], resources: ['pods/exec', 'pods/attach', 'pods/portforward'] }], 'test rules'),
+    users: [
+      { token: ALICE_TOKEN, name: 'alice', uid: 'a-1', groups: ['devs'] },
+      { token: 'ops-token', name: 'ops' },
+    ],
+    rules: parseRules(
+      [
+        { groups: ['devs'], verbs: ['create'], resources: ['pods/exec', 'pods/attach', 'pods/portforward'] },
+        { users: ['ops'], verbs: ['*'], nonResourceURLs: ['*'] },
+      ],
+      'test rules',
+    ),
   });
 });
 t.teardown(() => h.close());
@@ -83,6 +92,11 @@ t.test('only the privileged token reads the record: users, and the privileged to
   const acting = await request(h, 'GET', '/legacy-cluster/v1/sessions', { 'Impersonate-User': 'alice' });
   t.equal(acting.status, 403);
   t.equal(json(acting).message, message);
+  // Not even a rule granting every path opens it.
+  const ops = await request(h, 'GET', '/legacy-cluster/v1/sessions', { Authorization: 'Bearer ops-token' }, false);
+  t.equal(ops.status, 403);
+  t.equal(json(ops).message, 'forbidden: User "ops" cannot get path "/legacy-cluster/v1/sessions"');
+  t.equal((await request(h, 'GET', '/nothing-here', { Authorization: 'Bearer ops-token' }, false)).status, 404, 'while the rule does open other paths');
   const stranger = await request(h, 'GET', '/legacy-cluster/v1/sessions', { Authorization: 'Bearer nope' }, false);
   t.equal(stranger.status, 401);
   t.equal((await request(h, 'POST', '/legacy-cluster/v1/sessions', { 'Content-Length': '0' })).status, 405);
