@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import { LOG_LEVELS, loadServerTls } from '../config/gateway-config.js';
 import { ConfigError, describeFsError } from '../config/errors.js';
 import { isLoopback, parseListenAddress } from '../config/listen-address.js';
-import { startLegacyCluster } from '../legacy-cluster/cluster.js';
+import { SESSIONS_PATH, startLegacyCluster } from '../legacy-cluster/cluster.js';
+import { parseRules, RulesError, type AccessRule } from '../legacy-cluster/authorizer.js';
+import type { LegacyUser } from '../legacy-cluster/identity.js';
+import { parseTokenAuthFile, TokenFileError } from '../legacy-cluster/token-auth-file.js';
 import { createLogger } from '../observability/logger.js';
 import { Lifecycle, listening } from './lifecycle.js';
 import { parseCommandLine } from './usage.js';
@@ -17,13 +21,32 @@ upgrades are refused, as a 1.28 cluster refuses them, so kubectl falls back to S
 
 WARNING: its pods are THIS HOST. exec and attach run real commands ON THIS HOST, as the user running
 this process, in a scratch directory per pod. It binds loopback (${DEFAULT_LEGACY_LISTEN}) by default
-and requires the bearer token on every request.
+and requires a bearer token on every request.
+
+Like a 1.28 API server it authenticates bearer tokens (401 otherwise), honours Impersonate-* headers
+from callers allowed to impersonate, authorizes by RBAC-like rules (403 otherwise), and serves
+TokenReview, SubjectAccessReview and SelfSubjectAccessReview. As on 1.28, the verb comes from the
+HTTP method: a GET exec/attach/port-forward upgrade (every WebSocket upgrade) is authorized as
+"get" on pods/exec, a POST as "create" (Kubernetes 1.35 added a "create" check for upgrades).
+GET ${SESSIONS_PATH} (privileged token only) lists each exec, attach and port-forward
+session with the user and groups it ran as.
 
 Options:
   --listen HOST:PORT               where to listen (default ${DEFAULT_LEGACY_LISTEN}; port 0: any free port,
                                    see the "listening" log line); a non-loopback address needs --allow-remote
-  --token TOKEN                    the bearer token every request must carry (or --token-file)
+  --token TOKEN                    the privileged bearer token: user kubernetes-admin in group
+                                   system:masters, allowed everything (or --token-file)
   --token-file FILE                read the token from FILE (keeps it out of the process list)
+  --users-file FILE                more users, in kube-apiserver --token-auth-file CSV format:
+                                   token,user,uid[,"group1,group2"] (one per line)
+  --rules-file FILE                what those users may do: YAML list of rules (or rules: [...]),
+                                   each {users, groups, verbs, resources, namespaces, apiGroups,
+                                   resourceNames, nonResourceURLs}, e.g.
+                                     - groups: [devs]
+                                       verbs: [create]
+                                       resources: [pods/exec]
+                                       namespaces: [default]
+                                   Without rules, users may only read discovery and /version.
   --tls-cert FILE, --tls-key FILE  serve HTTPS with this PEM certificate and key (give both);
                                    kubectl sends a bearer token only over HTTPS
   --allow-remote                   allow a non-loopback --listen address: anyone who reaches it with
@@ -38,6 +61,8 @@ const OPTIONS = {
   listen: { type: 'string' },
   token: { type: 'string' },
   'token-file': { type: 'string' },
+  'users-file': { type: 'string' },
+  'rules-file': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'allow-remote': { type: 'boolean' },
@@ -54,6 +79,8 @@ export async function runLegacyCluster(args: string[]): Promise<void> {
       throw new ConfigError(`--listen: ${listen.host} is not a loopback address, and this server runs commands on this host (add --allow-remote to insist)`);
     }
     const token = await readToken(flags.token as string | undefined, flags['token-file'] as string | undefined);
+    const users = await readUsers(flags['users-file'] as string | undefined);
+    const rules = await readRules(flags['rules-file'] as string | undefined);
     const certFile = flags['tls-cert'] as string | undefined;
     const keyFile = flags['tls-key'] as string | undefined;
     if (certFile && !keyFile) throw new ConfigError('--tls-cert: given without --tls-key (give both or neither)');
@@ -62,7 +89,7 @@ export async function runLegacyCluster(args: string[]): Promise<void> {
     const logLevel = (flags['log-level'] as string | undefined) ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`--log-level: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
     const logger = createLogger({ level: logLevel });
-    const cluster = await listening('--listen', startLegacyCluster({ listen, token, tls, logger }));
+    const cluster = await listening('--listen', startLegacyCluster({ listen, token, users, rules, tls, logger }));
     life.closeOnStop(() => cluster.close());
   } catch (error) {
     await life.abort();
@@ -89,4 +116,39 @@ async function readToken(token: string | undefined, tokenFile: string | undefine
   if (!token.trim()) throw new ConfigError('--token: must not be empty');
   if (/\s/.test(token)) throw new ConfigError('--token: must not contain white space');
   return token;
+}
+
+async function readFileFor(flag: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${flag}: cannot read ${file}: ${describeFsError(error)}`);
+  }
+}
+
+async function readUsers(file: string | undefined): Promise<LegacyUser[]> {
+  if (file === undefined) return [];
+  try {
+    return parseTokenAuthFile(await readFileFor('--users-file', file), file);
+  } catch (error) {
+    if (error instanceof TokenFileError) throw new ConfigError(`--users-file: ${error.message}`);
+    throw error;
+  }
+}
+
+async function readRules(file: string | undefined): Promise<AccessRule[]> {
+  if (file === undefined) return [];
+  const text = await readFileFor('--rules-file', file);
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`--rules-file: ${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  try {
+    return parseRules(document, file);
+  } catch (error) {
+    if (error instanceof RulesError) throw new ConfigError(`--rules-file: ${error.message}`);
+    throw error;
+  }
 }

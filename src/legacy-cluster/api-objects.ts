@@ -26,8 +26,34 @@ export function apiVersions(serverAddress: string): object {
   };
 }
 
-/** No API groups: this cluster serves the core group only. */
-export const API_GROUP_LIST = { kind: 'APIGroupList', apiVersion: 'v1', groups: [] };
+/** The review APIs this cluster serves besides the core group (reviews.ts). */
+const REVIEW_GROUPS = ['authentication.k8s.io', 'authorization.k8s.io'] as const;
+
+function apiGroup(name: string): object {
+  const version = { groupVersion: `${name}/v1`, version: 'v1' };
+  return { name, versions: [version], preferredVersion: version };
+}
+
+export const API_GROUP_LIST = { kind: 'APIGroupList', apiVersion: 'v1', groups: REVIEW_GROUPS.map(apiGroup) };
+
+/** `/apis/{group}`, for the groups of API_GROUP_LIST. */
+export const API_GROUPS: ReadonlyMap<string, object> = new Map(REVIEW_GROUPS.map((name) => [name, { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(name) }]));
+
+const createOnly = (name: string, kind: string): object => ({ name, singularName: name.slice(0, -1), namespaced: false, kind, verbs: ['create'] });
+
+/** `/apis/{group}/v1`: only the resources this cluster serves, with a 1.28 server's entries for them. */
+export const API_GROUP_RESOURCES: ReadonlyMap<string, object> = new Map([
+  ['authentication.k8s.io/v1', { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'authentication.k8s.io/v1', resources: [createOnly('tokenreviews', 'TokenReview')] }],
+  [
+    'authorization.k8s.io/v1',
+    {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: 'authorization.k8s.io/v1',
+      resources: [createOnly('selfsubjectaccessreviews', 'SelfSubjectAccessReview'), createOnly('subjectaccessreviews', 'SubjectAccessReview')],
+    },
+  ],
+]);
 
 /** The core/v1 entries of a 1.28 server for what this stand-in serves, with the real verbs and kinds. */
 export const CORE_V1_RESOURCES = {
@@ -234,6 +260,8 @@ export const pathNotFound = (): ApiError => failure(404, 'NotFound', 'the server
 
 export const methodNotAllowed = (): ApiError =>
   failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
+
+export const requestEntityTooLarge = (limit: number): ApiError => failure(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`);
 
 /** errors.NewBadRequest(message). */
 export const badRequest = (message: string): ApiError => failure(400, 'BadRequest', message);

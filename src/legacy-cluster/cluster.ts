@@ -5,7 +5,6 @@ import type { Duplex } from 'node:stream';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { splitRequestTarget } from '../codecs/k8s/request-url.js';
 import { SpdyConnection } from '../sessions/spdy-connection.js';
@@ -13,6 +12,8 @@ import { listen } from '../server/listen.js';
 import type { ListenAddress, RunningServer, ServerTls } from '../server/running-server.js';
 import {
   API_GROUP_LIST,
+  API_GROUP_RESOURCES,
+  API_GROUPS,
   ApiError,
   CORE_V1_RESOURCES,
   LEGACY_VERSION,
@@ -26,6 +27,7 @@ import {
   podList,
   podNotFound,
   podObject,
+  requestEntityTooLarge,
   unauthorized,
   type DemoPod,
 } from './api-objects.js';
@@ -42,6 +44,15 @@ import { sendApiError, sendJson, sendRaw, writeApiErrorOnSocket, writeRaw } from
 import { servePortForward } from './port-forward.js';
 import { PodServices } from './pod-services.js';
 import { parsePortForwardRequest, PortForwardRequestError } from '../codecs/k8s/port-forward-request.js';
+import { decodeSegment } from './path-segments.js';
+import { isPrivileged, TokenAuthenticator, type ClusterUser, type LegacyUser } from './identity.js';
+import { forbidden, RuleAuthorizer, type AccessRule } from './authorizer.js';
+import { impersonate } from './impersonation.js';
+import { requestAttributes, type RequestAttributes } from './request-info.js';
+import { selfSubjectAccessReview, subjectAccessReview, tokenReview } from './reviews.js';
+import { SessionLog, sessionRecord, type SessionIdentity, type SessionRecord } from './session-record.js';
+import type { RawAnswer } from './http-replies.js';
+import { decodeProtobufReview } from './protobuf-reviews.js';
 
 /** The SPDY port-forward protocol a 1.28 kubelet speaks (apimachinery portforward/constants.go). */
 const PORT_FORWARD_PROTOCOLS = ['portforward.k8s.io'];
@@ -49,12 +60,21 @@ const PORT_FORWARD_PROTOCOLS = ['portforward.k8s.io'];
 export interface LegacyCluster extends RunningServer {
   /** Stops the pod's service on a pod port (connections are refused) or starts it again. */
   setPodPortOpen(pod: string, podPort: number, open: boolean): Promise<void>;
+  /** The effective identity of every exec, attach and port-forward session so far, oldest first. */
+  sessions(): SessionRecord[];
 }
 
 export interface LegacyClusterOptions {
   listen: ListenAddress;
-  /** Every request must carry `Authorization: Bearer <token>`: this server runs commands on its host. */
+  /**
+   * The privileged bearer token (user `kubernetes-admin`, group `system:masters`: allowed
+   * everything). Every request must carry this or a `users` token: this server runs commands on its host.
+   */
   token: string;
+  /** Token-file users (kube-apiserver `--token-auth-file`); they may do what `rules` allow. */
+  users?: LegacyUser[];
+  /** RBAC-like rules for `users` (authorizer.ts); none: users may only use discovery and self-reviews. */
+  rules?: AccessRule[];
   tls?: ServerTls;
   logger: Logger;
   /** Where the pods' scratch directories go; a fresh temporary directory (removed on close) by default. */
@@ -67,11 +87,30 @@ const NAMESPACES = ['default'];
 const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/?$/;
 const POD_LIST_PATH = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods\/?$/;
 const NAMESPACE_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/?$/;
+const API_GROUP_PATH = /^\/apis\/([^/]+)\/?$/;
+const API_GROUP_VERSION_PATH = /^\/apis\/([^/]+\/[^/]+)\/?$/;
+/** The privileged-only record of sessions (session-record.ts). */
+export const SESSIONS_PATH = '/legacy-cluster/v1/sessions';
+/** kube-apiserver's default --max-resource-write-bytes. */
+const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+/** Who a request acts as, once authenticated, impersonation applied, and authorized. */
+interface Admitted {
+  identity: SessionIdentity;
+  attributes: RequestAttributes;
+}
 
 /**
  * A stand-in for a Kubernetes 1.28 API server with its kubelet: discovery, pods, and exec/attach
  * (and port-forward) over SPDY/3.1 only — WebSocket upgrades are refused with 403, so kubectl falls
  * back to SPDY as it does against a real 1.28 cluster. Its containers are THIS HOST (see pods.ts).
+ *
+ * Every request passes the API server's filters in their order: authentication (identity.ts: the
+ * privileged token or a token-file user; 401 otherwise), impersonation (impersonation.ts), and
+ * authorization (authorizer.ts, verbs from the HTTP method as in 1.28 — a GET exec upgrade is `get`
+ * on pods/exec: request-info.ts). It serves TokenReview, SubjectAccessReview and
+ * SelfSubjectAccessReview (reviews.ts), and records the effective identity of each exec, attach and
+ * port-forward session (`sessions()`, `GET /legacy-cluster/v1/sessions`).
  */
 export async function startLegacyCluster(options: LegacyClusterOptions): Promise<LegacyCluster> {
   const { logger } = options;
@@ -94,10 +133,30 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   }
   const restartCount = (pod: DemoPod, container: string): number =>
     mainProcesses.get(`${pod.namespace}/${pod.name}/${container}`)?.restartCount ?? 0;
-  const expectedAuthorization = Buffer.from(`Bearer ${options.token}`);
-  const authorized = (req: IncomingMessage): boolean => {
-    const given = Buffer.from(String(req.headers.authorization ?? ''));
-    return given.length === expectedAuthorization.length && timingSafeEqual(given, expectedAuthorization);
+  const authenticator = new TokenAuthenticator(options.token, options.users);
+  const authorizer = new RuleAuthorizer(options.rules);
+  const sessionLog = new SessionLog();
+  /** Authentication, impersonation, authorization; throws the Status, or returns a raw refusal. */
+  const admit = (req: IncomingMessage): Admitted | RawAnswer => {
+    const requestor = authenticator.authenticateHeader(req.headers.authorization);
+    if (!requestor) throw unauthorized();
+    let identity: SessionIdentity = { user: requestor };
+    const impersonation = impersonate(req.headersDistinct, req.url ?? '/', requestor, authorizer);
+    switch (impersonation.kind) {
+      case 'invalid':
+        return impersonation.answer;
+      case 'forbidden':
+        throw impersonation.error;
+      case 'impersonated':
+        identity = { user: impersonation.user, requestor };
+        break;
+      case 'none':
+        break;
+    }
+    const attributes = requestAttributes(req.method ?? 'GET', req.url ?? '/', identity.user);
+    const decision = authorizer.authorize(attributes);
+    if (!decision.allowed) throw forbidden(attributes, decision.reason);
+    return { identity, attributes };
   };
   const findPod = (namespace: string, name: string): DemoPod | undefined =>
     pods.find((pod) => pod.namespace === namespace && pod.name === name);
@@ -113,34 +172,64 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   server.on('connection', track);
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    try {
-      if (!authorized(req)) throw unauthorized();
-      const decision = decideRemoteCommand(req, findPod);
-      switch (decision.kind) {
-        case 'error':
-          throw decision.error;
-        case 'raw':
-          return sendRaw(res, decision.answer);
-        case 'upgrade':
-          // Go's check passed on a request Node did not take for an upgrade (e.g. "Connection: noupgrade").
-          throw badRequest('Upgrade request required');
-        case 'not-mine':
-          break;
-      }
-      if (req.method !== 'GET') throw methodNotAllowed();
-      sendJson(res, 200, route(splitRequestTarget(req.url ?? '/').pathname, req));
-    } catch (error) {
-      sendApiError(res, asApiError(error));
-    }
+    void serveRequest(req, res).catch((error: unknown) => {
+      if (!res.headersSent) sendApiError(res, asApiError(error));
+      else res.destroy();
+    });
   });
+
+  async function serveRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const admitted = admit(req);
+    if (!('identity' in admitted)) return sendRaw(res, admitted);
+    const decision = decideRemoteCommand(req, findPod);
+    switch (decision.kind) {
+      case 'error':
+        throw decision.error;
+      case 'raw':
+        return sendRaw(res, decision.answer);
+      case 'upgrade':
+        // Go's check passed on a request Node did not take for an upgrade (e.g. "Connection: noupgrade").
+        throw badRequest('Upgrade request required');
+      case 'not-mine':
+        break;
+    }
+    const path = splitRequestTarget(req.url ?? '/').pathname;
+    const review = reviewHandler(path, admitted.identity.user);
+    if (review) {
+      if (req.method !== 'POST') throw methodNotAllowed();
+      return sendJson(res, 201, review(await readReviewBody(req)));
+    }
+    if (path === SESSIONS_PATH && req.method === 'GET') {
+      // Only the privileged credential (not even a rule) may read who ran what.
+      if (!isPrivileged(admitted.identity.user)) throw forbidden(admitted.attributes);
+      return sendJson(res, 200, sessionLog.list());
+    }
+    if (req.method !== 'GET') throw methodNotAllowed();
+    sendJson(res, 200, route(path, req));
+  }
+
+  /** The review a POST to this path creates, if any (cluster-scoped paths only, as the API server). */
+  function reviewHandler(path: string, caller: ClusterUser): ((body: unknown) => object) | undefined {
+    switch (path.replace(/\/$/, '')) {
+      case '/apis/authentication.k8s.io/v1/tokenreviews':
+        return (body) => tokenReview(body, authenticator);
+      case '/apis/authorization.k8s.io/v1/subjectaccessreviews':
+        return (body) => subjectAccessReview(body, authorizer);
+      case '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews':
+        return (body) => selfSubjectAccessReview(body, caller, authorizer);
+      default:
+        return undefined;
+    }
+  }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
     try {
-      if (!authorized(req)) throw unauthorized();
+      const admitted = admit(req);
+      if (!('identity' in admitted)) return writeRaw(socket, admitted);
       const portForward = parsePortForwardRequest(req.url ?? '/');
       if (portForward) {
-        handlePortForwardUpgrade(req, socket, head, portForward.namespace, portForward.pod, portForward.ports.length);
+        handlePortForwardUpgrade(req, socket, head, portForward.namespace, portForward.pod, portForward.ports.length, admitted.identity);
         return;
       }
       const decision = decideRemoteCommand(req, findPod);
@@ -152,16 +241,17 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
         case 'raw':
           return writeRaw(socket, decision.answer);
         case 'upgrade':
-          return startRemoteCommand(acceptSpdy(socket, head, decision.protocol), decision.protocol, decision.target);
+          return startRemoteCommand(acceptSpdy(socket, head, decision.protocol), decision.protocol, decision.target, admitted.identity);
       }
     } catch (error) {
       writeApiErrorOnSocket(socket, asApiError(error));
     }
   });
 
-  function startRemoteCommand(connection: SpdyConnection, protocol: string, target: RemoteCommandTarget): void {
+  function startRemoteCommand(connection: SpdyConnection, protocol: string, target: RemoteCommandTarget, identity: SessionIdentity): void {
     const { pod, container, kind } = target;
     const dir = podDirs.get(pod)!;
+    const record = recordSession(sessionRecord({ kind, namespace: pod.namespace, pod: pod.name, container: container.name, protocol }, identity));
     const main = mainProcesses.get(`${pod.namespace}/${pod.name}/${container.name}`)!;
     const session = serveRemoteCommand({
       connection,
@@ -172,14 +262,14 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
           ? execInContainer(containerProcessSpec(pod, dir, target.command), target.streams.tty, streams, registry, logger)
           : attachToContainer(main, target.streams.tty, streams),
       logger,
-      logFields: { kind, namespace: pod.namespace, pod: pod.name, container: container.name, command: kind === 'exec' ? target.command : container.command },
+      logFields: { ...identityLogFields(record), container: container.name, command: kind === 'exec' ? target.command : container.command },
       streamCreationTimeoutMs: options.streamCreationTimeoutMs,
     });
     sessions.add(session);
     void session.then(() => sessions.delete(session));
   }
 
-  function handlePortForwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, namespace: string, name: string, queryPorts: number): void {
+  function handlePortForwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, namespace: string, name: string, queryPorts: number, identity: SessionIdentity): void {
     const pod = findPod(namespace, name);
     if (!pod) throw podNotFound(name);
     if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
@@ -197,6 +287,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       return;
     }
     const connection = acceptSpdy(socket, head, handshake.protocol);
+    recordSession(sessionRecord({ kind: 'portforward', namespace: pod.namespace, pod: pod.name, protocol: handshake.protocol }, identity));
     const services = podServices.get(pod)!;
     servePortForward({
       connection,
@@ -205,6 +296,13 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       resolvePort: (port) => services.localPort(port),
       logger: logger.child({ kind: 'portforward', namespace: pod.namespace, pod: pod.name }),
     });
+  }
+
+  /** Keeps the session's identity and logs it: one line per session, as soon as it is upgraded. */
+  function recordSession(record: SessionRecord): SessionRecord {
+    sessionLog.add(record);
+    logger.info({ event: 'session-identity', ...identityLogFields(record), ...(record.container ? { container: record.container } : {}), protocol: record.protocol }, 'session identity');
+    return record;
   }
 
   /** Answers 101 and runs SPDY over the socket, tracked so that close() can end it. */
@@ -222,6 +320,10 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     if (path === '/api') return apiVersions(req.headers.host ?? '127.0.0.1');
     if (path === '/apis') return API_GROUP_LIST;
     if (path === '/api/v1') return CORE_V1_RESOURCES;
+    const group = API_GROUP_PATH.exec(path);
+    if (group && API_GROUPS.has(group[1]!)) return API_GROUPS.get(group[1]!)!;
+    const groupVersion = API_GROUP_VERSION_PATH.exec(path);
+    if (groupVersion && API_GROUP_RESOURCES.has(groupVersion[1]!)) return API_GROUP_RESOURCES.get(groupVersion[1]!)!;
     // kubectl get asks for a Table (server-side printing); anything else gets the objects.
     const table = tableRequested(req.headers.accept, splitRequestTarget(req.url ?? '/').query);
     const list = POD_LIST_PATH.exec(path);
@@ -260,6 +362,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     url: `${scheme}://${address.authority}`,
     host: address.host,
     port: address.port,
+    sessions: () => sessionLog.list(),
     async setPodPortOpen(name: string, podPort: number, open: boolean) {
       const pod = findPod('default', name);
       if (!pod) throw new Error(`no pod ${name}`);
@@ -282,14 +385,39 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   };
 }
 
-/** Path segments are matched before decoding, so an encoded `/` cannot change the route. */
-function decodeSegment(segment: string): string {
+/** Who a session runs as, for its log lines: names and groups, never a credential. */
+function identityLogFields(record: SessionRecord): Record<string, unknown> {
+  return {
+    kind: record.kind,
+    namespace: record.namespace,
+    pod: record.pod,
+    user: record.user,
+    groups: record.groups,
+    ...(record.impersonatedBy ? { impersonatedBy: record.impersonatedBy } : {}),
+  };
+}
+
+/**
+ * A review request body, at most MAX_BODY_BYTES (the rest is drained, not kept): JSON, or the
+ * protobuf kubectl sends for built-in kinds.
+ */
+async function readReviewBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+  }
+  if (size > MAX_BODY_BYTES) throw requestEntityTooLarge(MAX_BODY_BYTES);
+  const body = Buffer.concat(chunks);
   try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
+    if (String(req.headers['content-type'] ?? '').startsWith('application/vnd.kubernetes.protobuf')) return decodeProtobufReview(body);
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch (error) {
+    throw badRequest(`the body of the request could not be decoded: ${(error as Error).message}`);
   }
 }
+
 
 function asApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;

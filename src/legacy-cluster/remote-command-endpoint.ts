@@ -4,6 +4,7 @@ import { ApiError, badRequest, methodNotAllowed, podNotFound, type DemoContainer
 import type { RawAnswer } from './http-replies.js';
 import { headerValues, negotiateSpdyUpgrade, REMOTE_COMMAND_SPDY_PROTOCOLS } from './spdy-handshake.js';
 import type { StreamOptions } from './remote-command.js';
+import { decodeSegment } from './path-segments.js';
 
 const PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach)\/?$/;
 
@@ -48,8 +49,8 @@ export function decideRemoteCommand(req: IncomingMessage, findPod: (namespace: s
   const match = PATH.exec(url.pathname);
   if (!match) return { kind: 'not-mine' };
   if (req.method !== 'GET' && req.method !== 'POST') return { kind: 'error', error: methodNotAllowed() };
-  const pod = findPod(decode(match[1]!), decode(match[2]!));
-  if (!pod) return { kind: 'error', error: podNotFound(decode(match[2]!)) };
+  const pod = findPod(decodeSegment(match[1]!), decodeSegment(match[2]!));
+  if (!pod) return { kind: 'error', error: podNotFound(decodeSegment(match[2]!)) };
   const query = url.query;
   const requested = query.get('container') ?? '';
   const containerName = requested || (pod.containers.length === 1 ? pod.containers[0]!.name : pod.defaultContainer);
@@ -102,11 +103,3 @@ export function queryBool(query: URLSearchParams, name: string): boolean {
   return value !== '0' && value.toLowerCase() !== 'false';
 }
 
-/** Path segments are matched before decoding, so an encoded `/` cannot change the route. */
-function decode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}

@@ -12,6 +12,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { startLegacyCluster, type LegacyCluster } from '../../src/legacy-cluster/cluster.js';
+import type { AccessRule } from '../../src/legacy-cluster/authorizer.js';
+import type { LegacyUser } from '../../src/legacy-cluster/identity.js';
 import { SpdyConnection, type SpdyStream } from '../../src/sessions/spdy-connection.js';
 import { SpdyFrameParser, type SpdyFrame } from '../../src/codecs/spdy/frames.js';
 import { LogRecorder } from '../helpers/log-recorder.js';
@@ -32,6 +34,8 @@ export interface HarnessOptions {
   tls?: boolean;
   streamCreationTimeoutMs?: number;
   workRoot?: string;
+  users?: LegacyUser[];
+  rules?: AccessRule[];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -49,6 +53,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const cluster = await startLegacyCluster({
     listen: { host: '127.0.0.1', port: 0 },
     token,
+    users: options.users,
+    rules: options.rules,
     tls: serverTls,
     logger: createLogger({ destination: logs, level: 'debug' }),
     streamCreationTimeoutMs: options.streamCreationTimeoutMs,
@@ -137,20 +143,46 @@ export function request(h: Harness, method: string, path: string, headers: Recor
   return rawExchange(h, lines.join('\r\n') + '\r\n\r\n');
 }
 
+/** A metav1.Status failure body as the API server writes it (key order included), written out independently of the code under test. */
+export const failureStatus = (code: number, reason: string, message: string, details?: object): object =>
+  details ? { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details, code } : { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+
 export const json = (response: ParsedResponse): Record<string, unknown> => JSON.parse(response.body.toString('utf8')) as Record<string, unknown>;
 
+/** A POST of a JSON body (the review APIs), with the harness's token or the given one. */
+export function postJson(h: Harness, path: string, body: unknown, token = h.token, headers: string[] = []): Promise<ParsedResponse> {
+  const text = JSON.stringify(body);
+  const lines = [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', `Authorization: Bearer ${token}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(text)}`, ...headers];
+  return rawExchange(h, lines.join('\r\n') + '\r\n\r\n' + text);
+}
+
+/** Who sends an upgrade and how: kubectl's POST with the harness's token unless told otherwise. */
+export interface UpgradeAs {
+  method?: 'GET' | 'POST';
+  token?: string;
+  /** More header lines, e.g. `Impersonate-User: alice`. */
+  headers?: string[];
+}
+
 /** The lines of a SPDY upgrade request as kubectl 1.27 writes it (one header per version). */
-export function spdyUpgradeRequest(h: Harness, path: string, versions: string[] = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'], extra: string[] = []): string {
+export function spdyUpgradeRequest(
+  h: Harness,
+  path: string,
+  versions: string[] = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'],
+  extra: string[] = [],
+  as: UpgradeAs = {},
+): string {
   return (
     [
-      `POST ${path} HTTP/1.1`,
+      `${as.method ?? 'POST'} ${path} HTTP/1.1`,
       'Host: 127.0.0.1',
-      `Authorization: Bearer ${h.token}`,
+      `Authorization: Bearer ${as.token ?? h.token}`,
       'Content-Length: 0',
       'Connection: Upgrade',
       'Upgrade: SPDY/3.1',
       ...versions.map((v) => `X-Stream-Protocol-Version: ${v}`),
       ...extra,
+      ...(as.headers ?? []),
     ].join('\r\n') + '\r\n\r\n'
   );
 }
@@ -166,9 +198,9 @@ export interface SpdySession {
 }
 
 /** Upgrades to SPDY and returns a client-role connection; rejects with the answer when not a 101. */
-export async function dialSpdy(h: Harness, path: string, versions?: string[]): Promise<SpdySession> {
+export async function dialSpdy(h: Harness, path: string, versions?: string[], as?: UpgradeAs): Promise<SpdySession> {
   const socket = await connectSocket(h);
-  socket.write(spdyUpgradeRequest(h, path, versions));
+  socket.write(spdyUpgradeRequest(h, path, versions, [], as));
   let buffered = Buffer.alloc(0);
   const head = await new Promise<Buffer>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {

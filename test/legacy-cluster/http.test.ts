@@ -60,7 +60,25 @@ t.test('legacy discovery: /api, /apis, /api/v1, served as application/json whate
 
   const apis = await request(h, 'GET', '/apis', accept);
   t.same(apis.header('content-type'), ['application/json']);
-  t.same(json(apis), { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
+  // Only the review groups (TokenReview, SubjectAccessReview) besides core, each with its documents.
+  const group = (name: string): object => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } });
+  t.same(json(apis), { kind: 'APIGroupList', apiVersion: 'v1', groups: [group('authentication.k8s.io'), group('authorization.k8s.io')] });
+  t.same(json(await request(h, 'GET', '/apis/authentication.k8s.io', accept)), { kind: 'APIGroup', apiVersion: 'v1', ...group('authentication.k8s.io') });
+  t.same(json(await request(h, 'GET', '/apis/authentication.k8s.io/v1', accept)), {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: 'authentication.k8s.io/v1',
+    resources: [{ name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] }],
+  });
+  t.same(json(await request(h, 'GET', '/apis/authorization.k8s.io/v1', accept)), {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: 'authorization.k8s.io/v1',
+    resources: [
+      { name: 'selfsubjectaccessreviews', singularName: 'selfsubjectaccessreview', namespaced: false, kind: 'SelfSubjectAccessReview', verbs: ['create'] },
+      { name: 'subjectaccessreviews', singularName: 'subjectaccessreview', namespaced: false, kind: 'SubjectAccessReview', verbs: ['create'] },
+    ],
+  });
 
   const v1 = json(await request(h, 'GET', '/api/v1', accept)) as { kind: string; groupVersion: string; resources: Array<Record<string, unknown>> };
   t.equal(v1.kind, 'APIResourceList');
@@ -143,7 +161,7 @@ t.test('unknown pods and paths: NotFound Status as the API server writes it', as
   t.equal(elsewhere.status, 404);
   t.equal(json(elsewhere).message, 'pods "demo" not found');
 
-  for (const path of ['/nothing', '/apis/apps/v1', '/api/v2', '/api/v1/secrets']) {
+  for (const path of ['/nothing', '/apis/apps/v1', '/apis/authentication.k8s.io/v2', '/api/v2', '/api/v1/secrets']) {
     const response = await request(h, 'GET', path);
     t.equal(response.status, 404, path);
     t.same(json(response), {
@@ -178,4 +196,8 @@ t.test('writes are not served: 405 MethodNotAllowed', async (t) => {
   t.match(json(response), { kind: 'Status', reason: 'MethodNotAllowed', code: 405 });
   const onExec = await request(h, 'PUT', '/api/v1/namespaces/default/pods/demo/exec?command=ls&stdout=true');
   t.equal(onExec.status, 405);
+  // The reviews are create-only: a GET is not a read of them.
+  const review = await request(h, 'GET', '/apis/authentication.k8s.io/v1/tokenreviews');
+  t.equal(review.status, 405);
+  t.match(json(review), { reason: 'MethodNotAllowed' });
 });
