@@ -285,3 +285,27 @@ class FileReader {
     return undefined;
   }
 }
+
+/** A file whose new contents the running gateway should pick up, and the setting it feeds. */
+export interface ReloadableFile {
+  path: string;
+  /** `tls.cert`, `upstreams[legacy].ca`, `auth.tokenFile`, … (upstreams by name). */
+  setting: string;
+}
+
+/** Every file to watch (file-watcher.ts) for rotation: TLS material, CA bundles, token files. */
+export function reloadableFiles(config: GatewayConfig): ReloadableFile[] {
+  const files: ReloadableFile[] = [];
+  const add = (path: string | undefined, setting: string): void => {
+    if (path !== undefined) files.push({ path, setting });
+  };
+  add(config.tls?.files.cert, 'tls.cert');
+  add(config.tls?.files.key, 'tls.key');
+  add(config.tls?.files.clientCA, 'tls.clientCA');
+  for (const upstream of config.upstreams) {
+    for (const key of ['ca', 'tokenFile', 'clientCert', 'clientKey'] as const) add(upstream.files[key], `upstreams[${upstream.name}].${key}`);
+  }
+  add(config.auth.tokenFile?.path, 'auth.tokenFile');
+  add(config.auth.oidc?.ca?.path, 'auth.oidc.ca');
+  return files;
+}

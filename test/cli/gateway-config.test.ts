@@ -9,7 +9,7 @@ import { loadGatewayConfig, type ServeFlags } from '../../src/config/gateway-con
 import { isLoopback, parseListenAddress } from '../../src/config/listen-address.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
-import { primaryUpstream } from '../../src/config/model.js';
+import { primaryUpstream, reloadableFiles } from '../../src/config/model.js';
 import { ConfigProblems } from '../../src/config/problems.js';
 import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
 
@@ -151,6 +151,17 @@ shutdown: {gracePeriodSeconds: 3}
   t.equal(config.limits.maxSessionsPerUser, 100, 'the rest of limits defaulted');
   t.same(config.logging, { level: 'debug', format: 'json' });
   t.same(config.shutdown, { gracePeriodSeconds: 3 });
+  t.same(reloadableFiles(config), [
+    { path: join(etc, 'tls.crt'), setting: 'tls.cert' },
+    { path: join(etc, 'tls.key'), setting: 'tls.key' },
+    { path: join(etc, 'legacy-ca.crt'), setting: 'tls.clientCA' },
+    { path: join(etc, 'legacy-ca.crt'), setting: 'upstreams[a].ca' },
+    { path: join(etc, 'token'), setting: 'upstreams[a].tokenFile' },
+    { path: join(etc, 'tls.crt'), setting: 'upstreams[b].clientCert' },
+    { path: join(etc, 'tls.key'), setting: 'upstreams[b].clientKey' },
+    { path: join(etc, 'tokens.csv'), setting: 'auth.tokenFile' },
+    { path: join(etc, 'legacy-ca.crt'), setting: 'auth.oidc.ca' },
+  ], 'every file to watch, with the setting it feeds');
 });
 
 t.test('defaults: one upstream is the default; admin on, passthrough, no audit', async (t) => {
