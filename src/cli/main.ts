@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `kube-stream-gateway` command: one module per sub-command (serve, legacy-cluster, demo).
 import { ConfigError } from '../config/errors.js';
+import { ConfigProblems } from '../config/problems.js';
 import { ListenError } from './lifecycle.js';
 import { packageVersion } from './version.js';
 import { UsageError } from './usage.js';
@@ -13,11 +14,12 @@ Usage:
   kube-stream-gateway serve [options]           the gateway
   kube-stream-gateway legacy-cluster [options]  a SPDY-only stand-in cluster (runs commands on THIS host)
   kube-stream-gateway demo [options]            both, over HTTPS, with a ready kubeconfig (npm start)
+  kube-stream-gateway check-config --config FILE  validate a configuration file without starting
   kube-stream-gateway <command> --help          the options of a command
   kube-stream-gateway --version                 the version
 
 Exit codes: 0 after SIGINT/SIGTERM, 1 when an address cannot be listened on, 2 for bad options or
-configuration (one line on stderr, naming the option).
+configuration (one line on stderr per problem, naming the option or the file and field).
 `;
 
 // Loaded on demand: `serve` starts without the legacy cluster's pty and certificate code, and
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>>
   serve: async () => (await import('./serve.js')).runServe,
   'legacy-cluster': async () => (await import('./legacy-cluster.js')).runLegacyCluster,
   demo: async () => (await import('./demo.js')).runDemo,
+  'check-config': async () => (await import('./check-config.js')).runCheckConfig,
 };
 
 async function main(argv: string[]): Promise<void> {
@@ -50,6 +53,11 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error: unknown) => {
   // Expected problems get one line and no stack: exit 1 when an address cannot be listened on, 2 for
   // bad options or configuration. Anything else is a bug, and worth its stack.
+  if (error instanceof ConfigProblems) {
+    // Every problem found, one line each.
+    process.stderr.write(error.lines.map((line) => `kube-stream-gateway: ${line}\n`).join(''));
+    process.exit(2);
+  }
   if (error instanceof ConfigError || error instanceof UsageError) {
     process.stderr.write(`kube-stream-gateway: ${error.message.replace(/\s*\n\s*/g, ' ')}\n`);
     process.exit(error instanceof ListenError ? 1 : 2);

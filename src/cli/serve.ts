@@ -1,4 +1,5 @@
-import { DEFAULT_LISTEN, loadGatewayConfig, type ServeSettings } from '../config/gateway-config.js';
+import { DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, loadGatewayConfig } from '../config/gateway-config.js';
+import { primaryUpstream } from '../config/model.js';
 import { createLogger } from '../observability/logger.js';
 import { startGateway } from '../server/gateway.js';
 import { Lifecycle, listening } from './lifecycle.js';
@@ -11,21 +12,26 @@ client libraries, and translates them to SPDY/3.1 toward a legacy API server or 
 request (and SPDY from older kubectl) is proxied unchanged. Each caller's own Authorization header is
 passed to the upstream (passthrough): the upstream authenticates and authorizes every request.
 
-Options (each also settable in the --config YAML file under the same name without "--"; a flag wins
-over the file; relative paths in the file are relative to the file's folder):
-  --config FILE                          YAML file with any of the settings below
+Options (a flag wins over its environment variable, which wins over the --config file; every setting,
+and many more, is described in docs/configuration.md; relative paths in the file are relative to the
+file's folder; check a file with: kube-stream-gateway check-config --config FILE):
+  --config FILE                          the YAML configuration file (env KSG_CONFIG)
   --listen HOST:PORT                     where to listen (default ${DEFAULT_LISTEN}; [::1]:PORT for IPv6;
-                                         port 0: any free port, see the "listening" log line)
+                                         port 0: any free port, see the "listening" log line; env KSG_LISTEN)
+  --admin-listen HOST:PORT|off           metrics and health endpoints (default ${DEFAULT_ADMIN_LISTEN}; env KSG_ADMIN_LISTEN)
   --tls-cert FILE, --tls-key FILE        serve HTTPS with this PEM certificate and key (give both); plain
                                          HTTP otherwise, for use behind a TLS-terminating load balancer
   --upstream URL                         the legacy API server or kubelet: http(s)://host:port[/path-prefix]
+                                         (env KSG_UPSTREAM); the --upstream* options describe one upstream
+                                         named "default", instead of the file's upstreams
   --upstream-kubeconfig FILE             take the server, CA and TLS server name from this kubeconfig (its
                                          credentials are not used for callers); --upstream replaces its server
   --upstream-context NAME                the kubeconfig's context to use (default: its current-context)
   --upstream-ca FILE                     PEM CA bundle that verifies the upstream (default: the kubeconfig's
                                          CA, else the system's roots)
   --upstream-insecure-skip-tls-verify    do not verify the upstream's certificate (testing only)
-  --log-level LEVEL                      fatal, error, warn, info (default), debug, trace or silent
+  --log-level LEVEL                      fatal, error, warn, info (default), debug, trace or silent (env
+                                         KSG_LOG_LEVEL)
   -h, --help                             this text
 
 Logs are JSON lines on stdout. Stops cleanly on SIGINT or SIGTERM (exit 0).
@@ -34,6 +40,7 @@ Logs are JSON lines on stdout. Stops cleanly on SIGINT or SIGTERM (exit 0).
 const OPTIONS = {
   config: { type: 'string' },
   listen: { type: 'string' },
+  'admin-listen': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   upstream: { type: 'string' },
@@ -49,10 +56,9 @@ export async function runServe(args: string[]): Promise<void> {
   try {
     const flags = parseCommandLine('serve', args, OPTIONS, HELP);
     if (!flags) return await life.abort();
-    const { config: configFile, ...settings } = flags;
-    const config = await loadGatewayConfig(settings as ServeSettings, configFile as string | undefined);
-    const logger = createLogger({ level: config.logLevel });
-    const gateway = await listening('--listen', startGateway({ listen: config.listen, tls: config.tls, upstream: config.upstream, logger }));
+    const config = await loadGatewayConfig(flags, process.env);
+    const logger = createLogger({ level: config.logging.level });
+    const gateway = await listening('--listen', startGateway({ listen: config.listen, tls: config.tls, upstream: primaryUpstream(config), logger }));
     life.closeOnStop(async () => {
       logger.info({ event: 'stopping' }, 'stopping');
       await gateway.close();

@@ -1,16 +1,26 @@
+/**
+ * Where the configuration comes from, in order of precedence: `serve` flags > environment variables
+ * > the --config YAML file > defaults. All are merged into one document in the file's shape, then
+ * validated by the one schema (schema.ts) and resolved (model.ts); problems name the flag, the
+ * variable, or the file and field the bad value came from.
+ */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { createSecureContext } from 'node:tls';
-import { parse } from 'yaml';
-import type { ListenAddress, ServerTls } from '../server/running-server.js';
-import type { UpstreamTarget } from '../upstream/target.js';
-import { ConfigError, describeFsError } from './errors.js';
-import { KubeconfigError, loadUpstreamFromKubeconfig } from './kubeconfig.js';
-import { parseListenAddress } from './listen-address.js';
+import { parseDocument } from 'yaml';
+import { describeFsError } from './errors.js';
+import { resolveGatewayConfig, type GatewayConfig } from './model.js';
+import { ConfigProblems, Problems, SettingOrigins, issueMessage, type FieldPath } from './problems.js';
+import { FLAG_UPSTREAM_NAME, gatewayFileSchema, type GatewayFile } from './schema.js';
 
-/** The `serve` settings as given: the flags and the keys of the --config YAML file share these names. */
-export interface ServeSettings {
+export { DEFAULT_LISTEN, DEFAULT_ADMIN_LISTEN, LOG_LEVELS } from './schema.js';
+export { loadServerTls } from './pem.js';
+export type { GatewayConfig } from './model.js';
+
+/** The `serve` flags that carry settings (as node:util parseArgs returns them). */
+export interface ServeFlags {
+  config?: string;
   listen?: string;
+  'admin-listen'?: string;
   'tls-cert'?: string;
   'tls-key'?: string;
   upstream?: string;
@@ -21,186 +31,191 @@ export interface ServeSettings {
   'log-level'?: string;
 }
 
-export type SettingName = keyof ServeSettings;
+/** Environment variables for the settings a container usually changes (docs/configuration.md). */
+export const ENVIRONMENT_VARIABLES = {
+  KSG_CONFIG: 'the --config file',
+  KSG_LISTEN: 'listen',
+  KSG_ADMIN_LISTEN: 'admin.listen',
+  KSG_LOG_LEVEL: 'logging.level',
+  KSG_LOG_FORMAT: 'logging.format',
+  KSG_UPSTREAM: 'the server of a single upstream named "default" (as --upstream)',
+  KSG_SHUTDOWN_GRACE_PERIOD_SECONDS: 'shutdown.gracePeriodSeconds',
+} as const;
 
-/** What `serve` runs with. */
-export interface GatewayConfig {
-  listen: ListenAddress;
-  tls?: ServerTls;
-  upstream: UpstreamTarget;
-  logLevel: string;
+/** The flag that sets a field, to name fields in messages when there is no --config file. */
+const FIELD_FLAGS: Record<string, string> = {
+  listen: '--listen',
+  'admin.listen': '--admin-listen',
+  'tls.cert': '--tls-cert',
+  'tls.key': '--tls-key',
+  'logging.level': '--log-level',
+  'upstreams[0].server': '--upstream',
+  'upstreams[0].kubeconfig': '--upstream-kubeconfig',
+  'upstreams[0].context': '--upstream-context',
+  'upstreams[0].ca': '--upstream-ca',
+  'upstreams[0].insecureSkipTLSVerify': '--upstream-insecure-skip-tls-verify',
+};
+
+type Mapping = Record<string, unknown>;
+type Environment = Record<string, string | undefined>;
+
+/**
+ * The configuration `serve` runs with. `flags` as parsed from the command line (ParsedOptions is
+ * accepted as it is), `env` usually process.env; relative paths in flags are relative to `cwd`,
+ * those in the file to the file's folder. Throws ConfigProblems (a ConfigError) listing every
+ * problem, one per line.
+ */
+export async function loadGatewayConfig(flags: ServeFlags | Record<string, string | boolean | undefined> = {}, env: Environment = process.env, cwd = process.cwd()): Promise<GatewayConfig> {
+  const { file, problems, baseDir } = await validateGatewaySettings(flags as ServeFlags, env, cwd);
+  const config = await resolveGatewayConfig(file, problems, baseDir);
+  if (problems.origins.file !== undefined) config.source = resolve(cwd, problems.origins.file);
+  return config;
+}
+
+/** The merged settings, validated by the schema but with no file read yet (paths as written). */
+export async function validateGatewaySettings(flags: ServeFlags, env: Environment = {}, cwd = process.cwd()): Promise<{ file: GatewayFile; problems: Problems; baseDir: string }> {
+  const configFile = flags.config ?? nonEmpty(env.KSG_CONFIG);
+  const origins = new SettingOrigins(configFile, Object.keys(gatewayFileSchema.shape), FIELD_FLAGS);
+  const problems = new Problems(origins);
+  const document = configFile === undefined ? {} : await readDocument(configFile, cwd, problems);
+  problems.throwIfAny();
+
+  const set = (path: string[], value: unknown, label: string): void => {
+    if (value === undefined) return;
+    setIn(document, path, value);
+    origins.override(path, label);
+  };
+  const fromCwd = (value: string | undefined): string | undefined => (value === undefined ? undefined : resolve(cwd, value));
+
+  // Environment first, flags after: a flag overwrites the variable's value and its label.
+  set(['listen'], nonEmpty(env.KSG_LISTEN), 'KSG_LISTEN');
+  set(['admin', 'listen'], nonEmpty(env.KSG_ADMIN_LISTEN), 'KSG_ADMIN_LISTEN');
+  set(['logging', 'level'], nonEmpty(env.KSG_LOG_LEVEL), 'KSG_LOG_LEVEL');
+  set(['logging', 'format'], nonEmpty(env.KSG_LOG_FORMAT), 'KSG_LOG_FORMAT');
+  set(['shutdown', 'gracePeriodSeconds'], numberOrText(nonEmpty(env.KSG_SHUTDOWN_GRACE_PERIOD_SECONDS)), 'KSG_SHUTDOWN_GRACE_PERIOD_SECONDS');
+  set(['listen'], flags.listen, '--listen');
+  set(['admin', 'listen'], flags['admin-listen'], '--admin-listen');
+  set(['logging', 'level'], flags['log-level'], '--log-level');
+  set(['tls', 'cert'], fromCwd(flags['tls-cert']), '--tls-cert');
+  set(['tls', 'key'], fromCwd(flags['tls-key']), '--tls-key');
+  applyUpstreamFlags(document, flags, env, cwd, problems);
+
+  const parsed = gatewayFileSchema.safeParse(document, { error: issueMessage });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        const known = knownKeys(issue.path);
+        for (const key of issue.keys) problems.add([...issue.path, key], `unknown setting${known ? ` (known here: ${known.join(', ')})` : ''}`);
+      } else if (issue.code === 'invalid_type' && issue.expected === 'array' && issue.path.join('.') === 'upstreams' && document.upstreams === undefined) {
+        problems.add(issue.path, 'required: list the legacy clusters here, or give --upstream / --upstream-kubeconfig for one named "default"');
+      } else {
+        problems.add(issue.path, issue.message);
+      }
+    }
+  }
+  problems.throwIfAny();
+  return { file: parsed.data!, problems, baseDir: configFile === undefined ? cwd : dirname(resolve(cwd, configFile)) };
 }
 
 /**
- * Where each setting came from, for error messages and relative paths: a flag is named `--listen`
- * and its paths are relative to the working directory; a key of the --config file is named
- * `gateway.yaml: listen` and its paths are relative to the file's folder.
+ * `--upstream*` (and KSG_UPSTREAM, as --upstream) describe one upstream named "default"; they
+ * cannot be combined with `upstreams` in the file, which would leave unclear which one they change.
  */
-export interface SettingsOrigin {
-  label(name: SettingName): string;
-  baseDir(name: SettingName): string;
+function applyUpstreamFlags(document: Mapping, flags: ServeFlags, env: Environment, cwd: string, problems: Problems): void {
+  const given: Array<[string, string, unknown]> = [
+    ['server', flags.upstream !== undefined ? '--upstream' : 'KSG_UPSTREAM', flags.upstream ?? nonEmpty(env.KSG_UPSTREAM)],
+    ['kubeconfig', '--upstream-kubeconfig', flags['upstream-kubeconfig'] === undefined ? undefined : resolve(cwd, flags['upstream-kubeconfig'])],
+    ['context', '--upstream-context', flags['upstream-context']],
+    ['ca', '--upstream-ca', flags['upstream-ca'] === undefined ? undefined : resolve(cwd, flags['upstream-ca'])],
+    ['insecureSkipTLSVerify', '--upstream-insecure-skip-tls-verify', flags['upstream-insecure-skip-tls-verify'] || undefined],
+  ];
+  const present = given.filter(([, , value]) => value !== undefined);
+  if (present.length === 0) return;
+  if (document.upstreams !== undefined) {
+    const labels = present.map(([, label]) => label).join(', ');
+    problems.addLine(`${labels}: ${present.length === 1 ? 'describes' : 'describe'} a single upstream named "${FLAG_UPSTREAM_NAME}", but ${problems.origins.file} lists upstreams too: give the upstreams in one place`);
+    return;
+  }
+  // The flags keep their meaning from before the file had upstreams: http:// servers included.
+  const upstream: Mapping = { name: FLAG_UPSTREAM_NAME, allowInsecureHTTP: true };
+  document.upstreams = [upstream];
+  for (const [key, label, value] of present) {
+    upstream[key] = value;
+    problems.origins.override(['upstreams', 0, key], label);
+  }
 }
 
-export const DEFAULT_LISTEN = '127.0.0.1:8080';
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const STRING_SETTINGS: readonly SettingName[] = ['listen', 'tls-cert', 'tls-key', 'upstream', 'upstream-kubeconfig', 'upstream-context', 'upstream-ca', 'log-level'];
-const BOOLEAN_SETTINGS: readonly SettingName[] = ['upstream-insecure-skip-tls-verify'];
-
-/** Every setting given as a flag, paths relative to the working directory. */
-export const FLAGS_ORIGIN: SettingsOrigin = { label: (name) => `--${name}`, baseDir: () => process.cwd() };
-
-/** Reads `--config FILE`: unknown keys and wrongly typed values are refused, naming the file and key. */
-export async function readSettingsFile(path: string): Promise<ServeSettings> {
+async function readDocument(path: string, cwd: string, problems: Problems): Promise<Mapping> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readFile(resolve(cwd, path), 'utf8');
   } catch (error) {
-    throw new ConfigError(`--config: cannot read ${path}: ${describeFsError(error)}`);
+    problems.addLine(`--config: cannot read ${path}: ${describeFsError(error)}`);
+    return {};
   }
-  let document: unknown;
-  try {
-    document = parse(text) ?? {};
-  } catch (error) {
-    throw new ConfigError(`${path}: invalid YAML: ${(error as Error).message.split('\n')[0]}`);
+  const document = parseDocument(text, { prettyErrors: false });
+  if (document.errors.length > 0) {
+    for (const error of document.errors) problems.addLine(`${path}: invalid YAML: ${error.message.split('\n')[0]}`);
+    return {};
   }
-  if (typeof document !== 'object' || Array.isArray(document) || document === null) throw new ConfigError(`${path}: expected a mapping of settings (listen: …, upstream: …)`);
-  const settings: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(document)) {
-    if (STRING_SETTINGS.includes(key as SettingName)) {
-      if (typeof value !== 'string') throw new ConfigError(`${path}: ${key}: must be a string`);
-      settings[key] = value;
-    } else if (BOOLEAN_SETTINGS.includes(key as SettingName)) {
-      if (typeof value !== 'boolean') throw new ConfigError(`${path}: ${key}: must be true or false`);
-      settings[key] = value;
-    } else {
-      throw new ConfigError(`${path}: ${key}: unknown setting (known: ${[...STRING_SETTINGS, ...BOOLEAN_SETTINGS].join(', ')})`);
-    }
+  const value: unknown = document.toJS() ?? {};
+  if (typeof value !== 'object' || Array.isArray(value) || value === null) {
+    problems.addLine(`${path}: expected a mapping of settings (listen: …, upstreams: …), got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`);
+    return {};
   }
-  return settings as ServeSettings;
+  return withoutNulls(value as Mapping);
 }
 
 /**
- * The `serve` configuration from its flags and, when given, the --config file: a flag wins over the
- * same key in the file. Errors name the flag, or the file and key, the bad value came from.
+ * `key:` with nothing after it (YAML null) is the same as leaving the key out, so that a section
+ * whose settings are all commented out means its defaults. Lists keep their entries.
  */
-export async function loadGatewayConfig(flags: ServeSettings, configFile?: string): Promise<GatewayConfig> {
-  const fromFile = configFile === undefined ? {} : await readSettingsFile(configFile);
-  const settings: Record<string, unknown> = { ...fromFile };
-  const fromFlags = new Set<string>();
-  for (const [key, value] of Object.entries(flags)) {
-    if (value === undefined) continue;
-    settings[key] = value;
-    fromFlags.add(key);
+function withoutNulls(mapping: Mapping): Mapping {
+  const result: Mapping = {};
+  for (const [key, value] of Object.entries(mapping)) {
+    if (value === null) continue;
+    result[key] = typeof value === 'object' && !Array.isArray(value) ? withoutNulls(value as Mapping) : Array.isArray(value) ? value.map((item: unknown) => (typeof item === 'object' && item !== null && !Array.isArray(item) ? withoutNulls(item as Mapping) : item)) : value;
   }
-  const origin: SettingsOrigin =
-    configFile === undefined
-      ? FLAGS_ORIGIN
-      : {
-          label: (name) => (fromFlags.has(name) || !(name in fromFile) ? `--${name}` : `${configFile}: ${name}`),
-          baseDir: (name) => (fromFlags.has(name) ? process.cwd() : dirname(resolve(configFile))),
-        };
-  return resolveGatewayConfig(settings as ServeSettings, origin);
+  return result;
 }
 
-/**
- * Turns settings into what the gateway runs with, reading the files they name.
- *
- * Upstream: `upstream` (a URL) or `upstream-kubeconfig` (server, CA, TLS server name from a
- * kubeconfig) is required. With both, the kubeconfig supplies trust and `upstream` replaces its
- * server URL (a kubeconfig made for outside access, whose server the gateway reaches another way).
- * `upstream-ca` and `upstream-insecure-skip-tls-verify` override the kubeconfig's equivalents; the
- * two together are refused, as kubectl refuses them.
- */
-export async function resolveGatewayConfig(settings: ServeSettings, origin: SettingsOrigin = FLAGS_ORIGIN): Promise<GatewayConfig> {
-  const { label } = origin;
-  const path = (name: SettingName, value: string): string => resolve(origin.baseDir(name), value);
-
-  const listen = parseListenAddress(settings.listen ?? DEFAULT_LISTEN, label('listen'));
-  const logLevel = settings['log-level'] ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`${label('log-level')}: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
-
-  let tls: ServerTls | undefined;
-  const certFile = settings['tls-cert'];
-  const keyFile = settings['tls-key'];
-  if (certFile && !keyFile) throw new ConfigError(`${label('tls-cert')}: given without ${label('tls-key')} (give both or neither)`);
-  if (keyFile && !certFile) throw new ConfigError(`${label('tls-key')}: given without ${label('tls-cert')} (give both or neither)`);
-  if (certFile && keyFile) tls = await loadServerTls(path('tls-cert', certFile), path('tls-key', keyFile), label('tls-cert'), label('tls-key'));
-
-  let upstream: UpstreamTarget;
-  const kubeconfig = settings['upstream-kubeconfig'];
-  if (kubeconfig) {
-    try {
-      upstream = await loadUpstreamFromKubeconfig(path('upstream-kubeconfig', kubeconfig), settings['upstream-context'] || undefined);
-    } catch (error) {
-      if (error instanceof KubeconfigError) throw new ConfigError(`${label('upstream-kubeconfig')}: ${error.message}`);
-      throw error;
-    }
-    if (settings.upstream) upstream.url = parseUpstreamUrl(settings.upstream, label('upstream'));
-  } else if (settings['upstream-context']) {
-    throw new ConfigError(`${label('upstream-context')}: only valid with --upstream-kubeconfig`);
-  } else if (!settings.upstream) {
-    throw new ConfigError('--upstream or --upstream-kubeconfig: one is required (the legacy API server or kubelet to front), as a flag or in the --config file');
-  } else {
-    upstream = { url: parseUpstreamUrl(settings.upstream, label('upstream')), insecureSkipTlsVerify: false };
+/** Sets document[a][b]… = value, making mappings on the way (a flag wins over whatever was there). */
+function setIn(document: Mapping, path: string[], value: unknown): void {
+  let node = document;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Mapping;
   }
-
-  const caFile = settings['upstream-ca'];
-  const insecure = settings['upstream-insecure-skip-tls-verify'] === true;
-  if (caFile && insecure) {
-    throw new ConfigError(`${label('upstream-ca')} and ${label('upstream-insecure-skip-tls-verify')}: give one or the other (a CA is pointless when verification is off)`);
-  }
-  if (caFile) {
-    const ca = await readSettingFile(path('upstream-ca', caFile), label('upstream-ca'));
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${label('upstream-ca')}: ${caFile} holds no PEM certificate`);
-    try {
-      createSecureContext({ ca });
-    } catch (error) {
-      throw new ConfigError(`${label('upstream-ca')}: ${caFile} is not a usable PEM CA bundle (${openSslReason(error)})`);
-    }
-    upstream.ca = ca;
-    upstream.insecureSkipTlsVerify = false;
-  }
-  if (insecure) {
-    upstream.insecureSkipTlsVerify = true;
-    delete upstream.ca;
-  }
-  return { listen, tls, upstream, logLevel };
+  node[path[path.length - 1]!] = value;
 }
 
-/** Reads a server certificate and key (PEM) and checks that they are usable and belong together. */
-export async function loadServerTls(certPath: string, keyPath: string, certLabel = '--tls-cert', keyLabel = '--tls-key'): Promise<ServerTls> {
-  const tls = { cert: await readSettingFile(certPath, certLabel), key: await readSettingFile(keyPath, keyLabel) };
-  try {
-    createSecureContext({ cert: tls.cert, key: tls.key });
-  } catch (error) {
-    throw new ConfigError(`${certLabel} and ${keyLabel}: not a usable PEM certificate and matching key (${openSslReason(error)})`);
-  }
-  return tls;
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-function parseUpstreamUrl(value: string, label: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${label}: must be an http(s) URL, got ${JSON.stringify(value)}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${label}: must be an http(s) URL, got ${JSON.stringify(value)}`);
-  if (url.search || url.hash) throw new ConfigError(`${label}: must not carry a query or fragment, got ${JSON.stringify(value)}`);
-  if (url.username || url.password) throw new ConfigError(`${label}: must not carry credentials (each caller's own Authorization is passed through)`);
-  return url;
+/** `"25"` → 25; anything else stays text, for the schema to refuse naming the variable. */
+function numberOrText(value: string | undefined): number | string | undefined {
+  return value !== undefined && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value;
 }
 
-async function readSettingFile(path: string, label: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`${label}: cannot read ${path}: ${describeFsError(error)}`);
+/** The keys the schema knows at `path`, for "unknown setting" lines. */
+function knownKeys(path: FieldPath): string[] | undefined {
+  // Zod's internal definition tree: objects have a shape; optional, default and prefault wrap an
+  // inner type; arrays have an element; records a value type.
+  type Def = { type: string; shape?: Record<string, { _zod: { def: Def } }>; innerType?: { _zod: { def: Def } }; element?: { _zod: { def: Def } }; valueType?: { _zod: { def: Def } } };
+  let def = (gatewayFileSchema as unknown as { _zod: { def: Def } })._zod.def;
+  const unwrap = (): void => {
+    for (let depth = 0; def.innerType && depth < 8; depth++) def = def.innerType._zod.def;
+  };
+  unwrap();
+  for (const segment of path) {
+    const next = typeof segment === 'number' ? def.element : (def.shape?.[String(segment)] ?? def.valueType);
+    if (!next) return undefined;
+    def = next._zod.def;
+    unwrap();
   }
+  return def.shape ? Object.keys(def.shape) : undefined;
 }
 
-/** OpenSSL's words without its error-code prefix: `error:0480006C:PEM routines::no start line` → `no start line`. */
-function openSslReason(error: unknown): string {
-  const message = (error as Error).message;
-  return message.replace(/^error:[0-9A-F]+:[^:]*:[^:]*:/, '') || message;
-}
+export { ConfigProblems };

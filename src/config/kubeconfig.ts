@@ -45,6 +45,20 @@ type Mapping = Record<string, unknown>;
  * client-go. Exec plugins, auth providers, basic auth and proxy-url are refused: not supported yet.
  */
 export async function loadUpstreamFromKubeconfig(path: string, contextName?: string): Promise<UpstreamTarget> {
+  return (await loadKubeconfigUpstream(path, contextName)).target;
+}
+
+/** Absolute paths of the files a kubeconfig pointed to (not its `…-data` fields), to watch them. */
+export interface KubeconfigFiles {
+  ca?: string;
+  tokenFile?: string;
+  clientCert?: string;
+  clientKey?: string;
+}
+
+/** What loadUpstreamFromKubeconfig reads, with the files it came from, so that they can be reloaded. */
+export async function loadKubeconfigUpstream(path: string, contextName?: string): Promise<{ target: UpstreamTarget; files: KubeconfigFiles }> {
+  const files: KubeconfigFiles = {};
   const file = `kubeconfig ${path}`;
   let text: string;
   try {
@@ -115,6 +129,7 @@ export async function loadUpstreamFromKubeconfig(path: string, contextName?: str
     const token = (await readRelative(base, user.tokenFile, `${userLabel}: tokenFile`)).trim();
     if (!token) throw new KubeconfigError(`${userLabel}: tokenFile: ${user.tokenFile} is empty`);
     credentials.bearerToken = token;
+    files.tokenFile = resolve(base, user.tokenFile);
   }
   const clientCert = await dataOrFile(user, 'client-certificate-data', 'client-certificate', base, userLabel);
   const clientKey = await dataOrFile(user, 'client-key-data', 'client-key', base, userLabel);
@@ -123,12 +138,15 @@ export async function loadUpstreamFromKubeconfig(path: string, contextName?: str
   if (clientCert && clientKey) {
     credentials.clientCert = clientCert.value;
     credentials.clientKey = clientKey.value;
+    if (clientCert.path) files.clientCert = clientCert.path;
+    if (clientKey.path) files.clientKey = clientKey.path;
   }
+  if (ca?.path) files.ca = ca.path;
 
   const target: UpstreamTarget = { url, insecureSkipTlsVerify: insecure === true, credentials };
   if (ca !== undefined) target.ca = ca.value;
   if (serverName !== undefined) target.serverName = serverName;
-  return target;
+  return { target, files };
 }
 
 function isMapping(value: unknown): value is Mapping {
@@ -147,7 +165,7 @@ function findNamed(document: Mapping, file: string, listKey: string, entryKey: s
 }
 
 /** A `…-data` field (base64) or its file twin (a path relative to the kubeconfig); data wins. */
-async function dataOrFile(from: Mapping, dataKey: string, fileKey: string, base: string, label: string): Promise<{ value: string; field: string } | undefined> {
+async function dataOrFile(from: Mapping, dataKey: string, fileKey: string, base: string, label: string): Promise<{ value: string; field: string; path?: string } | undefined> {
   const data = from[dataKey];
   if (data !== undefined && data !== null && data !== '') {
     if (typeof data !== 'string' || !/^[A-Za-z0-9+/=\s]+$/.test(data)) throw new KubeconfigError(`${label}: ${dataKey}: must be base64`);
@@ -156,7 +174,7 @@ async function dataOrFile(from: Mapping, dataKey: string, fileKey: string, base:
   const file = from[fileKey];
   if (file !== undefined && file !== null && file !== '') {
     if (typeof file !== 'string') throw new KubeconfigError(`${label}: ${fileKey}: must be a file path`);
-    return { value: await readRelative(base, file, `${label}: ${fileKey}`), field: fileKey };
+    return { value: await readRelative(base, file, `${label}: ${fileKey}`), field: fileKey, path: resolve(base, file) };
   }
   return undefined;
 }

@@ -11,13 +11,27 @@ const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
  * a free one (the servers report the port they got). `label` names the option in errors.
  */
 export function parseListenAddress(value: string, label: string): ListenAddress {
-  const expected = `${label}: expected HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080; port 0-65535), got ${JSON.stringify(value)}`;
+  const address = readListenAddress(value);
+  if (!address) throw new ConfigError(`${label}: ${expectation(value)}`);
+  return address;
+}
+
+/** What is wrong with `value` as a listen address (the words after `label: `), or undefined. */
+export function listenAddressProblem(value: string): string | undefined {
+  return readListenAddress(value) ? undefined : expectation(value);
+}
+
+function expectation(value: string): string {
+  return `expected HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080; port 0-65535), got ${JSON.stringify(value)}`;
+}
+
+function readListenAddress(value: string): ListenAddress | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
-  if (!match) throw new ConfigError(expected);
+  if (!match) return undefined;
   const port = Number(match[3]);
   const host = (match[1] ?? match[2])!;
-  if (port > 65535) throw new ConfigError(expected);
-  if (match[1] !== undefined ? isIP(host) !== 6 : !HOST_NAME.test(host)) throw new ConfigError(expected);
+  if (port > 65535) return undefined;
+  if (match[1] !== undefined ? isIP(host) !== 6 : !HOST_NAME.test(host)) return undefined;
   return { host, port };
 }
 

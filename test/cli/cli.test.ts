@@ -37,9 +37,10 @@ t.test('--version prints the version in package.json', async (t) => {
 
 t.test('--help on each command exits 0 and names every option', async (t) => {
   const expectations: Record<string, string[]> = {
-    serve: ['--config', '--listen', '127.0.0.1:8080', '--tls-cert', '--tls-key', '--upstream ', '--upstream-kubeconfig', '--upstream-context', '--upstream-ca', '--upstream-insecure-skip-tls-verify', '--log-level', '--help'],
+    serve: ['--config', 'KSG_CONFIG', '--listen', '127.0.0.1:8080', '--admin-listen', '127.0.0.1:9090', 'KSG_LISTEN', '--tls-cert', '--tls-key', '--upstream ', '--upstream-kubeconfig', '--upstream-context', '--upstream-ca', '--upstream-insecure-skip-tls-verify', '--log-level', '--help'],
     'legacy-cluster': ['--listen', '127.0.0.1:6443', '--token', '--token-file', '--tls-cert', '--tls-key', '--allow-remote', '--log-level', 'ON THIS HOST', 'loopback'],
     demo: ['--listen', '127.0.0.1:8443', '--kubeconfig-out', 'demo.kubeconfig', 'loopback', 'THIS HOST'],
+    'check-config': ['--config', 'exits 0', 'exits 1', 'Exit 2'],
   };
   const runs = Object.entries(expectations).flatMap(([command, words]) => ['--help', '-h'].map(async (flag) => ({ command, words, flag, result: await cli([command, flag]) })));
   for (const { command, words, flag, result } of await Promise.all(runs)) {
@@ -51,15 +52,17 @@ t.test('--help on each command exits 0 and names every option', async (t) => {
   for (const args of [[], ['--help'], ['help']]) {
     const result = await cli(args);
     t.equal(result.code, 0, `kube-stream-gateway ${args.join(' ')}`);
-    t.match(result.stdout, /serve[^]*legacy-cluster[^]*demo[^]*--version/);
+    t.match(result.stdout, /serve[^]*legacy-cluster[^]*demo[^]*check-config[^]*--version/);
   }
 });
 
 t.test('bad options and configuration: exit 2 with one line naming the problem', async (t) => {
   const badKey = join(dir, 'bad-key.yaml');
-  await writeFile(badKey, 'listen: 127.0.0.1:1\nupstrem: https://x\n');
+  await writeFile(badKey, 'listen: 127.0.0.1:1\nupstreams: [{name: a, server: "https://x"}]\nupstrem: https://x\n');
   const badValue = join(dir, 'bad-value.yaml');
-  await writeFile(badValue, 'upstream: ftp://legacy\n');
+  await writeFile(badValue, 'upstreams: [{name: a, server: "ftp://legacy"}]\n');
+  const withUpstreams = join(dir, 'with-upstreams.yaml');
+  await writeFile(withUpstreams, 'upstreams: [{name: a, server: "https://legacy"}]\n');
   const notYaml = join(dir, 'not-yaml.yaml');
   await writeFile(notYaml, 'listen: [unclosed\n');
   const cases: Array<[string[], RegExp]> = [
@@ -70,19 +73,24 @@ t.test('bad options and configuration: exit 2 with one line naming the problem',
     [['serve', '--listen', 'nowhere', '--upstream', 'https://127.0.0.1:1'], /--listen: expected HOST:PORT.*got "nowhere"/],
     [['serve', '--listen', '127.0.0.1:70000', '--upstream', 'https://127.0.0.1:1'], /--listen: expected HOST:PORT/],
     [['serve', '--listen', '::1:8080', '--upstream', 'https://127.0.0.1:1'], /--listen: expected HOST:PORT.*\[::1\]:8080/],
-    [['serve', '--upstream', 'ftp://x'], /--upstream: must be an http\(s\) URL, got "ftp:\/\/x"/],
+    [['serve', '--upstream', 'ftp://x'], /--upstream: must be an https URL, got "ftp:\/\/x"/],
     [['serve', '--upstream', 'https://user:secret@x'], /--upstream: must not carry credentials/],
-    [['serve'], /--upstream or --upstream-kubeconfig: one is required/],
+    [['serve'], /upstreams: required: list the legacy clusters here, or give --upstream \/ --upstream-kubeconfig/],
     [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', 'x.pem'], /--tls-cert: given without --tls-key/],
     [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-key', 'x.pem'], /--tls-key: given without --tls-cert/],
-    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', join(dir, 'none.crt'), '--tls-key', join(dir, 'none.key')], /--tls-cert: cannot read .*none\.crt: no such file/],
-    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', badKey, '--tls-key', badKey], /--tls-cert and --tls-key: not a usable PEM certificate/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', join(dir, 'none.crt'), '--tls-key', badKey], /--tls-cert: cannot read .*none\.crt: no such file/],
+    [['serve', '--upstream', 'https://127.0.0.1:1', '--tls-cert', badKey, '--tls-key', badKey], /--tls-cert: not a usable PEM certificate with --tls-key as its key/],
     [['serve', '--upstream', 'https://127.0.0.1:1', '--upstream-ca', badKey], /--upstream-ca: .* holds no PEM certificate/],
     [['serve', '--upstream', 'https://127.0.0.1:1', '--upstream-context', 'x'], /--upstream-context: only valid with --upstream-kubeconfig/],
     [['serve', '--upstream', 'https://127.0.0.1:1', '--log-level', 'loud'], /--log-level: must be one of .*got "loud"/],
     [['serve', '--config', join(dir, 'missing.yaml')], /--config: cannot read .*missing\.yaml: no such file/],
     [['serve', '--config', badKey], /bad-key\.yaml: upstrem: unknown setting/],
-    [['serve', '--config', badValue], /bad-value\.yaml: upstream: must be an http\(s\) URL, got "ftp:\/\/legacy"/],
+    [['serve', '--config', badValue], /bad-value\.yaml: upstreams\[0\]\.server: must be an https URL, got "ftp:\/\/legacy"/],
+    [['serve', '--config', withUpstreams, '--upstream', 'https://x'], /--upstream: describes a single upstream named "default", but .*with-upstreams\.yaml lists upstreams too/],
+    [['serve', '--admin-listen', 'nowhere', '--upstream', 'https://x'], /--admin-listen: expected HOST:PORT.*, or "off"/],
+    [['check-config'], /check-config: --config FILE: required/],
+    [['check-config', '--config', badKey, '--bogus'], /check-config: unknown option '--bogus'/],
+    [['check-config', 'positional'], /check-config: unexpected argument 'positional'/],
     [['serve', '--config', notYaml], /not-yaml\.yaml: invalid YAML/],
     [['serve', '--upstream-kubeconfig', join(dir, 'none.kubeconfig')], /--upstream-kubeconfig: kubeconfig .*none\.kubeconfig: cannot read/],
     [['legacy-cluster', '--listen', '127.0.0.1:0'], /--token: required/],
@@ -112,14 +120,17 @@ t.test('bad options and configuration: exit 2 with one line naming the problem',
   }
 });
 
-t.test('a flag wins over the same key in the config file, and errors name where the value came from', async (t) => {
+t.test('a flag wins over the same setting in the config file; every problem gets a line naming where it came from', async (t) => {
   const config = join(dir, 'gateway.yaml');
-  await writeFile(config, 'upstream: ftp://from-the-file\nlisten: 127.0.0.1:99999\n');
-  let result = await cli(['serve', '--config', config, '--upstream', 'mailto:x', '--listen', '127.0.0.1:0']);
+  await writeFile(config, 'listen: 127.0.0.1:99999\nlogging: {level: loud}\n');
+  let result = await cli(['serve', '--config', config, '--upstream', 'https://127.0.0.1:1', '--listen', '127.0.0.1:0', '--log-level', 'nope']);
   t.equal(result.code, 2);
-  t.match(result.stderr, /^kube-stream-gateway: --upstream: must be an http\(s\) URL, got "mailto:x"\n$/, 'the flag value was the one checked');
+  t.match(result.stderr, /^kube-stream-gateway: --log-level: must be one of .*, got "nope"\n$/, 'the flag values were the ones checked');
   result = await cli(['serve', '--config', config, '--upstream', 'https://127.0.0.1:1']);
-  t.match(result.stderr, /^kube-stream-gateway: .*gateway\.yaml: listen: expected HOST:PORT.*"127\.0\.0\.1:99999"\n$/, 'the file value is named by file and key');
+  t.equal(result.code, 2);
+  t.match(result.stderr, /^kube-stream-gateway: .*gateway\.yaml: listen: expected HOST:PORT.*"127\.0\.0\.1:99999"\nkube-stream-gateway: .*gateway\.yaml: logging\.level: must be one of .*got "loud"\n$/, 'both file values, named by file and field, a line each');
+  t.notMatch(result.stderr, /\n\s+at /, 'no stack');
+  t.equal(result.stdout, '');
 });
 
 t.test('an address in use: exit 1 with one line naming it', async (t) => {

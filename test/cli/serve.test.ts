@@ -82,11 +82,10 @@ t.test('serve --config: paths relative to the file, a flag wins, kubectl works t
   await writeFile(
     config,
     `listen: 127.0.0.1:${(held.address() as { port: number }).port}
-tls-cert: tls.crt
-tls-key: tls.key
-upstream: ${clusterUrl}
-upstream-ca: ca.crt
-log-level: info
+tls: {cert: tls.crt, key: tls.key}
+admin: {listen: "off"}
+upstreams: [{name: legacy, server: "${clusterUrl}", ca: ca.crt}]
+logging: {level: info}
 `,
   );
   const gateway = new CliProcess(['serve', '--config', config, '--listen', '127.0.0.1:0'], { cwd: dir });

@@ -1,0 +1,381 @@
+/**
+ * The one configuration schema (YAML file, flags and environment all land here): strict objects,
+ * defaults, a description on every field (docs/configuration.md is generated from them), and
+ * checks across fields. Only the shape and the values are checked here; reading the files the
+ * settings name is model.ts's job.
+ */
+import { z } from 'zod';
+import { listenAddressProblem } from './listen-address.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export const AUTH_MODES = ['passthrough', 'edge'] as const;
+/** The YAML spelling; model.ts maps them to the AuthenticatorName of src/auth/identity.ts. */
+export const AUTHENTICATORS = ['clientCertificate', 'tokenFile', 'oidc', 'tokenReview'] as const;
+export const AUTHORIZATION_MODES = ['none', 'policy', 'subjectAccessReview'] as const;
+export const POLICY_VERBS = ['exec', 'attach', 'portforward', 'api', '*'] as const;
+/** What kube-apiserver accepts for --oidc-signing-algs. */
+export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'] as const;
+
+export const DEFAULT_LISTEN = '127.0.0.1:8080';
+export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9090';
+/** The upstream the `--upstream*` flags (and KSG_UPSTREAM) describe. */
+export const FLAG_UPSTREAM_NAME = 'default';
+
+const UPSTREAM_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HOST = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/;
+
+/** Metadata that docs/configuration.md shows next to a field. */
+export interface FieldMeta {
+  description: string;
+  flag?: string;
+  env?: string;
+  /** A default computed from other fields, described in words. */
+  defaultText?: string;
+}
+
+const path = () => z.string().min(1, 'must be a file path, got an empty string');
+// Number.isInteger as a refinement rather than .int(): .int() aborts the checks of every enclosing
+// object, which would hide their errors (e.g. duplicate upstream names) until this one is fixed.
+const seconds = () => z.number().refine(Number.isInteger, 'must be a whole number of seconds').min(0, 'must be 0 or more');
+const count = (minimum: number) => z.number().refine(Number.isInteger, 'must be a whole number').min(minimum, `must be ${minimum} or more`);
+const names = () => z.array(z.string().min(1, 'must not be empty'));
+
+/** Lets a check on an object run despite errors inside it, as long as it is an object at all. */
+function whenMapping(payload: z.core.ParsePayload): boolean {
+  return typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
+}
+
+/** A string that `problemOf` judges: it returns what is wrong, or undefined. */
+const checkedString = (problemOf: (value: string) => string | undefined) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = problemOf(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const listenAddress = () => checkedString(listenAddressProblem);
+
+const tlsSchema = z
+  .strictObject({
+    cert: path().optional().meta({ description: 'PEM server certificate (chain) the gateway serves HTTPS with. Reloaded when the file changes.', flag: '--tls-cert' }),
+    key: path().optional().meta({ description: 'PEM private key of `cert`. Reloaded with it.', flag: '--tls-key' }),
+    clientCA: path().optional().meta({ description: 'PEM bundle of the CAs whose client certificates authenticate callers (mTLS; the `clientCertificate` authenticator in edge mode). Reloaded when the file changes.' }),
+  })
+  .superRefine((tls, ctx) => {
+    if (tls.cert !== undefined && tls.key === undefined) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'given without {tls.key} (give both or neither)' });
+    if (tls.key !== undefined && tls.cert === undefined) ctx.addIssue({ code: 'custom', path: ['key'], message: 'given without {tls.cert} (give both or neither)' });
+    if (tls.clientCA !== undefined && tls.cert === undefined && tls.key === undefined) ctx.addIssue({ code: 'custom', path: ['clientCA'], message: 'needs {tls.cert} and {tls.key}: client certificates only exist over TLS' });
+  })
+  .meta({ description: 'Serve HTTPS. Leave out to serve plain HTTP behind a TLS-terminating load balancer (kubectl sends tokens only over TLS, so something in front must do TLS).' });
+
+const adminSchema = z
+  .strictObject({
+    listen: checkedString((value) => (value === 'off' ? undefined : listenAddressProblem(value)?.concat(', or "off"')))
+      .default(DEFAULT_ADMIN_LISTEN)
+      .meta({ description: 'Where `/metrics`, `/healthz`, `/livez` and `/readyz` are served (plain HTTP): `HOST:PORT`, or `off`.', flag: '--admin-listen', env: 'KSG_ADMIN_LISTEN' }),
+  })
+  .meta({ description: 'The admin listener: metrics and health endpoints, apart from the gateway listener.' });
+
+const credentialSchema = z
+  .strictObject({
+    tokenFile: path().optional().meta({ description: 'File holding a bearer token (e.g. a projected ServiceAccount token). Reloaded when the file changes.' }),
+    clientCert: path().optional().meta({ description: 'PEM client certificate the gateway presents to the upstream. Reloaded when the file changes.' }),
+    clientKey: path().optional().meta({ description: 'PEM private key of `clientCert`.' }),
+  })
+  .superRefine((credential, ctx) => {
+    if (credential.clientCert !== undefined && credential.clientKey === undefined) ctx.addIssue({ code: 'custom', path: ['clientCert'], message: 'given without clientKey (give both or neither)' });
+    if (credential.clientKey !== undefined && credential.clientCert === undefined) ctx.addIssue({ code: 'custom', path: ['clientKey'], message: 'given without clientCert (give both or neither)' });
+    if (credential.tokenFile === undefined && credential.clientCert === undefined && credential.clientKey === undefined) ctx.addIssue({ code: 'custom', message: 'empty: give tokenFile, or clientCert and clientKey' });
+  })
+  .meta({ description: "The gateway's own credential toward this upstream: used for callers' requests in edge mode (with impersonation), and for TokenReview, SubjectAccessReview and readiness checks. Overrides the kubeconfig user's." });
+
+const upstreamSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(UPSTREAM_NAME, 'must be lowercase letters, digits and "-", starting and ending with a letter or digit (like a Kubernetes name)')
+      .max(63, 'must be at most 63 characters')
+      .meta({ description: 'Names the upstream: requests to `/clusters/{name}/...` go to it (the prefix is stripped), and metrics carry it as a label.' }),
+    server: z
+      .string()
+      .optional()
+      .meta({ description: 'The legacy API server or kubelet: `https://host:port`, optionally with a path prefix. Required unless `kubeconfig` gives it; replaces the kubeconfig\'s server when both are set.', flag: '--upstream', env: 'KSG_UPSTREAM' }),
+    allowInsecureHTTP: z.boolean().default(false).meta({ description: 'Allow an `http://` server (no TLS toward the upstream: tokens travel in clear text). Testing only.' }),
+    hosts: names().default([]).meta({ description: 'Requests whose `Host` header (without port) is one of these go to this upstream, e.g. one DNS name per cluster behind an ingress.' }),
+    kubeconfig: path().optional().meta({ description: 'Take the server, CA, TLS server name and credential from this kubeconfig. Exec plugins and auth providers are refused.', flag: '--upstream-kubeconfig' }),
+    context: z.string().min(1).optional().meta({ description: "The kubeconfig's context to use.", flag: '--upstream-context', defaultText: "the kubeconfig's current-context" }),
+    ca: path().optional().meta({ description: "PEM CA bundle that verifies the upstream's certificate. Reloaded when the file changes.", flag: '--upstream-ca', defaultText: "the kubeconfig's CA, else the system's roots" }),
+    insecureSkipTLSVerify: z.boolean().default(false).meta({ description: "Do not verify the upstream's certificate. Testing only: it allows a man in the middle. Cannot be combined with `ca`.", flag: '--upstream-insecure-skip-tls-verify' }),
+    tlsServerName: z.string().regex(HOST, 'must be a host name').optional().meta({ description: "Name to verify the upstream's certificate against, when it differs from the server's host.", defaultText: "the kubeconfig's tls-server-name, else the server's host" }),
+    credential: credentialSchema.optional(),
+  })
+  .superRefine(
+    (upstream, ctx) => {
+      // Runs even when a field of this upstream is mistyped (see whenMapping): each check looks at types.
+      if (upstream.server === undefined && upstream.kubeconfig === undefined) ctx.addIssue({ code: 'custom', path: ['server'], message: 'required (or {kubeconfig}, which names one)' });
+      if (typeof upstream.server === 'string') {
+        const problem = upstreamUrlProblem(upstream.server, upstream.allowInsecureHTTP === true);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['server'], message: problem });
+      }
+      if (upstream.context !== undefined && upstream.kubeconfig === undefined) ctx.addIssue({ code: 'custom', path: ['context'], message: 'only valid with {kubeconfig}' });
+      if (upstream.ca !== undefined && upstream.insecureSkipTLSVerify === true) ctx.addIssue({ code: 'custom', path: ['ca'], message: 'cannot be combined with {insecureSkipTLSVerify} (a CA is pointless when verification is off)' });
+      const seen = new Set<string>();
+      (Array.isArray(upstream.hosts) ? upstream.hosts : []).forEach((host: unknown, index) => {
+        if (typeof host !== 'string') return;
+        if (!HOST.test(host)) ctx.addIssue({ code: 'custom', path: ['hosts', index], message: `must be a host name, got ${JSON.stringify(host)}` });
+        else if (seen.has(host.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['hosts', index], message: `${JSON.stringify(host)} is listed twice` });
+        seen.add(host.toLowerCase());
+      });
+    },
+    { when: whenMapping },
+  )
+  .meta({ description: 'A legacy cluster (API server or kubelet) behind the gateway.' });
+
+const routingSchema = z
+  .strictObject({
+    defaultUpstream: z.string().optional().meta({ description: 'The upstream for requests that match neither a host nor a `/clusters/{name}/` prefix.', defaultText: 'the only upstream, when there is one; else such requests get a 404 Status' }),
+    revealUpstreamNames: z.boolean().default(false).meta({ description: 'List the known upstream names in the 404 Status for an unknown cluster.' }),
+  })
+  .meta({ description: 'How requests find their upstream: by `Host` (`upstreams[].hosts`), by path prefix `/clusters/{name}/`, else the default.' });
+
+const oidcSchema = z
+  .strictObject({
+    issuerURL: checkedString(httpsUrlProblem)
+      .meta({ description: 'The issuer (`iss` claim); discovery at `{issuerURL}/.well-known/openid-configuration`. Must be https.' }),
+    audiences: z.array(z.string().min(1)).min(1, 'must list at least one audience').meta({ description: 'Accepted `aud` values; a token must carry one of them.' }),
+    usernameClaim: z.string().min(1).default('sub').meta({ description: 'Claim that holds the user name.' }),
+    usernamePrefix: z.string().optional().meta({ description: 'Prefix for user names.', defaultText: '`{issuerURL}#` for claims other than `email` (as kube-apiserver)' }),
+    groupsClaim: z.string().min(1).optional().meta({ description: 'Claim that holds the groups (a string or a list of strings).', defaultText: 'no groups from the token' }),
+    groupsPrefix: z.string().optional().meta({ description: 'Prefix for group names.', defaultText: 'none' }),
+    requiredClaims: z.record(z.string(), z.string()).default({}).meta({ description: 'Claims that must be present with exactly these values.' }),
+    ca: path().optional().meta({ description: "PEM bundle that verifies the issuer's discovery and JWKS endpoints. Reloaded when the file changes.", defaultText: "the system's roots" }),
+    signingAlgorithms: z.array(z.enum(SIGNING_ALGORITHMS)).min(1).default(['RS256']).meta({ description: 'Accepted JWS algorithms.' }),
+    clockSkewSeconds: seconds().default(60).meta({ description: 'Tolerance for `exp`, `nbf` and `iat`.' }),
+  })
+  .meta({ description: 'OpenID Connect ID tokens as bearer tokens (the kube-apiserver `--oidc-*` settings).' });
+
+const tokenReviewSchema = z
+  .strictObject({
+    upstream: z.string().optional().meta({ description: 'The upstream whose API server reviews tokens (TokenReview), with the gateway\'s credential for it.', defaultText: "the request's upstream" }),
+    cacheTTLSeconds: seconds().default(120).meta({ description: 'How long a positive answer is cached.' }),
+    negativeCacheTTLSeconds: seconds().default(10).meta({ description: 'How long a negative answer is cached.' }),
+  })
+  .meta({ description: 'Bearer tokens checked by an upstream API server (TokenReview).' });
+
+const policyRuleSchema = z
+  .strictObject({
+    users: names().default([]).meta({ description: 'User names this rule applies to; `*` = every authenticated user.' }),
+    groups: names().default([]).meta({ description: 'Groups this rule applies to (any of them).' }),
+    verbs: z.array(z.enum(POLICY_VERBS)).min(1, 'must list at least one verb').meta({ description: '`exec`, `attach`, `portforward`, `api` (every other request) or `*` (all).' }),
+    namespaces: names().min(1).default(['*']).meta({ description: 'Namespaces; `*` = all.' }),
+    pods: names().min(1).default(['*']).meta({ description: 'Pod name globs (`web-*`); `*` = all.' }),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.users.length === 0 && rule.groups.length === 0) ctx.addIssue({ code: 'custom', message: 'names no users and no groups (it would never match)' });
+  })
+  .meta({ description: 'Allows the users or groups listed the verbs listed, in the namespaces and pods listed.' });
+
+const authorizationSchema = z
+  .strictObject({
+    mode: z.enum(AUTHORIZATION_MODES).default('none').meta({ description: '`none`: the upstream authorizes (RBAC, via impersonation); `policy`: the rules below; `subjectAccessReview`: ask the upstream API server.' }),
+    policy: z.array(policyRuleSchema).default([]).meta({ description: 'With `mode: policy`: the first matching rule allows; no match denies (403 Status).' }),
+  })
+  .superRefine((authorization, ctx) => {
+    if (authorization.mode === 'policy' && authorization.policy.length === 0) ctx.addIssue({ code: 'custom', path: ['policy'], message: 'required when {auth.authorization.mode} is policy (no rule would deny everything)' });
+    if (authorization.mode !== 'policy' && authorization.policy.length > 0) ctx.addIssue({ code: 'custom', path: ['policy'], message: `only used when {auth.authorization.mode} is policy (it is ${authorization.mode})` });
+  })
+  .meta({ description: 'What authenticated callers may do (edge mode).' });
+
+const impersonationRuleSchema = z
+  .strictObject({
+    users: names().default([]).meta({ description: 'Callers (user names) allowed to send their own `Impersonate-*` headers.' }),
+    groups: names().default([]).meta({ description: 'Callers in any of these groups likewise.' }),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.users.length === 0 && rule.groups.length === 0) ctx.addIssue({ code: 'custom', message: 'names no users and no groups (it would never match)' });
+  });
+
+const authSchema = z
+  .strictObject({
+    mode: z.enum(AUTH_MODES).default('passthrough').meta({ description: "`passthrough`: each caller's own `Authorization` goes to the upstream, which authenticates and authorizes. `edge`: the gateway authenticates callers and reaches the upstream with its own credential, impersonating them." }),
+    authenticators: z
+      .array(z.enum(AUTHENTICATORS))
+      .min(1, 'must list at least one authenticator')
+      .optional()
+      .meta({ description: 'Edge mode: the authenticators tried, in this order. Each listed must be configured (`clientCertificate`: `tls.clientCA`; `tokenFile`: `auth.tokenFile`; `oidc`: `auth.oidc`; `tokenReview`: always).', defaultText: 'clientCertificate, tokenFile, oidc, tokenReview — those configured' }),
+    tokenFile: path().optional().meta({ description: 'Static bearer tokens, kube-apiserver `--token-auth-file` format (`token,user,uid,"group1,group2"`). Reloaded when the file changes.' }),
+    oidc: oidcSchema.optional(),
+    tokenReview: tokenReviewSchema.prefault({}),
+    authorization: authorizationSchema.prefault({}),
+    impersonation: z.array(impersonationRuleSchema).default([]).meta({ description: 'Edge mode: callers allowed to impersonate others themselves (their `Impersonate-*` headers are kept); everyone else\'s are refused.' }),
+    allowedOrigins: z
+      .array(checkedString(originProblem))
+      .default([])
+      .meta({ description: 'Origins (`https://console.example.com`) allowed to open WebSocket sessions from a browser; an upgrade with another `Origin` is refused unless same-origin.' }),
+  })
+  .superRefine((auth, ctx) => {
+    const seen = new Set<string>();
+    auth.authenticators?.forEach((name, index) => {
+      if (seen.has(name)) ctx.addIssue({ code: 'custom', path: ['authenticators', index], message: `${name} is listed twice` });
+      seen.add(name);
+    });
+    if (auth.mode === 'passthrough') {
+      const edgeOnly: Array<[string, boolean]> = [
+        ['authenticators', auth.authenticators !== undefined],
+        ['tokenFile', auth.tokenFile !== undefined],
+        ['oidc', auth.oidc !== undefined],
+        ['authorization', auth.authorization.mode !== 'none'],
+        ['impersonation', auth.impersonation.length > 0],
+      ];
+      for (const [key, given] of edgeOnly) {
+        if (given) ctx.addIssue({ code: 'custom', path: [key], message: 'only used in edge mode ({auth.mode}: edge); the upstream authenticates callers in passthrough mode' });
+      }
+      return;
+    }
+    if (auth.authenticators?.includes('tokenFile') && auth.tokenFile === undefined) ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'required when {auth.authenticators} lists tokenFile' });
+    if (auth.authenticators?.includes('oidc') && auth.oidc === undefined) ctx.addIssue({ code: 'custom', path: ['oidc'], message: 'required when {auth.authenticators} lists oidc' });
+  })
+  .meta({ description: 'Who callers are and what they may do.' });
+
+const auditSchema = z
+  .strictObject({
+    path: z.string().min(1).optional().meta({ description: 'Where audit events (one JSON line per session and per authentication failure) go: `-` for stdout, or a file path.', defaultText: 'no audit log' }),
+  })
+  .meta({ description: 'The audit log.' });
+
+const limitsSchema = z
+  .strictObject({
+    maxSessions: count(1).default(10000).meta({ description: 'Concurrent exec/attach/port-forward sessions; more are refused with a 429 Status.' }),
+    maxSessionsPerUser: count(1).default(100).meta({ description: 'Concurrent sessions of one user (edge mode) or one client address (passthrough).' }),
+    idleTimeoutSeconds: seconds().default(3600).meta({ description: 'End a session after this long without bytes in either direction; 0 = never.' }),
+    maxSessionSeconds: seconds().default(86400).meta({ description: 'End a session after this long; 0 = never.' }),
+    maxMessageBytes: count(1024).default(16777216).meta({ description: 'Largest WebSocket message accepted from a client.' }),
+    maxHeaderBlockBytes: count(1024).default(262144).meta({ description: 'Largest decompressed SPDY header block accepted from an upstream.' }),
+    sessionBufferBytes: count(65536).default(4194304).meta({ description: 'Bytes one session may buffer before it stops reading (back-pressure).' }),
+    failedAuthPerMinute: count(0).default(30).meta({ description: 'Failed authentications per client address per minute before 429; 0 = no limit.' }),
+  })
+  .meta({ description: 'Bounds that keep one caller from exhausting the gateway.' });
+
+const loggingSchema = z
+  .strictObject({
+    level: z.enum(LOG_LEVELS).default('info').meta({ description: 'Log level.', flag: '--log-level', env: 'KSG_LOG_LEVEL' }),
+    format: z.enum(LOG_FORMATS).default('auto').meta({ description: '`json` (pino JSON lines), `pretty` (for people), or `auto`: pretty on a terminal, JSON otherwise.', env: 'KSG_LOG_FORMAT' }),
+  })
+  .meta({ description: 'Logs go to stdout. Tokens are never logged.' });
+
+const shutdownSchema = z
+  .strictObject({
+    gracePeriodSeconds: seconds().default(25).meta({ description: 'On SIGTERM: stop accepting, turn `/readyz` false, let sessions run this long, then end the rest with a Status saying the gateway is shutting down. Keep it below the pod\'s terminationGracePeriodSeconds.', env: 'KSG_SHUTDOWN_GRACE_PERIOD_SECONDS' }),
+  })
+  .meta({ description: 'Graceful drain.' });
+
+const gatewayFileObject = z
+  .strictObject({
+    listen: listenAddress().default(DEFAULT_LISTEN).meta({ description: 'Where the gateway listens: `HOST:PORT` or `[IPv6]:PORT`; port 0 picks a free port (see the `listening` log line). `0.0.0.0:8443` serves every interface.', flag: '--listen', env: 'KSG_LISTEN' }),
+    tls: tlsSchema.optional(),
+    admin: adminSchema.prefault({}),
+    upstreams: z.array(upstreamSchema).min(1, 'must list at least one upstream').meta({ description: 'The legacy clusters behind the gateway, one or more. Required (or the `--upstream*` flags, which describe one upstream named `default`).' }),
+    routing: routingSchema.prefault({}),
+    auth: authSchema.prefault({}),
+    audit: auditSchema.prefault({}),
+    limits: limitsSchema.prefault({}),
+    logging: loggingSchema.prefault({}),
+    shutdown: shutdownSchema.prefault({}),
+  })
+  .meta({ description: 'kube-stream-gateway configuration (YAML; keys are camelCase).' });
+
+/** The file after validation, defaults filled in; paths still as written. */
+export type GatewayFile = z.output<typeof gatewayFileObject>;
+export type UpstreamEntry = GatewayFile['upstreams'][number];
+
+type Ctx = z.core.$RefinementCtx<GatewayFile>;
+
+export const gatewayFileSchema = gatewayFileObject
+  // Checks across sections run even when other sections have errors: every error at once.
+  .superRefine(checkUpstreamReferences, { when: () => true })
+  .superRefine(checkEdgeMode, { when: () => true });
+
+/**
+ * Names, hosts and references between sections. It runs even when other parts of the file have
+ * errors (so that one run reports everything), hence reads the document defensively.
+ */
+function checkUpstreamReferences(file: GatewayFile, ctx: Ctx): void {
+  const upstreams: unknown[] = Array.isArray(file.upstreams) ? file.upstreams : [];
+  const names: string[] = [];
+  const firstWithName = new Map<string, number>();
+  const hostOwner = new Map<string, number>();
+  upstreams.forEach((entry, index) => {
+    const upstream = entry as Partial<UpstreamEntry> | null;
+    if (typeof upstream?.name !== 'string') return;
+    names.push(upstream.name);
+    const first = firstWithName.get(upstream.name);
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['upstreams', index, 'name'], message: `"${upstream.name}" is also the name of upstreams[${first}]` });
+    else firstWithName.set(upstream.name, index);
+    if (!Array.isArray(upstream.hosts)) return;
+    upstream.hosts.forEach((host: unknown, hostIndex) => {
+      if (typeof host !== 'string') return;
+      const owner = hostOwner.get(host.toLowerCase());
+      if (owner !== undefined && owner !== index) ctx.addIssue({ code: 'custom', path: ['upstreams', index, 'hosts', hostIndex], message: `"${host}" is also a host of upstreams[${owner}]` });
+      else hostOwner.set(host.toLowerCase(), index);
+    });
+  });
+  // A reference can only be judged when every upstream has a name.
+  if (upstreams.length === 0 || names.length !== upstreams.length) return;
+  const reference = (value: unknown, at: PropertyKey[]): void => {
+    if (typeof value === 'string' && !names.includes(value)) ctx.addIssue({ code: 'custom', path: at, message: `"${value}" is not one of the upstreams (${[...new Set(names)].join(', ')})` });
+  };
+  reference(file.routing?.defaultUpstream, ['routing', 'defaultUpstream']);
+  reference(file.auth?.tokenReview?.upstream, ['auth', 'tokenReview', 'upstream']);
+}
+
+function checkEdgeMode(file: GatewayFile, ctx: Ctx): void {
+  if (file.auth?.mode !== 'edge') return;
+  if (Array.isArray(file.auth.authenticators) && file.auth.authenticators.includes('clientCertificate') && file.tls?.clientCA === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['tls', 'clientCA'], message: 'required when {auth.authenticators} lists clientCertificate' });
+  }
+  const upstreams: unknown[] = Array.isArray(file.upstreams) ? file.upstreams : [];
+  upstreams.forEach((entry, index) => {
+    const upstream = entry as Partial<UpstreamEntry> | null;
+    // A kubeconfig may hold the credential; model.ts checks that once it has read the kubeconfig.
+    if (upstream && typeof upstream === 'object' && upstream.credential === undefined && upstream.kubeconfig === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['upstreams', index, 'credential'], message: 'required in edge mode ({auth.mode}: edge): the gateway reaches the upstream with its own credential (tokenFile, or clientCert and clientKey, or a kubeconfig user)' });
+    }
+  });
+}
+
+/** Why `value` cannot be an upstream server URL, or undefined when it can. */
+export function upstreamUrlProblem(value: string, allowInsecureHTTP: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `must be an https URL, got ${JSON.stringify(value)}`;
+  }
+  if (url.protocol === 'http:' && !allowInsecureHTTP) return `must be an https URL, got ${JSON.stringify(value)} (http only with {allowInsecureHTTP}: true)`;
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `must be an https URL, got ${JSON.stringify(value)}`;
+  if (url.search || url.hash) return `must not carry a query or fragment, got ${JSON.stringify(value)}`;
+  if (url.username || url.password) return "must not carry credentials (use the upstream's credential, or the callers' own)";
+  return undefined;
+}
+
+function httpsUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `must be an https URL, got ${JSON.stringify(value)}`;
+  }
+  if (url.protocol !== 'https:') return `must be an https URL, got ${JSON.stringify(value)}`;
+  if (url.search || url.hash || url.username || url.password) return `must be a plain https URL (no query, fragment or credentials), got ${JSON.stringify(value)}`;
+  return undefined;
+}
+
+function originProblem(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    if ((url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value.toLowerCase()) return undefined;
+  } catch {
+    // Reported below.
+  }
+  return `must be an origin (scheme://host[:port], no path), got ${JSON.stringify(value)}`;
+}

@@ -1,0 +1,52 @@
+// `kube-stream-gateway check-config --config FILE`: exit 0 with "FILE: ok" and a summary, exit 1
+// with every problem (one line each, then their count), exit 2 for bad options; nothing starts.
+import t from 'tap';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli } from './cli-process.js';
+
+let dir: string;
+t.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ksg-check-config-'));
+});
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+t.test('a valid file: exit 0, "FILE: ok" and a summary line, environment not applied', async (t) => {
+  await writeFile(join(dir, 'ok.yaml'), 'listen: 0.0.0.0:0\nadmin: {listen: "off"}\nupstreams: [{name: a, server: "https://a:6443"}, {name: b, server: "http://b:8080", allowInsecureHTTP: true}]\n');
+  const result = await cli(['check-config', '--config', 'ok.yaml'], { cwd: dir });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stderr, '');
+  t.equal(result.stdout, 'ok.yaml: ok\nlisten http://0.0.0.0:0; admin off; 2 upstreams: a https://a:6443/, b http://b:8080/; default upstream none; auth passthrough\n');
+});
+
+t.test('an invalid file: exit 1, every problem on stderr, then their count', async (t) => {
+  await writeFile(join(dir, 'bad.yaml'), 'listen: nowhere\ntls: {cert: missing.crt}\nupstreams: [{name: a, server: "ftp://a"}]\nextra: 1\n');
+  const result = await cli(['check-config', '--config', 'bad.yaml'], { cwd: dir });
+  t.equal(result.code, 1);
+  t.equal(result.stdout, '');
+  t.same(result.stderr.split('\n'), [
+    'bad.yaml: listen: expected HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080; port 0-65535), got "nowhere"',
+    'bad.yaml: tls.cert: given without tls.key (give both or neither)',
+    'bad.yaml: upstreams[0].server: must be an https URL, got "ftp://a"',
+    'bad.yaml: extra: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, logging, shutdown)',
+    'bad.yaml: 4 problems',
+    '',
+  ]);
+});
+
+t.test('files it names are read and checked: exit 1 naming the field and the path', async (t) => {
+  await writeFile(join(dir, 'files.yaml'), 'tls: {cert: missing.crt, key: files.yaml}\nupstreams: [{name: a, server: "https://a"}]\n');
+  const result = await cli(['check-config', '--config', join(dir, 'files.yaml')]);
+  t.equal(result.code, 1);
+  t.equal(result.stderr, `${join(dir, 'files.yaml')}: tls.cert: cannot read ${join(dir, 'missing.crt')}: no such file or directory\n${join(dir, 'files.yaml')}: 1 problem\n`);
+  const absent = await cli(['check-config', '--config', 'absent.yaml'], { cwd: dir });
+  t.equal(absent.code, 1);
+  t.equal(absent.stderr, '--config: cannot read absent.yaml: no such file or directory\nabsent.yaml: 1 problem\n');
+});
+
+t.test('--help: exit 0, usage on stdout', async (t) => {
+  const result = await cli(['check-config', '--help']);
+  t.equal(result.code, 0);
+  t.match(result.stdout, /^Usage: kube-stream-gateway check-config --config FILE\n/);
+});
