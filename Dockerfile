@@ -1,7 +1,7 @@
 # kube-stream-gateway container image.
 #
 #   docker build -t kube-stream-gateway .
-#   docker run --read-only --tmpfs /tmp -p 8443:8443 -p 9090:9090 \
+#   docker run --read-only --tmpfs /tmp -p 8080:8080 -p 9090:9090 \
 #     -v "$PWD/gateway.yaml:/etc/kube-stream-gateway/gateway.yaml:ro" kube-stream-gateway
 #
 # Node.js 26 is the Active LTS line (since 2026-10-28). The runtime stage holds the compiled
@@ -50,8 +50,9 @@ COPY --from=build /src/bin ./bin
 COPY package.json ./
 # The node image's unprivileged user, by number so that Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
-# 8443: the gateway listener; 9090: the admin listener (/metrics, /livez, /healthz, /readyz).
-EXPOSE 8443 9090
+# The gateway listener: 8080 for plain HTTP behind a TLS-terminating proxy, 8443 when it serves TLS
+# itself (deploy/ uses both); 9090: the admin listener (/metrics, /livez, /healthz, /readyz).
+EXPOSE 8080 8443 9090
 # Slim images have no curl: Node's own fetch asks the admin listener. KSG_HEALTHCHECK_URL overrides it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.KSG_HEALTHCHECK_URL || 'http://127.0.0.1:9090/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]

@@ -96,7 +96,7 @@ t.test('the build steps, replayed as plain commands, give a runtime stage that s
     t.notOk(modules.includes(left), `${left} is not in the image`);
   }
   t.equal(runtime.user, '1000:1000');
-  t.same(runtime.exposed, ['8443', '9090']);
+  t.same(runtime.exposed, ['8080', '8443', '9090']);
   t.same([...runtime.entrypoint!, ...runtime.cmd!], ['kube-stream-gateway', 'serve', '--config', '/etc/kube-stream-gateway/gateway.yaml']);
   t.equal(runtime.env.NODE_ENV, 'production');
 
