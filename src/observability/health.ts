@@ -147,7 +147,13 @@ export class HealthChecks {
       return true;
     }
     const endpoint = match[1] as HealthEndpoint;
-    const only = match[2] === undefined ? undefined : decodeURIComponent(match[2]);
+    let only: string | undefined;
+    try {
+      only = match[2] === undefined ? undefined : decodeURIComponent(match[2]);
+    } catch {
+      writeText(response, 400, 'bad request: malformed check name\n');
+      return true;
+    }
     this.evaluate(endpoint, url.searchParams, only).then(
       (answer) => {
         if (answer) writeText(response, answer.status, answer.body);

@@ -223,9 +223,13 @@ export class GatewayMetrics {
     this.upstreamErrors.inc({ upstream: this.upstreamLabel(upstream), reason: this.reasonLabel('upstream', reason) });
   }
 
-  /** A proxied plain request finished with `statusCode` (0: no answer from the upstream). */
-  proxiedRequest(upstream: string, statusCode: number): void {
-    this.proxiedRequests.inc({ upstream: this.upstreamLabel(upstream), code: statusClass(statusCode) });
+  /**
+   * A proxied plain request finished: its status code (0: no answer from the upstream) or a class
+   * already computed (`2xx` … `5xx`, `none`).
+   */
+  proxiedRequest(upstream: string, status: number | string): void {
+    const code = typeof status === 'number' ? statusClass(status) : /^([1-5]xx|none)$/.test(status) ? status : OTHER;
+    this.proxiedRequests.inc({ upstream: this.upstreamLabel(upstream), code });
   }
 
   /** The Prometheus text exposition of every metric, for GET /metrics. */

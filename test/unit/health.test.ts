@@ -178,6 +178,8 @@ t.test('admin server: health endpoints, /metrics, 404 and 405', async (t) => {
   t.ok(scraped.body.includes('kube_stream_gateway_sessions_active{kind="exec",client_protocol="v5.channel.k8s.io",upstream="default"} 1\n'));
 
   t.equal((await get(`${admin.url}/readyz/nothing`)).status, 404);
+  t.equal((await get(`${admin.url}/readyz/%E0%A4%A`)).status, 400, 'a malformed escape is refused, not thrown');
+  t.equal((await get(`${admin.url}/readyz`)).status, 503, 'and the server is still up');
   t.equal((await get(`${admin.url}/`)).status, 404);
   const post = await get(`${admin.url}/readyz`, 'POST');
   t.equal(post.status, 405);

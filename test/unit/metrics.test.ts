@@ -139,6 +139,8 @@ t.test('upstream connect latency, upstream errors and proxied requests', async (
   metrics.proxiedRequest('default', 204);
   metrics.proxiedRequest('default', 503);
   metrics.proxiedRequest('default', 0);
+  metrics.proxiedRequest('default', '4xx');
+  metrics.proxiedRequest('default', 'teapot');
   const body = await lines(metrics);
   containsLines(t, body, [
     'kube_stream_gateway_upstream_connect_duration_seconds_bucket{le="0.025",upstream="default",result="ok"} 0',
@@ -156,6 +158,8 @@ t.test('upstream connect latency, upstream errors and proxied requests', async (
     'kube_stream_gateway_proxied_requests_total{upstream="default",code="2xx"} 2',
     'kube_stream_gateway_proxied_requests_total{upstream="default",code="5xx"} 1',
     'kube_stream_gateway_proxied_requests_total{upstream="default",code="none"} 1',
+    'kube_stream_gateway_proxied_requests_total{upstream="default",code="4xx"} 1',
+    'kube_stream_gateway_proxied_requests_total{upstream="default",code="other"} 1',
   ]);
   t.equal(statusClass(101), '1xx');
   t.equal(statusClass(600), 'other');
