@@ -265,7 +265,9 @@ function probeUpstream(target: UpstreamTarget, path: string, signal: AbortSignal
   }
   return new Promise((resolve, reject) => {
     const request = requestFunction(target)({ ...options, method: 'GET', path: upstreamPath(target, path), headers, agent: false, signal }, (response) => {
-      // Any answer means TCP, TLS and HTTP work; the body is not needed.
+      // Any answer means TCP, TLS and HTTP work; the body is not needed. Destroying the request
+      // may make the response emit an "aborted" error (Node versions differ): expected, and ignored.
+      response.on('error', () => {});
       response.resume();
       request.destroy();
       resolve();

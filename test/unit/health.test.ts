@@ -217,6 +217,12 @@ t.test('upstream check: any HTTP answer is reachable; path prefix and credential
   const upstream = http.createServer((request, response) => {
     seen.push(request.headers);
     paths.push(request.url!);
+    if (request.url === '/stream/healthz') {
+      // Headers, then a body that never ends: the check must not wait for it, nor trip on its abort.
+      response.writeHead(200);
+      response.write('x'.repeat(64 * 1024));
+      return;
+    }
     response.writeHead(401).end('Unauthorized');
   });
   const port = await listening(upstream);
@@ -225,12 +231,16 @@ t.test('upstream check: any HTTP answer is reachable; path prefix and credential
   const health = new HealthChecks();
   health.addReadinessCheck(upstreamReachableCheck('default', target));
   health.addReadinessCheck(upstreamReachableCheck('by-getter', () => ({ ...target, credentials: {} }), { path: '/version', timeoutMs: 1_000 }));
+  health.addReadinessCheck(upstreamReachableCheck('streaming', { url: new URL(`http://127.0.0.1:${port}/stream`), insecureSkipTlsVerify: false }));
   t.same(await health.evaluate('readyz', query('verbose')), {
     status: 200,
-    body: '[+]ping ok\n[+]shutdown ok\n[+]upstream-default ok\n[+]upstream-by-getter ok\nreadyz check passed\n',
+    body: '[+]ping ok\n[+]shutdown ok\n[+]upstream-default ok\n[+]upstream-by-getter ok\n[+]upstream-streaming ok\nreadyz check passed\n',
   });
-  t.same(paths.sort(), ['/prefix/healthz', '/prefix/version']);
-  t.same(seen.map((headers) => headers.authorization).sort(), ['Bearer gw-token', undefined]);
+  t.same(paths.sort(), ['/prefix/healthz', '/prefix/version', '/stream/healthz']);
+  t.same(seen.map((headers) => headers.authorization).sort(), ['Bearer gw-token', undefined, undefined]);
+  // Run it again after the aborted body has surfaced: nothing crashed, and it is still reachable.
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(await health.evaluate('readyz', query(), 'upstream-streaming'), { status: 200, body: 'ok' });
   t.equal(seen[0]!.host, `127.0.0.1:${port}`);
 });
 
