@@ -1,0 +1,265 @@
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  PORT_FORWARD_CHANNEL_PROTOCOLS,
+  REMOTE_COMMAND_PROTOCOLS,
+  SPDY_TUNNELING_PREFIX,
+} from '../codecs/channels/protocols.js';
+
+/**
+ * Prometheus metrics of one gateway process (prom-client). Every label value is drawn from a closed
+ * set: kinds, outcomes and directions are fixed; client protocols come from the Kubernetes protocol
+ * tables; upstream names from the configuration; reasons from a short name pattern with a cap on how
+ * many distinct ones are kept. Anything else is counted under `other`, so a client cannot grow the
+ * number of series, and no pod name, user or address ever becomes a label.
+ */
+
+export const SESSION_KINDS = ['exec', 'attach', 'portforward-tunnel', 'portforward-channels', 'relay'] as const;
+export type SessionKind = (typeof SESSION_KINDS)[number];
+
+export const SESSION_OUTCOMES = ['completed', 'client-error', 'upstream-error', 'refused', 'shutdown', 'limit'] as const;
+export type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
+
+export const BYTE_DIRECTIONS = ['client-to-upstream', 'upstream-to-client'] as const;
+export type ByteDirection = (typeof BYTE_DIRECTIONS)[number];
+
+/** Label value for anything outside a label's closed set. */
+export const OTHER = 'other';
+/** Label value for a WebSocket client that named no subprotocol. */
+export const NO_PROTOCOL = 'none';
+
+/** Reasons are short names like `invalid-token`; at most this many distinct ones per metric. */
+const REASON_PATTERN = /^[a-z][a-z0-9_-]{0,39}$/;
+const MAX_REASONS_PER_METRIC = 32;
+
+/** What a client may name as its protocol: the channel protocols, tunnelled SPDY, and SPDY itself. */
+const KNOWN_CLIENT_PROTOCOLS: ReadonlySet<string> = new Set([
+  ...REMOTE_COMMAND_PROTOCOLS.map((protocol) => protocol.name),
+  ...PORT_FORWARD_CHANNEL_PROTOCOLS.map((protocol) => protocol.name),
+  `${SPDY_TUNNELING_PREFIX}portforward.k8s.io`,
+  'SPDY/3.1',
+].filter((name) => name !== ''));
+
+/** Sessions last from a second to a day; the buckets follow that range. */
+const SESSION_DURATION_BUCKETS = [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 14400, 43200, 86400];
+/** A TCP + TLS + SPDY handshake toward a cluster: milliseconds on a LAN, seconds when it struggles. */
+const CONNECT_LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface SessionLabels {
+  kind: SessionKind;
+  /** The negotiated Sec-WebSocket-Protocol ("" when none), or `SPDY/3.1` for a relayed SPDY upgrade. */
+  clientProtocol: string;
+  /** The configured upstream name. */
+  upstream: string;
+}
+
+/** One running session's metrics handle: bytes are cheap to count, `ended` is counted once. */
+export interface SessionMetrics {
+  addBytes(direction: ByteDirection, n: number): void;
+  /** Idempotent: only the first call counts (a session may be ended by several paths at once). */
+  ended(outcome: SessionOutcome): void;
+}
+
+export interface GatewayMetricsOptions {
+  /** Configured upstream names; any other name is counted as `other`. */
+  upstreams: readonly string[];
+  /** Process and Node.js runtime metrics (prom-client's defaults). Default true. */
+  defaultMetrics?: boolean;
+  /** Monotonic clock in milliseconds; tests pass their own. */
+  now?: () => number;
+}
+
+export interface RenderedMetrics {
+  contentType: string;
+  body: string;
+}
+
+/** Byte totals accumulate in plain numbers and reach the counter when scraped: no lookup per chunk. */
+interface ByteCell {
+  pending: number;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly now: () => number;
+  private readonly upstreams: ReadonlySet<string>;
+  private readonly byteCells = new Map<SessionKind, Record<ByteDirection, ByteCell>>();
+  private readonly reasonsSeen = new Map<string, Set<string>>();
+
+  private readonly sessionsActive: Gauge<'kind' | 'client_protocol' | 'upstream'>;
+  private readonly sessionsEnded: Counter<'kind' | 'outcome'>;
+  private readonly sessionBytes: Counter<'direction' | 'kind'>;
+  private readonly sessionDuration: Histogram<'kind'>;
+  private readonly upstreamConnectDuration: Histogram<'upstream' | 'result'>;
+  private readonly authenticationFailures: Counter<'reason'>;
+  private readonly authorizationDenials: Counter<'reason'>;
+  private readonly upstreamErrors: Counter<'upstream' | 'reason'>;
+  private readonly proxiedRequests: Counter<'upstream' | 'code'>;
+
+  constructor(options: GatewayMetricsOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.upstreams = new Set(options.upstreams);
+    const registers = [this.registry];
+
+    this.sessionsActive = new Gauge({
+      name: 'kube_stream_gateway_sessions_active',
+      help: 'Sessions (exec, attach, port-forward, relayed upgrades) running now.',
+      labelNames: ['kind', 'client_protocol', 'upstream'],
+      registers,
+    });
+    this.sessionsEnded = new Counter({
+      name: 'kube_stream_gateway_sessions_ended_total',
+      help: 'Sessions ended, by how they ended.',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    });
+    const byteCells = this.byteCells;
+    this.sessionBytes = new Counter({
+      name: 'kube_stream_gateway_session_bytes_total',
+      help: 'Payload bytes carried by sessions, by direction.',
+      labelNames: ['direction', 'kind'],
+      registers,
+      collect() {
+        for (const [kind, cells] of byteCells) {
+          for (const direction of BYTE_DIRECTIONS) {
+            const cell = cells[direction];
+            if (cell.pending === 0) continue;
+            this.inc({ direction, kind }, cell.pending);
+            cell.pending = 0;
+          }
+        }
+      },
+    });
+    this.sessionDuration = new Histogram({
+      name: 'kube_stream_gateway_session_duration_seconds',
+      help: 'How long sessions lasted, from upgrade to end.',
+      labelNames: ['kind'],
+      buckets: SESSION_DURATION_BUCKETS,
+      registers,
+    });
+    this.upstreamConnectDuration = new Histogram({
+      name: 'kube_stream_gateway_upstream_connect_duration_seconds',
+      help: 'Time to open a session toward an upstream (TCP, TLS and the SPDY or WebSocket handshake).',
+      labelNames: ['upstream', 'result'],
+      buckets: CONNECT_LATENCY_BUCKETS,
+      registers,
+    });
+    this.authenticationFailures = new Counter({
+      name: 'kube_stream_gateway_authentication_failures_total',
+      help: 'Requests whose credentials were refused, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.authorizationDenials = new Counter({
+      name: 'kube_stream_gateway_authorization_denials_total',
+      help: 'Authenticated requests the gateway refused to authorize, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'kube_stream_gateway_upstream_errors_total',
+      help: 'Failures talking to an upstream cluster, by upstream and reason.',
+      labelNames: ['upstream', 'reason'],
+      registers,
+    });
+    this.proxiedRequests = new Counter({
+      name: 'kube_stream_gateway_proxied_requests_total',
+      help: 'Plain (non-upgrade) requests proxied to an upstream, by status class.',
+      labelNames: ['upstream', 'code'],
+      registers,
+    });
+
+    // Known combinations start at 0, so rates and absent-series alerts work from the first scrape.
+    for (const kind of SESSION_KINDS) {
+      this.byteCells.set(kind, { 'client-to-upstream': { pending: 0 }, 'upstream-to-client': { pending: 0 } });
+      for (const direction of BYTE_DIRECTIONS) this.sessionBytes.inc({ direction, kind }, 0);
+      for (const outcome of SESSION_OUTCOMES) this.sessionsEnded.inc({ kind, outcome }, 0);
+    }
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Call when a session is established (after the upgrade); the handle counts its bytes and its end. */
+  sessionStarted(labels: SessionLabels): SessionMetrics {
+    const kind = SESSION_KINDS.includes(labels.kind) ? labels.kind : undefined;
+    if (!kind) throw new TypeError(`unknown session kind ${JSON.stringify(labels.kind)}`);
+    const active = this.sessionsActive.labels({
+      kind,
+      client_protocol: this.clientProtocolLabel(labels.clientProtocol),
+      upstream: this.upstreamLabel(labels.upstream),
+    });
+    active.inc();
+    const cells = this.byteCells.get(kind)!;
+    const startedAt = this.now();
+    let open = true;
+    return {
+      addBytes: (direction, n) => {
+        cells[direction].pending += n;
+      },
+      ended: (outcome) => {
+        if (!open) return;
+        open = false;
+        active.dec();
+        this.sessionsEnded.inc({ kind, outcome: SESSION_OUTCOMES.includes(outcome) ? outcome : OTHER });
+        this.sessionDuration.observe({ kind }, Math.max(0, this.now() - startedAt) / 1000);
+      },
+    };
+  }
+
+  /** How long opening a session toward `upstream` took, and whether it succeeded. */
+  upstreamConnect(upstream: string, seconds: number, ok: boolean): void {
+    this.upstreamConnectDuration.observe({ upstream: this.upstreamLabel(upstream), result: ok ? 'ok' : 'error' }, seconds);
+  }
+
+  authFailure(reason: string): void {
+    this.authenticationFailures.inc({ reason: this.reasonLabel('authentication', reason) });
+  }
+
+  authzDenied(reason: string): void {
+    this.authorizationDenials.inc({ reason: this.reasonLabel('authorization', reason) });
+  }
+
+  /** e.g. `connect-refused`, `tls`, `timeout`, `handshake`: a short name, never an error message. */
+  upstreamError(upstream: string, reason: string): void {
+    this.upstreamErrors.inc({ upstream: this.upstreamLabel(upstream), reason: this.reasonLabel('upstream', reason) });
+  }
+
+  /**
+   * A proxied plain request finished: its status code (0: no answer from the upstream) or a class
+   * already computed (`2xx` … `5xx`, `none`).
+   */
+  proxiedRequest(upstream: string, status: number | string): void {
+    const code = typeof status === 'number' ? statusClass(status) : /^([1-5]xx|none)$/.test(status) ? status : OTHER;
+    this.proxiedRequests.inc({ upstream: this.upstreamLabel(upstream), code });
+  }
+
+  /** The Prometheus text exposition of every metric, for GET /metrics. */
+  async render(): Promise<RenderedMetrics> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private upstreamLabel(upstream: string): string {
+    return this.upstreams.has(upstream) ? upstream : OTHER;
+  }
+
+  private clientProtocolLabel(protocol: string): string {
+    if (protocol === '') return NO_PROTOCOL;
+    return KNOWN_CLIENT_PROTOCOLS.has(protocol) ? protocol : OTHER;
+  }
+
+  private reasonLabel(metric: string, reason: string): string {
+    if (!REASON_PATTERN.test(reason)) return OTHER;
+    let seen = this.reasonsSeen.get(metric);
+    if (!seen) this.reasonsSeen.set(metric, (seen = new Set()));
+    if (seen.has(reason)) return reason;
+    if (seen.size >= MAX_REASONS_PER_METRIC) return OTHER;
+    seen.add(reason);
+    return reason;
+  }
+}
+
+/** `2xx` … `5xx`; `none` when no answer came; `other` for anything outside 100-599. */
+export function statusClass(statusCode: number): string {
+  if (statusCode === 0) return 'none';
+  if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 599) return OTHER;
+  return `${Math.floor(statusCode / 100)}xx`;
+}
