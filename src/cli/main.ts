@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `kube-stream-gateway` command: one module per sub-command (serve, legacy-cluster, demo).
+// The `kube-stream-gateway` command: one module per sub-command (serve, legacy-cluster, demo, check-config).
 import { ConfigError } from '../config/errors.js';
 import { ConfigProblems } from '../config/problems.js';
 import { ListenError } from './lifecycle.js';
@@ -11,12 +11,12 @@ Lets WebSocket Kubernetes clients (kubectl 1.31+, browsers, client libraries) ex
 port-forward into clusters that only speak SPDY/3.1; every other request is proxied unchanged.
 
 Usage:
-  kube-stream-gateway serve [options]           the gateway
-  kube-stream-gateway legacy-cluster [options]  a SPDY-only stand-in cluster (runs commands on THIS host)
-  kube-stream-gateway demo [options]            both, over HTTPS, with a ready kubeconfig (npm start)
-  kube-stream-gateway check-config --config FILE  validate a configuration file without starting
-  kube-stream-gateway <command> --help          the options of a command
-  kube-stream-gateway --version                 the version
+  kube-stream-gateway serve [options]             the gateway
+  kube-stream-gateway legacy-cluster [options]    a SPDY-only stand-in cluster (runs commands on THIS host)
+  kube-stream-gateway demo [options]              both, over HTTPS, with a ready kubeconfig (npm start)
+  kube-stream-gateway check-config --config FILE  validate a configuration file, start nothing (exit 0/1)
+  kube-stream-gateway <command> --help            the options of a command
+  kube-stream-gateway --version                   the version
 
 Exit codes: 0 after SIGINT/SIGTERM, 1 when an address cannot be listened on, 2 for bad options or
 configuration (one line on stderr per problem, naming the option or the file and field).

@@ -25,14 +25,8 @@ export const FLAG_UPSTREAM_NAME = 'default';
 const UPSTREAM_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/;
 
-/** Metadata that docs/configuration.md shows next to a field. */
-export interface FieldMeta {
-  description: string;
-  flag?: string;
-  env?: string;
-  /** A default computed from other fields, described in words. */
-  defaultText?: string;
-}
+// Field metadata (.meta): description (every field), flag, env, and defaultText for a default
+// computed from other fields; reference.ts renders them into docs/configuration.md.
 
 const path = () => z.string().min(1, 'must be a file path, got an empty string');
 // Number.isInteger as a refinement rather than .int(): .int() aborts the checks of every enclosing

@@ -222,7 +222,7 @@ upstreams:
     hosts: [a.example.com, "not a host"]
     servr: x
   - {name: b, server: "gopher://x", context: c, ca: legacy-ca.crt, insecureSkipTLSVerify: true}
-  - {name: b, hosts: [A.example.com]}
+  - {name: b, hosts: [A.example.com, b.example.com, B.example.com], tlsServerName: "a b"}
 routing: {defaultUpstream: x}
 limits: {maxSessions: 0, idleTimeoutSeconds: 1.5}
 logging: {level: loud}
@@ -245,6 +245,8 @@ shutdown: {gracePeriodSeconds: "25"}
     'upstreams[2].server: required (or upstreams[2].kubeconfig, which names one)',
     'upstreams[2].name: "b" is also the name of upstreams[1]',
     'upstreams[2].hosts[0]: "A.example.com" is also a host of upstreams[0]',
+    'upstreams[2].hosts[2]: "B.example.com" is listed twice',
+    'upstreams[2].tlsServerName: must be a host name',
     'routing.defaultUpstream: "x" is not one of the upstreams (Legacy_A, b)',
     'limits.maxSessions: must be 1 or more',
     'limits.idleTimeoutSeconds: must be a whole number of seconds',
