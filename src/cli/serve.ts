@@ -1,7 +1,6 @@
 import { DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, loadGatewayConfig } from '../config/gateway-config.js';
-import { primaryUpstream } from '../config/model.js';
 import { createLogger } from '../observability/logger.js';
-import { startGateway } from '../server/gateway.js';
+import { startConfiguredGateway } from '../server/configured-gateway.js';
 import { Lifecycle, listening } from './lifecycle.js';
 import { parseCommandLine } from './usage.js';
 
@@ -9,8 +8,10 @@ const HELP = `Usage: kube-stream-gateway serve (--upstream URL | --upstream-kube
 
 The gateway. Accepts WebSocket exec, attach, cp and port-forward from kubectl 1.31+, browsers and
 client libraries, and translates them to SPDY/3.1 toward a legacy API server or kubelet; every other
-request (and SPDY from older kubectl) is proxied unchanged. Each caller's own Authorization header is
-passed to the upstream (passthrough): the upstream authenticates and authorizes every request.
+request (and SPDY from older kubectl) is proxied unchanged. By default each caller's own Authorization
+header is passed to the upstream (auth.mode passthrough); in edge mode (configuration file) the gateway
+authenticates callers itself and reaches the upstream with its own credential, impersonating them.
+Several clusters: the configuration file's upstreams, routed by host name or /clusters/{name}/.
 
 Options (a flag wins over its environment variable, which wins over the --config file; every setting,
 and many more, is described in docs/configuration.md; relative paths in the file are relative to the
@@ -34,7 +35,9 @@ file's folder; check a file with: kube-stream-gateway check-config --config FILE
                                          KSG_LOG_LEVEL)
   -h, --help                             this text
 
-Logs are JSON lines on stdout. Stops cleanly on SIGINT or SIGTERM (exit 0).
+Logs are JSON lines on stdout (human-readable on a terminal, logging.format). On SIGINT or SIGTERM it
+drains: stops accepting, turns /readyz false, lets sessions run up to shutdown.gracePeriodSeconds, ends
+the rest with a Status saying the gateway is shutting down, and exits 0; a second signal exits at once.
 `;
 
 const OPTIONS = {
@@ -57,11 +60,11 @@ export async function runServe(args: string[]): Promise<void> {
     const flags = parseCommandLine('serve', args, OPTIONS, HELP);
     if (!flags) return await life.abort();
     const config = await loadGatewayConfig(flags, process.env);
-    const logger = createLogger({ level: config.logging.level });
-    const gateway = await listening('--listen', startGateway({ listen: config.listen, tls: config.tls, upstream: primaryUpstream(config), logger }));
+    const logger = createLogger({ level: config.logging.level, format: config.logging.format });
+    const running = await listening('--listen', startConfiguredGateway(config, logger));
     life.closeOnStop(async () => {
-      logger.info({ event: 'stopping' }, 'stopping');
-      await gateway.close();
+      logger.info({ event: 'stopping', sessions: running.gateway.activeSessions, gracePeriodSeconds: config.shutdown.gracePeriodSeconds }, 'stopping');
+      await running.drain();
       logger.info({ event: 'stopped' }, 'stopped');
     });
   } catch (error) {

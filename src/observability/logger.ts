@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 
 export type { Logger };
 
@@ -6,6 +7,8 @@ export interface LoggerOptions {
   level?: string;
   /** Where JSON lines go; stdout when absent. Tests pass a stream to read the session lines back. */
   destination?: DestinationStream;
+  /** `json` lines (for machines), `pretty` (for people), `auto`: pretty when stdout is a terminal. Default json. */
+  format?: 'json' | 'pretty' | 'auto';
 }
 
 /** Never let a credential reach a log line, whatever object a caller hands to pino. */
@@ -25,5 +28,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     base: { service: 'kube-stream-gateway' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
   };
+  const pretty = options.format === 'pretty' || (options.format === 'auto' && process.stdout.isTTY === true);
+  if (pretty) return pino(settings, PinoPretty({ destination: options.destination ?? 1, sync: true, ignore: 'service,pid,hostname' }));
   return options.destination ? pino(settings, options.destination) : pino(settings);
 }

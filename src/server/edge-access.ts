@@ -5,7 +5,7 @@ import { clientImpersonation, upstreamHeaders, type ImpersonationRule } from '..
 import { forbiddenMessage } from '../auth/policy.js';
 import type { FailedAuthLimiter } from '../auth/rate-limit.js';
 import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
-import type { UnionAuthenticator } from '../auth/union.js';
+import type { AuthenticationResult, Credentials } from '../auth/identity.js';
 import type { Logger } from '../observability/logger.js';
 import { HttpStatusError } from '../sessions/http-answers.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
@@ -13,7 +13,13 @@ import type { AccessControl, AccessRequest } from './access.js';
 
 /** A decision the gateway makes for itself (edge policy) or asks the upstream for (SubjectAccessReview). */
 export interface Authorizer {
-  authorize(user: UserInfo, attributes: RequestAttributes): Promise<{ allowed: boolean; reason: string; unavailable?: boolean }>;
+  /** `upstream`: the cluster the request goes to (SubjectAccessReview asks that one). */
+  authorize(user: UserInfo, attributes: RequestAttributes, upstream: string): Promise<{ allowed: boolean; reason: string; unavailable?: boolean }>;
+}
+
+/** The configured authenticators in order; `upstream` is the cluster the request goes to (TokenReview may ask it). */
+export interface EdgeAuthenticator {
+  authenticate(credentials: Credentials, upstream: string): Promise<AuthenticationResult>;
 }
 
 /** Why a request was refused before reaching its cluster, for audit and metrics. */
@@ -29,7 +35,7 @@ export interface Denial {
 }
 
 export interface EdgeAccessOptions {
-  authenticator: UnionAuthenticator;
+  authenticator: EdgeAuthenticator;
   /** No authorizer: the upstream's RBAC decides, on the impersonated identity. */
   authorizer?: Authorizer;
   /** Callers allowed to send their own Impersonate-* headers. */
@@ -68,7 +74,7 @@ export class EdgeAccess implements AccessControl {
     if (!extracted.ok) deny({ stage: 'credentials', reason: 'malformed-credentials', error: new HttpStatusError(400, 'BadRequest', extracted.reason) });
     const { credentials, webSocketProtocols } = extracted as Extract<typeof extracted, { ok: true }>;
 
-    const result = await options.authenticator.authenticate(credentials);
+    const result = await options.authenticator.authenticate(credentials, route.upstream.name);
     if (result.outcome === 'unavailable') {
       options.logger.warn({ event: 'authentication-unavailable', reason: result.reason }, 'authentication unavailable');
       deny({ stage: 'authentication', reason: 'unavailable', error: new HttpStatusError(503, 'ServiceUnavailable', `authentication is unavailable: ${result.reason}`) });
@@ -90,7 +96,7 @@ export class EdgeAccess implements AccessControl {
 
     const attributes = requestAttributes({ method: req.method ?? 'GET', url: route.path });
     if (options.authorizer) {
-      const decision = await options.authorizer.authorize(user, attributes);
+      const decision = await options.authorizer.authorize(user, attributes, route.upstream.name);
       if (decision.unavailable) {
         deny({ stage: 'authorization', reason: 'unavailable', user, attributes, error: new HttpStatusError(503, 'ServiceUnavailable', `authorization is unavailable: ${decision.reason}`) });
       }

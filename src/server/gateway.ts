@@ -22,6 +22,8 @@ import { Router, type NamedUpstream } from './routing.js';
 import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type SessionObserver } from './session-registry.js';
 import { relayUpgrade } from './upgrade-relay.js';
+import { checkOrigin } from '../auth/origin.js';
+import { nowMicros } from '../auth/audit.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 export interface GatewayTls extends ServerTls {
@@ -46,8 +48,17 @@ export interface GatewayOptions {
   maxMessageBytes?: number;
   /** Bound on one decompressed SPDY header block from an upstream. */
   maxHeaderBlockBytes?: number;
-  /** Told about every session (metrics). */
+  /** Told about every session (metrics, audit). */
   observer?: SessionObserver;
+  /** Told about every proxied plain request: its cluster and status (0: no answer). */
+  onProxied?: (upstream: string, status: number) => void;
+  /** Told how long each upstream dial took (metrics). */
+  onDial?: (upstream: string, seconds: number, error?: Error) => void;
+  /**
+   * Origins (scheme://host[:port]) whose pages may open WebSocket sessions, besides the gateway's own
+   * origin. Upgrades without an Origin (kubectl, client libraries) are not affected.
+   */
+  allowedOrigins?: string[];
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
@@ -85,7 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const router = new Router({ upstreams, defaultUpstream: options.defaultUpstream, revealUpstreamNames: options.revealUpstreamNames });
   const access = options.access ?? new PassthroughAccess();
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
-  const proxy = createHttpProxy(logger);
+  const proxy = createHttpProxy(logger, options.onProxied);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes };
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
   const tunnel = new PortForwardTunnel(clientLimits);
@@ -99,11 +110,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     socket.on('close', () => sockets.delete(socket));
   });
 
+  /** Routing, then access control; the call also reports its dials (metrics). */
+  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean): Promise<UpstreamCall> {
+    const call = await access.admit({ req, socket, route: router.route(req), upgrade });
+    const onDial = options.onDial;
+    return onDial ? { ...call, onDial: (seconds, error) => onDial(call.upstreamName, seconds, error) } : call;
+  }
+
   async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (draining) res.setHeader('connection', 'close');
     let call: UpstreamCall;
     try {
-      call = await access.admit({ req, socket: req.socket, route: router.route(req), upgrade: false });
+      call = await admit(req, req.socket, false);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       sendStatusResponse(res, error);
@@ -114,10 +132,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
+    const receivedMicros = nowMicros();
     let call: UpstreamCall;
     try {
       if (draining) throw new HttpStatusError(503, 'ServiceUnavailable', SHUTTING_DOWN);
-      call = await access.admit({ req, socket, route: router.route(req), upgrade: true });
+      // Cross-site WebSocket hijacking: a page elsewhere must not open sessions with the browser's credentials.
+      if (isWebSocketUpgrade(req)) {
+        const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, allowedOrigins: options.allowedOrigins ?? [] });
+        if (!origin.allowed) throw new HttpStatusError(403, 'Forbidden', `WebSocket upgrade from origin ${JSON.stringify(req.headers.origin)} refused: ${origin.reason} (auth.allowedOrigins)`);
+      }
+      call = await admit(req, socket, true);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       logger.info({ event: 'session-refused', path: req.url?.split('?')[0], status: error.code, reason: error.message }, 'upgrade refused');
@@ -139,7 +163,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       session = await start();
     } finally {
-      if (session) reservation.track(session, { upstream: call.upstreamName, user: call.user });
+      const request = { method: req.method ?? 'GET', uri: req.url ?? '/', sourceIp: (socket as Socket).remoteAddress ?? '', userAgent: req.headers['user-agent'], receivedMicros };
+      if (session) reservation.track(session, { upstream: call.upstreamName, user: call.user, call, request });
       else reservation.release();
     }
   }

@@ -18,7 +18,7 @@ export interface HttpProxy {
  * client slows the upstream (pipe back-pressure); a client that goes away aborts the upstream request.
  * Why our own instead of http-proxy/http-proxy-3: docs/decisions.md.
  */
-export function createHttpProxy(logger: Logger): HttpProxy {
+export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, status: number) => void): HttpProxy {
   // One keep-alive pool per cluster: connections are reused only toward the cluster they belong to.
   const agents = new Map<string, http.Agent>();
   const agentFor = (call: UpstreamCall): http.Agent => {
@@ -41,6 +41,7 @@ export function createHttpProxy(logger: Logger): HttpProxy {
     });
 
     upstreamReq.on('response', (upstreamRes) => {
+      onAnswered?.(call.upstreamName, upstreamRes.statusCode ?? 0);
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.headers));
       // Watches and `logs -f` send a header and then nothing for a while: show the client the
       // status at once instead of waiting for the first body chunk.
@@ -53,6 +54,7 @@ export function createHttpProxy(logger: Logger): HttpProxy {
         res.destroy();
         return;
       }
+      onAnswered?.(call.upstreamName, 0);
       const message = describeDialError(error);
       logger.warn({ upstream: call.upstreamName, method: req.method, path: call.path.split('?')[0], err: message }, 'proxied request failed');
       sendStatusResponse(res, new HttpStatusError(503, 'ServiceUnavailable', message));

@@ -64,7 +64,9 @@ export class Router {
       return { upstream, path: rest.startsWith('/') ? rest : `/${rest}` };
     }
     const host = hostName(req.headers.host);
-    const byHost = host === undefined ? undefined : this.byHost.get(host);
+    // A host configured with its port matches only that port; one without matches any port.
+    const fullHost = req.headers.host?.trim().toLowerCase();
+    const byHost = (fullHost === undefined ? undefined : this.byHost.get(fullHost)) ?? (host === undefined ? undefined : this.byHost.get(host));
     if (byHost) return { upstream: byHost, path: target };
     if (this.fallback) return { upstream: this.fallback, path: target };
     throw this.notFound(`no cluster for host ${JSON.stringify(host ?? '')}; use a cluster's host name or the /clusters/{name}/ prefix`);

@@ -1,6 +1,7 @@
 import { errorStatus, type Status } from '../codecs/k8s/status.js';
 import { HttpStatusError } from '../sessions/http-answers.js';
 import type { LiveSession, SessionOutcome } from '../translators/live-session.js';
+import type { UpstreamCall } from '../translators/upstream-call.js';
 
 export interface SessionLimits {
   /** Streaming sessions in progress, all callers together; 0 = no limit. */
@@ -19,6 +20,19 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxSessions: 10_000, maxS
 export interface SessionLabels {
   upstream: string;
   user?: string;
+  /** How it was admitted, and the request that asked for it (audit). */
+  call?: UpstreamCall;
+  request?: RequestContext;
+}
+
+/** The parts of the upgrade request an audit event reports. */
+export interface RequestContext {
+  method: string;
+  uri: string;
+  sourceIp: string;
+  userAgent?: string;
+  /** Microseconds since the epoch. */
+  receivedMicros: number;
 }
 
 /** Told about every session's life; metrics implement it. Byte deltas come from the sweep, never per chunk. */

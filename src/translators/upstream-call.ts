@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { UpstreamTarget } from '../upstream/target.js';
+import { dialSpdyUpgrade, type SpdyUpgradeOutcome, type SpdyUpgradeRequest } from '../upstream/spdy-dialer.js';
 import type { UserInfo } from '../auth/identity.js';
 import type { RequestAttributes } from '../auth/request-attributes.js';
 
@@ -21,6 +22,8 @@ export interface UpstreamCall {
   offeredProtocols: string[];
   /** Who is calling, for logs and limits; undefined when the upstream authenticates (passthrough). */
   user?: string;
+  /** Told how long each upstream dial took and whether it failed (metrics). */
+  onDial?: (seconds: number, error?: Error) => void;
   /** Edge mode: the identity the upstream sees (and who asked for it, when impersonating), for audit. */
   identity?: {
     user: UserInfo;
@@ -28,4 +31,17 @@ export interface UpstreamCall {
     attributes: RequestAttributes;
     upgrade: boolean;
   };
+}
+
+/** Dials the call's upstream for a SPDY session, reporting the time it took to `onDial`. */
+export async function dialUpstream(call: UpstreamCall, request: Omit<SpdyUpgradeRequest, 'path' | 'headers'> & { headers: SpdyUpgradeRequest['headers'] }): Promise<SpdyUpgradeOutcome> {
+  const started = performance.now();
+  try {
+    const outcome = await dialSpdyUpgrade(call.target, { ...request, path: call.path, headers: call.rewriteHeaders(request.headers) });
+    call.onDial?.((performance.now() - started) / 1000);
+    return outcome;
+  } catch (error) {
+    call.onDial?.((performance.now() - started) / 1000, error as Error);
+    throw error;
+  }
 }

@@ -5,7 +5,7 @@ import { HttpStatusError } from '../../src/sessions/http-answers.js';
 
 const upstream = (name: string, hosts: string[] = []): NamedUpstream => ({ name, hosts, target: { url: new URL(`https://${name}.internal:6443`), insecureSkipTlsVerify: false } });
 const a = upstream('alpha', ['alpha.example.com']);
-const b = upstream('beta', ['beta.example.com', '[::1]']);
+const b = upstream('beta', ['beta.example.com', '[::1]', 'shared.example.com:9443']);
 const request = (url: string, host?: string) => ({ url, headers: host === undefined ? {} : { host } });
 
 t.test('a /clusters/{name}/ prefix picks the cluster and is stripped', async (t) => {
@@ -23,6 +23,8 @@ t.test('the Host header picks the cluster, port and case ignored', async (t) => 
   t.equal(router.route(request('/api', 'beta.example.com')).upstream, b);
   t.equal(router.route(request('/api', '[::1]:8443')).upstream, b, 'IPv6 literal hosts');
   t.equal(router.route(request('/api', 'beta.example.com')).path, '/api', 'the path is untouched');
+  t.equal(router.route(request('/api', 'shared.example.com:9443')).upstream, b, 'a host configured with a port matches that port');
+  t.throws(() => router.route(request('/api', 'shared.example.com:8443')), /no cluster for host/, 'and no other');
 });
 
 t.test('unknown clusters get a 404 Status; names are revealed only when configured', async (t) => {

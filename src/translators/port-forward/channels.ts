@@ -14,9 +14,9 @@ import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessi
 import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
-import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
+import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import { errorStatus, type Status } from '../../codecs/k8s/status.js';
-import type { UpstreamCall } from '../upstream-call.js';
+import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
@@ -95,9 +95,8 @@ export class PortForwardChannels {
 
     let outcome;
     try {
-      outcome = await dialSpdyUpgrade(call.target, {
-        path: call.path,
-        headers: call.rewriteHeaders(forwardedHeaders(req)),
+      outcome = await dialUpstream(call, {
+        headers: forwardedHeaders(req),
         protocols: UPSTREAM_PROTOCOLS,
         timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
       });

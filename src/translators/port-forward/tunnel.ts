@@ -6,9 +6,9 @@ import type { Logger } from '../../observability/logger.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
-import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
+import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { Status } from '../../codecs/k8s/status.js';
-import type { UpstreamCall } from '../upstream-call.js';
+import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
@@ -65,9 +65,8 @@ export class PortForwardTunnel {
     }
     let outcome;
     try {
-      outcome = await dialSpdyUpgrade(call.target, {
-        path: call.path,
-        headers: call.rewriteHeaders(forwardedHeaders(req)),
+      outcome = await dialUpstream(call, {
+        headers: forwardedHeaders(req),
         protocols: tunneledProtocols(call.offeredProtocols),
         timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
       });

@@ -12,11 +12,11 @@ import { Channel } from '../../codecs/channels/protocols.js';
 import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
 import { SpdyConnection } from '../../sessions/spdy-connection.js';
 import { WebSocketChannels } from '../../sessions/websocket-channels.js';
-import { dialSpdyUpgrade, UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
+import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
-import type { UpstreamCall } from '../upstream-call.js';
+import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
 import { RemoteCommandSession } from './session.js';
 
 /** What the gateway offers upstream, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
@@ -108,9 +108,8 @@ export class RemoteCommandTranslator {
 
     let outcome;
     try {
-      outcome = await dialSpdyUpgrade(call.target, {
-        path: call.path,
-        headers: call.rewriteHeaders(forwardedHeaders(req)),
+      outcome = await dialUpstream(call, {
+        headers: forwardedHeaders(req),
         protocols: UPSTREAM_PROTOCOLS,
         timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
       });
