@@ -116,7 +116,7 @@ contexts:
 - {name: other, context: {cluster: elsewhere}}
 `,
   );
-  const gateway = new CliProcess(['serve', '--listen', '127.0.0.1:0', '--upstream-kubeconfig', kubeconfig, '--upstream-context', 'legacy', '--tls-cert', join(dir, 'etc', 'tls.crt'), '--tls-key', join(dir, 'etc', 'tls.key')]);
+  const gateway = new CliProcess(['serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--upstream-kubeconfig', kubeconfig, '--upstream-context', 'legacy', '--tls-cert', join(dir, 'etc', 'tls.crt'), '--tls-key', join(dir, 'etc', 'tls.key')]);
   t.teardown(() => gateway.stop('SIGKILL'));
   const url = await gateway.listeningUrl();
   await kubectlThrough(t, url, 'kubeconfig', gateway);

@@ -104,7 +104,7 @@ t.test('the build steps, replayed as plain commands, give a runtime stage that s
   t.same([version.code, version.stdout], [0, `${packageVersion}\n`]);
 
   // `serve` loads every module it needs from the production tree alone, listens, and stops cleanly.
-  const gateway = entrypoint(runtime, ['serve', '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${await closedPort()}`]);
+  const gateway = entrypoint(runtime, ['serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${await closedPort()}`]);
   const finished = exitOf(gateway);
   const lines = createInterface({ input: gateway.stdout! });
   for await (const line of lines) {
