@@ -103,6 +103,19 @@ export interface ReplayOptions {
   timeoutMs: number;
 }
 
+/**
+ * This process's environment without what the test runner adds (its loaders in NODE_OPTIONS, V8
+ * coverage): commands of the image would not have them either.
+ */
+export function imageEnvironment(): NodeJS.ProcessEnv {
+  const environment: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key === 'NODE_OPTIONS' || key === 'NODE_V8_COVERAGE' || /^_?TAP/i.test(key)) continue;
+    environment[key] = value;
+  }
+  return environment;
+}
+
 /** PATH of a stage: its entries that exist inside the stage folder, then this machine's. */
 export function stagePath(stage: Stage): string {
   const inside = (stage.env.PATH ?? '')
@@ -175,7 +188,7 @@ export function replayDockerfile(options: ReplayOptions): Stage[] {
         if (/(^|[\s;&|])\/[A-Za-z]/.test(instruction.args)) throw new Error(`${where}: uses an absolute path; keep RUN relative to WORKDIR so it can be replayed`);
         execFileSync('sh', ['-c', instruction.args], {
           cwd,
-          env: { ...process.env, ...options.env, ...stage.env, PATH: stagePath(stage) },
+          env: { ...imageEnvironment(), ...options.env, ...stage.env, PATH: stagePath(stage) },
           stdio: ['ignore', 'pipe', 'pipe'],
           timeout: Math.max(1_000, deadline - Date.now()),
         });

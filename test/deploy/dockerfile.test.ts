@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { closedPort } from '../helpers/closed-port.js';
-import { dockerignoreAllows, parseDockerfile, replayDockerfile, stagePath, type Stage } from './dockerfile-replay.js';
+import { dockerignoreAllows, imageEnvironment, parseDockerfile, replayDockerfile, stagePath, type Stage } from './dockerfile-replay.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const DOCKERFILE = join(ROOT, 'Dockerfile');
@@ -58,7 +58,7 @@ function entrypoint(stage: Stage, args: string[]): ReturnType<typeof spawn> {
   if (!found) throw new Error(`${command} is not on the image's PATH`);
   return spawn(found, [...rest, ...args], {
     cwd: join(stage.root, stage.workdir),
-    env: { ...process.env, ...stage.env, PATH: stagePath(stage) },
+    env: { ...imageEnvironment(), ...stage.env, PATH: stagePath(stage) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
@@ -75,9 +75,10 @@ async function exitOf(child: ReturnType<typeof spawn>): Promise<{ code: number |
 t.test('the build steps, replayed as plain commands, give a runtime stage that starts the gateway', async (t) => {
   const scratch = mkdtempSync(join(tmpdir(), 'ksg-image-'));
   t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
-  // The build context as `docker build .` would send it: the replay only reads what .dockerignore lets through.
+  // The build context as `docker build .` would send it (less what changes under a running test
+  // suite): the replay only reads what .dockerignore lets through.
   const context = join(scratch, 'context');
-  cpSync(ROOT, context, { recursive: true, filter: (source) => !/\/(node_modules|dist|\.git)$/.test(source) });
+  cpSync(ROOT, context, { recursive: true, filter: (source) => !/\/(node_modules|dist|\.git|\.tap|coverage)$/.test(source) });
   const stages = replayDockerfile({
     context,
     dockerfile: join(context, 'Dockerfile'),
@@ -127,7 +128,7 @@ t.test("the HEALTHCHECK command: 0 only when the admin listener answers 200", as
   const url = `http://127.0.0.1:${(admin.address() as AddressInfo).port}/healthz`;
   const probe = async (target: string): Promise<number | null> => {
     const [command, ...args] = stage.command;
-    const child = spawn(command!, args, { env: { ...process.env, KSG_HEALTHCHECK_URL: target }, stdio: 'ignore' });
+    const child = spawn(command!, args, { env: { ...imageEnvironment(), KSG_HEALTHCHECK_URL: target }, stdio: 'ignore' });
     return ((await once(child, 'exit')) as [number | null])[0];
   };
   t.equal(await probe(url), 0);
