@@ -1,9 +1,8 @@
 import tls from 'node:tls';
 import { once } from 'node:events';
-import type { Stack } from './stack.js';
 
 /** Sends a raw HTTP request to the stack's gateway over TLS and returns everything it says before closing. */
-export async function rawExchange(stack: Stack, request: string): Promise<string> {
+export async function rawExchange(stack: { gateway: { port: number }; caPem: string }, request: string): Promise<string> {
   const socket = tls.connect({ host: '127.0.0.1', port: stack.gateway.port, ca: stack.caPem, servername: 'localhost' });
   await once(socket, 'secureConnect');
   socket.write(request);

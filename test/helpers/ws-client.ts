@@ -1,6 +1,12 @@
 import WebSocket from 'ws';
 import type { IncomingMessage } from 'node:http';
-import type { Stack } from './stack.js';
+
+/** What the client needs of a stack: where the gateway is, the CA to trust, and a bearer token (none: no Authorization). */
+export interface GatewayEndpoint {
+  gateway: { url: string };
+  caPem: string;
+  token?: string;
+}
 
 export interface ReceivedMessage {
   data: Buffer;
@@ -12,11 +18,11 @@ export type ConnectOutcome =
   | { kind: 'refused'; statusCode: number; body: string };
 
 /** A hand-driven WebSocket client (browsers, client libraries) against the gateway of a stack. */
-export function connect(stack: Stack, path: string, protocols: string[], headers: Record<string, string> = {}): Promise<ConnectOutcome> {
+export function connect(stack: GatewayEndpoint, path: string, protocols: string[], headers: Record<string, string> = {}): Promise<ConnectOutcome> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws') + path, protocols, {
       ca: stack.caPem,
-      headers: { authorization: `Bearer ${stack.token}`, ...headers },
+      headers: { ...(stack.token === undefined ? {} : { authorization: `Bearer ${stack.token}` }), ...headers },
     });
     const messages: ReceivedMessage[] = [];
     socket.on('message', (data, isBinary) => messages.push({ data: data as Buffer, isBinary }));
