@@ -25,6 +25,7 @@ export interface Route {
   path: string;
 }
 
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
 const CLUSTER_PREFIX = /^\/clusters\/([^/?#]+)(?=$|[/?#])/;
 
 /**
@@ -52,9 +53,12 @@ export class Router {
     return this.options.upstreams;
   }
 
-  /** The route, or a 404 Status error naming what was asked for. */
+  /** The route, or a 404 Status error naming what was asked for (400 for a path with dot segments). */
   route(req: Pick<IncomingMessage, 'url' | 'headers'>): Route {
     const target = req.url ?? '/';
+    // `/pods/p/log/../exec` would be authorized as one thing and served as another by an upstream
+    // that normalises paths; no Kubernetes client sends dot segments, so they are refused.
+    if (DOT_SEGMENT.test(target.split('?')[0]!)) throw new HttpStatusError(400, 'BadRequest', 'the request path must not contain "." or ".." segments');
     const prefixed = CLUSTER_PREFIX.exec(target);
     if (prefixed) {
       const name = decodeURIComponentSafe(prefixed[1]!);

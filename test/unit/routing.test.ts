@@ -45,3 +45,12 @@ t.test('the default: the configured one, or the only upstream', async (t) => {
   t.equal(new Router({ upstreams: [a, b], defaultUpstream: 'beta' }).route(request('/api', 'x')).upstream, b);
   t.throws(() => new Router({ upstreams: [a], defaultUpstream: 'nope' }), /default upstream "nope"/);
 });
+
+t.test('dot segments are refused: they could be authorized as one path and served as another', async (t) => {
+  const router = new Router({ upstreams: [a] });
+  for (const path of ['/api/v1/namespaces/default/pods/p/log/../exec', '/api/./v1', '/clusters/alpha/..', '/api/v1/%2e%2E/x', '/.']) {
+    const error = t.throws(() => router.route(request(path))) as HttpStatusError;
+    t.equal(error.code, 400, path);
+  }
+  t.equal(router.route(request('/api/v1/namespaces/default/pods/a..b/exec?x=../y')).path, '/api/v1/namespaces/default/pods/a..b/exec?x=../y', 'dots inside a segment or in the query are fine');
+});
