@@ -245,7 +245,7 @@ const limitsSchema = z
     maxSessionSeconds: seconds().default(86400).meta({ description: 'End a session after this long; 0 = never.' }),
     maxMessageBytes: count(1024).default(16777216).meta({ description: 'Largest WebSocket message accepted from a client.' }),
     maxHeaderBlockBytes: count(1024).default(262144).meta({ description: 'Largest decompressed SPDY header block accepted from an upstream.' }),
-    sessionBufferBytes: count(65536).default(4194304).meta({ description: 'Bytes one session may buffer before it stops reading (back-pressure).' }),
+    sessionBufferBytes: count(65536).default(2097152).meta({ description: "Bytes one session may buffer before it stops reading its source (back-pressure): half for the client's WebSocket send queue, half shared by the SPDY streams." }),
     failedAuthPerMinute: count(0).default(30).meta({ description: 'Failed authentications per client address per minute before 429; 0 = no limit.' }),
   })
   .meta({ description: 'Bounds that keep one caller from exhausting the gateway.' });

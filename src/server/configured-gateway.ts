@@ -63,6 +63,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     },
     maxMessageBytes: limits.maxMessageBytes,
     maxHeaderBlockBytes: limits.maxHeaderBlockBytes,
+    sessionBufferBytes: limits.sessionBufferBytes,
     observer: sessionObserver(metrics, audit),
     onProxied: (upstream, status) => metrics.proxiedRequest(upstream, status),
     onDial: (upstream, seconds, error) => {

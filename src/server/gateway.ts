@@ -48,6 +48,8 @@ export interface GatewayOptions {
   maxMessageBytes?: number;
   /** Bound on one decompressed SPDY header block from an upstream. */
   maxHeaderBlockBytes?: number;
+  /** Bytes one streaming session may buffer in all (back-pressure past it). */
+  sessionBufferBytes?: number;
   /** Told about every session (metrics, audit). */
   observer?: SessionObserver;
   /** Told about every proxied plain request: its cluster and status (0: no answer). */
@@ -97,7 +99,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const access = options.access ?? new PassthroughAccess();
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger, options.onProxied);
-  const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes };
+  const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes };
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
   const tunnel = new PortForwardTunnel(clientLimits);
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });

@@ -5,6 +5,7 @@ import { startStack } from '../helpers/stack.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { kubectlPath } from '../helpers/kubectl.js';
 import { until } from '../helpers/wait.js';
+import { connect } from '../helpers/ws-client.js';
 
 t.test('an idle session ends with a Status naming limits.idleTimeoutSeconds', async (t) => {
   const stack = await startStack({ gateway: { limits: { idleTimeoutMs: 300 } } });
@@ -49,4 +50,35 @@ t.test('past limits.maxSessions a new session is refused with 429; kubectl falls
   const third = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'room again'], { kubeconfig: stack.kubeconfig });
   t.equal(third.code, 0, third.stderr);
   t.equal(third.stdout.toString(), 'room again\n');
+});
+
+t.test('limits.sessionBufferBytes bounds what one session holds for a client that stops reading', async (t) => {
+  const budget = 256 * 1024;
+  const stack = await startStack({ gateway: { sessionBufferBytes: budget } });
+  t.teardown(() => stack.close());
+  const total = 50 * 1024 * 1024;
+  const outcome = await connect(stack, `/api/v1/namespaces/default/pods/demo/exec?command=head&command=-c&command=${total}&command=%2Fdev%2Fzero&stdout=true`, ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail('refused');
+  let received = 0;
+  outcome.socket.removeAllListeners('message');
+  outcome.socket.on('message', (data: Buffer) => {
+    if (data[0] === 1) received += data.length - 1;
+  });
+  await until(() => received > 1024 * 1024, 'the first MiB');
+  const raw = (outcome.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  raw.pause();
+  let peak = 0;
+  let last = -1;
+  let unchanged = 0;
+  await until(() => {
+    peak = Math.max(peak, stack.gateway.bufferedBytes);
+    unchanged = received === last ? unchanged + 1 : 0;
+    last = received;
+    return unchanged >= 100;
+  }, 'the transfer to stall', 60_000);
+  // One read past each share at most: a SPDY DATA frame (≤ 32 KiB) per stream, one message on the WebSocket side.
+  t.ok(peak <= budget + 128 * 1024, `peak ${peak} bytes with a budget of ${budget} (the default budget would allow 2 MiB)`);
+  raw.resume();
+  t.equal((await outcome.closed).code, 1000);
+  t.equal(received, total, 'nothing lost');
 });

@@ -18,6 +18,7 @@ import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import { errorStatus, type Status } from '../../codecs/k8s/status.js';
 import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
+import { splitSessionBudget } from '../session-budget.js';
 import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
 /** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
@@ -31,6 +32,8 @@ export interface PortForwardChannelsOptions {
   maxMessageBytes?: number;
   /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
   maxHeaderBlockBytes?: number;
+  /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
+  sessionBufferBytes?: number;
   closeTimeoutMs?: number;
 }
 
@@ -118,7 +121,10 @@ export class PortForwardChannels {
     upstreamSocket.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
     this.wss.handleUpgrade(req, socket, head, (client) => {
-      session = this.run(client, protocol, new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes }, outcome.head), ports, logger);
+      // Each port's data and error streams buffer what they read.
+      const budget = splitSessionBudget(this.options.sessionBufferBytes, 2 * ports.length);
+      const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
+      session = this.run(client, protocol, upstream, ports, logger, budget.webSocketHighWaterMark);
     });
     return session;
   }
@@ -128,8 +134,8 @@ export class PortForwardChannels {
     this.wss.close();
   }
 
-  private run(client: WebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger): LiveSession {
-    const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs });
+  private run(client: WebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger, highWaterMark?: number): LiveSession {
+    const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
     const started = Date.now();
     let fromClient = 0;
     let toClient = 0;

@@ -10,6 +10,7 @@ import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
+import { splitSessionBudget } from '../session-budget.js';
 import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
 
 /** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
@@ -17,6 +18,8 @@ export const TUNNEL_PREFIX = 'SPDY/3.1+';
 
 export interface PortForwardTunnelOptions {
   logger: Logger;
+  /** Bytes one session may buffer toward the client (limits.sessionBufferBytes); the upstream socket's own buffer is the kernel's. */
+  sessionBufferBytes?: number;
   clientPingIntervalMs?: number;
   maxMessageBytes?: number;
   closeTimeoutMs?: number;
@@ -107,7 +110,7 @@ export class PortForwardTunnel {
   }
 
   private pump(client: WebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, logger: Logger): LiveSession {
-    const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs });
+    const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: splitSessionBudget(this.options.sessionBufferBytes, 1).webSocketHighWaterMark });
     const started = Date.now();
     let fromClient = 0;
     let toClient = 0;

@@ -18,6 +18,7 @@ import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandsha
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
 import { RemoteCommandSession } from './session.js';
+import { splitSessionBudget } from '../session-budget.js';
 
 /** What the gateway offers upstream, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
 export const UPSTREAM_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
@@ -31,6 +32,8 @@ export interface RemoteCommandTranslatorOptions {
   maxMessageBytes?: number;
   /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
   maxHeaderBlockBytes?: number;
+  /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
+  sessionBufferBytes?: number;
   /** How long the gateway waits for the client's close frame after sending its own. */
   closeTimeoutMs?: number;
 }
@@ -145,8 +148,10 @@ export class RemoteCommandTranslator {
     });
     // ws completes the handshake synchronously here (no verifyClient, no compression).
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes }, outcome.head);
-      const channels = new WebSocketChannels(ws, protocol, { pingIntervalMs: this.options.clientPingIntervalMs });
+      // stdout, stderr and error buffer what they read; stdin and resize are bounded by their writes.
+      const budget = splitSessionBudget(this.options.sessionBufferBytes, 4);
+      const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
+      const channels = new WebSocketChannels(ws, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: budget.webSocketHighWaterMark });
       session = new RemoteCommandSession({
         request,
         channels,
