@@ -155,6 +155,21 @@ t.test('token file: kubectl 1.33 exec runs upstream as the caller, translated, t
   t.notOk(JSON.stringify(gw.logs.records).includes(ALICE), 'no token in the logs');
 });
 
+t.test('kubectl 1.27 (SPDY, relayed) in edge mode: the relay rewrites identity too', async (t) => {
+  const gw = await edgeGateway(t, 'relay');
+  const kubeconfig = await gw.kubeconfig('alice-127', { token: ALICE });
+  const before = sessions().length;
+  const result = await runKubectl(27, ['exec', 'demo', '--', 'echo', 'over spdy'], { kubeconfig });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.toString(), 'over spdy\n');
+  const seen = sessions().slice(before);
+  t.equal(seen.length, 1);
+  t.equal(seen[0]!.user, 'alice', 'impersonated through the raw relay as well');
+  t.equal(seen[0]!.impersonatedBy, 'kubernetes-admin');
+  t.ok(gw.logs.find((record) => record.msg === 'relayed upgrade started').length >= 1, 'it went through the relay');
+  await refusedExec(t, await gw.kubeconfig('viewer-127', { token: 'nope' }), /Unauthorized|must be logged in/);
+});
+
 t.test('token file reload: a token added to the file works without a restart', async (t) => {
   const gw = await edgeGateway(t, 'reload');
   const kubeconfig = await gw.kubeconfig('dave', { token: 'dave-token-added-later' });
