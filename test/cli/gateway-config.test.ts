@@ -178,7 +178,7 @@ t.test('defaults: one upstream is the default; admin on, passthrough, no audit',
   t.equal(config.audit, undefined);
   t.same(config.logging, { level: 'info', format: 'auto' });
   t.same(config.shutdown, { gracePeriodSeconds: 25 });
-  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 16777216, maxHeaderBlockBytes: 262144, sessionBufferBytes: 4194304, failedAuthPerMinute: 30 });
+  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 16777216, maxHeaderBlockBytes: 262144, sessionBufferBytes: 2097152, failedAuthPerMinute: 30 });
   const two = await load({ config: await configFile('two.yaml', 'upstreams: [{name: a, server: "https://a"}, {name: b, server: "https://b"}]\nadmin: {listen: "off"}\n') });
   t.equal(two.routing.defaultUpstream, undefined, 'no default among several unless named');
   t.equal(primaryUpstream(two).name, 'a', 'the first, for single-upstream callers');
