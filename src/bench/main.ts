@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { directExec, directPortForward, gatewayExec, gatewayPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
-import { rssOf, startServer } from './processes.js';
+import { rssOf, startGatewayServer, startServer } from './processes.js';
 import { ratioChart } from './chart.js';
 
 /**
@@ -126,7 +126,7 @@ function percentile(samples: number[], p: number): number {
 async function main(): Promise<void> {
   progress(`starting the legacy cluster and the gateway (${full ? 'full' : 'default'} run)`);
   const cluster = await startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN]);
-  const gateway = await startServer(['serve', '--listen', '127.0.0.1:0', '--upstream', cluster.url]);
+  const gateway = await startGatewayServer(cluster.url);
   const paths: Record<Path, Open> = {
     gateway: (command, stdin) => gatewayExec(gateway.url, command, stdin),
     direct: (command, stdin) => directExec(cluster.url, command, stdin),

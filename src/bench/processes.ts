@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -40,6 +44,35 @@ export function startServer(args: string[]): Promise<ServerProcess> {
     });
     child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code} before listening`)));
   });
+}
+
+/**
+ * The gateway as the benchmark and the soak run it: `serve` in front of `upstream`, without the admin
+ * listener (runs must not compete for its port) and with limits far above what a run opens from one
+ * address (the production defaults would refuse the 10,000 idle sessions), no idle or age limit, and
+ * no drain on stop.
+ */
+export async function startGatewayServer(upstream: string): Promise<ServerProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'ksg-bench-'));
+  const config = join(dir, 'gateway.yaml');
+  await writeFile(
+    config,
+    stringify({
+      listen: '127.0.0.1:0',
+      admin: { listen: 'off' },
+      upstreams: [{ name: 'default', server: upstream, allowInsecureHTTP: true }],
+      limits: { maxSessions: 1_000_000, maxSessionsPerUser: 1_000_000, idleTimeoutSeconds: 0, maxSessionSeconds: 0 },
+      shutdown: { gracePeriodSeconds: 0 },
+    }),
+  );
+  const server = await startServer(['serve', '--config', config]);
+  return {
+    ...server,
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz there). */

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { gatewayExec, TOKEN } from './clients.js';
-import { rssOf, startServer, type ServerProcess } from './processes.js';
+import { rssOf, startGatewayServer, startServer, type ServerProcess } from './processes.js';
 
 /**
  * `npm run soak`: many exec sessions through the gateway, concurrently, with random sizes and random
@@ -54,7 +54,7 @@ const sha = (data: Buffer): string => createHash('sha256').update(data).digest('
 async function main(): Promise<void> {
   say(`starting the legacy cluster and the gateway; ${durationMs / 60_000} min at concurrency ${concurrency}`);
   const cluster = await startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN]);
-  const gateway = await startServer(['serve', '--listen', '127.0.0.1:0', '--upstream', cluster.url]);
+  const gateway = await startGatewayServer(cluster.url);
   let failed = false;
   try {
     const baselineFds = openFds(gateway.pid);

@@ -154,7 +154,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const start = streamingSession(req, socket, head, call) ?? (() => relayUpgrade(call, req, socket, head, logger));
     let reservation;
     try {
-      reservation = registry.reserve(call.user);
+      reservation = registry.reserve(call.user, (socket as Socket).remoteAddress);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       logger.info({ event: 'session-refused', upstream: call.upstreamName, user: call.user, status: error.code, reason: error.message }, 'session limit reached');

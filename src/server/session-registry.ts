@@ -14,7 +14,11 @@ export interface SessionLimits {
   maxSessionMs: number;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxSessions: 10_000, maxSessionsPerUser: 100, idleTimeoutMs: 0, maxSessionMs: 0 };
+/**
+ * No limits: what a gateway started in code (tests, benchmarks) gets unless told otherwise. `serve`
+ * always passes the configuration's limits, whose defaults are the safe ones (docs/configuration.md).
+ */
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxSessions: 0, maxSessionsPerUser: 0, idleTimeoutMs: 0, maxSessionMs: 0 };
 
 /** What the registry knows about a session besides the session itself. */
 export interface SessionLabels {
@@ -90,26 +94,32 @@ export class SessionRegistry {
     return total;
   }
 
-  /** Counts a session about to start; a 429 Status error names the limit it would break. */
-  reserve(user: string | undefined): Reservation {
+  /**
+   * Counts a session about to start; a 429 Status error names the limit it would break. The
+   * per-user limit counts the authenticated user (edge mode), else the client address (passthrough:
+   * the gateway does not know who the caller is).
+   */
+  reserve(user: string | undefined, clientAddress?: string): Reservation {
     const { maxSessions, maxSessionsPerUser } = this.limits;
+    const caller = user !== undefined ? `user ${JSON.stringify(user)}` : clientAddress !== undefined ? `client address ${clientAddress}` : undefined;
+    const key = user !== undefined ? `user:${user}` : clientAddress !== undefined ? `address:${clientAddress}` : undefined;
     if (maxSessions > 0 && this.reservedTotal >= maxSessions) {
       throw new HttpStatusError(429, 'TooManyRequests', `the gateway is at its limit of ${maxSessions} concurrent sessions (limits.maxSessions)`);
     }
-    if (user !== undefined && maxSessionsPerUser > 0 && (this.perUser.get(user) ?? 0) >= maxSessionsPerUser) {
-      throw new HttpStatusError(429, 'TooManyRequests', `user ${JSON.stringify(user)} is at the limit of ${maxSessionsPerUser} concurrent sessions (limits.maxSessionsPerUser)`);
+    if (key !== undefined && maxSessionsPerUser > 0 && (this.perUser.get(key) ?? 0) >= maxSessionsPerUser) {
+      throw new HttpStatusError(429, 'TooManyRequests', `${caller} is at the limit of ${maxSessionsPerUser} concurrent sessions (limits.maxSessionsPerUser)`);
     }
     this.reservedTotal++;
-    if (user !== undefined) this.perUser.set(user, (this.perUser.get(user) ?? 0) + 1);
+    if (key !== undefined) this.perUser.set(key, (this.perUser.get(key) ?? 0) + 1);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
       this.reservedTotal--;
-      if (user === undefined) return;
-      const left = (this.perUser.get(user) ?? 1) - 1;
-      if (left > 0) this.perUser.set(user, left);
-      else this.perUser.delete(user);
+      if (key === undefined) return;
+      const left = (this.perUser.get(key) ?? 1) - 1;
+      if (left > 0) this.perUser.set(key, left);
+      else this.perUser.delete(key);
     };
     return {
       release,

@@ -42,6 +42,11 @@ t.test('per-user and total limits refuse with a 429 naming the limit; ending a s
   second.release();
   registry.reserve('carol');
   first.finish();
+  const byAddress = new SessionRegistry({ ...limits, maxSessions: 0, maxSessionsPerUser: 1 });
+  byAddress.reserve(undefined, '10.0.0.1');
+  t.match((t.throws(() => byAddress.reserve(undefined, '10.0.0.1')) as HttpStatusError).message, /client address 10\.0\.0\.1 is at the limit of 1/, 'passthrough: counted per client address');
+  t.doesNotThrow(() => byAddress.reserve(undefined, '10.0.0.2'));
+  t.doesNotThrow(() => byAddress.reserve('alice', '10.0.0.1'), 'a user is counted as the user');
   await first.done;
   await Promise.resolve();
   t.doesNotThrow(() => registry.reserve('alice'), 'a finished session frees its user and total place');
