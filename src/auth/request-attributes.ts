@@ -38,7 +38,16 @@ const SPECIAL_VERBS = new Set(['proxy', 'watch']);
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 const KUBELET_STREAMING = /^\/(exec|attach|portForward)\/([^/]+)\/([^/]+)(?:\/.*)?$/;
 
-export function requestAttributes(request: { method: string; url: string }): RequestAttributes {
+export interface RequestAttributeOptions {
+  /**
+   * Derive every verb from the HTTP method, as API servers before 1.35 did (a GET exec is `get`),
+   * and treat kubelet paths as non-resource paths: the embedded 1.28 stand-in's view, which the
+   * tests need in order to show the difference. The gateway never sets it.
+   */
+  pre135Verbs?: boolean;
+}
+
+export function requestAttributes(request: { method: string; url: string }, options: RequestAttributeOptions = {}): RequestAttributes {
   const { pathname, query } = splitRequestTarget(request.url);
   const path = decodePath(pathname);
   const method = request.method.toUpperCase();
@@ -54,7 +63,7 @@ export function requestAttributes(request: { method: string; url: string }): Req
     path,
   };
 
-  const kubelet = KUBELET_STREAMING.exec(path);
+  const kubelet = options.pre135Verbs ? null : KUBELET_STREAMING.exec(path);
   if (kubelet) {
     return { ...attributes, verb: 'create', apiVersion: 'v1', resource: 'pods', subresource: kubelet[1]!.toLowerCase(), namespace: kubelet[2]!, name: kubelet[3]!, resourceRequest: true };
   }
@@ -97,7 +106,7 @@ export function requestAttributes(request: { method: string; url: string }): Req
   }
   if (attributes.name === '' && attributes.verb === 'delete') attributes.verb = 'deletecollection';
 
-  if (attributes.resource === 'pods' && attributes.apiGroup === '' && STREAMING_SUBRESOURCES.has(attributes.subresource)) {
+  if (!options.pre135Verbs && attributes.resource === 'pods' && attributes.apiGroup === '' && STREAMING_SUBRESOURCES.has(attributes.subresource)) {
     attributes.verb = 'create';
   }
   return attributes;

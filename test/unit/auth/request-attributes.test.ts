@@ -63,3 +63,11 @@ t.test('non-resource requests: the lower-cased method and the path', async (t) =
   }
   t.same(attrs('POST', '/bad%zzpath'), { ...base, verb: 'post', path: '/bad%zzpath' }, 'an invalid escape stays as sent');
 });
+
+t.test('pre135Verbs: the verb of the method, as API servers before 1.35 (the legacy stand-in) derive it', async (t) => {
+  const exec = '/api/v1/namespaces/default/pods/demo/exec?command=id';
+  t.equal(requestAttributes({ method: 'GET', url: exec }, { pre135Verbs: true }).verb, 'get', 'the hole: a WebSocket exec is a get');
+  t.equal(requestAttributes({ method: 'POST', url: exec }, { pre135Verbs: true }).verb, 'create');
+  t.equal(requestAttributes({ method: 'GET', url: exec }).verb, 'create', 'the gateway: always create');
+  t.equal(requestAttributes({ method: 'GET', url: '/exec/default/demo/main' }, { pre135Verbs: true }).resourceRequest, false, 'kubelet paths stay non-resource paths');
+});
