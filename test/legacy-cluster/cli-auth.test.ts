@@ -112,7 +112,7 @@ t.test('bad --users-file and --rules-file: exit 2 with one line naming the flag'
   await writeFile(join(dir, 'typo.yaml'), '- users: [a]\n  verb: [get]\n  resources: [pods]\n');
   await writeFile(join(dir, 'broken.yaml'), '- users: [a\n');
   const cases: Array<[string[], RegExp]> = [
-    [['--users-file', join(dir, 'short.csv')], /--users-file: token file '.*short\.csv' must have at least 3 columns/],
+    [['--users-file', join(dir, 'short.csv')], /--users-file: .*short\.csv line 1: must have at least 3 columns/],
     [['--users-file', join(dir, 'missing.csv')], /--users-file: cannot read .*missing\.csv/],
     [['--rules-file', join(dir, 'typo.yaml')], /--rules-file: .*typo\.yaml: rules\[0\]: unknown key "verb"/],
     [['--rules-file', join(dir, 'broken.yaml')], /--rules-file: .*broken\.yaml is not valid YAML/],
