@@ -1,4 +1,4 @@
-import { Deflate, Inflate, Z_SYNC_FLUSH } from 'pako';
+import { Inflate, Z_SYNC_FLUSH } from 'pako';
 import { SPDY3_DICTIONARY } from './dictionary.js';
 import { SpdyProtocolError } from './errors.js';
 
@@ -25,19 +25,23 @@ export const DEFAULT_MAX_DECOMPRESSED_HEADER_BYTES = 256 * 1024;
 
 const NUL = '\0';
 
-export class HeaderBlockEncoder {
-  /*
-   * The SPDY dictionary is 1,423 bytes, so a 2 KiB window still holds all of it, and header blocks
-   * are tiny: windowBits 11 / memLevel 1 cost ~10 KiB per connection instead of zlib's default
-   * ~256 KiB, which matters with thousands of idle sessions. Any inflater (Go's included) accepts a
-   * window smaller than its own; the zlib header announces it.
-   */
-  private readonly deflate = new Deflate({ dictionary: SPDY3_DICTIONARY, windowBits: 11, memLevel: 1, chunkSize: 1024 });
-  private output: Uint8Array[] = [];
+/*
+ * Blocks we send are zlib *stored* blocks: one zlib stream per connection as SPDY/3 requires (header
+ * with the dictionary's id first, then every block sync-flushed), but nothing compressed, so the
+ * encoder keeps no deflate context. pako's, even at windowBits 11 / memLevel 1, held ~80 KiB per
+ * connection for its whole life — the largest single cost of an idle session — to save a few
+ * hundred bytes once per stream. Any inflater reads stored blocks (RFC 1951 §3.2.4); the peer's
+ * inflater, primed with the dictionary, simply never needs it. A side effect: no CRIME-style
+ * compression oracle on header values.
+ */
+const MAX_STORED_BLOCK = 0xffff;
+/** CMF 0x78 (deflate, 32 KiB window), FLG 0x20 (FDICT; 0x7820 is a multiple of 31, so FCHECK = 0). */
+const ZLIB_HEADER = Buffer.from([0x78, 0x20]);
+/** The empty stored block a sync flush ends with (zlib's Z_SYNC_FLUSH marker). */
+const SYNC_FLUSH_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
 
-  constructor() {
-    this.deflate.onData = (chunk) => this.output.push(chunk);
-  }
+export class HeaderBlockEncoder {
+  private started = false;
 
   encode(headers: SpdyHeaders): Buffer {
     // spdystream rejects upper-case and repeated names (DuplicateHeaders): merge after lower-casing.
@@ -55,13 +59,34 @@ export class HeaderBlockEncoder {
       at = writeString(raw, at, name);
       at = writeString(raw, at, value);
     }
-    this.output = [];
-    if (!this.deflate.push(raw, Z_SYNC_FLUSH)) throw new Error(`header compression failed: ${this.deflate.msg}`);
-    const parts = this.output;
-    this.output = [];
-    // pako starts a fresh output buffer after every flush, so its output can be wrapped without a copy.
-    return parts.length === 1 ? toBuffer(parts[0]!) : Buffer.concat(parts);
+    const parts: Buffer[] = [];
+    if (!this.started) {
+      this.started = true;
+      const dictionaryId = Buffer.allocUnsafe(4);
+      dictionaryId.writeUInt32BE(DICTIONARY_ADLER32, 0);
+      parts.push(ZLIB_HEADER, dictionaryId);
+    }
+    for (let from = 0; from < raw.length; from += MAX_STORED_BLOCK) {
+      const data = raw.subarray(from, from + MAX_STORED_BLOCK);
+      // BFINAL 0, BTYPE 00 (stored), then LEN and its one's complement, little-endian.
+      const header = Buffer.from([0x00, data.length & 0xff, data.length >> 8, ~data.length & 0xff, (~data.length >> 8) & 0xff]);
+      parts.push(header, data);
+    }
+    parts.push(SYNC_FLUSH_MARKER);
+    return Buffer.concat(parts);
   }
+}
+
+const DICTIONARY_ADLER32 = adler32(SPDY3_DICTIONARY);
+
+function adler32(bytes: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  for (const byte of bytes) {
+    a = (a + byte) % 65521;
+    b = (b + a) % 65521;
+  }
+  return ((b << 16) | a) >>> 0;
 }
 
 export class HeaderBlockDecoder {
