@@ -89,8 +89,28 @@ function adler32(bytes: Uint8Array): number {
   return ((b << 16) | a) >>> 0;
 }
 
+/** 4 KiB: the dictionary (1,423 bytes) and the few hundred bytes of headers a session sees. */
+const SMALL_WINDOW_BITS = 12;
+const SMALL_WINDOW = 1 << SMALL_WINDOW_BITS;
+const FULL_WINDOW_BITS = 15;
+const FULL_WINDOW = 1 << FULL_WINDOW_BITS;
+const ZLIB_HEADER_LENGTH = 6;
+
+/*
+ * The peer's blocks are one zlib stream whose back-references may reach 32 KiB back, so a full
+ * inflate context needs a 32 KiB window for the connection's whole life — most of what an idle
+ * session costs. But a reference can never reach further back than the history so far (dictionary +
+ * everything inflated), and a session sees a few hundred bytes of headers. So the decoder starts with
+ * a 4 KiB window (raw inflate primed with the dictionary, the zlib header checked here) and keeps a
+ * copy of that history; the first time the history outgrows the small window — or a block fails in
+ * it, which is how a reference beyond it shows — a full 32 KiB inflater is primed with the history
+ * and the block is decoded again. Re-priming is exact because SPDY peers sync-flush every block, so
+ * each block starts on a byte boundary with no pending bits.
+ */
 export class HeaderBlockDecoder {
-  private readonly inflate = new Inflate({ dictionary: SPDY3_DICTIONARY, chunkSize: 4096 });
+  private inflate: Inflate | undefined;
+  /** Dictionary + output so far, while the small window is in use; undefined once the full one is. */
+  private history: Buffer | undefined = SPDY3_DICTIONARY;
   private readonly maxDecompressedBytes: number;
   private output: Uint8Array[] = [];
   private outputSize = 0;
@@ -98,33 +118,76 @@ export class HeaderBlockDecoder {
 
   constructor(options: { maxDecompressedBytes?: number } = {}) {
     this.maxDecompressedBytes = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_HEADER_BYTES;
-    this.inflate.onData = (chunk) => {
-      this.outputSize += chunk.length;
-      // Stops a zlib bomb while it inflates: at most one chunk (4 KiB) beyond the bound is allocated.
-      if (this.outputSize > this.maxDecompressedBytes) {
-        throw new SpdyProtocolError(`header block inflates beyond ${this.maxDecompressedBytes} bytes`);
-      }
-      this.output.push(chunk);
-    };
   }
 
   /** Throws SpdyProtocolError; after one the shared context is lost, so every later call throws too. */
   decode(block: Buffer): SpdyHeaders {
     if (this.failure) throw this.failure;
-    this.output = [];
-    this.outputSize = 0;
     try {
-      if (!this.inflate.push(block, Z_SYNC_FLUSH)) {
-        throw new SpdyProtocolError(`header block: ${this.inflate.msg || 'invalid zlib data'}`);
+      let data = block;
+      if (!this.inflate) {
+        checkZlibHeader(block);
+        data = block.subarray(ZLIB_HEADER_LENGTH);
+        this.inflate = this.newInflate(SMALL_WINDOW_BITS, SPDY3_DICTIONARY);
       }
-      const parts = this.output;
-      this.output = [];
-      return parseNameValues(parts.length === 1 ? toBuffer(parts[0]!) : Buffer.concat(parts));
+      let raw = this.inflateBlock(data);
+      if (this.history) {
+        if (raw === undefined || this.history.length + raw.length > SMALL_WINDOW) {
+          const before = this.history;
+          this.history = undefined;
+          if (raw === undefined) {
+            // Perhaps a reference beyond the small window: decode the block again with the full one.
+            this.inflate = this.newInflate(FULL_WINDOW_BITS, before);
+            raw = this.inflateBlock(data);
+          } else {
+            this.inflate = this.newInflate(FULL_WINDOW_BITS, Buffer.concat([before, raw]).subarray(-FULL_WINDOW));
+          }
+        } else {
+          this.history = Buffer.concat([this.history, raw]);
+        }
+      }
+      if (raw === undefined) throw new SpdyProtocolError(`header block: ${this.inflate.msg || 'invalid zlib data'}`);
+      return parseNameValues(raw);
     } catch (error) {
       this.failure = error instanceof SpdyProtocolError ? error : new SpdyProtocolError(`header block: ${String(error)}`);
+      this.inflate = undefined;
+      this.history = undefined;
       throw this.failure;
     }
   }
+
+  /** The block's output, or undefined when the inflater reports an error. */
+  private inflateBlock(data: Buffer): Buffer | undefined {
+    this.output = [];
+    this.outputSize = 0;
+    if (!this.inflate!.push(data, Z_SYNC_FLUSH)) return undefined;
+    const parts = this.output;
+    this.output = [];
+    return parts.length === 1 ? toBuffer(parts[0]!) : Buffer.concat(parts);
+  }
+
+  private newInflate(windowBits: number, dictionary: Uint8Array): Inflate {
+    const inflate = new Inflate({ raw: true, windowBits, dictionary, chunkSize: 2048 });
+    inflate.onData = (chunk) => {
+      this.outputSize += chunk.length;
+      // Stops a zlib bomb while it inflates: at most one chunk (2 KiB) beyond the bound is allocated.
+      if (this.outputSize > this.maxDecompressedBytes) {
+        throw new SpdyProtocolError(`header block inflates beyond ${this.maxDecompressedBytes} bytes`);
+      }
+      this.output.push(chunk);
+    };
+    return inflate;
+  }
+}
+
+/** The zlib header (RFC 1950) that opens the peer's stream: deflate, a preset dictionary, and it must be ours. */
+function checkZlibHeader(block: Buffer): void {
+  if (block.length < ZLIB_HEADER_LENGTH) throw new SpdyProtocolError('header block: truncated zlib header');
+  const cmf = block[0]!;
+  const flg = block[1]!;
+  if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flg) % 31 !== 0) throw new SpdyProtocolError('header block: incorrect header check');
+  if ((flg & 0x20) === 0) throw new SpdyProtocolError('header block: the zlib stream does not use the SPDY dictionary');
+  if (block.readUInt32BE(2) !== DICTIONARY_ADLER32) throw new SpdyProtocolError('header block: the zlib stream uses another dictionary');
 }
 
 function parseNameValues(raw: Buffer): SpdyHeaders {
