@@ -54,25 +54,23 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
 
 /** The gateway path: WebSocket v5 to the gateway, which speaks SPDY to the same cluster. */
 export async function gatewayExec(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
-  const socket = await openWebSocket(gatewayUrl, execPath(command, stdin), 'v5.channel.k8s.io');
   const listeners: Array<(chunk: Buffer) => void> = [];
-  // Messages can arrive in the same read as the handshake, before the caller has subscribed.
+  // Messages can arrive before the caller has subscribed: kept until it does.
   const early: Buffer[] = [];
-  socket.on('message', (data: Buffer) => {
+  const socket = await openWebSocket(gatewayUrl, execPath(command, stdin), 'v5.channel.k8s.io', (data) => {
     if (data[0] === 1 && data.length > 1) {
       const payload = data.subarray(1);
       if (listeners.length === 0) early.push(payload);
       for (const listener of listeners) listener(payload);
     }
   });
-  const finished = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const finished = new Promise<void>((resolve) => (socket.readyState === socket.CLOSED ? resolve() : socket.once('close', () => resolve())));
   return {
     onStdout: (listener) => {
       listeners.push(listener);
       for (const chunk of early.splice(0)) listener(chunk);
     },
-    write: (chunk) =>
-      sendOnChannel(socket, 0, chunk),
+    write: (chunk) => sendOnChannel(socket, 0, chunk),
     endStdin: () => socket.send(Buffer.from([0xff, 0])),
     finished,
     kill: () => socket.terminate(),
@@ -110,32 +108,42 @@ export async function directPortForward(clusterUrl: string, port: number): Promi
 
 /** Through the gateway: the WebSocket channel protocol (`v4.channel.k8s.io`, `?ports=`). */
 export async function gatewayPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
-  const socket = await openWebSocket(gatewayUrl, `/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, 'v4.channel.k8s.io');
   const listeners: Array<(chunk: Buffer) => void> = [];
+  const early: Buffer[] = [];
   let prefixSeen = false;
-  socket.on('message', (data: Buffer) => {
+  const socket = await openWebSocket(gatewayUrl, `/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, 'v4.channel.k8s.io', (data) => {
     if (data[0] !== 0) return;
     // The first message on the data channel is the port number, not data.
     if (!prefixSeen) {
       prefixSeen = true;
       return;
     }
+    if (listeners.length === 0) early.push(data.subarray(1));
     for (const listener of listeners) listener(data.subarray(1));
   });
   return {
-    write: (chunk) =>
-      sendOnChannel(socket, 0, chunk),
-    onData: (listener) => listeners.push(listener),
+    write: (chunk) => sendOnChannel(socket, 0, chunk),
+    onData: (listener) => {
+      listeners.push(listener);
+      for (const chunk of early.splice(0)) listener(chunk);
+    },
     close: () => socket.terminate(),
   };
 }
 
-/** A benchmark client's WebSocket to the gateway, open and with Nagle off (as kubectl's is). */
-async function openWebSocket(gatewayUrl: string, path: string, protocol: string): Promise<WebSocket> {
+/**
+ * A benchmark client's WebSocket to the gateway, open and with Nagle off (as kubectl's is). The
+ * message listener is attached before the handshake completes: the gateway's first messages (the
+ * port-forward port prefixes, the empty first stdout message) can come in the same read as the 101
+ * and be emitted before code awaiting 'open' could subscribe — the port-forward bench once took the
+ * first echoed 32 KiB for the port prefix and waited forever for it.
+ */
+async function openWebSocket(gatewayUrl: string, path: string, protocol: string, onMessage: (data: Buffer) => void): Promise<WebSocket> {
   const socket = new WebSocket(gatewayUrl.replace(/^http/, 'ws') + path, [protocol], {
     headers: { authorization: `Bearer ${TOKEN}` },
     perMessageDeflate: false,
   });
+  socket.on('message', onMessage);
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
     socket.once('error', reject);

@@ -145,7 +145,9 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   close(graceMs = 5_000): void {
     if (this.closed) return;
     this.socket.end();
-    setTimeout(() => this.socket.destroy(), graceMs).unref();
+    const timer = setTimeout(() => this.socket.destroy(), graceMs).unref();
+    // The timer would otherwise hold the socket (and its buffers) for the whole grace period.
+    this.socket.once('close', () => clearTimeout(timer));
   }
 
   destroy(error?: Error): void {

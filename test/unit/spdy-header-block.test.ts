@@ -2,6 +2,7 @@
 // checked against node:zlib as an independent inflater (and the reverse), bounds and malformed input.
 import t from 'tap';
 import zlib from 'node:zlib';
+import { randomBytes } from 'node:crypto';
 import { SpdyFrameParser, SpdyProtocolError, encodeSynStream } from '../../src/codecs/spdy/frames.js';
 import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../../src/codecs/spdy/header-block.js';
 import { SPDY3_DICTIONARY } from '../../src/codecs/spdy/dictionary.js';
@@ -130,13 +131,20 @@ t.test('our encoder and decoder over a thousand blocks sharing one context', asy
   t.equal(mismatches, 0);
   const big = { 'x-large': 'y'.repeat(100_000) };
   t.same({ ...decoder.decode(encoder.encode(big)) }, big, 'a 100 KB value');
-  // The context really persists: a repeat of the previous block is a few bytes of back-reference.
+  // Our blocks are stored, not compressed (no deflate context per connection): after the zlib header
+  // of the first block, a block is its raw name/value bytes in stored blocks plus the sync-flush marker.
   const again = { streamtype: 'stdin', port: '22' };
+  const raw = rawBlock([['streamtype', 'stdin'], ['port', '22']]);
+  const stored = Buffer.concat([Buffer.from([0, raw.length, 0, ~raw.length & 0xff, 0xff]), raw, Buffer.from([0, 0, 0, 0xff, 0xff])]);
   const first = encoder.encode(again);
-  const second = encoder.encode(again);
-  t.ok(second.length < first.length && second.length <= 12, `the repeat costs ${second.length} bytes (the first ${first.length})`);
+  t.equal(first.toString('hex'), stored.toString('hex'), 'a later block: stored block + sync-flush marker');
   t.same({ ...decoder.decode(first) }, again);
-  t.same({ ...decoder.decode(second) }, again);
+  const fresh = new HeaderBlockEncoder().encode(again);
+  t.equal(fresh.subarray(0, 2).toString('hex'), '7820', 'the first block starts the zlib stream: deflate, FDICT');
+  t.equal(fresh.readUInt32BE(2), zlib.deflateSync(Buffer.alloc(0), { dictionary: SPDY3_DICTIONARY }).readUInt32BE(2), 'the dictionary id, as node:zlib writes it');
+  t.equal(fresh.subarray(6).toString('hex'), stored.toString('hex'));
+  const huge = { 'x-huge': 'h'.repeat(200_000) };
+  t.same({ ...new HeaderBlockDecoder({ maxDecompressedBytes: 1 << 20 }).decode(new HeaderBlockEncoder().encode(huge)) }, huge, 'a block over 64 KiB spans several stored blocks');
 });
 
 t.test('names are lower-cased and repeated names merged (spdystream rejects both otherwise)', async (t) => {
@@ -188,4 +196,47 @@ t.test('decompression is bounded: a zlib bomb fails at the limit without allocat
   const raw = rawBlock([['x-pad', 'p'.repeat(5000)]]);
   t.same({ ...new HeaderBlockDecoder({ maxDecompressedBytes: raw.length }).decode(deflateRaw(raw)) }, { 'x-pad': 'p'.repeat(5000) });
   t.throws(() => new HeaderBlockDecoder({ maxDecompressedBytes: raw.length - 1 }).decode(deflateRaw(raw)), /inflates beyond/);
+});
+
+t.test('the decoder starts with a small window and moves to the full one when the peer refers further back', async (t) => {
+  // One node:zlib context for the whole direction, sync-flushed per block, as a SPDY peer compresses.
+  const deflate = zlib.createDeflate({ dictionary: SPDY3_DICTIONARY });
+  const out: Buffer[] = [];
+  deflate.on('data', (chunk: Buffer) => out.push(chunk));
+  const compress = async (raw: Buffer): Promise<Buffer> => {
+    deflate.write(raw);
+    await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+    await new Promise((resolve) => setImmediate(resolve));
+    return Buffer.concat(out.splice(0));
+  };
+  const noise = (n: number): string => randomBytes(n).toString('base64').slice(0, n);
+  const first = noise(2000);
+  // Block 1 keeps the history (1,423 + ~2,030 bytes) inside the 4 KiB window.
+  const headers1 = { 'x-first': first };
+  // Block 2 repeats block 1's value after 3,000 new bytes: a reference > 4 KiB back, which the small
+  // window cannot follow — the block is decoded again with the full one.
+  const headers2 = { 'x-fresh': noise(3000), 'x-again': first };
+  // Block 3 refers back further still (~7 KiB), within the full window.
+  const headers3 = { 'x-third': first, streamtype: 'stdout' };
+  const decoder = new HeaderBlockDecoder();
+  const block1 = await compress(rawBlock(Object.entries(headers1)));
+  t.same({ ...decoder.decode(block1) }, headers1);
+  t.ok((decoder as unknown as { history?: Buffer }).history, 'still on the small window after a small history');
+  const block2 = await compress(rawBlock(Object.entries(headers2)));
+  t.ok(block2.length < 3000 + 2000, `block 2 really refers back to block 1 (${block2.length} bytes compressed)`);
+  t.same({ ...decoder.decode(block2) }, headers2, 'a reference beyond the small window decodes');
+  t.equal((decoder as unknown as { history?: Buffer }).history, undefined, 'on the full window from then on');
+  t.same({ ...decoder.decode(await compress(rawBlock(Object.entries(headers3)))) }, headers3);
+  deflate.destroy();
+});
+
+t.test('idle cost: a decoder that has decoded a session\'s headers holds a few KiB, not a 32 KiB window', async (t) => {
+  const encoder = new HeaderBlockEncoder();
+  const blocks = ['error', 'stdin', 'stdout', 'stderr'].map((streamtype) => encoder.encode({ streamtype }));
+  const decoders = Array.from({ length: 200 }, () => new HeaderBlockDecoder());
+  const before = process.memoryUsage().arrayBuffers;
+  for (const decoder of decoders) for (const block of blocks) decoder.decode(block);
+  const each = (process.memoryUsage().arrayBuffers - before) / decoders.length;
+  // Counted without a GC, so garbage is included: still less than the full window alone (32 KiB).
+  t.ok(each < 32 * 1024, `${Math.round(each)} bytes of buffers per decoder, garbage included`);
 });

@@ -1,4 +1,4 @@
-import { Deflate, Inflate, Z_SYNC_FLUSH } from 'pako';
+import { Inflate, Z_SYNC_FLUSH } from 'pako';
 import { SPDY3_DICTIONARY } from './dictionary.js';
 import { SpdyProtocolError } from './errors.js';
 
@@ -25,19 +25,23 @@ export const DEFAULT_MAX_DECOMPRESSED_HEADER_BYTES = 256 * 1024;
 
 const NUL = '\0';
 
-export class HeaderBlockEncoder {
-  /*
-   * The SPDY dictionary is 1,423 bytes, so a 2 KiB window still holds all of it, and header blocks
-   * are tiny: windowBits 11 / memLevel 1 cost ~10 KiB per connection instead of zlib's default
-   * ~256 KiB, which matters with thousands of idle sessions. Any inflater (Go's included) accepts a
-   * window smaller than its own; the zlib header announces it.
-   */
-  private readonly deflate = new Deflate({ dictionary: SPDY3_DICTIONARY, windowBits: 11, memLevel: 1, chunkSize: 1024 });
-  private output: Uint8Array[] = [];
+/*
+ * Blocks we send are zlib *stored* blocks: one zlib stream per connection as SPDY/3 requires (header
+ * with the dictionary's id first, then every block sync-flushed), but nothing compressed, so the
+ * encoder keeps no deflate context. pako's, even at windowBits 11 / memLevel 1, held ~80 KiB per
+ * connection for its whole life — the largest single cost of an idle session — to save a few
+ * hundred bytes once per stream. Any inflater reads stored blocks (RFC 1951 §3.2.4); the peer's
+ * inflater, primed with the dictionary, simply never needs it. A side effect: no CRIME-style
+ * compression oracle on header values.
+ */
+const MAX_STORED_BLOCK = 0xffff;
+/** CMF 0x78 (deflate, 32 KiB window), FLG 0x20 (FDICT; 0x7820 is a multiple of 31, so FCHECK = 0). */
+const ZLIB_HEADER = Buffer.from([0x78, 0x20]);
+/** The empty stored block a sync flush ends with (zlib's Z_SYNC_FLUSH marker). */
+const SYNC_FLUSH_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
 
-  constructor() {
-    this.deflate.onData = (chunk) => this.output.push(chunk);
-  }
+export class HeaderBlockEncoder {
+  private started = false;
 
   encode(headers: SpdyHeaders): Buffer {
     // spdystream rejects upper-case and repeated names (DuplicateHeaders): merge after lower-casing.
@@ -55,17 +59,58 @@ export class HeaderBlockEncoder {
       at = writeString(raw, at, name);
       at = writeString(raw, at, value);
     }
-    this.output = [];
-    if (!this.deflate.push(raw, Z_SYNC_FLUSH)) throw new Error(`header compression failed: ${this.deflate.msg}`);
-    const parts = this.output;
-    this.output = [];
-    // pako starts a fresh output buffer after every flush, so its output can be wrapped without a copy.
-    return parts.length === 1 ? toBuffer(parts[0]!) : Buffer.concat(parts);
+    const parts: Buffer[] = [];
+    if (!this.started) {
+      this.started = true;
+      const dictionaryId = Buffer.allocUnsafe(4);
+      dictionaryId.writeUInt32BE(DICTIONARY_ADLER32, 0);
+      parts.push(ZLIB_HEADER, dictionaryId);
+    }
+    for (let from = 0; from < raw.length; from += MAX_STORED_BLOCK) {
+      const data = raw.subarray(from, from + MAX_STORED_BLOCK);
+      // BFINAL 0, BTYPE 00 (stored), then LEN and its one's complement, little-endian.
+      const header = Buffer.from([0x00, data.length & 0xff, data.length >> 8, ~data.length & 0xff, (~data.length >> 8) & 0xff]);
+      parts.push(header, data);
+    }
+    parts.push(SYNC_FLUSH_MARKER);
+    return Buffer.concat(parts);
   }
 }
 
+const DICTIONARY_ADLER32 = adler32(SPDY3_DICTIONARY);
+
+function adler32(bytes: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  for (const byte of bytes) {
+    a = (a + byte) % 65521;
+    b = (b + a) % 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+/** 4 KiB: the dictionary (1,423 bytes) and the few hundred bytes of headers a session sees. */
+const SMALL_WINDOW_BITS = 12;
+const SMALL_WINDOW = 1 << SMALL_WINDOW_BITS;
+const FULL_WINDOW_BITS = 15;
+const FULL_WINDOW = 1 << FULL_WINDOW_BITS;
+const ZLIB_HEADER_LENGTH = 6;
+
+/*
+ * The peer's blocks are one zlib stream whose back-references may reach 32 KiB back, so a full
+ * inflate context needs a 32 KiB window for the connection's whole life — most of what an idle
+ * session costs. But a reference can never reach further back than the history so far (dictionary +
+ * everything inflated), and a session sees a few hundred bytes of headers. So the decoder starts with
+ * a 4 KiB window (raw inflate primed with the dictionary, the zlib header checked here) and keeps a
+ * copy of that history; the first time the history outgrows the small window — or a block fails in
+ * it, which is how a reference beyond it shows — a full 32 KiB inflater is primed with the history
+ * and the block is decoded again. Re-priming is exact because SPDY peers sync-flush every block, so
+ * each block starts on a byte boundary with no pending bits.
+ */
 export class HeaderBlockDecoder {
-  private readonly inflate = new Inflate({ dictionary: SPDY3_DICTIONARY, chunkSize: 4096 });
+  private inflate: Inflate | undefined;
+  /** Dictionary + output so far, while the small window is in use; undefined once the full one is. */
+  private history: Buffer | undefined = SPDY3_DICTIONARY;
   private readonly maxDecompressedBytes: number;
   private output: Uint8Array[] = [];
   private outputSize = 0;
@@ -73,33 +118,76 @@ export class HeaderBlockDecoder {
 
   constructor(options: { maxDecompressedBytes?: number } = {}) {
     this.maxDecompressedBytes = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_HEADER_BYTES;
-    this.inflate.onData = (chunk) => {
-      this.outputSize += chunk.length;
-      // Stops a zlib bomb while it inflates: at most one chunk (4 KiB) beyond the bound is allocated.
-      if (this.outputSize > this.maxDecompressedBytes) {
-        throw new SpdyProtocolError(`header block inflates beyond ${this.maxDecompressedBytes} bytes`);
-      }
-      this.output.push(chunk);
-    };
   }
 
   /** Throws SpdyProtocolError; after one the shared context is lost, so every later call throws too. */
   decode(block: Buffer): SpdyHeaders {
     if (this.failure) throw this.failure;
-    this.output = [];
-    this.outputSize = 0;
     try {
-      if (!this.inflate.push(block, Z_SYNC_FLUSH)) {
-        throw new SpdyProtocolError(`header block: ${this.inflate.msg || 'invalid zlib data'}`);
+      let data = block;
+      if (!this.inflate) {
+        checkZlibHeader(block);
+        data = block.subarray(ZLIB_HEADER_LENGTH);
+        this.inflate = this.newInflate(SMALL_WINDOW_BITS, SPDY3_DICTIONARY);
       }
-      const parts = this.output;
-      this.output = [];
-      return parseNameValues(parts.length === 1 ? toBuffer(parts[0]!) : Buffer.concat(parts));
+      let raw = this.inflateBlock(data);
+      if (this.history) {
+        if (raw === undefined || this.history.length + raw.length > SMALL_WINDOW) {
+          const before = this.history;
+          this.history = undefined;
+          if (raw === undefined) {
+            // Perhaps a reference beyond the small window: decode the block again with the full one.
+            this.inflate = this.newInflate(FULL_WINDOW_BITS, before);
+            raw = this.inflateBlock(data);
+          } else {
+            this.inflate = this.newInflate(FULL_WINDOW_BITS, Buffer.concat([before, raw]).subarray(-FULL_WINDOW));
+          }
+        } else {
+          this.history = Buffer.concat([this.history, raw]);
+        }
+      }
+      if (raw === undefined) throw new SpdyProtocolError(`header block: ${this.inflate.msg || 'invalid zlib data'}`);
+      return parseNameValues(raw);
     } catch (error) {
       this.failure = error instanceof SpdyProtocolError ? error : new SpdyProtocolError(`header block: ${String(error)}`);
+      this.inflate = undefined;
+      this.history = undefined;
       throw this.failure;
     }
   }
+
+  /** The block's output, or undefined when the inflater reports an error. */
+  private inflateBlock(data: Buffer): Buffer | undefined {
+    this.output = [];
+    this.outputSize = 0;
+    if (!this.inflate!.push(data, Z_SYNC_FLUSH)) return undefined;
+    const parts = this.output;
+    this.output = [];
+    return parts.length === 1 ? toBuffer(parts[0]!) : Buffer.concat(parts);
+  }
+
+  private newInflate(windowBits: number, dictionary: Uint8Array): Inflate {
+    const inflate = new Inflate({ raw: true, windowBits, dictionary, chunkSize: 2048 });
+    inflate.onData = (chunk) => {
+      this.outputSize += chunk.length;
+      // Stops a zlib bomb while it inflates: at most one chunk (2 KiB) beyond the bound is allocated.
+      if (this.outputSize > this.maxDecompressedBytes) {
+        throw new SpdyProtocolError(`header block inflates beyond ${this.maxDecompressedBytes} bytes`);
+      }
+      this.output.push(chunk);
+    };
+    return inflate;
+  }
+}
+
+/** The zlib header (RFC 1950) that opens the peer's stream: deflate, a preset dictionary, and it must be ours. */
+function checkZlibHeader(block: Buffer): void {
+  if (block.length < ZLIB_HEADER_LENGTH) throw new SpdyProtocolError('header block: truncated zlib header');
+  const cmf = block[0]!;
+  const flg = block[1]!;
+  if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flg) % 31 !== 0) throw new SpdyProtocolError('header block: incorrect header check');
+  if ((flg & 0x20) === 0) throw new SpdyProtocolError('header block: the zlib stream does not use the SPDY dictionary');
+  if (block.readUInt32BE(2) !== DICTIONARY_ADLER32) throw new SpdyProtocolError('header block: the zlib stream uses another dictionary');
 }
 
 function parseNameValues(raw: Buffer): SpdyHeaders {
