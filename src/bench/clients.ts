@@ -95,7 +95,11 @@ export async function directPortForward(clusterUrl: string, port: number): Promi
   );
   if (outcome.kind !== 'upgraded') throw new Error(`direct port-forward refused: ${outcome.statusCode}`);
   outcome.socket.setNoDelay(true);
-  const connection = new SpdyConnection(outcome.socket, { role: 'client' }, outcome.head);
+  return spdyEchoPipe(new SpdyConnection(outcome.socket, { role: 'client' }, outcome.head), port);
+}
+
+/** One error/data stream pair on a SPDY port-forward session, as kubectl opens it (requestID 0). */
+function spdyEchoPipe(connection: SpdyConnection, port: number, closeAlso?: () => void): EchoPipe {
   const error = connection.openStream({ streamtype: 'error', port: String(port), requestid: '0' });
   error.on('error', () => undefined);
   error.end();
@@ -105,7 +109,10 @@ export async function directPortForward(clusterUrl: string, port: number): Promi
   return {
     write: (chunk) => new Promise((resolve) => data.write(chunk, () => resolve())),
     onData: (listener) => data.on('data', listener),
-    close: () => connection.destroy(),
+    close: () => {
+      connection.destroy();
+      closeAlso?.();
+    },
   };
 }
 
@@ -166,21 +173,7 @@ export async function gatewayTunnelPortForward(gatewayUrl: string, port: number)
   const internals = ws as unknown as { _isServer: boolean; setSocket(socket: Socket, head: Buffer, options: { maxPayload: number; skipUTF8Validation: boolean }): void };
   internals._isServer = false;
   internals.setSocket(socket, head, { maxPayload: 0, skipUTF8Validation: true });
-  const connection = new SpdyConnection(createWebSocketStream(ws), { role: 'client' });
-  const error = connection.openStream({ streamtype: 'error', port: String(port), requestid: '0' });
-  error.on('error', () => undefined);
-  error.end();
-  error.resume();
-  const data = connection.openStream({ streamtype: 'data', port: String(port), requestid: '0' });
-  data.on('error', () => undefined);
-  return {
-    write: (chunk) => new Promise((resolve) => data.write(chunk, () => resolve())),
-    onData: (listener) => data.on('data', listener),
-    close: () => {
-      connection.destroy();
-      ws.terminate();
-    },
-  };
+  return spdyEchoPipe(new SpdyConnection(createWebSocketStream(ws), { role: 'client' }), port, () => ws.terminate());
 }
 
 /**
