@@ -1,4 +1,7 @@
-import WebSocket from 'ws';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import WebSocket, { createWebSocketStream } from 'ws';
 import { SpdyConnection, type SpdyStream } from '../sessions/spdy-connection.js';
 import { dialSpdyUpgrade } from '../upstream/spdy-dialer.js';
 
@@ -92,7 +95,11 @@ export async function directPortForward(clusterUrl: string, port: number): Promi
   );
   if (outcome.kind !== 'upgraded') throw new Error(`direct port-forward refused: ${outcome.statusCode}`);
   outcome.socket.setNoDelay(true);
-  const connection = new SpdyConnection(outcome.socket, { role: 'client' }, outcome.head);
+  return spdyEchoPipe(new SpdyConnection(outcome.socket, { role: 'client' }, outcome.head), port);
+}
+
+/** One error/data stream pair on a SPDY port-forward session, as kubectl opens it (requestID 0). */
+function spdyEchoPipe(connection: SpdyConnection, port: number, closeAlso?: () => void): EchoPipe {
   const error = connection.openStream({ streamtype: 'error', port: String(port), requestid: '0' });
   error.on('error', () => undefined);
   error.end();
@@ -102,7 +109,10 @@ export async function directPortForward(clusterUrl: string, port: number): Promi
   return {
     write: (chunk) => new Promise((resolve) => data.write(chunk, () => resolve())),
     onData: (listener) => data.on('data', listener),
-    close: () => connection.destroy(),
+    close: () => {
+      connection.destroy();
+      closeAlso?.();
+    },
   };
 }
 
@@ -129,6 +139,41 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
     },
     close: () => socket.terminate(),
   };
+}
+
+/**
+ * Through the gateway's tunnel, as kubectl ≥ 1.31 does it: a WebSocket with the subprotocol
+ * `SPDY/3.1+portforward.k8s.io` whose binary messages carry the SPDY session end to end. ws's client
+ * refuses a subprotocol containing '/', so the handshake is made here and the upgraded socket handed
+ * to a ws client-side WebSocket (masking on, as a client must).
+ */
+export async function gatewayTunnelPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
+  const url = new URL(gatewayUrl);
+  const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
+    const req = http.request({
+      host: url.hostname,
+      port: url.port,
+      path: '/api/v1/namespaces/default/pods/demo/portforward',
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': randomBytes(16).toString('base64'),
+        'sec-websocket-version': '13',
+        'sec-websocket-protocol': 'SPDY/3.1+portforward.k8s.io',
+        authorization: `Bearer ${TOKEN}`,
+      },
+    });
+    req.on('upgrade', (_res, upgraded: Socket, rest: Buffer) => resolve({ socket: upgraded, head: rest }));
+    req.on('response', (res) => reject(new Error(`tunnel refused: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+  socket.setNoDelay(true);
+  const ws = new (WebSocket as unknown as new (address: null, protocols: undefined, options: object) => WebSocket)(null, undefined, {});
+  const internals = ws as unknown as { _isServer: boolean; setSocket(socket: Socket, head: Buffer, options: { maxPayload: number; skipUTF8Validation: boolean }): void };
+  internals._isServer = false;
+  internals.setSocket(socket, head, { maxPayload: 0, skipUTF8Validation: true });
+  return spdyEchoPipe(new SpdyConnection(createWebSocketStream(ws), { role: 'client' }), port, () => ws.terminate());
 }
 
 /**

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { directExec, directPortForward, gatewayExec, gatewayPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
+import { directExec, directPortForward, gatewayExec, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
 import { rssOf, startGatewayServer, startServer } from './processes.js';
 import { ratioChart } from './chart.js';
 
@@ -160,6 +160,11 @@ async function main(): Promise<void> {
     const forwardDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
     const forwardGateway = await echoThroughput(() => gatewayPortForward(gateway.url, 7), sizes.transfer);
     add('port-forward throughput, each way (channels)', 'MiB/s', 'higher', transferMiB / forwardGateway, transferMiB / forwardDirect);
+
+    progress(`port-forward: ${transferMiB} MiB each way through the tunnel (SPDY/3.1+portforward.k8s.io, relayed) vs direct SPDY`);
+    const tunnelDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
+    const tunnelGateway = await echoThroughput(() => gatewayTunnelPortForward(gateway.url, 7), sizes.transfer);
+    add('port-forward throughput, each way (tunnel)', 'MiB/s', 'higher', transferMiB / tunnelGateway, transferMiB / tunnelDirect);
 
     progress(`latency: ${sizes.roundTrips} one-byte round trips, each path`);
     const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
