@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { directExec, directPortForward, gatewayExec, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
-import { rssOf, startGatewayServer, startServer } from './processes.js';
+import { rssOf, startGatewayServer, startServer, startTcpRelay } from './processes.js';
 import { ratioChart } from './chart.js';
 
 /**
@@ -26,6 +26,9 @@ const sizes = {
   roundTrips: full ? 10_000 : 2_000,
   setups: full ? 500 : 100,
   idleSessions: full ? 10_000 : 500,
+  /** Sessions streaming at once, and what each downloads. */
+  concurrent: 1_000,
+  concurrentBytes: (full ? 1024 : 256) * 1024,
 };
 const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
@@ -114,6 +117,29 @@ async function echoThroughput(open: () => Promise<EchoPipe>, bytes: number): Pro
   return elapsed;
 }
 
+/**
+ * `count` sessions streaming `bytes` each at the same moment: all are opened first (each command
+ * waits for a line on stdin), then released together, so set-up queueing is not mistaken for
+ * streaming unfairness. Aggregate MiB/s over the streaming wall time; fairness = the slowest
+ * session's throughput over the fastest's (1 = perfectly fair).
+ */
+async function concurrentDownloads(open: Open, count: number, bytes: number): Promise<{ aggregate: number; fairness: number }> {
+  const sessions = await Promise.all(Array.from({ length: count }, () => open(['sh', '-c', `read go; exec head -c ${bytes} /dev/zero`], true)));
+  const received = sessions.map(() => 0);
+  sessions.forEach((session, index) => session.onStdout((chunk) => (received[index]! += chunk.length)));
+  const started = process.hrtime.bigint();
+  const durations = await Promise.all(
+    sessions.map(async (session, index) => {
+      await session.write(Buffer.from('go\n'));
+      await session.finished;
+      if (received[index] !== bytes) throw new Error(`concurrent download: got ${received[index]} of ${bytes} bytes`);
+      return seconds(started);
+    }),
+  );
+  const wall = seconds(started);
+  return { aggregate: (count * bytes) / MiB / wall, fairness: Math.min(...durations) / Math.max(...durations) };
+}
+
 function seconds(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
@@ -127,10 +153,12 @@ async function main(): Promise<void> {
   progress(`starting the legacy cluster and the gateway (${full ? 'full' : 'default'} run)`);
   const cluster = await startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN]);
   const gateway = await startGatewayServer(cluster.url);
+  const relay = await startTcpRelay(cluster.url);
   const paths: Record<Path, Open> = {
     gateway: (command, stdin) => gatewayExec(gateway.url, command, stdin),
     direct: (command, stdin) => directExec(cluster.url, command, stdin),
   };
+  const throughRelay: Open = (command, stdin) => directExec(relay.url, command, stdin);
   const results: Result[] = [];
   const add = (name: string, unit: string, better: Result['better'], gatewayValue: number, directValue: number): void => {
     results.push({ name, unit, better, gateway: round(gatewayValue), direct: round(directValue), ratio: round(gatewayValue / directValue, 3) });
@@ -156,6 +184,14 @@ async function main(): Promise<void> {
     const uploadCpu = gateway.cpuSeconds() - uploadGatewayCpu;
     add('upload throughput', 'MiB/s', 'higher', transferMiB / uploadGateway, transferMiB / uploadDirect);
 
+    // The floor: the direct SPDY path through a process that only copies bytes. Its ratio is what any
+    // extra process on the path costs here; the gateway's ratio is read against it.
+    progress(`floor: ${transferMiB} MiB each way, direct SPDY through a raw TCP relay process vs direct`);
+    const downloadRelay = await download(throughRelay, sizes.transfer);
+    add('download, raw TCP relay instead of the gateway (floor)', 'MiB/s', 'higher', transferMiB / downloadRelay, transferMiB / downloadDirect);
+    const uploadRelay = await upload(throughRelay, sizes.transfer);
+    add('upload, raw TCP relay instead of the gateway (floor)', 'MiB/s', 'higher', transferMiB / uploadRelay, transferMiB / uploadDirect);
+
     progress(`port-forward: ${transferMiB} MiB each way through the pod's echo port (channel protocol vs direct SPDY)`);
     const forwardDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
     const forwardGateway = await echoThroughput(() => gatewayPortForward(gateway.url, 7), sizes.transfer);
@@ -175,6 +211,12 @@ async function main(): Promise<void> {
     const setupDirect = await setups(paths.direct, sizes.setups);
     const setupGateway = await setups(paths.gateway, sizes.setups);
     for (const p of [50, 99]) add(`set-up to first byte p${p}`, 'ms', 'lower', percentile(setupGateway, p), percentile(setupDirect, p));
+
+    progress(`concurrency: ${sizes.concurrent} sessions streaming ${sizes.concurrentBytes / 1024} KiB each at once, each path`);
+    const manyDirect = await concurrentDownloads(paths.direct, sizes.concurrent, sizes.concurrentBytes);
+    const manyGateway = await concurrentDownloads(paths.gateway, sizes.concurrent, sizes.concurrentBytes);
+    add(`${sizes.concurrent} concurrent downloads, aggregate`, 'MiB/s', 'higher', manyGateway.aggregate, manyDirect.aggregate);
+    add(`${sizes.concurrent} concurrent downloads, fairness (slowest/fastest)`, 'ratio', 'higher', manyGateway.fairness, manyDirect.fairness);
 
     progress(`idle: ${sizes.idleSessions} concurrent exec sessions held open through the gateway`);
     const rssBefore = rssOf(gateway.pid);
@@ -198,6 +240,7 @@ async function main(): Promise<void> {
     progress(`gateway used ${round(gateway.cpuSeconds() - cpuBefore)} CPU seconds in all`);
   } finally {
     await gateway.stop();
+    await relay.stop();
     await cluster.stop();
   }
 

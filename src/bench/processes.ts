@@ -20,9 +20,9 @@ export interface ServerProcess {
  * Runs one of our commands in its own process, so the gateway's CPU and memory are its own, and
  * resolves with the URL from its "listening" log line.
  */
-export function startServer(args: string[]): Promise<ServerProcess> {
+export function startServer(args: string[], script = MAIN): Promise<ServerProcess> {
   // Logs stay at info, as in production: two lines per session are part of the cost measured.
-  const child: ChildProcess = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -73,6 +73,11 @@ export async function startGatewayServer(upstream: string): Promise<ServerProces
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A raw TCP relay in front of `upstream` (tcp-relay.ts), in its own process like the gateway. */
+export function startTcpRelay(upstream: string): Promise<ServerProcess> {
+  return startServer([upstream], fileURLToPath(new URL('./tcp-relay.js', import.meta.url)));
 }
 
 /** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz there). */
