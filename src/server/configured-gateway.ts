@@ -1,5 +1,5 @@
 import { createSecureContext } from 'node:tls';
-import { auditEvent, createAuditWriter, type AuditWriter } from '../auth/audit.js';
+import { auditEvent, createAuditWriter, nowMicros, type AuditWriter } from '../auth/audit.js';
 import { createClientCertificateAuthenticator } from '../auth/client-certificate.js';
 import type { Authenticator } from '../auth/identity.js';
 import { createOidcAuthenticator } from '../auth/oidc.js';
@@ -215,7 +215,7 @@ function deniedEvent(denial: Denial) {
     sourceIPs: req.socket.remoteAddress ? [req.socket.remoteAddress] : [],
     userAgent: req.headers['user-agent'],
     responseStatus: { code: error.code, status: 'Failure', reason: error.reason, message: error.message },
-    requestReceivedMicros: Math.floor((performance.timeOrigin + performance.now()) * 1000),
+    requestReceivedMicros: nowMicros(),
     annotations: { 'kube-stream-gateway/denied-at': denial.stage },
   });
 }
