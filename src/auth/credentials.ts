@@ -50,17 +50,13 @@ export function extractCredentials(req: IncomingMessage): CredentialExtraction {
     tokenSource = 'authorization-header';
   }
 
-  const protocolHeaders = headerValues(req, 'sec-websocket-protocol');
-  let webSocketProtocols: string[] | undefined;
-  if (protocolHeaders.length > 0) {
-    const split = splitProtocolToken(protocolHeaders, isWebSocketRequest(req));
-    if (!split.ok) return split;
-    webSocketProtocols = split.protocols;
-    if (split.token !== undefined) {
-      if (bearerToken !== undefined) return { ok: false, reason: 'a bearer token both in the Authorization header and in a WebSocket subprotocol' };
-      bearerToken = split.token;
-      tokenSource = 'websocket-protocol';
-    }
+  const split = webSocketProtocolToken(req);
+  if (!split.ok) return split;
+  const webSocketProtocols = split.protocols;
+  if (split.token !== undefined) {
+    if (bearerToken !== undefined) return { ok: false, reason: BOTH_TOKENS };
+    bearerToken = split.token;
+    tokenSource = 'websocket-protocol';
   }
 
   const credentials: Credentials = {};
@@ -70,7 +66,20 @@ export function extractCredentials(req: IncomingMessage): CredentialExtraction {
   return { ok: true, credentials, webSocketProtocols, tokenSource };
 }
 
+export const BOTH_TOKENS = 'a bearer token both in the Authorization header and in a WebSocket subprotocol';
+
 type ProtocolSplit = { ok: true; protocols: string[]; token: string | undefined } | { ok: false; reason: string };
+
+/**
+ * The offered subprotocols without the bearer-token entry (undefined when none were offered), and
+ * the token that entry carried. Also what passthrough mode uses to turn a browser's token into the
+ * Authorization header it stands for, under the same rules.
+ */
+export function webSocketProtocolToken(req: IncomingMessage): { ok: true; protocols: string[] | undefined; token: string | undefined } | { ok: false; reason: string } {
+  const headers = headerValues(req, 'sec-websocket-protocol');
+  if (headers.length === 0) return { ok: true, protocols: undefined, token: undefined };
+  return splitProtocolToken(headers, isWebSocketRequest(req));
+}
 
 /**
  * As Kubernetes: every header occurrence, comma-split and trimmed (RFC 6455 §11.3.4 allows repeats);
@@ -111,7 +120,7 @@ function decodeBase64UrlToken(encoded: string): string | undefined {
 }
 
 /** Every occurrence of a header, from rawHeaders: req.headers drops or joins repeats. */
-function headerValues(req: IncomingMessage, lowerCaseName: string): string[] {
+export function headerValues(req: IncomingMessage, lowerCaseName: string): string[] {
   const values: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {

@@ -1,8 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { parseSubprotocolHeader } from '../codecs/channels/protocols.js';
 import { HttpStatusError } from '../sessions/http-answers.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
-import { BEARER_PROTOCOL_PREFIX } from '../auth/credentials.js';
+import { BOTH_TOKENS, headerValues, webSocketProtocolToken } from '../auth/credentials.js';
 import { copyHeaders, type AccessControl, type AccessRequest } from './access.js';
 
 /**
@@ -14,23 +13,17 @@ import { copyHeaders, type AccessControl, type AccessRequest } from './access.js
 export class PassthroughAccess implements AccessControl {
   async admit({ req, route }: AccessRequest): Promise<UpstreamCall> {
     // Node keeps only the first of two Authorization headers: refuse rather than guess which counts.
-    if (req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === 'authorization').length > 1) {
-      throw new HttpStatusError(400, 'BadRequest', 'more than one Authorization header');
-    }
-    const offered = parseSubprotocolHeader(req.headers['sec-websocket-protocol']);
-    const tokens = offered.filter((protocol) => protocol.startsWith(BEARER_PROTOCOL_PREFIX));
-    if (tokens.length > 1) throw new HttpStatusError(400, 'BadRequest', 'more than one bearer-token WebSocket subprotocol');
-    let authorization: string | undefined;
-    if (tokens.length === 1) {
-      if (req.headers.authorization !== undefined) throw new HttpStatusError(400, 'BadRequest', 'a bearer token in both the Authorization header and a WebSocket subprotocol');
-      authorization = `Bearer ${Buffer.from(tokens[0]!.slice(BEARER_PROTOCOL_PREFIX.length), 'base64url').toString('utf8')}`;
-    }
+    if (headerValues(req, 'authorization').length > 1) throw new HttpStatusError(400, 'BadRequest', 'more than one Authorization header');
+    const split = webSocketProtocolToken(req);
+    if (!split.ok) throw new HttpStatusError(400, 'BadRequest', split.reason);
+    if (split.token !== undefined && req.headers.authorization !== undefined) throw new HttpStatusError(400, 'BadRequest', BOTH_TOKENS);
+    const authorization = split.token === undefined ? undefined : `Bearer ${split.token}`;
     const { credentials: _gatewayOwn, ...target } = route.upstream.target;
     return {
       upstreamName: route.upstream.name,
       target,
       path: route.path,
-      offeredProtocols: offered.filter((protocol) => !protocol.startsWith(BEARER_PROTOCOL_PREFIX)),
+      offeredProtocols: split.protocols ?? [],
       rewriteHeaders(headers): OutgoingHttpHeaders {
         const rewritten = copyHeaders(headers);
         if (authorization !== undefined) rewritten.authorization = authorization;
