@@ -214,9 +214,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       draining = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.endAll(errorStatus(503, 'ServiceUnavailable', SHUTTING_DOWN));
-      await translator.shutdown(SHUTTING_DOWN);
-      await tunnel.shutdown();
-      await portForwardChannels.shutdown();
+      await translator.shutdown();
+      tunnel.shutdown();
+      portForwardChannels.shutdown();
       registry.close();
       server.closeIdleConnections();
       for (const socket of sockets) socket.destroy();

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
-import type { LiveSession, SessionOutcome } from '../translators/live-session.js';
+import { SessionEnding, type LiveSession } from '../translators/live-session.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { HttpStatusError, headerLines, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
@@ -61,9 +61,7 @@ export function relayUpgrade(
     clientSocket.pipe(upstreamSocket);
     const started = Date.now();
     let ended = false;
-    let outcome: SessionOutcome = 'completed';
-    let resolveDone!: (outcome: SessionOutcome) => void;
-    const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
+    const ending = new SessionEnding();
     const end = (): void => {
       if (ended) return;
       ended = true;
@@ -73,7 +71,7 @@ export function relayUpgrade(
         { status: res.statusCode, protocol: res.headers['x-stream-protocol-version'], durationMs: Date.now() - started },
         'relayed upgrade ended',
       );
-      resolveDone(outcome);
+      ending.settle();
     };
     upstreamSocket.on('close', end);
     clientSocket.on('close', end);
@@ -83,7 +81,7 @@ export function relayUpgrade(
     settle({
       kind: 'relay',
       clientProtocol: String(res.headers['x-stream-protocol-version'] ?? res.headers.upgrade ?? 'relay'),
-      done,
+      done: ending.done,
       get bytesFromClient() {
         return ((clientSocket as Socket).bytesRead ?? 0) - clientBytesBefore;
       },
@@ -95,7 +93,7 @@ export function relayUpgrade(
       },
       // Bytes of a protocol the gateway does not speak: it can only cut the connection, and log why.
       end(status, why) {
-        outcome = why;
+        ending.outcome = why;
         log.info({ event: 'relay-ended-by-gateway', reason: status.message }, 'relayed upgrade ended by the gateway');
         end();
       },

@@ -28,3 +28,21 @@ export function closeReason(message: string): string {
   if (bytes.length <= 123) return message;
   return bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
 }
+
+/**
+ * A session's end as the registry awaits it: `outcome` may be revised while the session runs (a
+ * limit, a lost upstream) and is what `done` resolves with once `settle` is called (once counts).
+ */
+export class SessionEnding {
+  outcome: SessionOutcome = 'completed';
+  readonly done: Promise<SessionOutcome>;
+  private resolve!: (outcome: SessionOutcome) => void;
+
+  constructor() {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  settle(): void {
+    this.resolve(this.outcome);
+  }
+}

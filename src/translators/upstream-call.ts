@@ -1,6 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { UpstreamTarget } from '../upstream/target.js';
-import { dialSpdyUpgrade, type SpdyUpgradeOutcome, type SpdyUpgradeRequest } from '../upstream/spdy-dialer.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { dialSpdyUpgrade, UpstreamUnreachableError, type SpdyUpgradeOutcome } from '../upstream/spdy-dialer.js';
+import type { Logger } from '../observability/logger.js';
+import { replayResponse } from '../sessions/http-answers.js';
+import { forwardedHeaders, UPSTREAM_DIAL_TIMEOUT_MS } from './upgrade-request.js';
 import type { UserInfo } from '../auth/identity.js';
 import type { RequestAttributes } from '../auth/request-attributes.js';
 
@@ -33,15 +38,39 @@ export interface UpstreamCall {
   };
 }
 
-/** Dials the call's upstream for a SPDY session, reporting the time it took to `onDial`. */
-export async function dialUpstream(call: UpstreamCall, request: Omit<SpdyUpgradeRequest, 'path' | 'headers'> & { headers: SpdyUpgradeRequest['headers'] }): Promise<SpdyUpgradeOutcome> {
+export type UpgradedUpstream = Extract<SpdyUpgradeOutcome, { kind: 'upgraded' }>;
+
+/**
+ * Dials the call's upstream for a SPDY session on behalf of a client's upgrade `req`, reporting the
+ * time it took to `onDial`. A refusal (401, 403, 404, 400…) is replayed to the client as it came:
+ * it is what a real API server would have said before upgrading, and kubectl prints it. An
+ * unreachable upstream is handed to `unreachable`, which answers the client as its protocol allows.
+ * Resolves with the upgraded connection, or undefined once the client has had its answer.
+ */
+export async function dialForClient(
+  call: UpstreamCall,
+  req: IncomingMessage,
+  client: Duplex,
+  protocols: readonly string[],
+  logger: Logger,
+  unreachable: (error: UpstreamUnreachableError) => void,
+): Promise<UpgradedUpstream | undefined> {
   const started = performance.now();
+  let outcome: SpdyUpgradeOutcome;
   try {
-    const outcome = await dialSpdyUpgrade(call.target, { ...request, path: call.path, headers: call.rewriteHeaders(request.headers) });
+    outcome = await dialSpdyUpgrade(call.target, { path: call.path, headers: call.rewriteHeaders(forwardedHeaders(req)), protocols, timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS });
     call.onDial?.((performance.now() - started) / 1000);
-    return outcome;
   } catch (error) {
     call.onDial?.((performance.now() - started) / 1000, error as Error);
-    throw error;
+    if (!(error instanceof UpstreamUnreachableError)) throw error;
+    logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
+    unreachable(error);
+    return undefined;
   }
+  if (outcome.kind === 'refused') {
+    logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
+    replayResponse(client, outcome.statusCode, outcome.rawHeaders, outcome.body);
+    return undefined;
+  }
+  return outcome;
 }

@@ -10,16 +10,15 @@ import {
 } from '../../codecs/channels/protocols.js';
 import { ChannelProtocolError, decodeChannelMessage, encodeChannelMessage } from '../../codecs/channels/framing.js';
 import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k8s/port-forward-request.js';
-import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
-import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
-import { errorStatus, type Status } from '../../codecs/k8s/status.js';
-import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
+import type { Status } from '../../codecs/k8s/status.js';
+import { dialForClient, type UpstreamCall } from '../upstream-call.js';
+import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
-import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+import { createClientWebSocketServer, hasValidWebSocketHandshake } from '../upgrade-request.js';
 
 /** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
 const UPSTREAM_PROTOCOLS = ['portforward.k8s.io'];
@@ -52,15 +51,10 @@ interface PortPair {
 export class PortForwardChannels {
   private readonly wss: WebSocketServer;
   private readonly chosen = new WeakMap<IncomingMessage, ChannelProtocol>();
-  private readonly active = new Set<LiveSession>();
   private nextId = 1;
 
   constructor(private readonly options: PortForwardChannelsOptions) {
     this.wss = createClientWebSocketServer(options, (req) => this.chosen.get(req)?.name);
-  }
-
-  get activeSessions(): number {
-    return this.active.size;
   }
 
   /** Whether the client asked for one of the channel protocols (rather than tunneling). */
@@ -96,23 +90,8 @@ export class PortForwardChannels {
     const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
     this.chosen.set(req, protocol);
 
-    let outcome;
-    try {
-      outcome = await dialUpstream(call, {
-        headers: forwardedHeaders(req),
-        protocols: UPSTREAM_PROTOCOLS,
-        timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
-      });
-    } catch (error) {
-      if (!(error instanceof UpstreamUnreachableError)) throw error;
-      logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
-      return refuse(new HttpStatusError(503, 'ServiceUnavailable', error.message));
-    }
-    if (outcome.kind === 'refused') {
-      logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
-      replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
-      return undefined;
-    }
+    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (error) => refuse(new HttpStatusError(503, 'ServiceUnavailable', error.message)));
+    if (!outcome) return undefined;
     const upstreamSocket = outcome.socket;
     let session: LiveSession | undefined;
     socket.once('close', () => {
@@ -129,8 +108,8 @@ export class PortForwardChannels {
     return session;
   }
 
-  async shutdown(): Promise<void> {
-    for (const session of [...this.active]) session.end(errorStatus(503, 'ServiceUnavailable', 'the gateway is shutting down'), 'shutdown');
+  /** Once the session registry has ended every session: stops the WebSocket server. */
+  shutdown(): void {
     this.wss.close();
   }
 
@@ -140,9 +119,7 @@ export class PortForwardChannels {
     let fromClient = 0;
     let toClient = 0;
     let ended = false;
-    let outcome: SessionOutcome = 'completed';
-    let resolveDone!: (outcome: SessionOutcome) => void;
-    const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
+    const ending = new SessionEnding();
     const send = (channel: number, payload: Buffer): boolean => {
       const message = encodeChannelMessage(channel, payload, protocol);
       return peer.send(message.data, message.binary);
@@ -188,7 +165,7 @@ export class PortForwardChannels {
         message = decodeChannelMessage(toBuffer(raw), isBinary, protocol);
       } catch (error) {
         if (error instanceof ChannelProtocolError) {
-          outcome = 'client-error';
+          ending.outcome = 'client-error';
           return end(`client protocol error: ${error.message}`, 1002);
         }
         throw error;
@@ -205,7 +182,6 @@ export class PortForwardChannels {
     const end = (reason: string, code: number): void => {
       if (ended) return;
       ended = true;
-      this.active.delete(session);
       for (const pair of pairs) {
         pair.data.reset();
         pair.error.reset();
@@ -214,12 +190,12 @@ export class PortForwardChannels {
       peer.resumeIncoming();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
       logger.info({ event: 'session-end', clientProtocol: protocol.name, bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
-      resolveDone(outcome);
+      ending.settle();
     };
     const session: LiveSession = {
       kind: 'portforward-channels',
       clientProtocol: protocol.name,
-      done,
+      done: ending.done,
       get bytesFromClient() {
         return fromClient;
       },
@@ -233,13 +209,12 @@ export class PortForwardChannels {
       },
       // The channel protocol has no Status channel for the session: the close frame says why.
       end(status: Status, why: 'shutdown' | 'limit') {
-        outcome = why;
+        ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
     };
-    this.active.add(session);
     upstream.on('close', () => {
-      if (!ended) outcome = 'upstream-error';
+      if (!ended) ending.outcome = 'upstream-error';
       end('the upstream connection closed', 1011);
     });
     peer.on('close', (code) => end(`client closed the connection (code ${code})`, 1000));

@@ -3,15 +3,14 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
-import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import { toBuffer } from '../../sessions/websocket-channels.js';
-import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
 import type { Status } from '../../codecs/k8s/status.js';
-import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, type LiveSession, type SessionOutcome } from '../live-session.js';
+import { dialForClient, type UpstreamCall } from '../upstream-call.js';
+import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
-import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+import { createClientWebSocketServer, hasValidWebSocketHandshake } from '../upgrade-request.js';
 
 /** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
 export const TUNNEL_PREFIX = 'SPDY/3.1+';
@@ -41,7 +40,6 @@ export function tunneledProtocols(offeredProtocols: readonly string[]): string[]
 export class PortForwardTunnel {
   private readonly wss: WebSocketServer;
   private readonly chosen = new WeakMap<IncomingMessage, string>();
-  private readonly active = new Set<LiveSession>();
   private nextId = 1;
 
   constructor(private readonly options: PortForwardTunnelOptions) {
@@ -54,10 +52,6 @@ export class PortForwardTunnel {
     });
   }
 
-  get activeTunnels(): number {
-    return this.active.size;
-  }
-
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, pod: { namespace: string; pod: string }, call: UpstreamCall): Promise<LiveSession | undefined> {
     const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'tunnel', upstream: call.upstreamName, user: call.user, ...pod });
@@ -66,25 +60,11 @@ export class PortForwardTunnel {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
       return undefined;
     }
-    let outcome;
-    try {
-      outcome = await dialUpstream(call, {
-        headers: forwardedHeaders(req),
-        protocols: tunneledProtocols(call.offeredProtocols),
-        timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
-      });
-    } catch (error) {
-      if (!(error instanceof UpstreamUnreachableError)) throw error;
-      logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
-      // Tunneling has no error channel: the client gets the status before any upgrade.
-      sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', error.message));
-      return undefined;
-    }
-    if (outcome.kind === 'refused') {
-      logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
-      replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
-      return undefined;
-    }
+    // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
+    const outcome = await dialForClient(call, req, socket, tunneledProtocols(call.offeredProtocols), logger, (error) =>
+      sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', error.message)),
+    );
+    if (!outcome) return undefined;
     const upstream = outcome.socket;
     this.chosen.set(req, TUNNEL_PREFIX + outcome.protocol);
     delete req.headers['sec-websocket-protocol'];
@@ -101,11 +81,10 @@ export class PortForwardTunnel {
   }
 
   /**
-   * Ends every tunnel. The SPDY session inside is kubectl's own, so there is no place for a Status:
-   * the close frame (1001, going away) says why.
+   * Once the session registry has ended every tunnel (the SPDY session inside is kubectl's own, so
+   * the close frame, 1001, says why): stops the WebSocket server.
    */
-  async shutdown(): Promise<void> {
-    for (const session of [...this.active]) session.end({ metadata: {}, status: 'Failure', message: 'the gateway is shutting down' }, 'shutdown');
+  shutdown(): void {
     this.wss.close();
   }
 
@@ -115,9 +94,7 @@ export class PortForwardTunnel {
     let fromClient = 0;
     let toClient = 0;
     let ended = false;
-    let outcome: SessionOutcome = 'completed';
-    let resolveDone!: (outcome: SessionOutcome) => void;
-    const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
+    const ending = new SessionEnding();
     logger.info({ event: 'session-start', clientProtocol: TUNNEL_PREFIX + protocol, upstreamProtocol: protocol }, 'session started');
 
     const toClientChunk = (chunk: Buffer): void => {
@@ -130,7 +107,7 @@ export class PortForwardTunnel {
 
     client.on('message', (data, isBinary) => {
       if (!isBinary) {
-        outcome = 'client-error';
+        ending.outcome = 'client-error';
         end('client sent a text message on a SPDY tunnel', 1003);
         return;
       }
@@ -143,16 +120,15 @@ export class PortForwardTunnel {
     const end = (reason: string, code = 1000): void => {
       if (ended) return;
       ended = true;
-      this.active.delete(session);
       upstream.destroy();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
       logger.info({ event: 'session-end', bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
-      resolveDone(outcome);
+      ending.settle();
     };
     const session: LiveSession = {
       kind: 'portforward-tunnel',
       clientProtocol: TUNNEL_PREFIX + protocol,
-      done,
+      done: ending.done,
       get bytesFromClient() {
         return fromClient;
       },
@@ -163,13 +139,12 @@ export class PortForwardTunnel {
         return peer.unflushedBytes + upstream.writableLength;
       },
       end(status: Status, why: 'shutdown' | 'limit') {
-        outcome = why;
+        ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
     };
-    this.active.add(session);
     upstream.on('error', (error) => {
-      outcome = 'upstream-error';
+      ending.outcome = 'upstream-error';
       end(`upstream connection failed: ${error.message}`, 1011);
     });
     upstream.on('close', () => end('upstream closed the connection'));

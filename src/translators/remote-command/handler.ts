@@ -12,11 +12,10 @@ import { Channel } from '../../codecs/channels/protocols.js';
 import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
 import { SpdyConnection } from '../../sessions/spdy-connection.js';
 import { WebSocketChannels } from '../../sessions/websocket-channels.js';
-import { UpstreamUnreachableError } from '../../upstream/spdy-dialer.js';
-import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { createClientWebSocketServer, forwardedHeaders, hasValidWebSocketHandshake, UPSTREAM_DIAL_TIMEOUT_MS } from '../upgrade-request.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
+import { createClientWebSocketServer, hasValidWebSocketHandshake } from '../upgrade-request.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
-import { dialUpstream, type UpstreamCall } from '../upstream-call.js';
+import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { RemoteCommandSession } from './session.js';
 import { splitSessionBudget } from '../session-budget.js';
 
@@ -42,31 +41,17 @@ export interface RemoteCommandTranslatorOptions {
 export class RemoteCommandTranslator {
   private readonly wss: WebSocketServer;
   private readonly chosenProtocol = new WeakMap<IncomingMessage, ChannelProtocol>();
-  private readonly sessions = new Set<RemoteCommandSession>();
   private nextSessionId = 1;
 
   constructor(private readonly options: RemoteCommandTranslatorOptions) {
     this.wss = createClientWebSocketServer(options, (req) => this.chosenProtocol.get(req)?.name);
   }
 
-  get activeSessions(): number {
-    return this.sessions.size;
-  }
-
-  get bufferedBytes(): number {
-    let total = 0;
-    for (const session of this.sessions) total += session.bufferedBytes;
-    return total;
-  }
-
   /**
-   * Ends every session with a Status saying why, then gives clients a bounded time to complete the
-   * close handshake (so the Status is not cut off) before their sockets are cut.
+   * Once the session registry has ended every session with a Status: gives clients a bounded time to
+   * complete the close handshake (so the Status is not cut off), then cuts their sockets.
    */
-  async shutdown(reason: string, graceMs = 5_000): Promise<void> {
-    const sessions = [...this.sessions];
-    for (const session of sessions) session.shutdown(reason);
-    await Promise.all(sessions.map((session) => session.done));
+  async shutdown(graceMs = 5_000): Promise<void> {
     const clients = [...this.wss.clients];
     const closed = Promise.all(clients.map((client) => new Promise((resolve) => (client.readyState === client.CLOSED ? resolve(undefined) : client.once('close', resolve)))));
     let timer: NodeJS.Timeout | undefined;
@@ -109,29 +94,12 @@ export class RemoteCommandTranslator {
     }
     this.chosenProtocol.set(req, protocol);
 
-    let outcome;
-    try {
-      outcome = await dialUpstream(call, {
-        headers: forwardedHeaders(req),
-        protocols: UPSTREAM_PROTOCOLS,
-        timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS,
-      });
-    } catch (error) {
-      if (!(error instanceof UpstreamUnreachableError)) throw error;
-      // Like the 1.31 API server's translator: the WebSocket is accepted and the failure is reported
-      // as an InternalError Status on the error channel (apiserver streamtranslator.go).
-      logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
-      this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${error.message}`);
-      return undefined;
-    }
-
-    if (outcome.kind === 'refused') {
-      // The upstream's own answer (401, 403, 404, 400…) is what a real API server would have said
-      // before upgrading; kubectl prints it (and falls back to SPDY on any non-101).
-      logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
-      replayResponse(socket, outcome.statusCode, outcome.rawHeaders, outcome.body);
-      return undefined;
-    }
+    // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure
+    // reported as an InternalError Status on the error channel (apiserver streamtranslator.go).
+    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (error) =>
+      this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${error.message}`),
+    );
+    if (!outcome) return undefined;
 
     const upstreamSocket = outcome.socket;
     if (socket.destroyed) {
@@ -160,9 +128,6 @@ export class RemoteCommandTranslator {
         logger,
         upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
       });
-      const started = session;
-      this.sessions.add(started);
-      void started.done.then(() => this.sessions.delete(started));
     });
     return session;
   }

@@ -13,7 +13,7 @@ import {
 } from '../../codecs/k8s/status.js';
 import { TerminalSizeDecoder, TerminalSizeError, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
-import type { LiveSession, SessionOutcome } from '../live-session.js';
+import { SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
 
 /** Upstream remote-command versions with a resize stream (v1/v2 have none). */
 const RESIZE_CAPABLE = new Set(['v4.channel.k8s.io', 'v3.channel.k8s.io']);
@@ -54,13 +54,10 @@ export class RemoteCommandSession implements LiveSession {
   private readonly startedAt = Date.now();
   private readonly pingTimer: NodeJS.Timeout;
   private pingOutstanding = false;
-  readonly done: Promise<SessionOutcome>;
-  private resolveDone!: (outcome: SessionOutcome) => void;
-  private outcome: SessionOutcome = 'completed';
+  private readonly ending = new SessionEnding();
 
   constructor(private readonly options: RemoteCommandSessionOptions) {
     const { request, channels, upstream, upstreamProtocol } = options;
-    this.done = new Promise((resolve) => (this.resolveDone = resolve));
 
     // client-go creates the error stream first, then the others (PROTOCOLS.md §7); the server waits
     // for the whole set, so they are opened together without waiting for each reply.
@@ -107,6 +104,10 @@ export class RemoteCommandSession implements LiveSession {
     return total;
   }
 
+  get done(): Promise<SessionOutcome> {
+    return this.ending.done;
+  }
+
   get kind(): 'exec' | 'attach' {
     return this.options.request.kind;
   }
@@ -123,15 +124,10 @@ export class RemoteCommandSession implements LiveSession {
     return this.outputBytes;
   }
 
-  /** Ends the session from outside (shutdown): reports why on the error channel, then closes. */
-  shutdown(reason: string): void {
-    this.end(errorStatus(503, 'ServiceUnavailable', reason), 'shutdown');
-  }
-
   /** Ends the session from outside (shutdown, a limit): the Status on the error channel says why. */
   end(status: Status, outcome: 'shutdown' | 'limit'): void {
     if (this.ended) return;
-    this.outcome = outcome;
+    this.ending.outcome = outcome;
     this.finish(status, status.message ?? outcome);
   }
 
@@ -224,7 +220,7 @@ export class RemoteCommandSession implements LiveSession {
       return textToStatus(text);
     }
     if (this.upstreamLost) {
-      this.outcome = 'upstream-error';
+      this.ending.outcome = 'upstream-error';
       return errorStatus(500, 'InternalError', `Internal error occurred: ${this.upstreamLost}`);
     }
     return successStatus();
@@ -250,7 +246,7 @@ export class RemoteCommandSession implements LiveSession {
   private abort(reason: string, closeCode?: number): void {
     if (this.ended) return;
     this.ended = true;
-    this.outcome = 'client-error';
+    this.ending.outcome = 'client-error';
     if (closeCode !== undefined) this.options.channels.close(closeCode, reason);
     else this.options.channels.terminate();
     this.release();
@@ -264,7 +260,7 @@ export class RemoteCommandSession implements LiveSession {
       if (stream && !stream.destroyed) stream.reset();
     }
     this.options.upstream.close();
-    this.resolveDone(this.outcome);
+    this.ending.settle();
   }
 
   private logEnd(reason: string, exitCode: number | undefined): void {
