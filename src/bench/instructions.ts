@@ -1,0 +1,153 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { directExec, gatewayExec, TOKEN, type ExecSession } from './clients.js';
+import { startServer } from './processes.js';
+
+/**
+ * `npm run bench:instructions`: what the gateway's own user-space work costs per byte, counted by
+ * valgrind's callgrind — instructions, not seconds, so two builds can be compared on a busy machine
+ * where throughput ratios move by ±15 % between identical runs. The gateway (and, for the floor, the
+ * raw TCP relay) runs under callgrind with instrumentation off; it is switched on only around each
+ * measured transfer, after a warm-up, so start-up and the first optimising compiles are not counted.
+ * Kernel work (the socket copies) is not counted either: read this next to `npm run bench`.
+ */
+const { values } = parseArgs({ options: { mib: { type: 'string' } } });
+const MiB = 1024 * 1024;
+const transferBytes = Number(values.mib ?? '64') * MiB;
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const RELAY = fileURLToPath(new URL('./tcp-relay.js', import.meta.url));
+const say = (line: string): void => void process.stderr.write(`bench:instructions: ${line}\n`);
+
+interface Counted {
+  url: string;
+  /** Instructions executed while `during` ran, and the share of them in libc's memcpy/memset. */
+  count(during: () => Promise<void>): Promise<{ instructions: number; copyShare: number }>;
+  stop(): Promise<void>;
+}
+
+/** One of our processes under callgrind, instrumentation off until `count` switches it on. */
+async function underCallgrind(dir: string, name: string, args: string[]): Promise<Counted> {
+  const out = join(dir, `${name}.callgrind`);
+  const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, ...args], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = /"url":"(http[^"]+)"/.exec(buffered);
+      if (!match) return;
+      child.stdout.removeAllListeners('data');
+      child.stdout.resume();
+      resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`${name} under valgrind exited with ${code} before listening`)));
+  });
+  const control = (...flags: string[]): void => void execFileSync('callgrind_control', [...flags, String(child.pid)], { stdio: 'ignore' });
+  let dumps = 0;
+  return {
+    url,
+    async count(during) {
+      control('--zero');
+      control('--instr=on');
+      await during();
+      control('--instr=off');
+      control('--dump');
+      dumps += 1;
+      return readDump(`${out}.${dumps}`);
+    },
+    stop: () =>
+      new Promise((done) => {
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Total instructions of a callgrind dump, and how many of them were libc copying or zeroing memory. */
+function readDump(file: string): { instructions: number; copyShare: number } {
+  const text = readFileSync(file, 'utf8');
+  const instructions = Number(/^totals: (\d+)/m.exec(text)?.[1] ?? NaN);
+  const annotated = execFileSync('callgrind_annotate', [file], { encoding: 'utf8', maxBuffer: 64 * MiB });
+  let copying = 0;
+  for (const match of annotated.matchAll(/^\s*([\d,]+) \([^)]*\)\s+\S*(?:memcpy|memmove|memset)\S*/gm)) copying += Number(match[1]!.replaceAll(',', ''));
+  return { instructions, copyShare: copying / instructions };
+}
+
+async function download(open: () => Promise<ExecSession>, bytes: number): Promise<void> {
+  const session = await open();
+  let received = 0;
+  session.onStdout((chunk) => (received += chunk.length));
+  await session.finished;
+  if (received !== bytes) throw new Error(`download: got ${received} of ${bytes} bytes`);
+}
+
+async function upload(session: ExecSession, bytes: number): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const pending: Array<Promise<void>> = [];
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    pending.push(session.write(chunk));
+    if (pending.length >= 16) await pending.shift();
+  }
+  await Promise.all(pending);
+  session.endStdin();
+  await session.finished;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync('/usr/bin/valgrind') && !existsSync('/usr/local/bin/valgrind')) {
+    say('valgrind is not installed (Debian: apt-get install valgrind)');
+    process.exit(2);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'ksg-instructions-'));
+  const cluster = await startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN]);
+  const config = join(dir, 'gateway.yaml');
+  await writeFile(
+    config,
+    stringify({ listen: '127.0.0.1:0', admin: { listen: 'off' }, upstreams: [{ name: 'default', server: cluster.url, allowInsecureHTTP: true }], shutdown: { gracePeriodSeconds: 0 } }),
+  );
+  const gateway = await underCallgrind(dir, 'gateway', [MAIN, 'serve', '--config', config]);
+  const relay = await underCallgrind(dir, 'relay', [RELAY, cluster.url]);
+  const rows: string[][] = [];
+  const size = String(transferBytes);
+  try {
+    const viaGateway = (stdin: boolean, command: string[]) => () => gatewayExec(gateway.url, command, stdin);
+    const viaRelay = (stdin: boolean, command: string[]) => () => directExec(relay.url, command, stdin);
+    for (const [name, target, open] of [
+      ['gateway', gateway, viaGateway],
+      ['raw TCP relay (floor)', relay, viaRelay],
+    ] as const) {
+      // Long enough that the optimising compiler has finished with the data path: counted, its
+      // compiles would be most of an upload's instructions, and they are a one-off.
+      say(`${name}: warming up (8 × ${transferBytes / MiB} MiB each way, uncounted), then ${transferBytes / MiB} MiB each way, counted`);
+      for (let i = 0; i < 8; i++) {
+        await download(open(false, ['head', '-c', size, '/dev/zero']), transferBytes);
+        await upload(await open(true, ['sh', '-c', 'cat > /dev/null'])(), transferBytes);
+      }
+      const down = await target.count(() => download(open(false, ['head', '-c', size, '/dev/zero']), transferBytes));
+      const up = await target.count(async () => upload(await open(true, ['sh', '-c', 'cat > /dev/null'])(), transferBytes));
+      for (const [direction, counted] of [['download', down], ['upload', up]] as const) {
+        rows.push([`${name}, ${direction}`, (counted.instructions / transferBytes).toFixed(2), `${(counted.copyShare * 100).toFixed(0)} %`]);
+      }
+    }
+  } finally {
+    await gateway.stop();
+    await relay.stop();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const table = [['path, direction', 'instructions/byte', 'of which memcpy/memset'], ...rows];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  for (const row of table) process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:instructions: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
