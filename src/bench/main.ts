@@ -200,6 +200,25 @@ async function transfers(paths: Record<Path, Open>, gateway: ServerProcess, upst
   return { downloadGateway, downloadDirect, uploadGateway, uploadDirect, gatewayCpu: downloadCpu + uploadCpu };
 }
 
+/** Round trips, set-up and many sessions streaming at once, on both paths; `suffix` tells the upstream in row names. */
+async function sessionMeasures(paths: Record<Path, Open>, results: Results, suffix: string): Promise<void> {
+  progress(`latency: ${sizes.roundTrips} one-byte round trips, each path${suffix}`);
+  const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
+  const rttGateway = await roundTrips(paths.gateway, sizes.roundTrips);
+  for (const p of [50, 99, 99.9]) results.compare(`round trip p${p}${suffix}`, 'µs', 'lower', percentile(rttGateway, p), percentile(rttDirect, p));
+
+  progress(`set-up: ${sizes.setups} sessions of "echo x", each path${suffix}`);
+  const setupDirect = await setups(paths.direct, sizes.setups);
+  const setupGateway = await setups(paths.gateway, sizes.setups);
+  for (const p of [50, 99]) results.compare(`set-up to first byte p${p}${suffix}`, 'ms', 'lower', percentile(setupGateway, p), percentile(setupDirect, p));
+
+  progress(`concurrency: ${sizes.concurrent} sessions streaming ${sizes.concurrentBytes / 1024} KiB each at once, each path${suffix}`);
+  const manyDirect = await concurrentDownloads(paths.direct, sizes.concurrent, sizes.concurrentBytes);
+  const manyGateway = await concurrentDownloads(paths.gateway, sizes.concurrent, sizes.concurrentBytes);
+  results.compare(`${sizes.concurrent} concurrent downloads, aggregate${suffix}`, 'MiB/s', 'higher', manyGateway.aggregate, manyDirect.aggregate);
+  results.compare(`${sizes.concurrent} concurrent downloads, fairness (slowest/fastest)${suffix}`, 'ratio', 'higher', manyGateway.fairness, manyDirect.fairness);
+}
+
 /** The gateway path against the legacy cluster (real processes per exec), with the floor, port-forward, latency, set-up and concurrency. */
 async function legacyPart(results: Results): Promise<void> {
   progress(`starting the legacy cluster and the gateway (${full ? 'full' : 'default'} run)`);
@@ -240,21 +259,7 @@ async function legacyPart(results: Results): Promise<void> {
     const tunnelGateway = await echoThroughput(() => gatewayTunnelPortForward(gateway.url, 7), sizes.transfer);
     results.compare('port-forward throughput, each way (tunnel)', 'MiB/s', 'higher', transferMiB / tunnelGateway, transferMiB / tunnelDirect);
 
-    progress(`latency: ${sizes.roundTrips} one-byte round trips, each path`);
-    const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
-    const rttGateway = await roundTrips(paths.gateway, sizes.roundTrips);
-    for (const p of [50, 99, 99.9]) results.compare(`round trip p${p}`, 'µs', 'lower', percentile(rttGateway, p), percentile(rttDirect, p));
-
-    progress(`set-up: ${sizes.setups} sessions of "echo x", each path`);
-    const setupDirect = await setups(paths.direct, sizes.setups);
-    const setupGateway = await setups(paths.gateway, sizes.setups);
-    for (const p of [50, 99]) results.compare(`set-up to first byte p${p}`, 'ms', 'lower', percentile(setupGateway, p), percentile(setupDirect, p));
-
-    progress(`concurrency: ${sizes.concurrent} sessions streaming ${sizes.concurrentBytes / 1024} KiB each at once, each path`);
-    const manyDirect = await concurrentDownloads(paths.direct, sizes.concurrent, sizes.concurrentBytes);
-    const manyGateway = await concurrentDownloads(paths.gateway, sizes.concurrent, sizes.concurrentBytes);
-    results.compare(`${sizes.concurrent} concurrent downloads, aggregate`, 'MiB/s', 'higher', manyGateway.aggregate, manyDirect.aggregate);
-    results.compare(`${sizes.concurrent} concurrent downloads, fairness (slowest/fastest)`, 'ratio', 'higher', manyGateway.fairness, manyDirect.fairness);
+    await sessionMeasures(paths, results, '');
 
     results.gatewayOnly('gateway CPU per GiB moved (download+upload)', 's/GiB', moved.gatewayCpu / ((2 * sizes.transfer) / (1024 * MiB)));
     results.gatewayOnly('gateway RSS after the run', 'MiB', rssOf(gateway.pid) / MiB);
@@ -267,8 +272,10 @@ async function legacyPart(results: Results): Promise<void> {
 }
 
 /**
- * Download and upload against the synthetic upstream, which spawns nothing: the gateway path
- * (client → gateway → synthetic upstream) vs the direct one (client → synthetic upstream).
+ * Download, upload, round trips, set-up and many sessions at once against the synthetic upstream,
+ * which spawns nothing: the gateway path (client → gateway → synthetic upstream) vs the direct one
+ * (client → synthetic upstream). Without a process per exec on either path, what is left of the
+ * difference is the gateway's.
  */
 async function syntheticPart(results: Results): Promise<void> {
   progress('starting the synthetic upstream and a gateway in front of it');
@@ -285,6 +292,7 @@ async function syntheticPart(results: Results): Promise<void> {
     results.compare('download throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.downloadGateway, transferMiB / moved.downloadDirect);
     results.compare('upload throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.uploadGateway, transferMiB / moved.uploadDirect);
     results.gatewayOnly('gateway CPU per GiB moved, synthetic upstream', 's/GiB', moved.gatewayCpu / ((2 * sizes.transfer) / (1024 * MiB)));
+    await sessionMeasures(paths, results, ' (synthetic upstream)');
   } finally {
     await gateway.stop();
     await synthetic.stop();
@@ -316,6 +324,14 @@ function sessionsThatFit(requested: number, budgets: DescriptorBudget[]): { coun
     }
   }
   return { count: Math.max(0, count), ...(limitedBy ? { limitedBy } : {}) };
+}
+
+/** Waits (10 ms polls, at most 10 s) until a process has no more descriptors open than `baseline`. */
+async function descriptorsBackTo(pid: number, baseline: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; openDescriptorsOf(pid) > baseline; ) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still has ${openDescriptorsOf(pid)} descriptors open, ${baseline} before`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** Opens `count` sessions, at most `inFlight` being set up at once, reporting every 1,000. */
@@ -350,7 +366,10 @@ async function idlePart(results: Results): Promise<void> {
     await Promise.all(sessions.map((session) => session.finished));
   };
   try {
+    const baseline = openDescriptorsOf(gateway.pid);
     await release(await openMany(200, sizes.idleInFlight, open));
+    // The client sees its close before the gateway has closed its upstream sockets: wait for them.
+    await descriptorsBackTo(gateway.pid, baseline);
     const { count, limitedBy } = sessionsThatFit(sizes.idleSessions, [
       { name: 'gateway', pid: gateway.pid, perSession: 2 },
       { name: 'bench', pid: 'self', perSession: 1 },
