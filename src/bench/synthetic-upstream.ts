@@ -31,9 +31,15 @@ export interface SyntheticUpstreamOptions {
  * code (decideRemoteCommand, serveRemoteCommand): same handshake, stream set-up, Status and teardown
  * as there. Every pod exists and has one container; nothing but exec is served.
  */
-export async function startSyntheticUpstream(options: SyntheticUpstreamOptions): Promise<RunningServer> {
+export interface SyntheticUpstream extends RunningServer {
+  /** Exec sessions not yet over (a client gone mid-command counts until its command has stopped). */
+  activeSessions(): number;
+}
+
+export async function startSyntheticUpstream(options: SyntheticUpstreamOptions): Promise<SyntheticUpstream> {
   const { logger } = options;
   const sockets = new Set<Duplex>();
+  const sessions = new Set<Promise<void>>();
   const server = http.createServer((_req, res) => sendApiError(res, pathNotFound()));
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -51,7 +57,7 @@ export async function startSyntheticUpstream(options: SyntheticUpstreamOptions):
       socket.write(switchingProtocolsHead(decision.protocol));
       (socket as Socket).setNoDelay?.(true);
       const { command, streams } = decision.target;
-      void serveRemoteCommand({
+      const session = serveRemoteCommand({
         connection: new SpdyConnection(socket, { role: 'server' }, head),
         protocol: decision.protocol,
         streams,
@@ -59,6 +65,8 @@ export async function startSyntheticUpstream(options: SyntheticUpstreamOptions):
         logger,
         logFields: { kind: 'exec', command },
       });
+      sessions.add(session);
+      void session.then(() => sessions.delete(session));
     } catch (error) {
       writeApiErrorOnSocket(socket, error instanceof ApiError ? error : badRequest((error as Error).message));
     }
@@ -69,6 +77,7 @@ export async function startSyntheticUpstream(options: SyntheticUpstreamOptions):
     url: `http://${bound.authority}`,
     host: bound.host,
     port: bound.port,
+    activeSessions: () => sessions.size,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startGateway } from '../../src/server/gateway.js';
 import { directExec, gatewayExec, type ExecSession } from '../../src/bench/clients.js';
 import { startSyntheticUpstream } from '../../src/bench/synthetic-upstream.js';
+import { until } from '../helpers/wait.js';
 
 const upstream = await startSyntheticUpstream({ listen: { host: '127.0.0.1', port: 0 }, token: 'bench-token', logger: createLogger({ level: 'silent' }) });
 t.teardown(() => upstream.close());
@@ -84,6 +85,21 @@ t.test('an unknown command fails with exit code 127 and a message naming it', as
   t.equal(status?.reason, 'NonZeroExitCode');
   t.same(status?.details?.causes, [{ reason: 'ExitCode', message: '127' }]);
   t.match(status?.message, /no built-in command \["ls","-l"\]/);
+});
+
+t.test('a client that vanishes mid-download stops the command', async (t) => {
+  const session = await directExec(upstream.url, ['head', '-c', String(1024 ** 4), '/dev/zero'], false);
+  let received = 0;
+  await new Promise<void>((resolve) =>
+    session.onStdout((chunk) => {
+      received += chunk.length;
+      if (received >= 1024 * 1024) resolve();
+    }),
+  );
+  t.equal(upstream.activeSessions(), 1, 'streaming');
+  session.kill();
+  await until(() => upstream.activeSessions() === 0, 'the session to end on the upstream', 5_000);
+  t.pass('the 1 TiB download ended with its client');
 });
 
 t.test('a wrong token is refused before the upgrade', async (t) => {
