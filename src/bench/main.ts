@@ -25,7 +25,10 @@ const { values } = parseArgs({ options: { full: { type: 'boolean' }, json: { typ
 const full = values.full === true;
 const PARTS = ['legacy', 'synthetic', 'idle'] as const;
 type Part = (typeof PARTS)[number];
-if (values.only !== undefined && !PARTS.includes(values.only as Part)) throw new Error(`--only takes one of ${PARTS.join(', ')}, not ${values.only}`);
+if (values.only !== undefined && !PARTS.includes(values.only as Part)) {
+  process.stderr.write(`bench: --only takes one of ${PARTS.join(', ')}, not ${values.only}\n`);
+  process.exit(2);
+}
 const parts: readonly Part[] = values.only ? [values.only as Part] : PARTS;
 const MiB = 1024 * 1024;
 const sizes = {
