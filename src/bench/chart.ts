@@ -9,8 +9,10 @@ export interface ChartRow {
  * line at 1.0 (as fast as direct) and the row's own axis direction written next to it.
  */
 export function ratioChart(rows: ChartRow[], title: string): string {
-  const width = 760;
-  const labelWidth = 330;
+  const label = (row: ChartRow): string => `${row.name} (${row.better} is better)`;
+  // Labels are right-aligned against the bars: make room for the longest (~6.3 px a character at 12 px).
+  const labelWidth = Math.max(330, 16 + Math.ceil(6.3 * Math.max(0, ...rows.map((row) => label(row).length))));
+  const width = labelWidth + 430;
   const barArea = width - labelWidth - 90;
   const rowHeight = 26;
   const top = 40;
@@ -22,7 +24,7 @@ export function ratioChart(rows: ChartRow[], title: string): string {
     const y = top + index * rowHeight;
     const good = row.better === 'higher' ? row.ratio >= 0.9 : row.ratio <= 1.1;
     return [
-      `<text x="${labelWidth - 8}" y="${y + 16}" text-anchor="end">${escape(row.name)} (${row.better} is better)</text>`,
+      `<text x="${labelWidth - 8}" y="${y + 16}" text-anchor="end">${escape(label(row))}</text>`,
       `<rect x="${labelWidth}" y="${y + 4}" width="${Math.max(1, x(row.ratio) - labelWidth).toFixed(1)}" height="16" fill="${good ? '#3a7d44' : '#c0504d'}"/>`,
       `<text x="${(x(row.ratio) + 6).toFixed(1)}" y="${y + 16}">${row.ratio.toFixed(2)}×</text>`,
     ].join('');

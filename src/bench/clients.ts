@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket, { createWebSocketStream } from 'ws';
 import { SpdyConnection, type SpdyStream } from '../sessions/spdy-connection.js';
 import { dialSpdyUpgrade } from '../upstream/spdy-dialer.js';
+import { parseStatus, type Status } from '../codecs/k8s/status.js';
 
 export const TOKEN = 'bench-token';
 
@@ -17,6 +18,8 @@ export interface ExecSession {
   endStdin(): void;
   /** Resolves when the session is over (Status received, connection closed). */
   finished: Promise<void>;
+  /** The Status from the error channel once the session is over; undefined if none came. */
+  status: Promise<Status | undefined>;
   /** Drops the connection without a goodbye (a client that vanishes). */
   kill(): void;
 }
@@ -42,7 +45,8 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
   const input: SpdyStream | undefined = stdin ? connection.openStream({ streamtype: 'stdin' }) : undefined;
   const stdout = connection.openStream({ streamtype: 'stdout' });
   for (const stream of [error, input, stdout]) stream?.on('error', () => undefined);
-  error.resume();
+  const errorBytes: Buffer[] = [];
+  error.on('data', (chunk: Buffer) => errorBytes.push(chunk));
   input?.resume();
   const finished = new Promise<void>((resolve) => connection.once('close', () => resolve()));
   stdout.once('end', () => connection.close());
@@ -51,6 +55,7 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
     write: (chunk) => new Promise((resolve) => input!.write(chunk, () => resolve())),
     endStdin: () => input!.end(),
     finished,
+    status: finished.then(() => statusOf(errorBytes)),
     kill: () => connection.destroy(),
   };
 }
@@ -60,12 +65,13 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
   const listeners: Array<(chunk: Buffer) => void> = [];
   // Messages can arrive before the caller has subscribed: kept until it does.
   const early: Buffer[] = [];
+  const errorBytes: Buffer[] = [];
   const socket = await openWebSocket(gatewayUrl, execPath(command, stdin), 'v5.channel.k8s.io', (data) => {
     if (data[0] === 1 && data.length > 1) {
       const payload = data.subarray(1);
       if (listeners.length === 0) early.push(payload);
       for (const listener of listeners) listener(payload);
-    }
+    } else if (data[0] === 3) errorBytes.push(data.subarray(1));
   });
   const finished = new Promise<void>((resolve) => (socket.readyState === socket.CLOSED ? resolve() : socket.once('close', () => resolve())));
   return {
@@ -76,8 +82,20 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
     write: (chunk) => sendOnChannel(socket, 0, chunk),
     endStdin: () => socket.send(Buffer.from([0xff, 0])),
     finished,
+    status: finished.then(() => statusOf(errorBytes)),
     kill: () => socket.terminate(),
   };
+}
+
+/** The error channel's Status; what is not one becomes a Failure naming it (never a rejection nobody awaits). */
+function statusOf(errorBytes: Buffer[]): Status | undefined {
+  const bytes = Buffer.concat(errorBytes);
+  if (bytes.length === 0) return undefined;
+  try {
+    return parseStatus(bytes);
+  } catch (error) {
+    return { metadata: {}, status: 'Failure', message: `${(error as Error).message}: ${bytes.toString('utf8', 0, 200)}` };
+  }
 }
 
 /** A byte pipe to the demo pod's TCP echo port (pod port 7), over either path. */

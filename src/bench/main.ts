@@ -1,13 +1,16 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { directExec, directPortForward, gatewayExec, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
-import { rssOf, startGatewayServer, startServer, startTcpRelay } from './processes.js';
+import { descriptorLimitOf, openDescriptorsOf, rssOf, startGatewayServer, startServer, startSyntheticUpstreamServer, startTcpRelay, type ServerProcess } from './processes.js';
 import { ratioChart } from './chart.js';
 
 /**
  * `npm run bench`: the gateway path (WebSocket → gateway → SPDY → legacy cluster) measured side by
  * side with the direct path (SPDY → legacy cluster) in one run, on this machine. Gateway and cluster
- * run in processes of their own so the gateway's CPU and memory are its own.
+ * run in processes of their own so the gateway's CPU and memory are its own. A second part does the
+ * same against the synthetic upstream (synthetic-upstream.ts), which runs the commands in-process, so
+ * the stand-in's processes and pipes are not what is measured; the idle sessions are held there.
+ * `--only legacy|synthetic|idle` runs one part.
  */
 interface Result {
   name: string;
@@ -18,8 +21,15 @@ interface Result {
   ratio: number;
 }
 
-const { values } = parseArgs({ options: { full: { type: 'boolean' }, json: { type: 'string' }, svg: { type: 'string' } } });
+const { values } = parseArgs({ options: { full: { type: 'boolean' }, json: { type: 'string' }, svg: { type: 'string' }, only: { type: 'string' } } });
 const full = values.full === true;
+const PARTS = ['legacy', 'synthetic', 'idle'] as const;
+type Part = (typeof PARTS)[number];
+if (values.only !== undefined && !PARTS.includes(values.only as Part)) {
+  process.stderr.write(`bench: --only takes one of ${PARTS.join(', ')}, not ${values.only}\n`);
+  process.exit(2);
+}
+const parts: readonly Part[] = values.only ? [values.only as Part] : PARTS;
 const MiB = 1024 * 1024;
 const sizes = {
   transfer: (full ? 1024 : 256) * MiB,
@@ -29,7 +39,11 @@ const sizes = {
   /** Sessions streaming at once, and what each downloads. */
   concurrent: 1_000,
   concurrentBytes: (full ? 1024 : 256) * 1024,
+  /** Idle sessions being opened at once. */
+  idleInFlight: 200,
 };
+/** Descriptors each process keeps free beyond what the idle sessions take (logs, listeners, stray sockets). */
+const DESCRIPTOR_MARGIN = 100;
 const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 type Path = 'gateway' | 'direct';
@@ -42,6 +56,7 @@ async function download(open: Open, bytes: number): Promise<number> {
   session.onStdout((chunk) => (received += chunk.length));
   await session.finished;
   if (received !== bytes) throw new Error(`download: got ${received} of ${bytes} bytes`);
+  await succeeded(session, 'download');
   return seconds(started);
 }
 
@@ -58,7 +73,13 @@ async function upload(open: Open, bytes: number): Promise<number> {
   await Promise.all(pending);
   session.endStdin();
   await session.finished;
+  await succeeded(session, 'upload');
   return seconds(started);
+}
+
+async function succeeded(session: ExecSession, what: string): Promise<void> {
+  const status = await session.status;
+  if (status?.status !== 'Success') throw new Error(`${what}: the session ended with ${JSON.stringify(status)}`);
 }
 
 /** 1-byte round trips through `cat`: returns each round trip in microseconds. */
@@ -149,7 +170,60 @@ function percentile(samples: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
+class Results {
+  readonly all: Result[] = [];
+
+  /** A figure measured on both paths; ratio = gateway / direct. */
+  compare(name: string, unit: string, better: Result['better'], gatewayValue: number, directValue: number): void {
+    this.all.push({ name, unit, better, gateway: round(gatewayValue), direct: round(directValue), ratio: round(gatewayValue / directValue, 3) });
+  }
+
+  /** A figure of the gateway alone (no direct counterpart). */
+  gatewayOnly(name: string, unit: string, value: number): void {
+    this.all.push({ name, unit, better: 'lower', gateway: round(value), direct: 0, ratio: 0 });
+  }
+}
+
+/** Download and upload on both paths, with the gateway's CPU for its two transfers. */
+async function transfers(paths: Record<Path, Open>, gateway: ServerProcess, upstream: ServerProcess, label: string): Promise<{ downloadGateway: number; downloadDirect: number; uploadGateway: number; uploadDirect: number; gatewayCpu: number }> {
+  const transferMiB = sizes.transfer / MiB;
+  progress(`download: ${transferMiB} MiB of stdout, each path (${label})`);
+  const upstreamCpu = upstream.cpuSeconds();
+  const downloadDirect = await download(paths.direct, sizes.transfer);
+  const downloadGatewayCpu = gateway.cpuSeconds();
+  const downloadGateway = await download(paths.gateway, sizes.transfer);
+  const downloadCpu = gateway.cpuSeconds() - downloadGatewayCpu;
+
+  progress(`upload: ${transferMiB} MiB of stdin into cat > /dev/null, each path (${label})`);
+  const uploadDirect = await upload(paths.direct, sizes.transfer);
+  const uploadGatewayCpu = gateway.cpuSeconds();
+  const uploadGateway = await upload(paths.gateway, sizes.transfer);
+  const uploadCpu = gateway.cpuSeconds() - uploadGatewayCpu;
+  progress(`  the ${label} used ${round(upstream.cpuSeconds() - upstreamCpu)} CPU seconds for the four transfers; the gateway ${round(downloadCpu + uploadCpu)} for its two`);
+  return { downloadGateway, downloadDirect, uploadGateway, uploadDirect, gatewayCpu: downloadCpu + uploadCpu };
+}
+
+/** Round trips, set-up and many sessions streaming at once, on both paths; `suffix` tells the upstream in row names. */
+async function sessionMeasures(paths: Record<Path, Open>, results: Results, suffix: string): Promise<void> {
+  progress(`latency: ${sizes.roundTrips} one-byte round trips, each path${suffix}`);
+  const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
+  const rttGateway = await roundTrips(paths.gateway, sizes.roundTrips);
+  for (const p of [50, 99, 99.9]) results.compare(`round trip p${p}${suffix}`, 'µs', 'lower', percentile(rttGateway, p), percentile(rttDirect, p));
+
+  progress(`set-up: ${sizes.setups} sessions of "echo x", each path${suffix}`);
+  const setupDirect = await setups(paths.direct, sizes.setups);
+  const setupGateway = await setups(paths.gateway, sizes.setups);
+  for (const p of [50, 99]) results.compare(`set-up to first byte p${p}${suffix}`, 'ms', 'lower', percentile(setupGateway, p), percentile(setupDirect, p));
+
+  progress(`concurrency: ${sizes.concurrent} sessions streaming ${sizes.concurrentBytes / 1024} KiB each at once, each path${suffix}`);
+  const manyDirect = await concurrentDownloads(paths.direct, sizes.concurrent, sizes.concurrentBytes);
+  const manyGateway = await concurrentDownloads(paths.gateway, sizes.concurrent, sizes.concurrentBytes);
+  results.compare(`${sizes.concurrent} concurrent downloads, aggregate${suffix}`, 'MiB/s', 'higher', manyGateway.aggregate, manyDirect.aggregate);
+  results.compare(`${sizes.concurrent} concurrent downloads, fairness (slowest/fastest)${suffix}`, 'ratio', 'higher', manyGateway.fairness, manyDirect.fairness);
+}
+
+/** The gateway path against the legacy cluster (real processes per exec), with the floor, port-forward, latency, set-up and concurrency. */
+async function legacyPart(results: Results): Promise<void> {
   progress(`starting the legacy cluster and the gateway (${full ? 'full' : 'default'} run)`);
   const cluster = await startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN]);
   const gateway = await startGatewayServer(cluster.url);
@@ -159,10 +233,6 @@ async function main(): Promise<void> {
     direct: (command, stdin) => directExec(cluster.url, command, stdin),
   };
   const throughRelay: Open = (command, stdin) => directExec(relay.url, command, stdin);
-  const results: Result[] = [];
-  const add = (name: string, unit: string, better: Result['better'], gatewayValue: number, directValue: number): void => {
-    results.push({ name, unit, better, gateway: round(gatewayValue), direct: round(directValue), ratio: round(gatewayValue / directValue, 3) });
-  };
 
   try {
     const transferMiB = sizes.transfer / MiB;
@@ -170,84 +240,174 @@ async function main(): Promise<void> {
     for (const path of ['direct', 'gateway'] as const) await download(paths[path], 16 * MiB);
 
     const cpuBefore = gateway.cpuSeconds();
-    progress(`download: ${transferMiB} MiB of stdout, each path`);
-    const downloadDirect = await download(paths.direct, sizes.transfer);
-    const downloadGatewayCpu = gateway.cpuSeconds();
-    const downloadGateway = await download(paths.gateway, sizes.transfer);
-    const downloadCpu = gateway.cpuSeconds() - downloadGatewayCpu;
-    add('download throughput', 'MiB/s', 'higher', transferMiB / downloadGateway, transferMiB / downloadDirect);
-
-    progress(`upload: ${transferMiB} MiB of stdin into cat > /dev/null, each path`);
-    const uploadDirect = await upload(paths.direct, sizes.transfer);
-    const uploadGatewayCpu = gateway.cpuSeconds();
-    const uploadGateway = await upload(paths.gateway, sizes.transfer);
-    const uploadCpu = gateway.cpuSeconds() - uploadGatewayCpu;
-    add('upload throughput', 'MiB/s', 'higher', transferMiB / uploadGateway, transferMiB / uploadDirect);
+    const moved = await transfers(paths, gateway, cluster, 'legacy cluster');
+    results.compare('download throughput', 'MiB/s', 'higher', transferMiB / moved.downloadGateway, transferMiB / moved.downloadDirect);
+    results.compare('upload throughput', 'MiB/s', 'higher', transferMiB / moved.uploadGateway, transferMiB / moved.uploadDirect);
 
     // The floor: the direct SPDY path through a process that only copies bytes. Its ratio is what any
     // extra process on the path costs here; the gateway's ratio is read against it.
     progress(`floor: ${transferMiB} MiB each way, direct SPDY through a raw TCP relay process vs direct`);
     const downloadRelay = await download(throughRelay, sizes.transfer);
-    add('download, raw TCP relay instead of the gateway (floor)', 'MiB/s', 'higher', transferMiB / downloadRelay, transferMiB / downloadDirect);
+    results.compare('download, raw TCP relay instead of the gateway (floor)', 'MiB/s', 'higher', transferMiB / downloadRelay, transferMiB / moved.downloadDirect);
     const uploadRelay = await upload(throughRelay, sizes.transfer);
-    add('upload, raw TCP relay instead of the gateway (floor)', 'MiB/s', 'higher', transferMiB / uploadRelay, transferMiB / uploadDirect);
+    results.compare('upload, raw TCP relay instead of the gateway (floor)', 'MiB/s', 'higher', transferMiB / uploadRelay, transferMiB / moved.uploadDirect);
 
     progress(`port-forward: ${transferMiB} MiB each way through the pod's echo port (channel protocol vs direct SPDY)`);
     const forwardDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
     const forwardGateway = await echoThroughput(() => gatewayPortForward(gateway.url, 7), sizes.transfer);
-    add('port-forward throughput, each way (channels)', 'MiB/s', 'higher', transferMiB / forwardGateway, transferMiB / forwardDirect);
+    results.compare('port-forward throughput, each way (channels)', 'MiB/s', 'higher', transferMiB / forwardGateway, transferMiB / forwardDirect);
 
     progress(`port-forward: ${transferMiB} MiB each way through the tunnel (SPDY/3.1+portforward.k8s.io, relayed) vs direct SPDY`);
     const tunnelDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
     const tunnelGateway = await echoThroughput(() => gatewayTunnelPortForward(gateway.url, 7), sizes.transfer);
-    add('port-forward throughput, each way (tunnel)', 'MiB/s', 'higher', transferMiB / tunnelGateway, transferMiB / tunnelDirect);
+    results.compare('port-forward throughput, each way (tunnel)', 'MiB/s', 'higher', transferMiB / tunnelGateway, transferMiB / tunnelDirect);
 
-    progress(`latency: ${sizes.roundTrips} one-byte round trips, each path`);
-    const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
-    const rttGateway = await roundTrips(paths.gateway, sizes.roundTrips);
-    for (const p of [50, 99, 99.9]) add(`round trip p${p}`, 'µs', 'lower', percentile(rttGateway, p), percentile(rttDirect, p));
+    await sessionMeasures(paths, results, '');
 
-    progress(`set-up: ${sizes.setups} sessions of "echo x", each path`);
-    const setupDirect = await setups(paths.direct, sizes.setups);
-    const setupGateway = await setups(paths.gateway, sizes.setups);
-    for (const p of [50, 99]) add(`set-up to first byte p${p}`, 'ms', 'lower', percentile(setupGateway, p), percentile(setupDirect, p));
-
-    progress(`concurrency: ${sizes.concurrent} sessions streaming ${sizes.concurrentBytes / 1024} KiB each at once, each path`);
-    const manyDirect = await concurrentDownloads(paths.direct, sizes.concurrent, sizes.concurrentBytes);
-    const manyGateway = await concurrentDownloads(paths.gateway, sizes.concurrent, sizes.concurrentBytes);
-    add(`${sizes.concurrent} concurrent downloads, aggregate`, 'MiB/s', 'higher', manyGateway.aggregate, manyDirect.aggregate);
-    add(`${sizes.concurrent} concurrent downloads, fairness (slowest/fastest)`, 'ratio', 'higher', manyGateway.fairness, manyDirect.fairness);
-
-    progress(`idle: ${sizes.idleSessions} concurrent exec sessions held open through the gateway`);
-    const rssBefore = rssOf(gateway.pid);
-    const idle: ExecSession[] = [];
-    for (let i = 0; i < sizes.idleSessions; i++) {
-      idle.push(await paths.gateway(['cat'], true));
-      if ((i + 1) % 1000 === 0) progress(`  ${i + 1} open`);
-    }
-    const rssHeld = rssOf(gateway.pid);
-    const idleCpuStart = gateway.cpuSeconds();
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const idleCpu = gateway.cpuSeconds() - idleCpuStart;
-    for (const session of idle) session.endStdin();
-    await Promise.all(idle.map((session) => session.finished));
-    results.push({ name: `gateway memory per idle session (${sizes.idleSessions} held)`, unit: 'KiB', better: 'lower', gateway: round((rssHeld - rssBefore) / sizes.idleSessions / 1024), direct: 0, ratio: 0 });
-    results.push({ name: 'gateway CPU while they idle', unit: '% of a core', better: 'lower', gateway: round((idleCpu / 2) * 100), direct: 0, ratio: 0 });
-
-    const gib = (2 * sizes.transfer) / (1024 * MiB);
-    results.push({ name: 'gateway CPU per GiB moved (download+upload)', unit: 's/GiB', better: 'lower', gateway: round((downloadCpu + uploadCpu) / gib), direct: 0, ratio: 0 });
-    results.push({ name: 'gateway RSS after the run', unit: 'MiB', better: 'lower', gateway: round(rssOf(gateway.pid) / MiB), direct: 0, ratio: 0 });
+    results.gatewayOnly('gateway CPU per GiB moved (download+upload)', 's/GiB', moved.gatewayCpu / ((2 * sizes.transfer) / (1024 * MiB)));
+    results.gatewayOnly('gateway RSS after the run', 'MiB', rssOf(gateway.pid) / MiB);
     progress(`gateway used ${round(gateway.cpuSeconds() - cpuBefore)} CPU seconds in all`);
   } finally {
     await gateway.stop();
     await relay.stop();
     await cluster.stop();
   }
+}
 
-  printTable(results);
-  if (values.json) await writeFile(values.json, JSON.stringify(results, null, 2) + '\n');
+/**
+ * Download, upload, round trips, set-up and many sessions at once against the synthetic upstream,
+ * which spawns nothing: the gateway path (client → gateway → synthetic upstream) vs the direct one
+ * (client → synthetic upstream). Without a process per exec on either path, what is left of the
+ * difference is the gateway's.
+ */
+async function syntheticPart(results: Results): Promise<void> {
+  progress('starting the synthetic upstream and a gateway in front of it');
+  const synthetic = await startSyntheticUpstreamServer();
+  const gateway = await startGatewayServer(synthetic.url);
+  const paths: Record<Path, Open> = {
+    gateway: (command, stdin) => gatewayExec(gateway.url, command, stdin),
+    direct: (command, stdin) => directExec(synthetic.url, command, stdin),
+  };
+  try {
+    const transferMiB = sizes.transfer / MiB;
+    for (const path of ['direct', 'gateway'] as const) await download(paths[path], 16 * MiB);
+    const moved = await transfers(paths, gateway, synthetic, 'synthetic upstream');
+    results.compare('download throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.downloadGateway, transferMiB / moved.downloadDirect);
+    results.compare('upload throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.uploadGateway, transferMiB / moved.uploadDirect);
+    results.gatewayOnly('gateway CPU per GiB moved, synthetic upstream', 's/GiB', moved.gatewayCpu / ((2 * sizes.transfer) / (1024 * MiB)));
+    await sessionMeasures(paths, results, ' (synthetic upstream)');
+  } finally {
+    await gateway.stop();
+    await synthetic.stop();
+  }
+}
+
+/** A process that holds `perSession` descriptors for each idle session. */
+interface DescriptorBudget {
+  name: string;
+  pid: number | 'self';
+  perSession: number;
+}
+
+/**
+ * How many of `requested` sessions every process can hold within its open-files limit, keeping a
+ * margin; `limitedBy` names the process and limit that set the count when it is below `requested`.
+ */
+function sessionsThatFit(requested: number, budgets: DescriptorBudget[]): { count: number; limitedBy?: string } {
+  let count = requested;
+  let limitedBy: string | undefined;
+  for (const budget of budgets) {
+    const limit = descriptorLimitOf(budget.pid);
+    const open = openDescriptorsOf(budget.pid);
+    const fits = Math.floor((limit - open - DESCRIPTOR_MARGIN) / budget.perSession);
+    progress(`  ${budget.name}: ${open} descriptors open, limit ${limit}, ${budget.perSession} per session → room for ${fits.toLocaleString('en-US')}`);
+    if (fits < count) {
+      count = fits;
+      limitedBy = `${budget.name} fd limit ${limit.toLocaleString('en-US')}`;
+    }
+  }
+  return { count: Math.max(0, count), ...(limitedBy ? { limitedBy } : {}) };
+}
+
+/** Waits (10 ms polls, at most 10 s) until a process has no more descriptors open than `baseline`. */
+async function descriptorsBackTo(pid: number, baseline: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; openDescriptorsOf(pid) > baseline; ) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still has ${openDescriptorsOf(pid)} descriptors open, ${baseline} before`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Opens `count` sessions, at most `inFlight` being set up at once, reporting every 1,000. */
+async function openMany(count: number, inFlight: number, open: () => Promise<ExecSession>): Promise<ExecSession[]> {
+  const sessions: ExecSession[] = [];
+  let started = 0;
+  const opener = async (): Promise<void> => {
+    while (started < count) {
+      started += 1;
+      sessions.push(await open());
+      if (sessions.length % 1000 === 0) progress(`  ${sessions.length.toLocaleString('en-US')} open`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, opener));
+  return sessions;
+}
+
+/**
+ * Idle exec sessions (`cat`, stdin open) held through a gateway in front of the synthetic upstream.
+ * The gateway is fresh and serves nothing else, so the RSS delta is the sessions' (after 200 sessions
+ * opened and closed first, so compiling the path is not counted). As many as requested, unless a
+ * descriptor limit says otherwise: the gateway holds two per session (client and upstream socket),
+ * this process and the upstream one each.
+ */
+async function idlePart(results: Results): Promise<void> {
+  progress('starting the synthetic upstream and a fresh gateway for the idle sessions');
+  const synthetic = await startSyntheticUpstreamServer();
+  const gateway = await startGatewayServer(synthetic.url);
+  const open = (): Promise<ExecSession> => gatewayExec(gateway.url, ['cat'], true);
+  const release = async (sessions: ExecSession[]): Promise<void> => {
+    for (const session of sessions) session.endStdin();
+    await Promise.all(sessions.map((session) => session.finished));
+  };
+  try {
+    const baseline = openDescriptorsOf(gateway.pid);
+    await release(await openMany(200, sizes.idleInFlight, open));
+    // The client sees its close before the gateway has closed its upstream sockets: wait for them.
+    await descriptorsBackTo(gateway.pid, baseline);
+    const { count, limitedBy } = sessionsThatFit(sizes.idleSessions, [
+      { name: 'gateway', pid: gateway.pid, perSession: 2 },
+      { name: 'bench', pid: 'self', perSession: 1 },
+      { name: 'synthetic upstream', pid: synthetic.pid, perSession: 1 },
+    ]);
+    if (limitedBy) progress(`idle: holding ${count.toLocaleString('en-US')} of the ${sizes.idleSessions.toLocaleString('en-US')} sessions asked for: the ${limitedBy} leaves no room for more (margin ${DESCRIPTOR_MARGIN})`);
+    progress(`idle: ${count.toLocaleString('en-US')} concurrent exec sessions held open through the gateway (${sizes.idleInFlight} opening at once)`);
+    const rssBefore = rssOf(gateway.pid);
+    const descriptorsBefore = openDescriptorsOf(gateway.pid);
+    const idle = await openMany(count, sizes.idleInFlight, open);
+    const rssHeld = rssOf(gateway.pid);
+    progress(`  gateway descriptors: ${descriptorsBefore} before, ${openDescriptorsOf(gateway.pid)} holding them; RSS ${round(rssBefore / MiB)} → ${round(rssHeld / MiB)} MiB`);
+    const idleCpuStart = gateway.cpuSeconds();
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const idleCpu = gateway.cpuSeconds() - idleCpuStart;
+    await release(idle);
+    const held = `${count.toLocaleString('en-US')} held${limitedBy ? `; ${limitedBy}` : ''}`;
+    results.gatewayOnly(`gateway memory per idle session (${held})`, 'KiB', (rssHeld - rssBefore) / count / 1024);
+    results.gatewayOnly('gateway CPU while they idle', '% of a core', (idleCpu / 2) * 100);
+  } finally {
+    await gateway.stop();
+    await synthetic.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const results = new Results();
+  if (parts.includes('legacy')) await legacyPart(results);
+  if (parts.includes('synthetic')) await syntheticPart(results);
+  if (parts.includes('idle')) await idlePart(results);
+
+  printTable(results.all);
+  if (values.json) await writeFile(values.json, JSON.stringify(results.all, null, 2) + '\n');
   if (values.svg) {
-    const compared = results.filter((result) => result.ratio > 0);
+    const compared = results.all.filter((result) => result.ratio > 0);
     await writeFile(values.svg, ratioChart(compared, `kube-stream-gateway: gateway / direct SPDY (${full ? 'full' : 'default'} run, ${new Date().toISOString().slice(0, 10)})`));
   }
 }

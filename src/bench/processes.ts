@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +42,7 @@ export function startServer(args: string[], script = MAIN): Promise<ServerProces
           }),
       });
     });
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code} before listening`)));
+    child.once('exit', (code) => reject(new Error(`${args[0] ?? script} exited with ${code} before listening`)));
   });
 }
 
@@ -80,6 +80,11 @@ export function startTcpRelay(upstream: string): Promise<ServerProcess> {
   return startServer([upstream], fileURLToPath(new URL('./tcp-relay.js', import.meta.url)));
 }
 
+/** The synthetic SPDY upstream (synthetic-upstream.ts) in its own process, like the legacy cluster. */
+export function startSyntheticUpstreamServer(): Promise<ServerProcess> {
+  return startServer([], fileURLToPath(new URL('./synthetic-upstream-main.js', import.meta.url)));
+}
+
 /** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz there). */
 function cpuSecondsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -90,4 +95,15 @@ function cpuSecondsOf(pid: number): number {
 export function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(match?.[1] ?? 0) * 1024;
+}
+
+/** File descriptors a process has open now (Linux /proc). */
+export function openDescriptorsOf(pid: number | 'self'): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** A process's soft limit on open files ("Max open files" in /proc/PID/limits); Infinity if unlimited. */
+export function descriptorLimitOf(pid: number | 'self'): number {
+  const match = /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return match && match[1] !== 'unlimited' ? Number(match[1]) : Infinity;
 }
