@@ -97,23 +97,28 @@ const FULL_WINDOW = 1 << FULL_WINDOW_BITS;
 const ZLIB_HEADER_LENGTH = 6;
 
 /*
- * The peer's blocks are one zlib stream whose back-references may reach 32 KiB back, so a full
- * inflate context needs a 32 KiB window for the connection's whole life — most of what an idle
- * session costs. But a reference can never reach further back than the history so far (dictionary +
- * everything inflated), and a session sees a few hundred bytes of headers. So the decoder starts with
- * a 4 KiB window (raw inflate primed with the dictionary, the zlib header checked here) and keeps a
- * copy of that history; the first time the history outgrows the small window — or a block fails in
- * it, which is how a reference beyond it shows — a full 32 KiB inflater is primed with the history
- * and the block is decoded again. Re-priming is exact because SPDY peers sync-flush every block, so
- * each block starts on a byte boundary with no pending bits.
+ * The peer's blocks are one zlib stream whose back-references may reach 32 KiB back, so a standing
+ * inflate context needs a 32 KiB window (plus pako's tables) for the connection's whole life — most of
+ * what an idle session would cost. But a reference can never reach further back than the history so
+ * far (dictionary + everything inflated), and a session sees a few hundred bytes of headers. Because
+ * SPDY peers sync-flush every block, each block starts on a byte boundary with no pending bits, and an
+ * inflater primed with the history decodes it exactly. So, while the history fits a 4 KiB window, the
+ * decoder keeps only the history beyond the dictionary (a few hundred bytes) and makes a small raw
+ * inflater for each block, primed with dictionary + history, then drops it: between blocks an idle
+ * connection holds no inflate state at all. The first time the history outgrows the small window — or
+ * a block fails in it, which is how a reference beyond it shows — a full 32 KiB inflater is primed with
+ * the history, the block decoded again, and that inflater kept for the rest of the connection.
  */
 export class HeaderBlockDecoder {
-  private inflate: Inflate | undefined;
-  /** Dictionary + output so far, while the small window is in use; undefined once the full one is. */
-  private history: Buffer | undefined = SPDY3_DICTIONARY;
+  /** Output so far beyond the dictionary, while the small window suffices; undefined once the full inflater is in use. */
+  private history: Buffer | undefined = Buffer.alloc(0);
+  private fullInflate: Inflate | undefined;
+  private started = false;
   private readonly maxDecompressedBytes: number;
   private output: Uint8Array[] = [];
   private outputSize = 0;
+  /** The inflater's message for the last block that failed. */
+  private inflateError = '';
   private failure: SpdyProtocolError | undefined;
 
   constructor(options: { maxDecompressedBytes?: number } = {}) {
@@ -125,42 +130,51 @@ export class HeaderBlockDecoder {
     if (this.failure) throw this.failure;
     try {
       let data = block;
-      if (!this.inflate) {
+      if (!this.started) {
         checkZlibHeader(block);
         data = block.subarray(ZLIB_HEADER_LENGTH);
-        this.inflate = this.newInflate(SMALL_WINDOW_BITS, SPDY3_DICTIONARY);
+        this.started = true;
       }
-      let raw = this.inflateBlock(data);
-      if (this.history) {
-        if (raw === undefined || this.history.length + raw.length > SMALL_WINDOW) {
-          const before = this.history;
-          this.history = undefined;
-          if (raw === undefined) {
-            // Perhaps a reference beyond the small window: decode the block again with the full one.
-            this.inflate = this.newInflate(FULL_WINDOW_BITS, before);
-            raw = this.inflateBlock(data);
-          } else {
-            this.inflate = this.newInflate(FULL_WINDOW_BITS, Buffer.concat([before, raw]).subarray(-FULL_WINDOW));
-          }
-        } else {
-          this.history = Buffer.concat([this.history, raw]);
-        }
-      }
-      if (raw === undefined) throw new SpdyProtocolError(`header block: ${this.inflate.msg || 'invalid zlib data'}`);
+      const raw = this.history ? this.decodeInSmallWindow(this.history, data) : this.inflateBlock(this.fullInflate!, data);
+      if (raw === undefined) throw new SpdyProtocolError(`header block: ${this.inflateError || 'invalid zlib data'}`);
       return parseNameValues(raw);
     } catch (error) {
       this.failure = error instanceof SpdyProtocolError ? error : new SpdyProtocolError(`header block: ${String(error)}`);
-      this.inflate = undefined;
+      this.fullInflate = undefined;
       this.history = undefined;
       throw this.failure;
     }
   }
 
+  private decodeInSmallWindow(history: Buffer, data: Buffer): Buffer | undefined {
+    const window = Buffer.concat([SPDY3_DICTIONARY, history]);
+    const raw = this.inflateBlock(this.newInflate(SMALL_WINDOW_BITS, window), data);
+    if (raw !== undefined && window.length + raw.length <= SMALL_WINDOW) {
+      // Its own small allocation: a slice of Buffer's shared pool would pin a whole 8 KiB slab.
+      const grown = Buffer.allocUnsafeSlow(history.length + raw.length);
+      history.copy(grown);
+      raw.copy(grown, history.length);
+      this.history = grown;
+      return raw;
+    }
+    this.history = undefined;
+    if (raw === undefined) {
+      // Perhaps a reference beyond the small window: decode the block again with the full one.
+      this.fullInflate = this.newInflate(FULL_WINDOW_BITS, window);
+      return this.inflateBlock(this.fullInflate, data);
+    }
+    this.fullInflate = this.newInflate(FULL_WINDOW_BITS, Buffer.concat([window, raw]).subarray(-FULL_WINDOW));
+    return raw;
+  }
+
   /** The block's output, or undefined when the inflater reports an error. */
-  private inflateBlock(data: Buffer): Buffer | undefined {
+  private inflateBlock(inflate: Inflate, data: Buffer): Buffer | undefined {
     this.output = [];
     this.outputSize = 0;
-    if (!this.inflate!.push(data, Z_SYNC_FLUSH)) return undefined;
+    if (!inflate.push(data, Z_SYNC_FLUSH)) {
+      this.inflateError = inflate.msg;
+      return undefined;
+    }
     const parts = this.output;
     this.output = [];
     return parts.length === 1 ? toBuffer(parts[0]!) : Buffer.concat(parts);
