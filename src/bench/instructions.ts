@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { directExec, gatewayExec, TOKEN, type ExecSession } from './clients.js';
+import { directExec, gatewayExec, TOKEN } from './clients.js';
 import { startServer } from './processes.js';
+import { download, upload, type Open } from './transfers.js';
 
 /**
  * `npm run bench:instructions`: what the gateway's own user-space work costs per byte, counted by
@@ -110,26 +111,6 @@ function costOf(line: string): number {
   return Number(/^\s*([\d,]+)/.exec(line)?.[1]?.replaceAll(',', '') ?? 0);
 }
 
-async function download(open: () => Promise<ExecSession>, bytes: number): Promise<void> {
-  const session = await open();
-  let received = 0;
-  session.onStdout((chunk) => (received += chunk.length));
-  await session.finished;
-  if (received !== bytes) throw new Error(`download: got ${received} of ${bytes} bytes`);
-}
-
-async function upload(session: ExecSession, bytes: number): Promise<void> {
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
-  const pending: Array<Promise<void>> = [];
-  for (let sent = 0; sent < bytes; sent += chunk.length) {
-    pending.push(session.write(chunk));
-    if (pending.length >= 16) await pending.shift();
-  }
-  await Promise.all(pending);
-  session.endStdin();
-  await session.finished;
-}
-
 async function main(): Promise<void> {
   if (!existsSync('/usr/bin/valgrind') && !existsSync('/usr/local/bin/valgrind')) {
     say('valgrind is not installed (Debian: apt-get install valgrind)');
@@ -145,10 +126,9 @@ async function main(): Promise<void> {
   const gateway = await underCallgrind(dir, 'gateway', [MAIN, 'serve', '--config', config]);
   const relay = await underCallgrind(dir, 'relay', [RELAY, cluster.url]);
   const rows: string[][] = [];
-  const size = String(transferBytes);
   try {
-    const viaGateway = (stdin: boolean, command: string[]) => () => gatewayExec(gateway.url, command, stdin);
-    const viaRelay = (stdin: boolean, command: string[]) => () => directExec(relay.url, command, stdin);
+    const viaGateway: Open = (command, stdin) => gatewayExec(gateway.url, command, stdin);
+    const viaRelay: Open = (command, stdin) => directExec(relay.url, command, stdin);
     for (const [name, target, open] of [
       ['gateway', gateway, viaGateway],
       ['raw TCP relay (floor)', relay, viaRelay],
@@ -157,11 +137,11 @@ async function main(): Promise<void> {
       // compiles would be most of an upload's instructions, and they are a one-off.
       say(`${name}: warming up (8 × ${transferBytes / MiB} MiB each way, uncounted), then ${transferBytes / MiB} MiB each way, counted`);
       for (let i = 0; i < 8; i++) {
-        await download(open(false, ['head', '-c', size, '/dev/zero']), transferBytes);
-        await upload(await open(true, ['sh', '-c', 'cat > /dev/null'])(), transferBytes);
+        await download(open, transferBytes);
+        await upload(open, transferBytes);
       }
-      const down = await target.count(() => download(open(false, ['head', '-c', size, '/dev/zero']), transferBytes));
-      const up = await target.count(async () => upload(await open(true, ['sh', '-c', 'cat > /dev/null'])(), transferBytes));
+      const down = await target.count(async () => void (await download(open, transferBytes)));
+      const up = await target.count(async () => void (await upload(open, transferBytes)));
       for (const [direction, counted] of [['download', down], ['upload', up]] as const) {
         const perByte = (instructions: number): string => (instructions / transferBytes).toFixed(2);
         rows.push([`${name}, ${direction}`, perByte(counted.main - counted.readPathCopies), perByte(counted.readPathCopies), `${(counted.copyShare * 100).toFixed(0)} %`, perByte(counted.helpers)]);
