@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { directExec, directPortForward, gatewayExec, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
-import { descriptorLimitOf, openDescriptorsOf, rssOf, startGatewayServer, startServer, startSyntheticUpstreamServer, startTcpRelay, type ServerProcess } from './processes.js';
+import { descriptorLimitOf, openDescriptorsOf, PLACEMENT, pinToCpu, rssOf, startGatewayServer, startServer, startSyntheticUpstreamServer, startTcpRelay, type ServerProcess } from './processes.js';
 import { ratioChart } from './chart.js';
 import { download, seconds, upload, writePipelined, type Open } from './transfers.js';
 
@@ -22,8 +23,21 @@ interface Result {
   ratio: number;
 }
 
-const { values } = parseArgs({ options: { full: { type: 'boolean' }, json: { type: 'string' }, svg: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { full: { type: 'boolean' }, json: { type: 'string' }, svg: { type: 'string' }, only: { type: 'string' }, pin: { type: 'boolean' }, repeat: { type: 'string' } },
+});
 const full = values.full === true;
+const pin = values.pin === true;
+/** Each transfer is measured this many times, alternating the paths; the median is reported. */
+const repeat = Number(values.repeat ?? '3');
+if (!Number.isInteger(repeat) || repeat < 1) {
+  process.stderr.write(`bench: --repeat takes a whole number ≥ 1, not ${values.repeat}\n`);
+  process.exit(2);
+}
+if (pin && availableParallelism() < 2) {
+  process.stderr.write('bench: --pin needs two CPUs (clients and upstream on one, the gateway on the other)\n');
+  process.exit(2);
+}
 const PARTS = ['legacy', 'synthetic', 'idle'] as const;
 type Part = (typeof PARTS)[number];
 if (values.only !== undefined && !PARTS.includes(values.only as Part)) {
@@ -144,23 +158,34 @@ class Results {
   }
 }
 
-/** Download and upload on both paths, with the gateway's CPU for its two transfers. */
+/**
+ * Download and upload on both paths, each measured `repeat` times alternating direct and gateway (the
+ * machine's other work then falls on both alike); medians, and the gateway's CPU per pair of transfers.
+ */
 async function transfers(paths: Record<Path, Open>, gateway: ServerProcess, upstream: ServerProcess, label: string): Promise<{ downloadGateway: number; downloadDirect: number; uploadGateway: number; uploadDirect: number; gatewayCpu: number }> {
   const transferMiB = sizes.transfer / MiB;
-  progress(`download: ${transferMiB} MiB of stdout, each path (${label})`);
   const upstreamCpu = upstream.cpuSeconds();
-  const downloadDirect = await download(paths.direct, sizes.transfer);
-  const downloadGatewayCpu = gateway.cpuSeconds();
-  const downloadGateway = await download(paths.gateway, sizes.transfer);
-  const downloadCpu = gateway.cpuSeconds() - downloadGatewayCpu;
-
-  progress(`upload: ${transferMiB} MiB of stdin into cat > /dev/null, each path (${label})`);
-  const uploadDirect = await upload(paths.direct, sizes.transfer);
-  const uploadGatewayCpu = gateway.cpuSeconds();
-  const uploadGateway = await upload(paths.gateway, sizes.transfer);
-  const uploadCpu = gateway.cpuSeconds() - uploadGatewayCpu;
-  progress(`  the ${label} used ${round(upstream.cpuSeconds() - upstreamCpu)} CPU seconds for the four transfers; the gateway ${round(downloadCpu + uploadCpu)} for its two`);
-  return { downloadGateway, downloadDirect, uploadGateway, uploadDirect, gatewayCpu: downloadCpu + uploadCpu };
+  const times = { downloadDirect: [] as number[], downloadGateway: [] as number[], uploadDirect: [] as number[], uploadGateway: [] as number[] };
+  let gatewayCpu = 0;
+  for (let round = 1; round <= repeat; round++) {
+    progress(`download and upload: ${transferMiB} MiB each way, each path (${label}), round ${round} of ${repeat}`);
+    times.downloadDirect.push(await download(paths.direct, sizes.transfer));
+    let before = gateway.cpuSeconds();
+    times.downloadGateway.push(await download(paths.gateway, sizes.transfer));
+    gatewayCpu += gateway.cpuSeconds() - before;
+    times.uploadDirect.push(await upload(paths.direct, sizes.transfer));
+    before = gateway.cpuSeconds();
+    times.uploadGateway.push(await upload(paths.gateway, sizes.transfer));
+    gatewayCpu += gateway.cpuSeconds() - before;
+  }
+  progress(`  the ${label} used ${round(upstream.cpuSeconds() - upstreamCpu)} CPU seconds for the ${4 * repeat} transfers; the gateway ${round(gatewayCpu)} for its ${2 * repeat}`);
+  return {
+    downloadDirect: percentile(times.downloadDirect, 50),
+    downloadGateway: percentile(times.downloadGateway, 50),
+    uploadDirect: percentile(times.uploadDirect, 50),
+    uploadGateway: percentile(times.uploadGateway, 50),
+    gatewayCpu: gatewayCpu / repeat,
+  };
 }
 
 /** Round trips, set-up and many sessions streaming at once, on both paths; `suffix` tells the upstream in row names. */
@@ -189,6 +214,7 @@ async function legacyPart(results: Results): Promise<void> {
   const cluster = await startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN]);
   const gateway = await startGatewayServer(cluster.url);
   const relay = await startTcpRelay(cluster.url);
+  place(cluster, [gateway, relay]);
   const paths: Record<Path, Open> = {
     gateway: (command, stdin) => gatewayExec(gateway.url, command, stdin),
     direct: (command, stdin) => directExec(cluster.url, command, stdin),
@@ -245,6 +271,7 @@ async function syntheticPart(results: Results): Promise<void> {
   progress('starting the synthetic upstream and a gateway in front of it');
   const synthetic = await startSyntheticUpstreamServer();
   const gateway = await startGatewayServer(synthetic.url);
+  place(synthetic, [gateway]);
   const paths: Record<Path, Open> = {
     gateway: (command, stdin) => gatewayExec(gateway.url, command, stdin),
     direct: (command, stdin) => directExec(synthetic.url, command, stdin),
@@ -261,6 +288,13 @@ async function syntheticPart(results: Results): Promise<void> {
     await gateway.stop();
     await synthetic.stop();
   }
+}
+
+/** With `--pin`: the upstream on the clients' CPU, the hops (gateway, relay) on the other (processes.ts PLACEMENT). */
+function place(upstream: ServerProcess, hops: ServerProcess[]): void {
+  if (!pin) return;
+  pinToCpu(upstream.pid, PLACEMENT.clientsAndUpstream);
+  for (const hop of hops) pinToCpu(hop.pid, PLACEMENT.hop);
 }
 
 /** A process that holds `perSession` descriptors for each idle session. */
@@ -324,6 +358,7 @@ async function idlePart(results: Results): Promise<void> {
   progress('starting the synthetic upstream and a fresh gateway for the idle sessions');
   const synthetic = await startSyntheticUpstreamServer();
   const gateway = await startGatewayServer(synthetic.url);
+  place(synthetic, [gateway]);
   const open = (): Promise<ExecSession> => gatewayExec(gateway.url, ['cat'], true);
   const release = async (sessions: ExecSession[]): Promise<void> => {
     for (const session of sessions) session.endStdin();
@@ -361,6 +396,10 @@ async function idlePart(results: Results): Promise<void> {
 
 async function main(): Promise<void> {
   const results = new Results();
+  if (pin) {
+    pinToCpu('self', PLACEMENT.clientsAndUpstream);
+    progress(`pinned: clients and upstream on CPU ${PLACEMENT.clientsAndUpstream}, the gateway (and the relay) on CPU ${PLACEMENT.hop}`);
+  }
   if (parts.includes('legacy')) await legacyPart(results);
   if (parts.includes('synthetic')) await syntheticPart(results);
   if (parts.includes('idle')) await idlePart(results);
@@ -369,7 +408,7 @@ async function main(): Promise<void> {
   if (values.json) await writeFile(values.json, JSON.stringify(results.all, null, 2) + '\n');
   if (values.svg) {
     const compared = results.all.filter((result) => result.ratio > 0);
-    await writeFile(values.svg, ratioChart(compared, `kube-stream-gateway: gateway / direct SPDY (${full ? 'full' : 'default'} run, ${new Date().toISOString().slice(0, 10)})`));
+    await writeFile(values.svg, ratioChart(compared, `kube-stream-gateway: gateway / direct SPDY (${full ? 'full' : 'default'} run${pin ? ', gateway on its own CPU' : ''}, ${new Date().toISOString().slice(0, 10)})`));
   }
 }
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -106,4 +106,17 @@ export function openDescriptorsOf(pid: number | 'self'): number {
 export function descriptorLimitOf(pid: number | 'self'): number {
   const match = /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
   return match && match[1] !== 'unlimited' ? Number(match[1]) : Infinity;
+}
+
+/**
+ * Where `--pin` puts each process: the clients (this process) and the upstream (with the commands
+ * it spawns, which inherit its affinity) on the first CPU, the gateway or relay on the second — a
+ * hop with a CPU of its own, as in production, where the gateway does not run on kubectl's machine
+ * nor on the cluster's. Both paths then give client and upstream the same CPU.
+ */
+export const PLACEMENT = { clientsAndUpstream: 0, hop: 1 } as const;
+
+/** Binds every thread of a process to one CPU (util-linux taskset). */
+export function pinToCpu(pid: number | 'self', cpu: number): void {
+  execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(cpu), String(pid === 'self' ? process.pid : pid)], { stdio: 'ignore' });
 }
