@@ -12,6 +12,7 @@ import { PORT_FORWARD_CHANNEL_PROTOCOLS, REMOTE_COMMAND_PROTOCOLS } from '../../
 import { TerminalSizeDecoder, TerminalSizeError } from '../../src/codecs/k8s/terminal-size.js';
 import { parsePorts, PortForwardRequestError } from '../../src/codecs/k8s/port-forward-request.js';
 import { parseRemoteCommandRequest } from '../../src/codecs/k8s/remote-command-request.js';
+import { Opcode, WebSocketFrameParser, WebSocketProtocolError, type WebSocketFrameHandler } from '../../src/codecs/websocket/frames.js';
 import { readCapture } from '../helpers/captures.js';
 
 const numRuns = Number(process.env.FUZZ_RUNS ?? 300);
@@ -133,6 +134,161 @@ t.test('ports and exec URLs: random input parses or fails with its own error', a
   fc.assert(
     fc.property(fc.webPath(), fc.webQueryParameters(), (path, query) => {
       parseRemoteCommandRequest(`${path}?${query}`);
+    }),
+    { numRuns },
+  );
+  t.pass();
+});
+
+// --- WebSocket client frames (RFC 6455 §5)
+
+/** Event strings as a WebSocketFrameHandler hears them; consecutive data pieces merge into one entry. */
+class WsEvents implements WebSocketFrameHandler {
+  readonly events: string[] = [];
+  messageStart(binary: boolean): void {
+    this.events.push(binary ? 'binary' : 'text');
+  }
+  messageData(piece: Buffer): void {
+    if (piece.length === 0) throw new Error('empty piece');
+    this.data(piece);
+  }
+  messageEnd(): void {
+    this.events.push('end');
+  }
+  ping(payload: Buffer): void {
+    if (payload.length > 125) throw new Error('ping payload over 125 bytes');
+    this.events.push('ping:' + payload.toString('hex'));
+  }
+  pong(payload: Buffer): void {
+    this.events.push('pong:' + payload.toString('hex'));
+  }
+  close(code: number, reason: string): void {
+    this.events.push(`close:${code}:${reason}`);
+  }
+  data(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    const last = this.events.length - 1;
+    const hex = Buffer.from(bytes).toString('hex');
+    if (last >= 0 && this.events[last]!.startsWith('data:')) this.events[last] += hex;
+    else this.events.push('data:' + hex);
+  }
+}
+
+type WsFrame = { opcode: number; fin: boolean; payload: Uint8Array; mask: number[]; lengthForm: 7 | 16 | 64 };
+
+/** A masked client frame; a length form too small for the payload is widened (wider forms are legal). */
+function encodeWsClientFrame({ opcode, fin, payload, mask, lengthForm }: WsFrame): Buffer {
+  const length = payload.length;
+  const form = lengthForm === 7 && length >= 126 ? 16 : lengthForm === 16 && length >= 0x10000 ? 64 : lengthForm;
+  const head = [(fin ? 0x80 : 0) | opcode];
+  if (form === 7) head.push(0x80 | length);
+  else if (form === 16) head.push(0x80 | 126, length >> 8, length & 0xff);
+  else head.push(0x80 | 127, 0, 0, 0, 0, length >>> 24, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff);
+  const body = Buffer.from(payload);
+  for (let i = 0; i < body.length; i++) body[i]! ^= mask[i & 3]!;
+  return Buffer.concat([Buffer.from([...head, ...mask]), body]);
+}
+
+const wsMask = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 });
+const wsControl = fc.record({
+  opcode: fc.constantFrom(Opcode.ping, Opcode.pong),
+  payload: fc.uint8Array({ maxLength: 125 }),
+  mask: wsMask,
+});
+const wsMessage = fc.record({
+  binary: fc.boolean(),
+  fragments: fc.array(
+    fc.record({
+      payload: fc.uint8Array({ maxLength: 300 }),
+      mask: wsMask,
+      lengthForm: fc.constantFrom<7 | 16 | 64>(7, 16, 64),
+      before: fc.option(wsControl, { nil: undefined }),
+    }),
+    { minLength: 1, maxLength: 4 },
+  ),
+});
+const wsClose = fc.record({
+  code: fc.constantFrom(1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999),
+  reason: fc.string({ maxLength: 30 }),
+  mask: wsMask,
+});
+/** A valid client byte stream and the events it must produce. */
+const wsSequence = fc
+  .record({ items: fc.array(fc.oneof(wsMessage, wsControl), { maxLength: 8 }), close: fc.option(wsClose, { nil: undefined }) })
+  .map(({ items, close }) => {
+    const frames: Buffer[] = [];
+    const expected = new WsEvents();
+    const control = (c: { opcode: number; payload: Uint8Array; mask: number[] }): void => {
+      frames.push(encodeWsClientFrame({ ...c, fin: true, lengthForm: 7 }));
+      expected.events.push(`${c.opcode === Opcode.ping ? 'ping' : 'pong'}:${Buffer.from(c.payload).toString('hex')}`);
+    };
+    for (const item of items) {
+      if (!('fragments' in item)) {
+        control(item);
+        continue;
+      }
+      expected.messageStart(item.binary);
+      item.fragments.forEach((fragment, i) => {
+        if (fragment.before && i > 0) control(fragment.before);
+        const opcode = i === 0 ? (item.binary ? Opcode.binary : Opcode.text) : Opcode.continuation;
+        frames.push(encodeWsClientFrame({ ...fragment, opcode, fin: i === item.fragments.length - 1 }));
+        expected.data(fragment.payload);
+      });
+      expected.messageEnd();
+    }
+    if (close) {
+      const reason = Buffer.from(close.reason);
+      frames.push(encodeWsClientFrame({ opcode: Opcode.close, fin: true, payload: Buffer.concat([Buffer.from([close.code >> 8, close.code & 0xff]), reason]), mask: close.mask, lengthForm: 7 }));
+      expected.close(close.code, reason.toString());
+    }
+    return { bytes: Buffer.concat(frames), events: expected.events };
+  });
+/** Cut positions for `length` bytes, sorted. */
+const wsCuts = fc.array(fc.nat(), { maxLength: 12 });
+
+/** Parses a copy (the parser unmasks in place) in the given cuts; an error ends the events as `error:<code>`. */
+function wsParse(bytes: Uint8Array, cuts: number[], maxMessageBytes: number): string[] {
+  const handler = new WsEvents();
+  const parser = new WebSocketFrameParser(handler, { maxMessageBytes });
+  const copy = Buffer.from(bytes);
+  const positions = cuts.map((cut) => cut % (copy.length + 1)).sort((a, b) => a - b);
+  let from = 0;
+  onlyThrows(() => {
+    try {
+      for (const cut of [...positions, copy.length]) {
+        parser.push(copy.subarray(from, cut));
+        from = cut;
+      }
+    } catch (error) {
+      if (error instanceof WebSocketProtocolError) handler.events.push(`error:${error.closeCode}`);
+      throw error;
+    }
+  }, WebSocketProtocolError);
+  return handler.events;
+}
+
+t.test('WebSocket parser: random bytes, mutated valid streams, any split; valid streams reassemble alike', async (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 4096 }), wsCuts, (bytes, cuts) => {
+      wsParse(bytes, cuts, 1024);
+    }),
+    { numRuns },
+  );
+  fc.assert(
+    fc.property(wsSequence, fc.nat(), fc.integer({ min: 0, max: 255 }), wsCuts, fc.constantFrom(64, 1 << 20), ({ bytes }, at, value, cuts, max) => {
+      const mutated = Buffer.from(bytes);
+      if (mutated.length) mutated[at % mutated.length] = value;
+      // Whatever the mutation did, the split never changes the outcome.
+      return JSON.stringify(wsParse(mutated, cuts, max)) === JSON.stringify(wsParse(mutated, [], max));
+    }),
+    { numRuns },
+  );
+  fc.assert(
+    fc.property(wsSequence, wsCuts, ({ bytes, events }, cuts) => {
+      const whole = wsParse(bytes, [], 1 << 20);
+      const byteByByte = wsParse(bytes, Array.from({ length: bytes.length }, (_, i) => i), 1 << 20);
+      const json = JSON.stringify(events);
+      return JSON.stringify(whole) === json && JSON.stringify(wsParse(bytes, cuts, 1 << 20)) === json && JSON.stringify(byteByByte) === json;
     }),
     { numRuns },
   );
