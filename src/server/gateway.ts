@@ -215,8 +215,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.endAll(errorStatus(503, 'ServiceUnavailable', SHUTTING_DOWN));
       await translator.shutdown();
-      tunnel.shutdown();
-      portForwardChannels.shutdown();
       registry.close();
       server.closeIdleConnections();
       for (const socket of sockets) socket.destroy();

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { WebSocket, RawData } from 'ws';
 import type { ChannelProtocol } from '../codecs/channels/protocols.js';
-import { ChannelProtocolError, decodeChannelMessage, encodeChannelMessage } from '../codecs/channels/framing.js';
+import { ChannelProtocolError, encodeChannelMessage } from '../codecs/channels/framing.js';
+import { IncomingChannelMessages } from '../codecs/channels/incoming.js';
+import type { ClientWebSocket } from './client-websocket.js';
 import { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
 
 export interface WebSocketChannelsEvents {
+  /** Payload for a channel; a large message arrives as several, in order, as its bytes come in. */
   data: [channel: number, payload: Buffer];
   /** The v5 CLOSE signal: the client will send nothing more on that channel. */
   'channel-close': [channel: number];
@@ -15,18 +17,46 @@ export interface WebSocketChannelsEvents {
   close: [code: number, reason: string];
 }
 
+export interface WebSocketChannelsOptions extends WebSocketPeerOptions {
+  /** The connection's number of channels (2 × ports for port-forward); by default any byte names one. */
+  channelCount?: number;
+}
+
 /** Kubernetes channel framing over one WebSocket, on top of WebSocketPeer's back-pressure. */
 export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
   readonly peer: WebSocketPeer;
+  private readonly incoming: IncomingChannelMessages;
+  private failed = false;
 
   constructor(
-    socket: WebSocket,
+    socket: ClientWebSocket,
     readonly protocol: ChannelProtocol,
-    options: WebSocketPeerOptions = {},
+    options: WebSocketChannelsOptions = {},
   ) {
     super();
     this.peer = new WebSocketPeer(socket, options);
-    socket.on('message', (data, isBinary) => this.receive(data, isBinary));
+    this.incoming = new IncomingChannelMessages(
+      protocol,
+      {
+        data: (channel, payload) => this.emit('data', channel, payload),
+        close: (channel) => this.emit('channel-close', channel),
+      },
+      options.channelCount,
+    );
+    socket.receive({
+      binaryStart: () => this.incoming.start(),
+      binaryData: (piece) => {
+        // The hot path of every upload: no closure per piece.
+        if (this.failed) return;
+        try {
+          this.incoming.piece(piece);
+        } catch (error) {
+          this.protocolError(error);
+        }
+      },
+      binaryEnd: () => this.guarded(() => this.incoming.end()),
+      text: (message) => this.guarded(() => this.incoming.whole(message, false)),
+    });
     this.peer.on('drain', () => this.emit('drain'));
     this.peer.on('close', (code, reason) => this.emit('close', code, reason));
   }
@@ -53,23 +83,19 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
     this.peer.terminate();
   }
 
-  private receive(data: RawData, isBinary: boolean): void {
-    let message;
+  /** After a framing error the connection is ending: the rest of what arrives is not read. */
+  private guarded(read: () => void): void {
+    if (this.failed) return;
     try {
-      message = decodeChannelMessage(toBuffer(data), isBinary, this.protocol);
+      read();
     } catch (error) {
-      if (error instanceof ChannelProtocolError) {
-        this.emit('protocol-error', error);
-        return;
-      }
-      throw error;
+      this.protocolError(error);
     }
-    if (message.kind === 'data') this.emit('data', message.channel, message.payload);
-    else if (message.kind === 'close') this.emit('channel-close', message.channel);
   }
-}
 
-/** ws hands out a Buffer for the default binaryType; fragments and ArrayBuffers only for others. */
-export function toBuffer(data: RawData): Buffer {
-  return Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+  private protocolError(error: unknown): void {
+    if (!(error instanceof ChannelProtocolError)) throw error;
+    this.failed = true;
+    this.emit('protocol-error', error);
+  }
 }

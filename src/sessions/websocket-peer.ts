@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { WebSocket } from 'ws';
+import type { ClientWebSocket } from './client-websocket.js';
 
 export interface WebSocketPeerOptions {
-  /** Bytes handed to ws but not yet written to the socket above which `send` asks the caller to pause. */
+  /** Bytes sent but not yet written to the kernel above which `send` asks the caller to pause. */
   highWaterMark?: number;
   /** Interval of pings toward the client; keeps load balancers' idle timers (60–90 s) from firing. */
   pingIntervalMs?: number;
@@ -13,7 +13,7 @@ const DEFAULT_PING_INTERVAL_MS = 30_000;
 
 /**
  * Sending side of one WebSocket with back-pressure and keep-alive: bytes are counted from `send`
- * until ws reports them written, `send` returns false above the high-water mark and `'drain'` fires
+ * until the socket reports them written, `send` returns false above the high-water mark and `'drain'` fires
  * when everything is out; a client that does not answer a ping by the next one is cut off.
  */
 export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: number, reason: string] }> {
@@ -24,7 +24,7 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
   private pongSinceLastPing = true;
 
   constructor(
-    readonly socket: WebSocket,
+    readonly socket: ClientWebSocket,
     options: WebSocketPeerOptions = {},
   ) {
     super();
@@ -32,22 +32,19 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
     socket.on('pong', () => (this.pongSinceLastPing = true));
     socket.on('close', (code, reason) => {
       clearInterval(this.pingTimer);
-      this.emit('close', code, reason.toString());
-    });
-    socket.on('error', () => {
-      // ws closes the socket after an error and emits 'close'; the session ends there.
+      this.emit('close', code, reason);
     });
     this.pingTimer = setInterval(() => this.ping(), options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
     this.pingTimer.unref();
   }
 
-  /** Bytes handed to ws and not yet written to the kernel. */
+  /** Bytes sent and not yet written to the kernel. */
   get unflushedBytes(): number {
     return this.unflushed;
   }
 
   get isOpen(): boolean {
-    return this.socket.readyState === this.socket.OPEN;
+    return this.socket.isOpen;
   }
 
   /** Sends one message; false means "stop producing until 'drain'". */
@@ -55,7 +52,7 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
     if (!this.isOpen) return true;
     const size = data.length;
     this.unflushed += size;
-    this.socket.send(data, { binary }, () => this.flushed(size));
+    this.socket.send(data, binary, () => this.flushed(size));
     if (this.unflushed >= this.highWaterMark) {
       this.needDrain = true;
       return false;
@@ -71,10 +68,9 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
     this.socket.resume();
   }
 
-  /** Starts the closing handshake; ws then waits (bounded by closeTimeout) for the client's close frame. */
+  /** Starts the closing handshake, which waits (bounded by closeTimeoutMs) for the client's close frame. */
   close(code: number, reason: string): void {
-    if (this.socket.readyState === this.socket.CLOSED || this.socket.readyState === this.socket.CLOSING) return;
-    this.socket.close(code, truncateReason(reason));
+    this.socket.close(code, reason);
   }
 
   terminate(): void {
@@ -99,11 +95,4 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
     this.pongSinceLastPing = false;
     this.socket.ping();
   }
-}
-
-/** RFC 6455 §5.5: a control frame payload is at most 125 bytes, 2 of them the close code. */
-function truncateReason(reason: string): string {
-  let text = reason;
-  while (Buffer.byteLength(text) > 123) text = text.slice(0, -1);
-  return text;
 }

@@ -1,5 +1,4 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { WebSocketServer, type ServerOptions } from 'ws';
 
 /** Client headers that carry identity or audit context and so travel with a re-originated upgrade. */
 const FORWARDED_HEADERS = /^(authorization|user-agent|kubectl-command|kubectl-session|impersonate-.*)$/;
@@ -15,9 +14,14 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   );
 }
 
-/** Checked before dialling the upstream, so a broken handshake costs no upstream connection. */
+/**
+ * Checked before dialling the upstream, so a broken handshake costs no upstream connection; what
+ * passes here is all the gateway's own handshake needs (RFC 6455 §4.2.1: GET, a 16-byte key, version 13).
+ */
+export const INVALID_HANDSHAKE = 'invalid WebSocket handshake: method (GET), Sec-WebSocket-Key or Sec-WebSocket-Version (13)';
+
 export function hasValidWebSocketHandshake(req: IncomingMessage): boolean {
-  return WEBSOCKET_KEY.test(String(req.headers['sec-websocket-key'] ?? '')) && req.headers['sec-websocket-version'] === '13';
+  return req.method === 'GET' && WEBSOCKET_KEY.test(String(req.headers['sec-websocket-key'] ?? '')) && req.headers['sec-websocket-version'] === '13';
 }
 
 export function forwardedHeaders(req: IncomingMessage): OutgoingHttpHeaders {
@@ -26,31 +30,4 @@ export function forwardedHeaders(req: IncomingMessage): OutgoingHttpHeaders {
     if (value !== undefined && FORWARDED_HEADERS.test(name)) headers[name] = value;
   }
   return headers;
-}
-
-export interface ClientWebSocketLimits {
-  /** Largest WebSocket message accepted from a client (ws answers a larger one with close 1009). */
-  maxMessageBytes?: number;
-  /** How long to wait for the client's close frame after the gateway's own. */
-  closeTimeoutMs?: number;
-}
-
-/**
- * The ws server every translator accepts clients with: no compression (kubectl offers none, and it
- * would cost CPU on the hot path), bounded messages, a bounded closing handshake, and the
- * subprotocol the translator chose before the handshake.
- */
-export function createClientWebSocketServer(
-  limits: ClientWebSocketLimits,
-  chooseProtocol?: (req: IncomingMessage) => string | undefined,
-): WebSocketServer {
-  const options: ServerOptions & { closeTimeout: number } = {
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: limits.maxMessageBytes ?? 16 * 1024 * 1024,
-    // ws ≥ 8.18 option, missing from @types/ws.
-    closeTimeout: limits.closeTimeoutMs ?? 30_000,
-  };
-  if (chooseProtocol) options.handleProtocols = (_offered, req) => chooseProtocol(req) ?? false;
-  return new WebSocketServer(options);
 }

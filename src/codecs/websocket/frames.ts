@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { unmaskInPlace } from './mask.js';
 
-/** Frame opcodes (RFC 6455 §5.2). Plain consts, not a const enum: the build uses isolatedModules. */
+/** Frame opcodes (RFC 6455 §5.2). */
 export const Opcode = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 
 /** A close frame's body holds a 2-byte code, so its reason gets 125 - 2 bytes (RFC 6455 §5.5). */

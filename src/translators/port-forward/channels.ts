@@ -1,24 +1,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
 import {
   PORT_FORWARD_CHANNEL_PROTOCOLS,
   negotiateSubprotocol,
   type ChannelProtocol,
 } from '../../codecs/channels/protocols.js';
-import { ChannelProtocolError, decodeChannelMessage, encodeChannelMessage } from '../../codecs/channels/framing.js';
 import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k8s/port-forward-request.js';
 import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
-import { WebSocketPeer } from '../../sessions/websocket-peer.js';
-import { toBuffer } from '../../sessions/websocket-channels.js';
+import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
-import { createClientWebSocketServer, hasValidWebSocketHandshake } from '../upgrade-request.js';
+import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
 
 /** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
 const UPSTREAM_PROTOCOLS = ['portforward.k8s.io'];
@@ -49,13 +47,9 @@ interface PortPair {
  * little-endian bytes. Upstream every port becomes a SPDY data/error stream pair.
  */
 export class PortForwardChannels {
-  private readonly wss: WebSocketServer;
-  private readonly chosen = new WeakMap<IncomingMessage, ChannelProtocol>();
   private nextId = 1;
 
-  constructor(private readonly options: PortForwardChannelsOptions) {
-    this.wss = createClientWebSocketServer(options, (req) => this.chosen.get(req)?.name);
-  }
+  constructor(private readonly options: PortForwardChannelsOptions) {}
 
   /** Whether the client asked for one of the channel protocols (rather than tunneling). */
   static wants(offeredProtocols: readonly string[]): boolean {
@@ -85,45 +79,35 @@ export class PortForwardChannels {
     if (ports.length === 0) return refuse(new HttpStatusError(400, 'BadRequest', 'query parameter "port" is required'));
     if (ports.length > MAX_PORTS) return refuse(new HttpStatusError(400, 'BadRequest', `at most ${MAX_PORTS} ports per request`));
     if (!hasValidWebSocketHandshake(req)) {
-      return refuse(new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
+      return refuse(new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
     }
     const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
-    this.chosen.set(req, protocol);
 
     const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (error) => refuse(new HttpStatusError(503, 'ServiceUnavailable', error.message)));
     if (!outcome) return undefined;
     const upstreamSocket = outcome.socket;
-    let session: LiveSession | undefined;
-    socket.once('close', () => {
-      if (!session) upstreamSocket.destroy();
-    });
+    if (socket.destroyed) {
+      upstreamSocket.destroy();
+      return undefined;
+    }
     upstreamSocket.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
-    this.wss.handleUpgrade(req, socket, head, (client) => {
-      // Each port's data and error streams buffer what they read.
-      const budget = splitSessionBudget(this.options.sessionBufferBytes, 2 * ports.length);
-      const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
-      session = this.run(client, protocol, upstream, ports, logger, budget.webSocketHighWaterMark);
-    });
-    return session;
+    const client = acceptClientWebSocket(req, socket, head, protocol.name, this.options);
+    // Each port's data and error streams buffer what they read.
+    const budget = splitSessionBudget(this.options.sessionBufferBytes, 2 * ports.length);
+    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
+    return this.run(client, protocol, upstream, ports, logger, budget.webSocketHighWaterMark);
   }
 
-  /** Once the session registry has ended every session: stops the WebSocket server. */
-  shutdown(): void {
-    this.wss.close();
-  }
-
-  private run(client: WebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger, highWaterMark?: number): LiveSession {
-    const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
+  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger, highWaterMark?: number): LiveSession {
+    const channels = new WebSocketChannels(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
+    const peer = channels.peer;
     const started = Date.now();
     let fromClient = 0;
     let toClient = 0;
     let ended = false;
     const ending = new SessionEnding();
-    const send = (channel: number, payload: Buffer): boolean => {
-      const message = encodeChannelMessage(channel, payload, protocol);
-      return peer.send(message.data, message.binary);
-    };
+    const send = (channel: number, payload: Buffer): boolean => channels.send(channel, payload);
 
     // One stream pair per port, as kubectl would open them for one connection (requestID = index).
     const pairs: PortPair[] = ports.map((port, index) => {
@@ -159,24 +143,17 @@ export class PortForwardChannels {
       for (const pair of pairs) pair.data.resume();
     });
 
-    client.on('message', (raw, isBinary) => {
-      let message;
-      try {
-        message = decodeChannelMessage(toBuffer(raw), isBinary, protocol);
-      } catch (error) {
-        if (error instanceof ChannelProtocolError) {
-          ending.outcome = 'client-error';
-          return end(`client protocol error: ${error.message}`, 1002);
-        }
-        throw error;
-      }
-      if (message.kind !== 'data') return;
+    channels.on('protocol-error', (error) => {
+      ending.outcome = 'client-error';
+      end(`client protocol error: ${error.message}`, 1002);
+    });
+    channels.on('data', (channel, payload) => {
       // Even channels are data; odd ones are error channels, which only the server writes (ignored,
       // like any channel the server does not read).
-      const pair = message.channel % 2 === 0 ? pairs[message.channel / 2] : undefined;
+      const pair = channel % 2 === 0 ? pairs[channel / 2] : undefined;
       if (!pair || pair.data.writableEnded) return;
-      fromClient += message.payload.length;
-      if (!pair.data.write(message.payload)) peer.pauseIncoming();
+      fromClient += payload.length;
+      if (!pair.data.write(payload)) peer.pauseIncoming();
     });
 
     const end = (reason: string, code: number): void => {

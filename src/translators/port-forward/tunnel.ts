@@ -1,16 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
 import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
-import { toBuffer } from '../../sessions/websocket-channels.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
-import { createClientWebSocketServer, hasValidWebSocketHandshake } from '../upgrade-request.js';
+import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
 
 /** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
 export const TUNNEL_PREFIX = 'SPDY/3.1+';
@@ -38,26 +37,16 @@ export function tunneledProtocols(offeredProtocols: readonly string[]): string[]
  * session (stream pairs, per-port errors, pings) is end to end between kubectl and the upstream.
  */
 export class PortForwardTunnel {
-  private readonly wss: WebSocketServer;
-  private readonly chosen = new WeakMap<IncomingMessage, string>();
   private nextId = 1;
 
-  constructor(private readonly options: PortForwardTunnelOptions) {
-    this.wss = createClientWebSocketServer(options);
-    // The tunneling subprotocol contains '/', which ws's RFC 7230 token parser refuses (it would
-    // answer 400); the request header is taken out before ws sees it and the answer added here.
-    this.wss.on('headers', (headers, req) => {
-      const protocol = this.chosen.get(req);
-      if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
-    });
-  }
+  constructor(private readonly options: PortForwardTunnelOptions) {}
 
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, pod: { namespace: string; pod: string }, call: UpstreamCall): Promise<LiveSession | undefined> {
     const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'tunnel', upstream: call.upstreamName, user: call.user, ...pod });
     socket.on('error', () => undefined);
     if (!hasValidWebSocketHandshake(req)) {
-      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
+      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
       return undefined;
     }
     // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
@@ -66,29 +55,17 @@ export class PortForwardTunnel {
     );
     if (!outcome) return undefined;
     const upstream = outcome.socket;
-    this.chosen.set(req, TUNNEL_PREFIX + outcome.protocol);
-    delete req.headers['sec-websocket-protocol'];
-    let session: LiveSession | undefined;
-    socket.once('close', () => {
-      if (!session) upstream.destroy();
-    });
+    if (socket.destroyed) {
+      upstream.destroy();
+      return undefined;
+    }
     upstream.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
-    this.wss.handleUpgrade(req, socket, head, (client) => {
-      session = this.pump(client, upstream, outcome.head, outcome.protocol, logger);
-    });
-    return session;
+    const client = acceptClientWebSocket(req, socket, head, TUNNEL_PREFIX + outcome.protocol, this.options);
+    return this.pump(client, upstream, outcome.head, outcome.protocol, logger);
   }
 
-  /**
-   * Once the session registry has ended every tunnel (the SPDY session inside is kubectl's own, so
-   * the close frame, 1001, says why): stops the WebSocket server.
-   */
-  shutdown(): void {
-    this.wss.close();
-  }
-
-  private pump(client: WebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, logger: Logger): LiveSession {
+  private pump(client: ClientWebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, logger: Logger): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: splitSessionBudget(this.options.sessionBufferBytes, 1).webSocketHighWaterMark });
     const started = Date.now();
     let fromClient = 0;
@@ -105,15 +82,19 @@ export class PortForwardTunnel {
     upstream.on('data', toClientChunk);
     peer.on('drain', () => upstream.resume());
 
-    client.on('message', (data, isBinary) => {
-      if (!isBinary) {
+    // Binary messages are SPDY bytes: each piece goes upstream as it arrives, message bounds do not matter.
+    client.receive({
+      binaryStart: () => undefined,
+      binaryData: (piece) => {
+        if (ended) return;
+        fromClient += piece.length;
+        if (!upstream.write(piece)) peer.pauseIncoming();
+      },
+      binaryEnd: () => undefined,
+      text: () => {
         ending.outcome = 'client-error';
         end('client sent a text message on a SPDY tunnel', 1003);
-        return;
-      }
-      const chunk = toBuffer(data);
-      fromClient += chunk.length;
-      if (!upstream.write(chunk)) peer.pauseIncoming();
+      },
     });
     upstream.on('drain', () => peer.resumeIncoming());
 

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer, WebSocket } from 'ws';
 import type { Logger } from '../../observability/logger.js';
 import {
   REMOTE_COMMAND_PROTOCOLS,
@@ -13,7 +12,8 @@ import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
 import { SpdyConnection } from '../../sessions/spdy-connection.js';
 import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { createClientWebSocketServer, hasValidWebSocketHandshake } from '../upgrade-request.js';
+import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { RemoteCommandSession } from './session.js';
@@ -39,26 +39,30 @@ export interface RemoteCommandTranslatorOptions {
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
 export class RemoteCommandTranslator {
-  private readonly wss: WebSocketServer;
-  private readonly chosenProtocol = new WeakMap<IncomingMessage, ChannelProtocol>();
+  /** Accepted clients until their sockets close, for the shutdown's grace period. */
+  private readonly clients = new Set<ClientWebSocket>();
   private nextSessionId = 1;
 
-  constructor(private readonly options: RemoteCommandTranslatorOptions) {
-    this.wss = createClientWebSocketServer(options, (req) => this.chosenProtocol.get(req)?.name);
-  }
+  constructor(private readonly options: RemoteCommandTranslatorOptions) {}
 
   /**
    * Once the session registry has ended every session with a Status: gives clients a bounded time to
    * complete the close handshake (so the Status is not cut off), then cuts their sockets.
    */
   async shutdown(graceMs = 5_000): Promise<void> {
-    const clients = [...this.wss.clients];
-    const closed = Promise.all(clients.map((client) => new Promise((resolve) => (client.readyState === client.CLOSED ? resolve(undefined) : client.once('close', resolve)))));
+    const closed = Promise.all([...this.clients].map((client) => new Promise((resolve) => client.once('close', resolve))));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
-    for (const client of this.wss.clients) client.terminate();
-    this.wss.close();
+    for (const client of this.clients) client.terminate();
+  }
+
+  /** The 101 and the client's WebSocket, tracked until its socket closes. */
+  private accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol): ClientWebSocket {
+    const client = acceptClientWebSocket(req, socket, head, protocol.name, this.options);
+    this.clients.add(client);
+    client.once('close', () => this.clients.delete(client));
+    return client;
   }
 
   /**
@@ -89,10 +93,9 @@ export class RemoteCommandTranslator {
       return undefined;
     }
     if (!hasValidWebSocketHandshake(req)) {
-      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'invalid WebSocket handshake: Sec-WebSocket-Key or Sec-WebSocket-Version'));
+      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
       return undefined;
     }
-    this.chosenProtocol.set(req, protocol);
 
     // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure
     // reported as an InternalError Status on the error channel (apiserver streamtranslator.go).
@@ -108,37 +111,26 @@ export class RemoteCommandTranslator {
     }
     upstreamSocket.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
-    let session: RemoteCommandSession | undefined;
-    // ws may answer the handshake itself with an error (it validates more than we do): then the
-    // upstream connection has no session to serve.
-    socket.once('close', () => {
-      if (!session) upstreamSocket.destroy();
+    const client = this.accept(req, socket, head, protocol);
+    // stdout, stderr and error buffer what they read; stdin and resize are bounded by their writes.
+    const budget = splitSessionBudget(this.options.sessionBufferBytes, 4);
+    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
+    const channels = new WebSocketChannels(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: budget.webSocketHighWaterMark });
+    return new RemoteCommandSession({
+      request,
+      channels,
+      upstream,
+      upstreamProtocol: outcome.protocol,
+      logger,
+      upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
     });
-    // ws completes the handshake synchronously here (no verifyClient, no compression).
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      // stdout, stderr and error buffer what they read; stdin and resize are bounded by their writes.
-      const budget = splitSessionBudget(this.options.sessionBufferBytes, 4);
-      const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
-      const channels = new WebSocketChannels(ws, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: budget.webSocketHighWaterMark });
-      session = new RemoteCommandSession({
-        request,
-        channels,
-        upstream,
-        upstreamProtocol: outcome.protocol,
-        logger,
-        upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
-      });
-    });
-    return session;
   }
 
   private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, message: string): void {
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const channels = new WebSocketChannels(ws, protocol);
-      const status = errorStatus(500, 'InternalError', message);
-      channels.send(Channel.error, Buffer.from(protocol.statusFormat === 'json' ? JSON.stringify(status) : statusToText(status)));
-      channels.close(1000, '');
-    });
+    const channels = new WebSocketChannels(this.accept(req, socket, head, protocol), protocol);
+    const status = errorStatus(500, 'InternalError', message);
+    channels.send(Channel.error, Buffer.from(protocol.statusFormat === 'json' ? JSON.stringify(status) : statusToText(status)));
+    channels.close(1000, '');
   }
 }

@@ -158,7 +158,7 @@ export class RemoteCommandSession implements LiveSession {
       // The peer's RST_STREAM at the end of the command; the output streams decide when the session ends.
     });
     // Writable streams emit no 'drain' once ended: resume on 'finish' too, or a WebSocket paused by the
-    // last stdin write would never read the client's close frame (and wait out ws's close timeout).
+    // last stdin write would never read the client's close frame (and wait out the close timeout).
     stream.on('drain', () => this.options.channels.resumeIncoming());
     stream.on('finish', () => this.options.channels.resumeIncoming());
     return stream;
@@ -235,8 +235,8 @@ export class RemoteCommandSession implements LiveSession {
     } else if (status.status !== 'Success') {
       channels.send(Channel.error, Buffer.from(statusToText(status)));
     }
-    // ws sends the close frame after every queued message and then waits (bounded by its
-    // closeTimeout) for the client's close frame, so a slow reader still receives all output.
+    // The close frame is queued behind every message on the socket, and the closing handshake waits
+    // (bounded by closeTimeoutMs) for the client's close frame, so a slow reader still receives all output.
     channels.close(1000, '');
     this.release();
     this.logEnd(reason, exitCodeOf(status));
