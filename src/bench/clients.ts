@@ -1,10 +1,9 @@
-import http from 'node:http';
-import type { Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
-import WebSocket, { createWebSocketStream } from 'ws';
+import { Duplex } from 'node:stream';
+import WebSocket from 'ws';
 import { SpdyConnection, type SpdyStream } from '../sessions/spdy-connection.js';
 import { dialSpdyUpgrade } from '../upstream/spdy-dialer.js';
 import { parseStatus, type Status } from '../codecs/k8s/status.js';
+import { BenchWebSocket } from './websocket-client.js';
 
 export const TOKEN = 'bench-token';
 
@@ -62,6 +61,44 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
 
 /** The gateway path: WebSocket v5 to the gateway, which speaks SPDY to the same cluster. */
 export async function gatewayExec(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
+  const listeners: Array<(chunk: Buffer) => void> = [];
+  // Output can arrive before the caller has subscribed: kept until it does.
+  const early: Buffer[] = [];
+  const errorBytes: Buffer[] = [];
+  let channel = -1;
+  const socket = await BenchWebSocket.open(gatewayUrl, execPath(command, stdin), 'v5.channel.k8s.io', { authorization: `Bearer ${TOKEN}` }, {
+    piece: (data, start) => {
+      let payload = data;
+      if (start) {
+        channel = data[0] ?? -1;
+        payload = data.subarray(1);
+      }
+      if (payload.length === 0) return;
+      if (channel === 1) {
+        if (listeners.length === 0) early.push(payload);
+        for (const listener of listeners) listener(payload);
+      } else if (channel === 3) errorBytes.push(Buffer.from(payload));
+    },
+  });
+  const finished = socket.closed.then(() => undefined);
+  return {
+    onStdout: (listener) => {
+      listeners.push(listener);
+      for (const chunk of early.splice(0)) listener(chunk);
+    },
+    write: (chunk) => socket.send(chunk, 0),
+    endStdin: () => void socket.send(Buffer.from([0]), 0xff),
+    finished,
+    status: finished.then(() => statusOf(errorBytes)),
+    kill: () => socket.terminate(),
+  };
+}
+
+/**
+ * The gateway path with ws's client instead of the benchmark's: the soak uses it, so that the gateway's
+ * WebSocket server is held to an implementation that is not its own.
+ */
+export async function gatewayExecWithWs(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
   const listeners: Array<(chunk: Buffer) => void> = [];
   // Messages can arrive before the caller has subscribed: kept until it does.
   const early: Buffer[] = [];
@@ -139,18 +176,27 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
   const listeners: Array<(chunk: Buffer) => void> = [];
   const early: Buffer[] = [];
   let prefixSeen = false;
-  const socket = await openWebSocket(gatewayUrl, `/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, 'v4.channel.k8s.io', (data) => {
-    if (data[0] !== 0) return;
-    // The first message on the data channel is the port number, not data.
-    if (!prefixSeen) {
-      prefixSeen = true;
-      return;
-    }
-    if (listeners.length === 0) early.push(data.subarray(1));
-    for (const listener of listeners) listener(data.subarray(1));
+  let channel = -1;
+  const socket = await BenchWebSocket.open(gatewayUrl, `/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, 'v4.channel.k8s.io', { authorization: `Bearer ${TOKEN}` }, {
+    piece: (data, start) => {
+      let payload = data;
+      if (start) {
+        channel = data[0] ?? -1;
+        payload = data.subarray(1);
+        // The first message on the data channel is the port number, not data.
+        if (channel === 0 && !prefixSeen) {
+          prefixSeen = true;
+          channel = -1;
+          return;
+        }
+      }
+      if (channel !== 0 || payload.length === 0) return;
+      if (listeners.length === 0) early.push(payload);
+      for (const listener of listeners) listener(payload);
+    },
   });
   return {
-    write: (chunk) => sendOnChannel(socket, 0, chunk),
+    write: (chunk) => socket.send(chunk, 0),
     onData: (listener) => {
       listeners.push(listener);
       for (const chunk of early.splice(0)) listener(chunk);
@@ -161,37 +207,26 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
 
 /**
  * Through the gateway's tunnel, as kubectl ≥ 1.31 does it: a WebSocket with the subprotocol
- * `SPDY/3.1+portforward.k8s.io` whose binary messages carry the SPDY session end to end. ws's client
- * refuses a subprotocol containing '/', so the handshake is made here and the upgraded socket handed
- * to a ws client-side WebSocket (masking on, as a client must).
+ * `SPDY/3.1+portforward.k8s.io` whose binary messages carry the SPDY session end to end.
  */
 export async function gatewayTunnelPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
-  const url = new URL(gatewayUrl);
-  const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
-    const req = http.request({
-      host: url.hostname,
-      port: url.port,
-      path: '/api/v1/namespaces/default/pods/demo/portforward',
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        'sec-websocket-version': '13',
-        'sec-websocket-protocol': 'SPDY/3.1+portforward.k8s.io',
-        authorization: `Bearer ${TOKEN}`,
-      },
-    });
-    req.on('upgrade', (_res, upgraded: Socket, rest: Buffer) => resolve({ socket: upgraded, head: rest }));
-    req.on('response', (res) => reject(new Error(`tunnel refused: ${res.statusCode}`)));
-    req.on('error', reject);
-    req.end();
+  let socket: BenchWebSocket | undefined;
+  const stream = new Duplex({
+    write: (chunk: Buffer, _encoding, done) => void socket!.send(chunk).then(() => done(), done),
+    read: () => socket?.socket.resume(),
+    final: (done) => {
+      socket!.close();
+      done();
+    },
   });
-  socket.setNoDelay(true);
-  const ws = new (WebSocket as unknown as new (address: null, protocols: undefined, options: object) => WebSocket)(null, undefined, {});
-  const internals = ws as unknown as { _isServer: boolean; setSocket(socket: Socket, head: Buffer, options: { maxPayload: number; skipUTF8Validation: boolean }): void };
-  internals._isServer = false;
-  internals.setSocket(socket, head, { maxPayload: 0, skipUTF8Validation: true });
-  return spdyEchoPipe(new SpdyConnection(createWebSocketStream(ws), { role: 'client' }), port, () => ws.terminate());
+  socket = await BenchWebSocket.open(gatewayUrl, '/api/v1/namespaces/default/pods/demo/portforward', 'SPDY/3.1+portforward.k8s.io', { authorization: `Bearer ${TOKEN}` }, {
+    piece: (data) => {
+      if (data.length && !stream.push(data)) socket?.socket.pause();
+    },
+  });
+  const opened = socket;
+  void opened.closed.then(() => stream.push(null));
+  return spdyEchoPipe(new SpdyConnection(stream, { role: 'client' }), port, () => opened.terminate());
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { gatewayExec, TOKEN } from './clients.js';
+import { gatewayExecWithWs, TOKEN } from './clients.js';
 import { rssOf, startGatewayServer, startServer, type ServerProcess } from './processes.js';
 
 /**
@@ -24,7 +24,7 @@ async function echoSession(gateway: ServerProcess): Promise<void> {
   const size = randomInt(0, 2 * 1024 * 1024);
   const payload = randomBytes(size);
   const dies = randomInt(0, 10) === 0;
-  const session = await gatewayExec(gateway.url, ['cat'], true);
+  const session = await gatewayExecWithWs(gateway.url, ['cat'], true);
   stats.sessions++;
   const received: Buffer[] = [];
   session.onStdout((chunk) => received.push(chunk));

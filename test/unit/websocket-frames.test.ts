@@ -535,3 +535,21 @@ t.test('a WebSocket client talking to our parser: ws-made fragments and pings th
     'close:4001:done',
   ]);
 });
+
+t.test('masked: false reads what a server sends (unmasked) and refuses a masked frame', async (t) => {
+  const read = (bytes: Buffer): string[] => {
+    const recorder = new Recorder();
+    const parser = new WebSocketFrameParser(recorder, { maxMessageBytes: 1 << 20, masked: false });
+    try {
+      for (let i = 0; i < bytes.length; i++) parser.push(bytes.subarray(i, i + 1));
+    } catch (error) {
+      if (!(error instanceof WebSocketProtocolError)) throw error;
+      recorder.events.push(`error:${error.closeCode}:${error.message}`);
+    }
+    return recorder.events;
+  };
+  const payload = Buffer.alloc(300, 7);
+  t.same(read(Buffer.concat([encodeFrameHeader(Opcode.binary, payload.length), payload, encodeCloseFrame(1000, 'bye')])), ['binary', 'data:' + payload.toString('hex'), 'end', 'close:1000:bye'], 'byte by byte, payload untouched');
+  t.same(read(clientFrame(Opcode.binary, 'x')), ['error:1002:server frame is masked']);
+  t.same(parse(clientFrame(Opcode.binary, 'x', { mask: null })).events, ['error:1002'], 'and the default (a client) still refuses an unmasked one');
+});

@@ -62,6 +62,11 @@ export interface WebSocketFrameHandler {
 export interface WebSocketFrameParserOptions {
   /** Largest message (sum of its fragments' payloads) accepted; beyond → WebSocketProtocolError(1009). */
   maxMessageBytes: number;
+  /**
+   * Whether frames must be masked: a client's are (the default, the gateway's side), a server's never
+   * are (RFC 6455 §5.1) — false for a client of a WebSocket server, such as the benchmark's.
+   */
+  masked?: boolean;
 }
 
 // Parser states: numeric so the hot loop is a switch over small integers.
@@ -86,6 +91,7 @@ function isValidCloseCode(code: number): boolean {
 export class WebSocketFrameParser {
   private readonly handler: WebSocketFrameHandler;
   private readonly maxMessageBytes: number;
+  private readonly masked: boolean;
   private state = HEADER;
 
   // The frame being parsed.
@@ -112,6 +118,7 @@ export class WebSocketFrameParser {
     if (!(options.maxMessageBytes >= 0)) throw new RangeError(`maxMessageBytes must be ≥ 0, got ${options.maxMessageBytes}`);
     this.handler = handler;
     this.maxMessageBytes = options.maxMessageBytes;
+    this.masked = options.masked ?? true;
     // One allocation for all of a parser's scratch: thousands of mostly idle connections each hold one.
     const scratch = Buffer.alloc(4 + MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD);
     this.mask = scratch.subarray(0, 4);
@@ -201,7 +208,10 @@ export class WebSocketFrameParser {
     if ((opcode > Opcode.binary && opcode < Opcode.close) || opcode > Opcode.pong) {
       throw new WebSocketProtocolError(PROTOCOL_ERROR, `unknown opcode 0x${opcode.toString(16)}`);
     }
-    if (!(b1 & 0x80)) throw new WebSocketProtocolError(PROTOCOL_ERROR, 'client frame is not masked');
+    const frameMasked = (b1 & 0x80) !== 0;
+    if (frameMasked !== this.masked) {
+      throw new WebSocketProtocolError(PROTOCOL_ERROR, this.masked ? 'client frame is not masked' : 'server frame is masked');
+    }
     const fin = (b0 & 0x80) !== 0;
     const length7 = b1 & 0x7f;
     if (opcode >= Opcode.close) {
@@ -215,7 +225,7 @@ export class WebSocketFrameParser {
     this.fin = fin;
     this.opcode = opcode;
     this.payloadLength = length7;
-    return length7 < 126 ? 6 : length7 === 126 ? 8 : 14;
+    return (length7 < 126 ? 2 : length7 === 126 ? 4 : 10) + (this.masked ? 4 : 0);
   }
 
   /** Reads extended length and mask from `buf` at `p` (just past the fixed bytes) and starts the payload. */
@@ -236,11 +246,13 @@ export class WebSocketFrameParser {
       length = high * 0x100000000 + buf.readUInt32BE(p + 4);
       p += 8;
     }
-    const mask = this.mask;
-    mask[0] = buf[p]!;
-    mask[1] = buf[p + 1]!;
-    mask[2] = buf[p + 2]!;
-    mask[3] = buf[p + 3]!;
+    if (this.masked) {
+      const mask = this.mask;
+      mask[0] = buf[p]!;
+      mask[1] = buf[p + 1]!;
+      mask[2] = buf[p + 2]!;
+      mask[3] = buf[p + 3]!;
+    }
     this.payloadLength = length;
 
     const opcode = this.opcode;
@@ -285,7 +297,7 @@ export class WebSocketFrameParser {
   private readData(chunk: Buffer, pos: number): number {
     const take = Math.min(this.payloadLength - this.delivered, chunk.length - pos);
     const piece = chunk.subarray(pos, pos + take);
-    unmaskInPlace(piece, this.mask, this.delivered);
+    if (this.masked) unmaskInPlace(piece, this.mask, this.delivered);
     const frameDone = (this.delivered += take) === this.payloadLength;
     if (frameDone) this.state = HEADER;
     this.handler.messageData(piece);
@@ -298,7 +310,7 @@ export class WebSocketFrameParser {
     const have = this.controlHave;
     if (have === 0 && chunk.length - pos >= length) {
       const payload = chunk.subarray(pos, pos + length);
-      unmaskInPlace(payload, this.mask, 0);
+      if (this.masked) unmaskInPlace(payload, this.mask, 0);
       this.state = HEADER;
       this.controlFrame(payload, false);
       return pos + length;
@@ -311,7 +323,7 @@ export class WebSocketFrameParser {
     }
     this.controlHave = 0;
     const payload = this.control.subarray(0, length);
-    unmaskInPlace(payload, this.mask, 0);
+    if (this.masked) unmaskInPlace(payload, this.mask, 0);
     this.state = HEADER;
     this.controlFrame(payload, true);
     return pos + take;
