@@ -17,11 +17,6 @@ export interface WebSocketChannelsEvents {
   close: [code: number, reason: string];
 }
 
-export interface WebSocketChannelsOptions extends WebSocketPeerOptions {
-  /** The connection's number of channels (2 × ports for port-forward); by default any byte names one. */
-  channelCount?: number;
-}
-
 /** Kubernetes channel framing over one WebSocket, on top of WebSocketPeer's back-pressure. */
 export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
   readonly peer: WebSocketPeer;
@@ -31,18 +26,15 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
   constructor(
     socket: ClientWebSocket,
     readonly protocol: ChannelProtocol,
-    options: WebSocketChannelsOptions = {},
+    options: WebSocketPeerOptions = {},
   ) {
     super();
     this.peer = new WebSocketPeer(socket, options);
-    this.incoming = new IncomingChannelMessages(
-      protocol,
-      {
-        data: (channel, payload) => this.emit('data', channel, payload),
-        close: (channel) => this.emit('channel-close', channel),
-      },
-      options.channelCount,
-    );
+    // Every channel number is passed on; which ones the session reads is its business.
+    this.incoming = new IncomingChannelMessages(protocol, {
+      data: (channel, payload) => this.emit('data', channel, payload),
+      close: (channel) => this.emit('channel-close', channel),
+    });
     socket.receive({
       binaryStart: () => this.incoming.start(),
       binaryData: (piece) => {
