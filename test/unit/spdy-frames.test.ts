@@ -20,6 +20,7 @@ import {
 import { HeaderBlockDecoder } from '../../src/codecs/spdy/header-block.js';
 import { takeSpareByteBefore } from '../../src/codecs/spare-byte.js';
 import { readCapture } from '../helpers/captures.js';
+import { random } from '../helpers/random.js';
 
 type Summary = Record<string, unknown>;
 type DataFrame = Extract<SpdyFrame, { type: 'data' }>;
@@ -58,16 +59,6 @@ function parseInPieces(bytes: Buffer, cuts: number[]): Summary[] {
     from = cut;
   }
   return summarize(frames);
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SUCCESS = '{"metadata":{},"status":"Success"}';

@@ -17,6 +17,7 @@ import {
   type WebSocketFrameHandler,
 } from '../../src/codecs/websocket/frames.js';
 import { unmaskInPlace, unmaskInPlaceJs, usesBufferUtil } from '../../src/codecs/websocket/mask.js';
+import { random } from '../helpers/random.js';
 
 const require = createRequire(import.meta.url);
 const { Sender, Receiver } = require('ws') as {
@@ -103,16 +104,6 @@ function parse(bytes: Buffer, cuts: number[] = [], maxMessageBytes = 1 << 20): {
     recorder.events.push(`error:${error.closeCode}`);
   }
   return { events: recorder.events, recorder, parser };
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 t.test('single frames: binary, text, empty, and the three length forms', async (t) => {
