@@ -1,7 +1,8 @@
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { WebSocketFrameParser, type WebSocketFrameHandler } from '../codecs/websocket/frames.js';
+import { encodeCloseFrame, encodeFrameHeader, WebSocketFrameParser, type WebSocketFrameHandler } from '../codecs/websocket/frames.js';
+import { webSocketAccept } from '../codecs/websocket/handshake.js';
 import { unmaskInPlace } from '../codecs/websocket/mask.js';
 
 /** Binary messages as they arrive: the first piece of each message starts with `start`, pieces in order. */
@@ -74,8 +75,7 @@ export class BenchWebSocket {
       req.on('error', reject);
       req.end();
     });
-    const expected = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-    if (answer.headers['sec-websocket-accept'] !== expected || answer.headers['sec-websocket-protocol'] !== protocol) {
+    if (answer.headers['sec-websocket-accept'] !== webSocketAccept(key) || answer.headers['sec-websocket-protocol'] !== protocol) {
       socket.destroy();
       throw new Error('WebSocket handshake: wrong Sec-WebSocket-Accept or subprotocol');
     }
@@ -101,31 +101,20 @@ export class BenchWebSocket {
 /** A masked client frame in one buffer: header, mask, then the (prefixed) payload copied and masked in place. */
 function clientFrame(opcode: number, payload: Buffer, prefix?: number): Buffer {
   const length = payload.length + (prefix === undefined ? 0 : 1);
-  const headerLength = (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + 4;
-  const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x80 | opcode;
-  if (length < 126) frame[1] = 0x80 | length;
-  else if (length < 0x10000) {
-    frame[1] = 0x80 | 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 0x80 | 127;
-    frame.writeUInt32BE(Math.floor(length / 0x100000000), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
-  }
-  const mask = frame.subarray(headerLength - 4, headerLength);
+  const header = encodeFrameHeader(opcode, length);
+  header[1]! |= 0x80;
+  const frame = Buffer.allocUnsafe(header.length + 4 + length);
+  header.copy(frame);
+  const mask = frame.subarray(header.length, header.length + 4);
   randomFillSync(mask);
-  let at = headerLength;
+  let at = header.length + 4;
   if (prefix !== undefined) frame[at++] = prefix;
   payload.copy(frame, at);
-  unmaskInPlace(frame.subarray(headerLength), mask, 0);
+  unmaskInPlace(frame.subarray(header.length + 4), mask, 0);
   return frame;
 }
 
+/** A close frame's body (code + reason): the server encoder's, whose header is 2 bytes for any close frame. */
 function closeBody(code: number, reason: string): Buffer {
-  if (code === 1005) return Buffer.alloc(0);
-  const body = Buffer.alloc(2 + Buffer.byteLength(reason));
-  body.writeUInt16BE(code, 0);
-  body.write(reason, 2);
-  return body;
+  return encodeCloseFrame(code, reason).subarray(2);
 }

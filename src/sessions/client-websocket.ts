@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
@@ -12,9 +11,7 @@ import {
   WebSocketProtocolError,
   type WebSocketFrameHandler,
 } from '../codecs/websocket/frames.js';
-
-/** RFC 6455 §1.3: the GUID appended to the client's key to prove the server read the handshake. */
-const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+import { webSocketAccept } from '../codecs/websocket/handshake.js';
 
 /**
  * What arrives from the client. Binary messages are handed on in pieces as they arrive — views of the
@@ -48,9 +45,7 @@ const ABNORMAL_CLOSURE = 1006;
 
 /** Answers a validated WebSocket upgrade with 101 and takes the socket over as a WebSocket. */
 export function acceptClientWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | undefined, limits: ClientWebSocketLimits = {}): ClientWebSocket {
-  const accept = createHash('sha1')
-    .update(String(req.headers['sec-websocket-key']) + HANDSHAKE_GUID)
-    .digest('base64');
+  const accept = webSocketAccept(String(req.headers['sec-websocket-key']));
   const lines = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`];
   if (protocol) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
   socket.write(lines.join('\r\n') + '\r\n\r\n');
@@ -73,8 +68,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   private closeTimer?: NodeJS.Timeout;
   private closeSent = false;
   private failed = false;
-  private receivedCode = ABNORMAL_CLOSURE;
-  private receivedReason = '';
+  /** What the session ends with: the client's close frame, or the code we failed the connection with. */
+  private closeCode = ABNORMAL_CLOSURE;
+  private closeReason = '';
   private messageIsText = false;
   private textPieces: Buffer[] = [];
 
@@ -173,8 +169,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   }
 
   private closeReceived(code: number, reason: string): void {
-    this.receivedCode = code;
-    this.receivedReason = reason;
+    this.closeCode = code;
+    this.closeReason = reason;
     this.textPieces = [];
     if (this.state === 'open') {
       this.state = 'closing';
@@ -199,8 +195,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   private fail(code: number, reason: string): void {
     this.failed = true;
     this.textPieces = [];
-    this.receivedCode = code;
-    this.receivedReason = reason;
+    this.closeCode = code;
+    this.closeReason = reason;
     if (this.state === 'closed') return;
     this.state = 'closing';
     if (!this.closeSent) this.sendClose(code, reason);
@@ -229,6 +225,6 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.closeTimer);
-    this.emit('close', this.receivedCode, this.receivedReason);
+    this.emit('close', this.closeCode, this.closeReason);
   }
 }

@@ -14,12 +14,13 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   );
 }
 
+/** The 400's message when `hasValidWebSocketHandshake` fails. */
+export const INVALID_HANDSHAKE = 'invalid WebSocket handshake: method (GET), Sec-WebSocket-Key or Sec-WebSocket-Version (13)';
+
 /**
  * Checked before dialling the upstream, so a broken handshake costs no upstream connection; what
  * passes here is all the gateway's own handshake needs (RFC 6455 §4.2.1: GET, a 16-byte key, version 13).
  */
-export const INVALID_HANDSHAKE = 'invalid WebSocket handshake: method (GET), Sec-WebSocket-Key or Sec-WebSocket-Version (13)';
-
 export function hasValidWebSocketHandshake(req: IncomingMessage): boolean {
   return req.method === 'GET' && WEBSOCKET_KEY.test(String(req.headers['sec-websocket-key'] ?? '')) && req.headers['sec-websocket-version'] === '13';
 }

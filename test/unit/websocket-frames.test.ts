@@ -4,7 +4,6 @@
 import t from 'tap';
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import WebSocket from 'ws';
 import {
@@ -18,6 +17,7 @@ import {
 } from '../../src/codecs/websocket/frames.js';
 import { unmaskInPlace, unmaskInPlaceJs, usesBufferUtil } from '../../src/codecs/websocket/mask.js';
 import { random } from '../helpers/random.js';
+import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
 
 const require = createRequire(import.meta.url);
 const { Sender, Receiver } = require('ws') as {
@@ -487,7 +487,7 @@ t.test('a WebSocket client talking to our parser: ws-made fragments and pings th
       if (end < 0) return;
       socket.off('data', onData);
       const key = /sec-websocket-key: (\S+)/i.exec(handshake.toString())![1]!;
-      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      const accept = webSocketAccept(key);
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       const rest = handshake.subarray(end + 4);
       if (rest.length) parser.push(Buffer.from(rest));

@@ -107,7 +107,6 @@ export class PortForwardChannels {
     let toClient = 0;
     let ended = false;
     const ending = new SessionEnding();
-    const send = (channel: number, payload: Buffer): boolean => channels.send(channel, payload);
 
     // One stream pair per port, as kubectl would open them for one connection (requestID = index).
     const pairs: PortPair[] = ports.map((port, index) => {
@@ -121,15 +120,15 @@ export class PortForwardChannels {
     let open = pairs.length;
     pairs.forEach((pair, index) => {
       const prefix = Buffer.from([pair.port & 0xff, pair.port >> 8]);
-      send(2 * index, prefix);
-      send(2 * index + 1, prefix);
+      channels.send(2 * index, prefix);
+      channels.send(2 * index + 1, prefix);
       pair.data.on('data', (chunk: Buffer) => {
         toClient += chunk.length;
-        if (!send(2 * index, chunk)) pair.data.pause();
+        if (!channels.send(2 * index, chunk)) pair.data.pause();
       });
       pair.error.on('data', (chunk: Buffer) => {
         logger.info({ event: 'portforward-error', port: pair.port, message: chunk.toString() }, 'upstream reported a port error');
-        send(2 * index + 1, chunk);
+        channels.send(2 * index + 1, chunk);
       });
       for (const stream of [pair.data, pair.error]) stream.on('error', () => undefined);
       pair.data.on('drain', () => peer.resumeIncoming());
