@@ -212,7 +212,9 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
 export async function gatewayTunnelPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
   let socket: BenchWebSocket | undefined;
   const stream = new Duplex({
-    write: (chunk: Buffer, _encoding, done) => void socket!.send(chunk).then(() => done(), done),
+    write: (chunk: Buffer, _encoding, done) => socket!.sendPieces([chunk], done),
+    // A SPDY frame's header and data, written corked, go as one message rather than two.
+    writev: (chunks, done) => socket!.sendPieces(chunks.map(({ chunk }) => chunk as Buffer), done),
     read: () => socket?.socket.resume(),
     final: (done) => {
       socket!.close();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { encodeCloseFrame, encodeFrameHeader, WebSocketFrameParser, type WebSocketFrameHandler } from '../codecs/websocket/frames.js';
 import { webSocketAccept } from '../codecs/websocket/handshake.js';
-import { unmaskInPlace } from '../codecs/websocket/mask.js';
+import { maskInto } from '../codecs/websocket/mask.js';
 
 /** Binary messages as they arrive: the first piece of each message starts with `start`, pieces in order. */
 export interface MessagePieces {
@@ -13,7 +13,7 @@ export interface MessagePieces {
 /**
  * The benchmark's WebSocket client, reading and writing as kubectl's (gorilla/websocket) does rather
  * than as ws does: a message is read as a stream of pieces (gorilla's NextReader), never reassembled,
- * and one is written as one frame, copied once into the frame and masked there. With ws's client the
+ * and one is written as one frame, its bytes copied into the frame and masked in the same pass. With ws's client the
  * gateway path's benchmark client cost twice the direct path's SPDY client per byte (ws reassembles
  * every frame that spans two reads and copies again to mask), and that CPU — shared with the upstream
  * under `--pin` — was charged to the gateway.
@@ -44,12 +44,12 @@ export class BenchWebSocket {
         if (this.atMessageStart) this.pieces.piece(Buffer.alloc(0), true);
         this.atMessageStart = false;
       },
-      ping: (payload) => socket.write(clientFrame(0x0a, payload)),
+      ping: (payload) => socket.write(clientFrame(0x0a, [payload])),
       pong: () => undefined,
       close: (closeCode, reason) => {
         code = closeCode;
         if (this.closeSent) socket.end();
-        else socket.end(clientFrame(0x08, closeBody(closeCode, reason)));
+        else socket.end(clientFrame(0x08, [closeBody(closeCode, reason)]));
         this.closeSent = true;
       },
     };
@@ -84,13 +84,19 @@ export class BenchWebSocket {
 
   /** One binary message of `prefix` (if any) and `payload`; resolves once written to the kernel. */
   send(payload: Buffer, prefix?: number): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.write(clientFrame(0x02, payload, prefix), (error) => (error ? reject(error) : resolve())));
+    const pieces = prefix === undefined ? [payload] : [Buffer.of(prefix), payload];
+    return new Promise((resolve, reject) => this.sendPieces(pieces, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /** One binary message of the pieces in order (a writev's chunks); `done` once written to the kernel. */
+  sendPieces(pieces: readonly Buffer[], done: (error?: Error | null) => void): void {
+    this.socket.write(clientFrame(0x02, pieces), done);
   }
 
   close(): void {
     if (this.closeSent) return;
     this.closeSent = true;
-    this.socket.write(clientFrame(0x08, closeBody(1000, '')));
+    this.socket.write(clientFrame(0x08, [closeBody(1000, '')]));
   }
 
   terminate(): void {
@@ -98,20 +104,38 @@ export class BenchWebSocket {
   }
 }
 
-/** A masked client frame in one buffer: header, mask, then the (prefixed) payload copied and masked in place. */
-function clientFrame(opcode: number, payload: Buffer, prefix?: number): Buffer {
-  const length = payload.length + (prefix === undefined ? 0 : 1);
+/** A masked client frame in one buffer: header, mask, then the pieces of the payload, each copied and masked in one pass. */
+function clientFrame(opcode: number, pieces: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
   const header = encodeFrameHeader(opcode, length);
   header[1]! |= 0x80;
   const frame = Buffer.allocUnsafe(header.length + 4 + length);
   header.copy(frame);
-  const mask = frame.subarray(header.length, header.length + 4);
-  randomFillSync(mask);
-  let at = header.length + 4;
-  if (prefix !== undefined) frame[at++] = prefix;
-  payload.copy(frame, at);
-  unmaskInPlace(frame.subarray(header.length + 4), mask, 0);
+  const payloadStart = header.length + 4;
+  const mask = frame.subarray(header.length, payloadStart);
+  nextMaskKey().copy(mask);
+  let offset = 0;
+  for (const piece of pieces) {
+    maskInto(piece, mask, frame, payloadStart + offset, offset);
+    offset += piece.length;
+  }
   return frame;
+}
+
+/**
+ * Mask keys from a pool of random bytes refilled 2,048 keys at a time, as ws's client does: one
+ * call into the CSPRNG per frame cost more than masking a small frame.
+ */
+const maskKeys = Buffer.alloc(8192);
+let nextMaskKeyAt = maskKeys.length;
+function nextMaskKey(): Buffer {
+  if (nextMaskKeyAt === maskKeys.length) {
+    randomFillSync(maskKeys);
+    nextMaskKeyAt = 0;
+  }
+  nextMaskKeyAt += 4;
+  return maskKeys.subarray(nextMaskKeyAt - 4, nextMaskKeyAt);
 }
 
 /** A close frame's body (code + reason): the server encoder's, whose header is 2 bytes for any close frame. */

@@ -15,7 +15,7 @@ import {
   encodeFrameHeader,
   type WebSocketFrameHandler,
 } from '../../src/codecs/websocket/frames.js';
-import { unmaskInPlace, unmaskInPlaceJs, usesBufferUtil } from '../../src/codecs/websocket/mask.js';
+import { maskInto, unmaskInPlace, unmaskInPlaceJs, usesBufferUtil } from '../../src/codecs/websocket/mask.js';
 import { random } from '../helpers/random.js';
 import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
 
@@ -457,6 +457,37 @@ t.test('unmask: bufferutil and the JS loop agree at every length, offset and ali
   t.ok(mask.equals(before));
 });
 
+t.test('maskInto: copies and masks in one pass, the same bytes as a copy then unmask, at every length, offset and target position', async (t) => {
+  const mask = Buffer.from([0x5a, 0xc3, 0x01, 0xfe]);
+  const rand = random(11);
+  let mismatches = 0;
+  for (const length of [...Array.from({ length: 40 }, (_, i) => i), 127, 4097, 65_539]) {
+    for (const offset of [0, 1, 2, 3, 5, 2 ** 32 + 2]) {
+      for (const at of [0, 1, 6, 14]) {
+        const source = Buffer.alloc(length);
+        for (let i = 0; i < length; i++) source[i] = (rand() * 256) | 0;
+        const sourceBefore = Buffer.from(source);
+        const target = Buffer.alloc(at + length + 3, 0xee);
+        maskInto(source, mask, target, at, offset);
+        const expected = Buffer.from(source);
+        unmaskInPlaceJs(expected, mask, offset);
+        if (!target.subarray(at, at + length).equals(expected)) mismatches++;
+        // Only the destination range is written, and the source is left as it was.
+        if (target.subarray(0, at).some((byte) => byte !== 0xee) || target.subarray(at + length).some((byte) => byte !== 0xee)) mismatches++;
+        if (!source.equals(sourceBefore)) mismatches++;
+      }
+    }
+  }
+  t.equal(mismatches, 0);
+  // Masking twice from the same offset gives the bytes back: the frame a client builds is what the parser unmasks.
+  const payload = Buffer.from('a payload that spans more than thirty-two bytes of text');
+  const frame = Buffer.alloc(payload.length);
+  maskInto(payload, mask, frame, 0, 0);
+  t.not(frame.toString(), payload.toString());
+  unmaskInPlace(frame, mask, 0);
+  t.equal(frame.toString(), payload.toString());
+});
+
 t.test('WS_NO_BUFFER_UTIL turns bufferutil off, as it does for ws', async (t) => {
   // A fresh process: the choice is made once, when the module loads. execArgv carries tap's TypeScript loader.
   const maskModule = new URL('../../src/codecs/websocket/mask.ts', import.meta.url).href;
@@ -464,14 +495,16 @@ t.test('WS_NO_BUFFER_UTIL turns bufferutil off, as it does for ws', async (t) =>
     `const m = await import(${JSON.stringify(maskModule)});`,
     'const b = Buffer.alloc(64, 1);',
     'm.unmaskInPlace(b, Buffer.from([1, 2, 3, 4]), 1);',
-    "console.log(m.usesBufferUtil, b.toString('hex'));",
+    // maskInto's JS path, from the same offset: masking the unmasked bytes again gives the ones back.
+    'const c = Buffer.alloc(66, 9); m.maskInto(b, Buffer.from([1, 2, 3, 4]), c, 1, 1);',
+    "console.log(m.usesBufferUtil, b.toString('hex'), c.toString('hex'));",
   ].join(' ');
   const child = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], {
     env: { ...process.env, WS_NO_BUFFER_UTIL: '1' },
     encoding: 'utf8',
   });
   const expected = Buffer.from(Array.from({ length: 64 }, (_, i) => 1 ^ [2, 3, 4, 1][i & 3]!)).toString('hex');
-  t.equal(child.stdout.trim(), `false ${expected}`, child.stderr);
+  t.equal(child.stdout.trim(), `false ${expected} 09${'01'.repeat(64)}09`, child.stderr);
 });
 
 t.test('a WebSocket client talking to our parser: ws-made fragments and pings through a real socket pair', async (t) => {

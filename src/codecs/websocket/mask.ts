@@ -1,22 +1,24 @@
 import { createRequire } from 'node:module';
 
 type NativeUnmask = (buffer: Buffer, mask: Buffer) => void;
+type NativeMask = (source: Buffer, mask: Buffer, output: Buffer, offset: number, length: number) => void;
 
 /** Below this many bytes the call into native code costs more than the loop saves (ws's own threshold). */
 const NATIVE_MIN_BYTES = 32;
 
 /** bufferutil, as ws loads it: optional, and WS_NO_BUFFER_UTIL turns it off for both of us alike. */
-function loadBufferUtil(): NativeUnmask | undefined {
-  if (process.env.WS_NO_BUFFER_UTIL) return undefined;
+function loadBufferUtil(): { unmask?: NativeUnmask; mask?: NativeMask } {
+  if (process.env.WS_NO_BUFFER_UTIL) return {};
   try {
-    const bufferUtil = createRequire(import.meta.url)('bufferutil') as { unmask?: unknown };
-    return typeof bufferUtil.unmask === 'function' ? (bufferUtil.unmask as NativeUnmask) : undefined;
+    const bufferUtil = createRequire(import.meta.url)('bufferutil') as { unmask?: unknown; mask?: unknown };
+    if (typeof bufferUtil.unmask !== 'function' || typeof bufferUtil.mask !== 'function') return {};
+    return { unmask: bufferUtil.unmask as NativeUnmask, mask: bufferUtil.mask as NativeMask };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
-const nativeUnmask = loadBufferUtil();
+const { unmask: nativeUnmask, mask: nativeMask } = loadBufferUtil();
 
 /** Whether buffers of 32 bytes and more go to bufferutil's unmask. */
 export const usesBufferUtil = nativeUnmask !== undefined;
@@ -28,23 +30,38 @@ export const usesBufferUtil = nativeUnmask !== undefined;
  */
 const rotated = Buffer.alloc(4);
 
+/** The mask as it applies from payload offset `offset` on: index 0 of the result is mask[offset % 4]. */
+function rotatedMask(mask: Buffer, offset: number): Buffer {
+  // `& 3` rather than `% 4`: ToInt32 keeps the low bits exactly for any offset up to 2^53.
+  const shift = offset & 3;
+  if (shift === 0) return mask;
+  rotated[0] = mask[shift]!;
+  rotated[1] = mask[(shift + 1) & 3]!;
+  rotated[2] = mask[(shift + 2) & 3]!;
+  rotated[3] = mask[(shift + 3) & 3]!;
+  return rotated;
+}
+
 /** XORs buf in place with the 4-byte mask, starting at mask index `offset % 4` (the payload offset of buf[0]). */
 export function unmaskInPlace(buf: Buffer, mask: Buffer, offset: number): void {
   if (nativeUnmask === undefined || buf.length < NATIVE_MIN_BYTES) {
     unmaskInPlaceJs(buf, mask, offset);
     return;
   }
-  // `& 3` rather than `% 4`: ToInt32 keeps the low bits exactly for any offset up to 2^53.
-  const shift = offset & 3;
-  if (shift === 0) {
-    nativeUnmask(buf, mask);
+  nativeUnmask(buf, rotatedMask(mask, offset));
+}
+
+/**
+ * Writes `source` XOR the mask into `target` at `at`, as payload bytes from payload offset `offset`
+ * on: a client's copy into its frame and its masking in one pass over the bytes instead of two.
+ */
+export function maskInto(source: Buffer, mask: Buffer, target: Buffer, at: number, offset: number): void {
+  if (nativeMask === undefined || source.length < NATIVE_MIN_BYTES) {
+    source.copy(target, at);
+    unmaskInPlaceJs(target.subarray(at, at + source.length), mask, offset);
     return;
   }
-  rotated[0] = mask[shift]!;
-  rotated[1] = mask[(shift + 1) & 3]!;
-  rotated[2] = mask[(shift + 2) & 3]!;
-  rotated[3] = mask[(shift + 3) & 3]!;
-  nativeUnmask(buf, rotated);
+  nativeMask(source, rotatedMask(mask, offset), target, at, source.length);
 }
 
 /** The same as unmaskInPlace without bufferutil: exported so the two paths can be held to each other. */
