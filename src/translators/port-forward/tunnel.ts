@@ -10,6 +10,7 @@ import { closeReason, SessionEnding, type LiveSession } from '../live-session.js
 import { splitSessionBudget } from '../session-budget.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
+import { turnBatchedWriter } from '../../sessions/turn-batched-writer.js';
 
 /** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
 export const TUNNEL_PREFIX = 'SPDY/3.1+';
@@ -82,13 +83,15 @@ export class PortForwardTunnel {
     upstream.on('data', toClientChunk);
     peer.on('drain', () => upstream.resume());
 
-    // Binary messages are SPDY bytes: each piece goes upstream as it arrives, message bounds do not matter.
+    // Binary messages are SPDY bytes: message bounds do not matter, and the pieces of one read go
+    // upstream as one write (kubectl sends a frame as several messages, one per field).
+    const writeUpstream = turnBatchedWriter(upstream);
     client.receive({
       binaryStart: () => undefined,
       binaryData: (piece) => {
         if (ended) return;
         fromClient += piece.length;
-        if (!upstream.write(piece)) peer.pauseIncoming();
+        if (!writeUpstream(piece)) peer.pauseIncoming();
       },
       binaryEnd: () => undefined,
       text: () => {
