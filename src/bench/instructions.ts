@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { directExec, gatewayExec, TOKEN } from './clients.js';
 import { startServer } from './processes.js';
-import { download, upload, type Open } from './transfers.js';
+import { download, roundTrips, upload, type Open } from './transfers.js';
 
 /**
  * `npm run bench:instructions`: what the gateway's own user-space work costs per byte, counted by
@@ -21,6 +21,8 @@ import { download, upload, type Open } from './transfers.js';
 const { values } = parseArgs({ options: { mib: { type: 'string' } } });
 const MiB = 1024 * 1024;
 const transferBytes = Number(values.mib ?? '64') * MiB;
+/** One-byte echoes counted per hop: what a keystroke costs, the part of the added latency that is the gateway's own work. */
+const ROUND_TRIPS = 2_000;
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const RELAY = fileURLToPath(new URL('./tcp-relay.js', import.meta.url));
 const say = (line: string): void => void process.stderr.write(`bench:instructions: ${line}\n`);
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
   const gateway = await underCallgrind(dir, 'gateway', [MAIN, 'serve', '--config', config]);
   const relay = await underCallgrind(dir, 'relay', [RELAY, cluster.url]);
   const rows: string[][] = [];
+  const echoRows: string[][] = [];
   try {
     const viaGateway: Open = (command, stdin) => gatewayExec(gateway.url, command, stdin);
     const viaRelay: Open = (command, stdin) => directExec(relay.url, command, stdin);
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
     ] as const) {
       // Long enough that the optimising compiler has finished with the data path: counted, its
       // compiles would be most of an upload's instructions, and they are a one-off.
-      say(`${name}: warming up (8 × ${transferBytes / MiB} MiB each way, uncounted), then ${transferBytes / MiB} MiB each way, counted`);
+      say(`${name}: warming up (8 × ${transferBytes / MiB} MiB each way, uncounted), then ${transferBytes / MiB} MiB each way and ${ROUND_TRIPS} round trips, counted`);
       for (let i = 0; i < 8; i++) {
         await download(open, transferBytes);
         await upload(open, transferBytes);
@@ -146,6 +149,10 @@ async function main(): Promise<void> {
         const perByte = (instructions: number): string => (instructions / transferBytes).toFixed(2);
         rows.push([`${name}, ${direction}`, perByte(counted.main - counted.readPathCopies), perByte(counted.readPathCopies), `${(counted.copyShare * 100).toFixed(0)} %`, perByte(counted.helpers)]);
       }
+      await roundTrips(open, ROUND_TRIPS);
+      const echoes = await target.count(async () => void (await roundTrips(open, ROUND_TRIPS)));
+      const perEcho = (instructions: number): string => Math.round(instructions / ROUND_TRIPS).toLocaleString('en-US');
+      echoRows.push([name, perEcho(echoes.main), perEcho(echoes.helpers)]);
     }
   } finally {
     await gateway.stop();
@@ -153,7 +160,13 @@ async function main(): Promise<void> {
     await cluster.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  const table = [['instructions per byte moved', 'JS thread, own', "Node's partial-read copies", 'memcpy/memset share', 'helper threads'], ...rows];
+  printTable([['instructions per byte moved', 'JS thread, own', "Node's partial-read copies", 'memcpy/memset share', 'helper threads'], ...rows]);
+  process.stdout.write('\n');
+  // One session's opening and closing are counted with its echoes: spread over 2,000, they add little.
+  printTable([[`instructions per 1-byte round trip (${ROUND_TRIPS.toLocaleString('en-US')} on one session)`, 'JS thread', 'helper threads'], ...echoRows]);
+}
+
+function printTable(table: string[][]): void {
   const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
   for (const row of table) process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
 }

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { directExec, directPortForward, gatewayExec, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
 import { descriptorLimitOf, openDescriptorsOf, PLACEMENT, pinToCpu, rssOf, startGatewayServer, startServer, startSyntheticUpstreamServer, startTcpRelay, type ServerProcess } from './processes.js';
 import { ratioChart } from './chart.js';
-import { download, seconds, upload, writePipelined, type Open } from './transfers.js';
+import { download, roundTrips, seconds, upload, writePipelined, type Open } from './transfers.js';
 
 /**
  * `npm run bench`: the gateway path (WebSocket → gateway → SPDY → legacy cluster) measured side by
@@ -62,25 +62,6 @@ const DESCRIPTOR_MARGIN = 100;
 const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 type Path = 'gateway' | 'direct';
-/** 1-byte round trips through `cat`: returns each round trip in microseconds. */
-async function roundTrips(open: Open, count: number): Promise<number[]> {
-  const session = await open(['cat'], true);
-  const samples: number[] = [];
-  let resolveEcho: (() => void) | undefined;
-  session.onStdout(() => resolveEcho?.());
-  const byte = Buffer.from('x');
-  for (let i = 0; i < count; i++) {
-    const echoed = new Promise<void>((resolve) => (resolveEcho = resolve));
-    const started = process.hrtime.bigint();
-    await session.write(byte);
-    await echoed;
-    samples.push(Number(process.hrtime.bigint() - started) / 1000);
-  }
-  session.endStdin();
-  await session.finished;
-  return samples;
-}
-
 /** From starting the upgrade to the first stdout byte of `echo x`, in milliseconds. */
 async function setups(open: Open, count: number): Promise<number[]> {
   const samples: number[] = [];
@@ -162,20 +143,31 @@ class Results {
  * Download and upload on both paths, each measured `repeat` times alternating direct and gateway (the
  * machine's other work then falls on both alike); medians, and the gateway's CPU per pair of transfers.
  */
-async function transfers(paths: Record<Path, Open>, gateway: ServerProcess, upstream: ServerProcess, label: string): Promise<{ downloadGateway: number; downloadDirect: number; uploadGateway: number; uploadDirect: number; gatewayCpu: number }> {
+async function transfers(
+  paths: Record<Path, Open>,
+  gateway: ServerProcess,
+  upstream: ServerProcess,
+  label: string,
+): Promise<{ downloadGateway: number; downloadDirect: number; uploadGateway: number; uploadDirect: number; gatewayCpu: number; uploadClientCpu: Record<Path, number> }> {
   const transferMiB = sizes.transfer / MiB;
   const upstreamCpu = upstream.cpuSeconds();
   const times = { downloadDirect: [] as number[], downloadGateway: [] as number[], uploadDirect: [] as number[], uploadGateway: [] as number[] };
   let gatewayCpu = 0;
+  // The clients run in this process: its CPU during an upload is the client's.
+  const uploadClientCpu: Record<Path, number> = { direct: 0, gateway: 0 };
   for (let round = 1; round <= repeat; round++) {
     progress(`download and upload: ${transferMiB} MiB each way, each path (${label}), round ${round} of ${repeat}`);
     times.downloadDirect.push(await download(paths.direct, sizes.transfer));
     let before = gateway.cpuSeconds();
     times.downloadGateway.push(await download(paths.gateway, sizes.transfer));
     gatewayCpu += gateway.cpuSeconds() - before;
+    let clientBefore = process.cpuUsage();
     times.uploadDirect.push(await upload(paths.direct, sizes.transfer));
+    uploadClientCpu.direct += cpuSecondsSince(clientBefore);
     before = gateway.cpuSeconds();
+    clientBefore = process.cpuUsage();
     times.uploadGateway.push(await upload(paths.gateway, sizes.transfer));
+    uploadClientCpu.gateway += cpuSecondsSince(clientBefore);
     gatewayCpu += gateway.cpuSeconds() - before;
   }
   progress(`  the ${label} used ${round(upstream.cpuSeconds() - upstreamCpu)} CPU seconds for the ${4 * repeat} transfers; the gateway ${round(gatewayCpu)} for its ${2 * repeat}`);
@@ -185,15 +177,29 @@ async function transfers(paths: Record<Path, Open>, gateway: ServerProcess, upst
     uploadDirect: percentile(times.uploadDirect, 50),
     uploadGateway: percentile(times.uploadGateway, 50),
     gatewayCpu: gatewayCpu / repeat,
+    uploadClientCpu: { direct: uploadClientCpu.direct / repeat, gateway: uploadClientCpu.gateway / repeat },
   };
 }
 
-/** Round trips, set-up and many sessions streaming at once, on both paths; `suffix` tells the upstream in row names. */
-async function sessionMeasures(paths: Record<Path, Open>, results: Results, suffix: string): Promise<void> {
-  progress(`latency: ${sizes.roundTrips} one-byte round trips, each path${suffix}`);
+function cpuSecondsSince(before: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(before);
+  return (user + system) / 1e6;
+}
+
+/**
+ * Round trips, set-up and many sessions streaming at once, on both paths; `suffix` tells the upstream
+ * in row names. With `floor` (the direct path through the raw TCP relay), round trips through it too:
+ * what one more process on the path adds to a keystroke here before any translation.
+ */
+async function sessionMeasures(paths: Record<Path, Open>, results: Results, suffix: string, floor?: Open): Promise<void> {
+  progress(`latency: ${sizes.roundTrips} one-byte round trips, each path${floor ? ' and through the raw TCP relay' : ''}${suffix}`);
   const rttDirect = await roundTrips(paths.direct, sizes.roundTrips);
   const rttGateway = await roundTrips(paths.gateway, sizes.roundTrips);
   for (const p of [50, 99, 99.9]) results.compare(`round trip p${p}${suffix}`, 'µs', 'lower', percentile(rttGateway, p), percentile(rttDirect, p));
+  if (floor) {
+    const rttRelay = await roundTrips(floor, sizes.roundTrips);
+    for (const p of [50, 99]) results.compare(`round trip p${p}, raw TCP relay instead of the gateway (floor)${suffix}`, 'µs', 'lower', percentile(rttRelay, p), percentile(rttDirect, p));
+  }
 
   progress(`set-up: ${sizes.setups} sessions of "echo x", each path${suffix}`);
   const setupDirect = await setups(paths.direct, sizes.setups);
@@ -230,6 +236,7 @@ async function legacyPart(results: Results): Promise<void> {
     const moved = await transfers(paths, gateway, cluster, 'legacy cluster');
     results.compare('download throughput', 'MiB/s', 'higher', transferMiB / moved.downloadGateway, transferMiB / moved.downloadDirect);
     results.compare('upload throughput', 'MiB/s', 'higher', transferMiB / moved.uploadGateway, transferMiB / moved.uploadDirect);
+    compareUploadClients(results, moved.uploadClientCpu, '');
 
     // The floor: the direct SPDY path through a process that only copies bytes. Its ratio is what any
     // extra process on the path costs here; the gateway's ratio is read against it.
@@ -249,7 +256,7 @@ async function legacyPart(results: Results): Promise<void> {
     const tunnelGateway = await echoThroughput(() => gatewayTunnelPortForward(gateway.url, 7), sizes.transfer);
     results.compare('port-forward throughput, each way (tunnel)', 'MiB/s', 'higher', transferMiB / tunnelGateway, transferMiB / tunnelDirect);
 
-    await sessionMeasures(paths, results, '');
+    await sessionMeasures(paths, results, '', throughRelay);
 
     results.gatewayOnly('gateway CPU per GiB moved (download+upload)', 's/GiB', moved.gatewayCpu / ((2 * sizes.transfer) / (1024 * MiB)));
     results.gatewayOnly('gateway RSS after the run', 'MiB', rssOf(gateway.pid) / MiB);
@@ -282,12 +289,23 @@ async function syntheticPart(results: Results): Promise<void> {
     const moved = await transfers(paths, gateway, synthetic, 'synthetic upstream');
     results.compare('download throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.downloadGateway, transferMiB / moved.downloadDirect);
     results.compare('upload throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.uploadGateway, transferMiB / moved.uploadDirect);
+    compareUploadClients(results, moved.uploadClientCpu, ' (synthetic upstream)');
     results.gatewayOnly('gateway CPU per GiB moved, synthetic upstream', 's/GiB', moved.gatewayCpu / ((2 * sizes.transfer) / (1024 * MiB)));
     await sessionMeasures(paths, results, ' (synthetic upstream)');
   } finally {
     await gateway.stop();
     await synthetic.stop();
   }
+}
+
+/**
+ * The client's CPU per GiB uploaded, WebSocket against SPDY: a WebSocket client copies and masks every
+ * byte it sends (RFC 6455 §5.3), a SPDY client neither. Under `--pin` it shares a CPU with the
+ * upstream, so this — not the gateway — can be what holds an upload's ratio down.
+ */
+function compareUploadClients(results: Results, cpu: Record<Path, number>, suffix: string): void {
+  const gib = sizes.transfer / (1024 * MiB);
+  results.compare(`client CPU per GiB uploaded${suffix}`, 's/GiB', 'lower', cpu.gateway / gib, cpu.direct / gib);
 }
 
 /** With `--pin`: the upstream on the clients' CPU, the hops (gateway, relay) on the other (processes.ts PLACEMENT). */

@@ -48,3 +48,22 @@ export async function writePipelined(write: (chunk: Buffer) => Promise<void>, by
   }
   await Promise.all(pending);
 }
+
+/** 1-byte round trips through `cat`: returns each round trip in microseconds. */
+export async function roundTrips(open: Open, count: number): Promise<number[]> {
+  const session = await open(['cat'], true);
+  const samples: number[] = [];
+  let resolveEcho: (() => void) | undefined;
+  session.onStdout(() => resolveEcho?.());
+  const byte = Buffer.from('x');
+  for (let i = 0; i < count; i++) {
+    const echoed = new Promise<void>((resolve) => (resolveEcho = resolve));
+    const started = process.hrtime.bigint();
+    await session.write(byte);
+    await echoed;
+    samples.push(Number(process.hrtime.bigint() - started) / 1000);
+  }
+  session.endStdin();
+  await session.finished;
+  return samples;
+}
