@@ -93,6 +93,17 @@ async function echoThroughput(open: () => Promise<EchoPipe>, bytes: number): Pro
   return elapsed;
 }
 
+/** Port-forward echoes on both paths, `repeat` times alternating direct and gateway as transfers() does; median seconds. */
+async function echoMedians(gateway: () => Promise<EchoPipe>, direct: () => Promise<EchoPipe>, label: string): Promise<Record<Path, number>> {
+  const times: Record<Path, number[]> = { direct: [], gateway: [] };
+  for (let round = 1; round <= repeat; round++) {
+    progress(`port-forward: ${sizes.transfer / MiB} MiB each way through the pod's echo port, ${label} vs direct SPDY, round ${round} of ${repeat}`);
+    times.direct.push(await echoThroughput(direct, sizes.transfer));
+    times.gateway.push(await echoThroughput(gateway, sizes.transfer));
+  }
+  return { direct: percentile(times.direct, 50), gateway: percentile(times.gateway, 50) };
+}
+
 /**
  * `count` sessions streaming `bytes` each at the same moment: all are opened first (each command
  * waits for a line on stdin), then released together, so set-up queueing is not mistaken for
@@ -154,7 +165,7 @@ async function transfers(
   const times = { downloadDirect: [] as number[], downloadGateway: [] as number[], uploadDirect: [] as number[], uploadGateway: [] as number[] };
   let gatewayCpu = 0;
   // The clients run in this process: its CPU during an upload is the client's.
-  const uploadClientCpu: Record<Path, number> = { direct: 0, gateway: 0 };
+  const uploadClientCpu: Record<Path, number[]> = { direct: [], gateway: [] };
   for (let round = 1; round <= repeat; round++) {
     progress(`download and upload: ${transferMiB} MiB each way, each path (${label}), round ${round} of ${repeat}`);
     times.downloadDirect.push(await download(paths.direct, sizes.transfer));
@@ -163,11 +174,11 @@ async function transfers(
     gatewayCpu += gateway.cpuSeconds() - before;
     let clientBefore = process.cpuUsage();
     times.uploadDirect.push(await upload(paths.direct, sizes.transfer));
-    uploadClientCpu.direct += cpuSecondsSince(clientBefore);
+    uploadClientCpu.direct.push(cpuSecondsSince(clientBefore));
     before = gateway.cpuSeconds();
     clientBefore = process.cpuUsage();
     times.uploadGateway.push(await upload(paths.gateway, sizes.transfer));
-    uploadClientCpu.gateway += cpuSecondsSince(clientBefore);
+    uploadClientCpu.gateway.push(cpuSecondsSince(clientBefore));
     gatewayCpu += gateway.cpuSeconds() - before;
   }
   progress(`  the ${label} used ${round(upstream.cpuSeconds() - upstreamCpu)} CPU seconds for the ${4 * repeat} transfers; the gateway ${round(gatewayCpu)} for its ${2 * repeat}`);
@@ -177,8 +188,14 @@ async function transfers(
     uploadDirect: percentile(times.uploadDirect, 50),
     uploadGateway: percentile(times.uploadGateway, 50),
     gatewayCpu: gatewayCpu / repeat,
-    uploadClientCpu: { direct: uploadClientCpu.direct / repeat, gateway: uploadClientCpu.gateway / repeat },
+    uploadClientCpu: { direct: percentile(uploadClientCpu.direct, 50), gateway: percentile(uploadClientCpu.gateway, 50) },
   };
+}
+
+/** 16 MiB each way, unmeasured: the first upload would otherwise also pay for compiling the client's send path. */
+async function warmUp(open: Open): Promise<void> {
+  await download(open, 16 * MiB);
+  await upload(open, 16 * MiB);
 }
 
 function cpuSecondsSince(before: NodeJS.CpuUsage): number {
@@ -229,8 +246,8 @@ async function legacyPart(results: Results): Promise<void> {
 
   try {
     const transferMiB = sizes.transfer / MiB;
-    // Warm both paths (JIT, process spawn caches) before measuring.
-    for (const path of ['direct', 'gateway'] as const) await download(paths[path], 16 * MiB);
+    // Warm both paths, both ways (JIT, process spawn caches) before measuring.
+    for (const path of ['direct', 'gateway'] as const) await warmUp(paths[path]);
 
     const cpuBefore = gateway.cpuSeconds();
     const moved = await transfers(paths, gateway, cluster, 'legacy cluster');
@@ -246,15 +263,10 @@ async function legacyPart(results: Results): Promise<void> {
     const uploadRelay = await upload(throughRelay, sizes.transfer);
     results.compare('upload, raw TCP relay instead of the gateway (floor)', 'MiB/s', 'higher', transferMiB / uploadRelay, transferMiB / moved.uploadDirect);
 
-    progress(`port-forward: ${transferMiB} MiB each way through the pod's echo port (channel protocol vs direct SPDY)`);
-    const forwardDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
-    const forwardGateway = await echoThroughput(() => gatewayPortForward(gateway.url, 7), sizes.transfer);
-    results.compare('port-forward throughput, each way (channels)', 'MiB/s', 'higher', transferMiB / forwardGateway, transferMiB / forwardDirect);
-
-    progress(`port-forward: ${transferMiB} MiB each way through the tunnel (SPDY/3.1+portforward.k8s.io, relayed) vs direct SPDY`);
-    const tunnelDirect = await echoThroughput(() => directPortForward(cluster.url, 7), sizes.transfer);
-    const tunnelGateway = await echoThroughput(() => gatewayTunnelPortForward(gateway.url, 7), sizes.transfer);
-    results.compare('port-forward throughput, each way (tunnel)', 'MiB/s', 'higher', transferMiB / tunnelGateway, transferMiB / tunnelDirect);
+    const forward = await echoMedians(() => gatewayPortForward(gateway.url, 7), () => directPortForward(cluster.url, 7), 'the channel protocol');
+    results.compare('port-forward throughput, each way (channels)', 'MiB/s', 'higher', transferMiB / forward.gateway, transferMiB / forward.direct);
+    const tunnel = await echoMedians(() => gatewayTunnelPortForward(gateway.url, 7), () => directPortForward(cluster.url, 7), 'the tunnel, SPDY/3.1+portforward.k8s.io relayed');
+    results.compare('port-forward throughput, each way (tunnel)', 'MiB/s', 'higher', transferMiB / tunnel.gateway, transferMiB / tunnel.direct);
 
     await sessionMeasures(paths, results, '', throughRelay);
 
@@ -285,7 +297,7 @@ async function syntheticPart(results: Results): Promise<void> {
   };
   try {
     const transferMiB = sizes.transfer / MiB;
-    for (const path of ['direct', 'gateway'] as const) await download(paths[path], 16 * MiB);
+    for (const path of ['direct', 'gateway'] as const) await warmUp(paths[path]);
     const moved = await transfers(paths, gateway, synthetic, 'synthetic upstream');
     results.compare('download throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.downloadGateway, transferMiB / moved.downloadDirect);
     results.compare('upload throughput (synthetic upstream)', 'MiB/s', 'higher', transferMiB / moved.uploadGateway, transferMiB / moved.uploadDirect);
@@ -300,8 +312,10 @@ async function syntheticPart(results: Results): Promise<void> {
 
 /**
  * The client's CPU per GiB uploaded, WebSocket against SPDY: a WebSocket client copies and masks every
- * byte it sends (RFC 6455 §5.3), a SPDY client neither. Under `--pin` it shares a CPU with the
- * upstream, so this — not the gateway — can be what holds an upload's ratio down.
+ * byte it sends (RFC 6455 §5.3), a SPDY client neither; and under `--pin` its writes wake the gateway
+ * on the other CPU while the direct client's wake the upstream on its own, cross-CPU wake-ups this VM
+ * charges to the writer's system time. The client shares its CPU with the upstream, so this — not the
+ * gateway — can be what holds an upload's ratio down.
  */
 function compareUploadClients(results: Results, cpu: Record<Path, number>, suffix: string): void {
   const gib = sizes.transfer / (1024 * MiB);
