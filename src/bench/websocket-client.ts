@@ -13,10 +13,10 @@ export interface MessagePieces {
 /**
  * The benchmark's WebSocket client, reading and writing as kubectl's (gorilla/websocket) does rather
  * than as ws does: a message is read as a stream of pieces (gorilla's NextReader), never reassembled,
- * and one is written as one frame, its bytes copied into the frame and masked in the same pass. With ws's client the
- * gateway path's benchmark client cost twice the direct path's SPDY client per byte (ws reassembles
- * every frame that spans two reads and copies again to mask), and that CPU — shared with the upstream
- * under `--pin` — was charged to the gateway.
+ * and one is written as one frame, its bytes copied into the frame and masked in the same pass. With
+ * ws's client the gateway path's benchmark client cost twice the direct path's SPDY client per byte
+ * (ws reassembles every frame that spans two reads and copies again to mask), and that CPU — shared
+ * with the upstream under `--pin` — was charged to the gateway.
  */
 export class BenchWebSocket {
   readonly closed: Promise<number>;
