@@ -49,6 +49,13 @@ async function open(url: string, protocol?: string): Promise<WebSocket> {
   return ws;
 }
 
+/** A server with one ws client connected to it: the client's socket and our side of it. */
+async function connected(t: Test, limits: ClientWebSocketLimits = {}) {
+  const server = await serve(t, limits);
+  const ws = await open(server.url);
+  return { ws, ...(await server.next()) };
+}
+
 t.test('the handshake: the chosen subprotocol is answered and ws accepts our Sec-WebSocket-Accept', async (t) => {
   const server = await serve(t, {}, 'v5.channel.k8s.io');
   const ws = await open(server.url, 'v5.channel.k8s.io');
@@ -58,9 +65,7 @@ t.test('the handshake: the chosen subprotocol is answered and ws accepts our Sec
 });
 
 t.test('a large binary message arrives in several pieces, byte for byte; a text message whole', async (t) => {
-  const server = await serve(t);
-  const ws = await open(server.url);
-  const { client, received } = await server.next();
+  const { ws, client, received } = await connected(t);
   const payload = Buffer.alloc(1024 * 1024);
   for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
   ws.send(payload);
@@ -79,9 +84,7 @@ t.test('a large binary message arrives in several pieces, byte for byte; a text 
 });
 
 t.test('pings are answered; our pings are answered by the client', async (t) => {
-  const server = await serve(t);
-  const ws = await open(server.url);
-  const { client } = await server.next();
+  const { ws, client } = await connected(t);
   ws.ping(Buffer.from('abc'));
   const [data] = await once(ws, 'pong');
   t.equal(data.toString(), 'abc', 'the pong carries the ping payload');
@@ -95,9 +98,7 @@ t.test('pings are answered; our pings are answered by the client', async (t) => 
 });
 
 t.test('messages go out as frames; close sends code and reason and waits for the echo', async (t) => {
-  const server = await serve(t);
-  const ws = await open(server.url);
-  const { client } = await server.next();
+  const { ws, client } = await connected(t);
   const messages: [string, boolean][] = [];
   ws.on('message', (data, isBinary) => messages.push([data.toString(), isBinary]));
   let written = false;
@@ -124,9 +125,7 @@ t.test('protocol errors close with their code and the reason', async (t) => {
     ['message above the limit', (ws: WebSocket) => ws.send(Buffer.alloc(2000)), 1009],
     ['text that is not UTF-8', (ws: WebSocket) => ws.send(Buffer.from([0xff, 0xfe]), { binary: false }), 1007],
   ] as const) {
-    const server = await serve(t, { maxMessageBytes: 1000 });
-    const ws = await open(server.url);
-    const { client, received } = await server.next();
+    const { ws, client, received } = await connected(t, { maxMessageBytes: 1000 });
     const serverClosed = once(client, 'close');
     act(ws);
     const [code, reason] = await once(ws, 'close');
