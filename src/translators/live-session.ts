@@ -1,4 +1,5 @@
 import type { Status } from '../codecs/k8s/status.js';
+import { MAX_CLOSE_REASON_BYTES, utf8Prefix } from '../codecs/websocket/frames.js';
 
 export type SessionKind = 'exec' | 'attach' | 'portforward-tunnel' | 'portforward-channels' | 'relay';
 
@@ -22,11 +23,10 @@ export interface LiveSession {
   readonly done: Promise<SessionOutcome>;
 }
 
-/** A WebSocket close reason must fit in 123 bytes (RFC 6455 §5.5). */
+/** A WebSocket close reason must fit in 123 bytes (RFC 6455 §5.5): a longer one is cut at a character and ends in "...". */
 export function closeReason(message: string): string {
-  const bytes = Buffer.from(message);
-  if (bytes.length <= 123) return message;
-  return bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+  if (Buffer.byteLength(message) <= MAX_CLOSE_REASON_BYTES) return message;
+  return utf8Prefix(message, MAX_CLOSE_REASON_BYTES - 3).toString() + '...';
 }
 
 /**

@@ -5,10 +5,10 @@ import { unmaskInPlace } from './mask.js';
 export const Opcode = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 
 /** A close frame's body holds a 2-byte code, so its reason gets 125 - 2 bytes (RFC 6455 §5.5). */
-const MAX_CLOSE_REASON_BYTES = 123;
+export const MAX_CLOSE_REASON_BYTES = 123;
 const MAX_CONTROL_PAYLOAD = 125;
 /** 2 fixed bytes + up to 8 of extended length + 4 of mask. */
-const MAX_HEADER_BYTES = 14;
+export const MAX_HEADER_BYTES = 14;
 const EMPTY = Buffer.alloc(0);
 
 /** Close codes the parser fails a connection with (RFC 6455 §7.4.1). */
@@ -19,7 +19,7 @@ const MESSAGE_TOO_BIG = 1009;
 const NO_STATUS_RECEIVED = 1005;
 
 /** The longest prefix of `text` whose UTF-8 fits `maxBytes`, cut at a character boundary. */
-function utf8Prefix(text: string, maxBytes: number): Buffer {
+export function utf8Prefix(text: string, maxBytes: number): Buffer {
   const bytes = Buffer.from(text);
   if (bytes.length <= maxBytes) return bytes;
   let cut = maxBytes;
