@@ -61,9 +61,7 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
 
 /** The gateway path: WebSocket v5 to the gateway, which speaks SPDY to the same cluster. */
 export async function gatewayExec(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
-  const listeners: Array<(chunk: Buffer) => void> = [];
-  // Output can arrive before the caller has subscribed: kept until it does.
-  const early: Buffer[] = [];
+  const stdout = lateListeners();
   const errorBytes: Buffer[] = [];
   let channel = -1;
   const socket = await BenchWebSocket.open(gatewayUrl, execPath(command, stdin), 'v5.channel.k8s.io', { authorization: `Bearer ${TOKEN}` }, {
@@ -74,18 +72,13 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
         payload = data.subarray(1);
       }
       if (payload.length === 0) return;
-      if (channel === 1) {
-        if (listeners.length === 0) early.push(payload);
-        for (const listener of listeners) listener(payload);
-      } else if (channel === 3) errorBytes.push(Buffer.from(payload));
+      if (channel === 1) stdout.emit(payload);
+      else if (channel === 3) errorBytes.push(Buffer.from(payload));
     },
   });
   const finished = socket.closed.then(() => undefined);
   return {
-    onStdout: (listener) => {
-      listeners.push(listener);
-      for (const chunk of early.splice(0)) listener(chunk);
-    },
+    onStdout: stdout.add,
     write: (chunk) => socket.send(chunk, 0),
     endStdin: () => void socket.send(Buffer.from([0]), 0xff),
     finished,
@@ -99,28 +92,39 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
  * WebSocket server is held to an implementation that is not its own.
  */
 export async function gatewayExecWithWs(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
-  const listeners: Array<(chunk: Buffer) => void> = [];
-  // Messages can arrive before the caller has subscribed: kept until it does.
-  const early: Buffer[] = [];
+  const stdout = lateListeners();
   const errorBytes: Buffer[] = [];
   const socket = await openWebSocket(gatewayUrl, execPath(command, stdin), 'v5.channel.k8s.io', (data) => {
-    if (data[0] === 1 && data.length > 1) {
-      const payload = data.subarray(1);
-      if (listeners.length === 0) early.push(payload);
-      for (const listener of listeners) listener(payload);
-    } else if (data[0] === 3) errorBytes.push(data.subarray(1));
+    if (data[0] === 1 && data.length > 1) stdout.emit(data.subarray(1));
+    else if (data[0] === 3) errorBytes.push(data.subarray(1));
   });
   const finished = new Promise<void>((resolve) => (socket.readyState === socket.CLOSED ? resolve() : socket.once('close', () => resolve())));
   return {
-    onStdout: (listener) => {
-      listeners.push(listener);
-      for (const chunk of early.splice(0)) listener(chunk);
-    },
+    onStdout: stdout.add,
     write: (chunk) => sendOnChannel(socket, 0, chunk),
     endStdin: () => socket.send(Buffer.from([0xff, 0])),
     finished,
     status: finished.then(() => statusOf(errorBytes)),
     kill: () => socket.terminate(),
+  };
+}
+
+/**
+ * Output for listeners that may subscribe late: the gateway's first messages can arrive before the
+ * caller has subscribed, so they are kept until the first listener does.
+ */
+function lateListeners(): { emit(chunk: Buffer): void; add(listener: (chunk: Buffer) => void): void } {
+  const listeners: Array<(chunk: Buffer) => void> = [];
+  const early: Buffer[] = [];
+  return {
+    emit: (chunk) => {
+      if (listeners.length === 0) early.push(chunk);
+      for (const listener of listeners) listener(chunk);
+    },
+    add: (listener) => {
+      listeners.push(listener);
+      for (const chunk of early.splice(0)) listener(chunk);
+    },
   };
 }
 
@@ -173,8 +177,7 @@ function spdyEchoPipe(connection: SpdyConnection, port: number, closeAlso?: () =
 
 /** Through the gateway: the WebSocket channel protocol (`v4.channel.k8s.io`, `?ports=`). */
 export async function gatewayPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
-  const listeners: Array<(chunk: Buffer) => void> = [];
-  const early: Buffer[] = [];
+  const echoed = lateListeners();
   let prefixSeen = false;
   let channel = -1;
   const socket = await BenchWebSocket.open(gatewayUrl, `/api/v1/namespaces/default/pods/demo/portforward?ports=${port}`, 'v4.channel.k8s.io', { authorization: `Bearer ${TOKEN}` }, {
@@ -190,17 +193,12 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
           return;
         }
       }
-      if (channel !== 0 || payload.length === 0) return;
-      if (listeners.length === 0) early.push(payload);
-      for (const listener of listeners) listener(payload);
+      if (channel === 0 && payload.length > 0) echoed.emit(payload);
     },
   });
   return {
     write: (chunk) => socket.send(chunk, 0),
-    onData: (listener) => {
-      listeners.push(listener);
-      for (const chunk of early.splice(0)) listener(chunk);
-    },
+    onData: echoed.add,
     close: () => socket.terminate(),
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { encodeCloseFrame, encodeFrameHeader, WebSocketFrameParser, type WebSocketFrameHandler } from '../codecs/websocket/frames.js';
+import { encodeCloseFrame, encodeFrameHeader, MAX_HEADER_BYTES, WebSocketFrameParser, type WebSocketFrameHandler } from '../codecs/websocket/frames.js';
 import { webSocketAccept } from '../codecs/websocket/handshake.js';
 import { maskInto } from '../codecs/websocket/mask.js';
 
@@ -123,8 +123,6 @@ export class BenchWebSocket {
  */
 const POOLED_MIN_BYTES = 4096;
 const POOLED_MAX_PAYLOAD = 64 * 1024 + 1;
-/** A frame's header with a 64-bit length, plus its mask. */
-const MAX_HEADER_BYTES = 14;
 /** More than the bench ever has in flight on one connection (16 writes of 64 KiB). */
 const FRAME_POOL_SIZE = 32;
 
