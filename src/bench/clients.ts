@@ -143,6 +143,9 @@ function statusOf(errorBytes: Buffer[]): Status | undefined {
 export interface EchoPipe {
   write(chunk: Buffer): Promise<void>;
   onData(listener: (chunk: Buffer) => void): void;
+  /** Says goodbye: the data stream's FIN, or the WebSocket's close frame, then the connection ends. */
+  end(): void;
+  /** Drops the connection without a goodbye (a client that vanishes). */
   close(): void;
 }
 
@@ -168,6 +171,10 @@ function spdyEchoPipe(connection: SpdyConnection, port: number, closeAlso?: () =
   return {
     write: (chunk) => new Promise((resolve) => data.write(chunk, () => resolve())),
     onData: (listener) => data.on('data', listener),
+    end: () => {
+      data.end();
+      connection.close();
+    },
     close: () => {
       connection.destroy();
       closeAlso?.();
@@ -199,6 +206,7 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
   return {
     write: (chunk) => socket.send(chunk, 0),
     onData: echoed.add,
+    end: () => socket.close(),
     close: () => socket.terminate(),
   };
 }
