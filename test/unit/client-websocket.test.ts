@@ -4,7 +4,9 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { acceptClientWebSocket, type ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
+import { acceptClientWebSocket, ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
+import { recordingSocket } from '../helpers/recording-socket.js';
 
 interface Received {
   binary: Buffer[][];
@@ -118,6 +120,23 @@ t.test('messages go out as frames; close sends code and reason and waits for the
   t.ok(written, 'the write callback ran');
   const [serverCode] = await serverClosed;
   t.equal(serverCode, 1000, "the client's echo was read");
+});
+
+t.test('the messages of one turn leave in one writev (a download: the pieces of each upstream read), in order', async (t) => {
+  const { socket, calls } = recordingSocket();
+  const client = new ClientWebSocket(socket, Buffer.alloc(0), 'v5.channel.k8s.io');
+  let written = 0;
+  client.send(Buffer.alloc(300, 1), true, () => written++);
+  client.send(Buffer.alloc(32_768, 2), true, () => written++);
+  client.send(Buffer.alloc(10, 3), true, () => written++);
+  t.same(calls, [], 'nothing is written while the turn runs');
+  await setImmediatePromise();
+  t.same(calls.map((call) => call.map((chunk) => chunk.length)), [[4, 300, 4, 32_768, 2, 10]], 'three frames, headers and payloads, one writev');
+  t.same(calls[0]!.map((chunk) => chunk[chunk.length - 1]), [44, 1, 0, 2, 10, 3]);
+  t.equal(written, 3, 'each write callback ran');
+  client.send(Buffer.from('x'), true);
+  await setImmediatePromise();
+  t.equal(calls.length, 2, 'a later turn is a writev of its own');
 });
 
 t.test('protocol errors close with their code and the reason', async (t) => {
