@@ -15,7 +15,7 @@ import {
   type SpdyFrame,
 } from '../codecs/spdy/frames.js';
 import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../codecs/spdy/header-block.js';
-import { turnCork } from './turn-batched-writer.js';
+import { WriteBatcher } from './turn-batched-writer.js';
 
 export interface SpdyConnectionOptions {
   /** The side that sent the HTTP upgrade is the SPDY client and opens odd stream ids. */
@@ -62,7 +62,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   readonly streamHighWaterMark: number;
   private readonly socketWriteBudget: number;
   private readonly parser = new SpdyFrameParser();
-  private readonly corkForTurn: () => void;
+  private readonly batcher: WriteBatcher;
   private readonly encoder = new HeaderBlockEncoder();
   private readonly decoder: HeaderBlockDecoder;
   private readonly streams = new Map<number, SpdyStream>();
@@ -91,7 +91,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.socketWriteBudget = Math.max(socket.writableHighWaterMark, Math.min(MAX_SOCKET_WRITE_BUDGET, this.streamHighWaterMark));
     this.nextStreamId = options.role === 'client' ? 1 : 2;
     this.nextPingId = this.nextStreamId;
-    this.corkForTurn = turnCork(socket);
+    this.batcher = new WriteBatcher(socket);
     this.startQueue = head?.length ? [head] : [];
     socket.on('data', (chunk: Buffer) => (this.startQueue ? this.startQueue.push(chunk) : this.receive(chunk)));
     socket.on('drain', () => this.releaseDrainWaiters());
@@ -186,19 +186,20 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   /**
    * @internal DATA frames of at most 32 KiB: each header written separately so the payload goes to
    * the socket as a subarray of the caller's buffer; whatever is written in one turn leaves in one
-   * writev. Returns false once the socket holds its write budget (then wait for whenDrained; the
+   * writev (a lone small write at once: WriteBatcher). Returns false once the socket holds its write budget (then wait for whenDrained; the
    * budget is at least the socket's own mark, past which its 'drain' is sure to come).
    */
   writeData(streamId: number, data: Buffer, fin: boolean): boolean {
     if (this.closed || !this.socket.writable) return true;
     this.bytesWritten += data.length;
-    this.corkForTurn();
+    const now = this.batcher.cork(data.length);
     if (data.length === 0) this.socket.write(encodeDataFrameHeader(streamId, 0, fin));
     for (let at = 0; at < data.length; at += MAX_DATA_FRAME_PAYLOAD) {
       const payload = data.subarray(at, at + MAX_DATA_FRAME_PAYLOAD);
       this.socket.write(encodeDataFrameHeader(streamId, payload.length, fin && at + payload.length === data.length));
       this.socket.write(payload);
     }
+    if (now) this.socket.uncork();
     return this.socket.writableLength < this.socketWriteBudget;
   }
 
@@ -228,7 +229,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   /** Control frames join the turn's writev too: a session's four or five SYN_STREAMs leave as one. */
   private writeFrame(frame: Buffer): void {
     if (this.closed || !this.socket.writable) return;
-    this.corkForTurn();
+    this.batcher.corkForTurn();
     this.socket.write(frame);
   }
 

@@ -663,7 +663,7 @@ t.test('protocol errors: GOAWAY PROTOCOL_ERROR on the wire, an error event, the 
   t.type(await bystanders.client.ping(), 'number', 'another connection in the process still works');
 });
 
-t.test("the writes of one turn leave in one writev: a session's SYN_STREAMs, then stdin pieces past the socket's 16 KiB mark", async (t) => {
+t.test("the writes of one turn leave in one writev: a session's SYN_STREAMs, then stdin pieces past the socket's 16 KiB mark; a keystroke at once", async (t) => {
   const { socket, calls } = recordingSocket();
   const connection = new SpdyConnection(socket, { role: 'client' });
   const streams = ['error', 'stdin', 'stdout', 'stderr'].map((streamtype) => connection.openStream({ streamtype }));
@@ -680,6 +680,10 @@ t.test("the writes of one turn leave in one writev: a session's SYN_STREAMs, the
   await setImmediatePromise();
   t.same(calls.slice(1).map((call) => call.map((chunk) => chunk.length)), [[8, 20_000, 8, 20_000, 8, 20_000]], 'three DATA frames, one writev');
   t.same(taken, [1, 2, 3], 'each write was taken in the turn it came');
+
+  // A keystroke does not wait for the rest of the turn's work.
+  stdin.write(Buffer.from('x'));
+  t.same(calls.slice(2).map((call) => call.map((chunk) => chunk.length)), [[8, 1]], 'a lone 1-byte write: one writev, at once');
 });
 
 t.test("back-pressure: a stream's writer waits once the socket holds 64 KiB (not at its own 16 KiB mark), and drain lets it on", async (t) => {
