@@ -122,6 +122,21 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     if (now) socket.uncork();
   }
 
+  /** One binary message: `prefix` (a channel byte), then `payload` as it is — no copy of it is made. */
+  sendPrefixed(prefix: number, payload: Buffer, written?: () => void): void {
+    if (this.state !== 'open') return;
+    const socket = this.socket;
+    const now = this.batcher.cork(payload.length);
+    const header = encodeFrameHeader(Opcode.binary, payload.length + 1, prefix);
+    if (payload.length === 0) {
+      socket.write(header, written);
+    } else {
+      socket.write(header);
+      socket.write(payload, written);
+    }
+    if (now) socket.uncork();
+  }
+
   ping(): void {
     if (this.state === 'open') this.socket.write(encodeControlFrame(Opcode.ping, Buffer.alloc(0)));
   }
