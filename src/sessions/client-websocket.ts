@@ -12,7 +12,6 @@ import {
   type WebSocketFrameHandler,
 } from '../codecs/websocket/frames.js';
 import { webSocketAccept } from '../codecs/websocket/handshake.js';
-import { WriteBatcher } from './turn-batched-writer.js';
 
 /**
  * What arrives from the client. Binary messages are handed on in pieces as they arrive — views of the
@@ -74,7 +73,6 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   private closeReason = '';
   private messageIsText = false;
   private textPieces: Buffer[] = [];
-  private readonly batcher: WriteBatcher;
 
   constructor(
     readonly socket: Duplex,
@@ -86,7 +84,6 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     this.maxMessageBytes = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.closeTimeoutMs = limits.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.parser = new WebSocketFrameParser(this.frameHandler(), { maxMessageBytes: this.maxMessageBytes });
-    this.batcher = new WriteBatcher(socket);
     // The HTTP server's idle timeout was for the request; a session may stay quiet for hours.
     (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     socket.on('error', () => undefined);
@@ -107,34 +104,15 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     this.socket.on('data', (chunk: Buffer) => this.parse(chunk));
   }
 
-  /**
-   * One message as one frame; `written` runs once its payload has reached the kernel. The messages
-   * of one turn — on a download, the three or so pieces of each upstream read — leave in one writev;
-   * a lone small one (an echoed keystroke) at once.
-   */
+  /** One message as one frame; `written` runs once its payload has reached the kernel. */
   send(data: Buffer | string, binary: boolean, written?: () => void): void {
     if (this.state !== 'open') return;
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     const socket = this.socket;
-    const now = this.batcher.cork(payload.length);
+    socket.cork();
     socket.write(encodeFrameHeader(binary ? Opcode.binary : Opcode.text, payload.length));
     socket.write(payload, written);
-    if (now) socket.uncork();
-  }
-
-  /** One binary message: `prefix` (a channel byte), then `payload` as it is — no copy of it is made. */
-  sendPrefixed(prefix: number, payload: Buffer, written?: () => void): void {
-    if (this.state !== 'open') return;
-    const socket = this.socket;
-    const now = this.batcher.cork(payload.length);
-    const header = encodeFrameHeader(Opcode.binary, payload.length + 1, prefix);
-    if (payload.length === 0) {
-      socket.write(header, written);
-    } else {
-      socket.write(header);
-      socket.write(payload, written);
-    }
-    if (now) socket.uncork();
+    socket.uncork();
   }
 
   ping(): void {

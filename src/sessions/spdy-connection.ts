@@ -15,7 +15,6 @@ import {
   type SpdyFrame,
 } from '../codecs/spdy/frames.js';
 import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../codecs/spdy/header-block.js';
-import { WriteBatcher } from './turn-batched-writer.js';
 
 export interface SpdyConnectionOptions {
   /** The side that sent the HTTP upgrade is the SPDY client and opens odd stream ids. */
@@ -36,14 +35,6 @@ export interface SpdyConnectionEvents {
 type WriteCallback = (error?: Error | null) => void;
 
 const DEFAULT_STREAM_HIGH_WATER_MARK = 256 * 1024;
-/**
- * Most bytes the socket may hold before a stream's writer waits for 'drain'. Above a socket's own
- * 16 KiB mark so that every piece of one client read (a 64 KiB WebSocket read is two or three stdin
- * writes) is taken in the turn it arrives and all leave in one writev; a writer waiting at 16 KiB
- * would send the second piece in a later turn, a syscall of its own. Never more than a stream may
- * buffer, so a small session budget stays small.
- */
-const MAX_SOCKET_WRITE_BUDGET = 64 * 1024;
 const MAX_ID = 0x7fffffff;
 const EMPTY = Buffer.alloc(0);
 const noop = (): void => undefined;
@@ -60,9 +51,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   bytesRead = 0;
   bytesWritten = 0;
   readonly streamHighWaterMark: number;
-  private readonly socketWriteBudget: number;
   private readonly parser = new SpdyFrameParser();
-  private readonly batcher: WriteBatcher;
   private readonly encoder = new HeaderBlockEncoder();
   private readonly decoder: HeaderBlockDecoder;
   private readonly streams = new Map<number, SpdyStream>();
@@ -88,10 +77,8 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     super();
     this.decoder = new HeaderBlockDecoder({ maxDecompressedBytes: options.maxHeaderBlockBytes });
     this.streamHighWaterMark = options.streamHighWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK;
-    this.socketWriteBudget = Math.max(socket.writableHighWaterMark, Math.min(MAX_SOCKET_WRITE_BUDGET, this.streamHighWaterMark));
     this.nextStreamId = options.role === 'client' ? 1 : 2;
     this.nextPingId = this.nextStreamId;
-    this.batcher = new WriteBatcher(socket);
     this.startQueue = head?.length ? [head] : [];
     socket.on('data', (chunk: Buffer) => (this.startQueue ? this.startQueue.push(chunk) : this.receive(chunk)));
     socket.on('drain', () => this.releaseDrainWaiters());
@@ -110,11 +97,6 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   get isClosed(): boolean {
     return this.closed;
-  }
-
-  /** Bytes written and not yet taken by the socket's peer side (the kernel, or the tunnel). */
-  get unwrittenBytes(): number {
-    return this.socket.writableLength;
   }
 
   /** Streams still open on the wire in at least one direction. */
@@ -185,22 +167,22 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   /**
    * @internal DATA frames of at most 32 KiB: each header written separately so the payload goes to
-   * the socket as a subarray of the caller's buffer; whatever is written in one turn leaves in one
-   * writev (a lone small write at once: WriteBatcher). Returns false once the socket holds its write budget (then wait for whenDrained; the
-   * budget is at least the socket's own mark, past which its 'drain' is sure to come).
+   * the socket as a subarray of the caller's buffer, corked into one writev. Returns false when the
+   * socket is above its high-water mark (then wait for whenDrained).
    */
   writeData(streamId: number, data: Buffer, fin: boolean): boolean {
     if (this.closed || !this.socket.writable) return true;
     this.bytesWritten += data.length;
-    const now = this.batcher.cork(data.length);
-    if (data.length === 0) this.socket.write(encodeDataFrameHeader(streamId, 0, fin));
+    if (data.length === 0) return this.socket.write(encodeDataFrameHeader(streamId, 0, fin));
+    let flushed = true;
+    this.socket.cork();
     for (let at = 0; at < data.length; at += MAX_DATA_FRAME_PAYLOAD) {
       const payload = data.subarray(at, at + MAX_DATA_FRAME_PAYLOAD);
       this.socket.write(encodeDataFrameHeader(streamId, payload.length, fin && at + payload.length === data.length));
-      this.socket.write(payload);
+      flushed = this.socket.write(payload);
     }
-    if (now) this.socket.uncork();
-    return this.socket.writableLength < this.socketWriteBudget;
+    this.socket.uncork();
+    return flushed;
   }
 
   /** @internal */
@@ -226,11 +208,8 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.streamNotFull(stream);
   }
 
-  /** Control frames join the turn's writev too: a session's four or five SYN_STREAMs leave as one. */
   private writeFrame(frame: Buffer): void {
-    if (this.closed || !this.socket.writable) return;
-    this.batcher.corkForTurn();
-    this.socket.write(frame);
+    if (!this.closed && this.socket.writable) this.socket.write(frame);
   }
 
   private receive(chunk: Buffer): void {

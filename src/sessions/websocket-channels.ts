@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ChannelProtocol } from '../codecs/channels/protocols.js';
-import { ChannelProtocolError, checkedChannel, encodeChannelMessage } from '../codecs/channels/framing.js';
+import { ChannelProtocolError, encodeChannelMessage } from '../codecs/channels/framing.js';
 import { IncomingChannelMessages } from '../codecs/channels/incoming.js';
 import type { ClientWebSocket } from './client-websocket.js';
 import { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
@@ -53,13 +53,8 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
     this.peer.on('close', (code, reason) => this.emit('close', code, reason));
   }
 
-  /**
-   * Sends one message on a channel; false means "stop producing until 'drain'". In binary framing the
-   * channel byte travels with the frame header and the payload is written as it is: on a download
-   * every piece of upstream output goes to the socket without a copy.
-   */
+  /** Sends one message on a channel; false means "stop producing until 'drain'". */
   send(channel: number, payload: Buffer): boolean {
-    if (this.protocol.framing === 'binary') return this.peer.sendPrefixed(checkedChannel(channel), payload);
     const message = encodeChannelMessage(channel, payload, this.protocol);
     return this.peer.send(message.data, message.binary);
   }

@@ -53,16 +53,11 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
     const size = data.length;
     this.unflushed += size;
     this.socket.send(data, binary, () => this.flushed(size));
-    return this.belowHighWaterMark();
-  }
-
-  /** Sends one binary message of `prefix` then `payload` (not copied); false as for `send`. */
-  sendPrefixed(prefix: number, payload: Buffer): boolean {
-    if (!this.isOpen) return true;
-    const size = payload.length + 1;
-    this.unflushed += size;
-    this.socket.sendPrefixed(prefix, payload, () => this.flushed(size));
-    return this.belowHighWaterMark();
+    if (this.unflushed >= this.highWaterMark) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
   }
 
   pauseIncoming(): void {
@@ -80,12 +75,6 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
 
   terminate(): void {
     this.socket.terminate();
-  }
-
-  private belowHighWaterMark(): boolean {
-    if (this.unflushed < this.highWaterMark) return true;
-    this.needDrain = true;
-    return false;
   }
 
   private flushed(size: number): void {

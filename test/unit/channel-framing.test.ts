@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { SpdyFrameParser, encodeDataFrameHeader, type SpdyFrame } from '../../src/codecs/spdy/frames.js';
 import {
   ChannelProtocolError,
   MAX_CLOSE_REASON_BYTES,
@@ -268,12 +269,30 @@ t.test('tunneling subprotocols as the API server reads them (streamtunnel.go)', 
   t.same(tunneledSpdyProtocols([]), []);
 });
 
-t.test("encodeChannelMessage copies: the payload's memory and the byte before it are left alone", async (t) => {
+t.test('a SPDY DATA payload is framed in place: its header byte becomes the channel byte, without a copy', async (t) => {
+  const parser = new SpdyFrameParser();
+  // Above Buffer's pool size, so a copy could not land in the same ArrayBuffer by chance.
+  const text = Buffer.alloc(8192, 'hello ');
+  const chunk = Buffer.concat([encodeDataFrameHeader(1, text.length, false), text]);
+  const [frame] = parser.push(chunk);
+  const payload = (frame as Extract<SpdyFrame, { type: 'data' }>).payload;
+  const message = encodeChannelMessage(Channel.stdout, payload, V5);
+  t.same(message, { data: Buffer.concat([Buffer.from([1]), text]), binary: true });
+  const data = message.data as Buffer;
+  t.equal(data.buffer, chunk.buffer, 'the same memory as the socket chunk');
+  t.equal(data.byteOffset, chunk.byteOffset + 7, "over the frame header's last byte");
+  // Framed again (it must not be: the first message may still be queued), it is copied.
+  const again = encodeChannelMessage(Channel.stderr, payload, V5).data as Buffer;
+  t.not(again.buffer, chunk.buffer);
+  t.same(again, Buffer.concat([Buffer.from([2]), text]));
+  t.equal(data[0], 1, 'the first message is unchanged');
+  // An ordinary buffer is copied and the byte before it (someone else's) is left alone.
   const pool = Buffer.from('Xhello');
-  const payload = pool.subarray(1);
-  const copied = encodeChannelMessage(Channel.stdout, payload, V5).data as Buffer;
+  const copied = encodeChannelMessage(Channel.stdout, pool.subarray(1), V5).data as Buffer;
+  t.equal(pool[0], 'X'.charCodeAt(0));
   t.same(copied, Buffer.from([1, ...Buffer.from('hello')]));
-  copied[1] = 0x48;
-  t.equal(pool.toString(), 'Xhello', 'neither written to nor shared');
-  t.same(encodeChannelMessage(Channel.stdout, Buffer.from('hi'), V4_BASE64), { data: '1aGk=', binary: false });
+  // Base64 framing never writes into the payload's memory.
+  const [base64Frame] = new SpdyFrameParser().push(Buffer.concat([encodeDataFrameHeader(1, 2, false), Buffer.from('hi')]));
+  const base64Payload = (base64Frame as Extract<SpdyFrame, { type: 'data' }>).payload;
+  t.same(encodeChannelMessage(Channel.stdout, base64Payload, V4_BASE64), { data: '1aGk=', binary: false });
 });

@@ -4,9 +4,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { setImmediate as setImmediatePromise } from 'node:timers/promises';
-import { acceptClientWebSocket, ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
-import { recordingSocket } from '../helpers/recording-socket.js';
+import { acceptClientWebSocket, type ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
 
 interface Received {
   binary: Buffer[][];
@@ -120,26 +118,6 @@ t.test('messages go out as frames; close sends code and reason and waits for the
   t.ok(written, 'the write callback ran');
   const [serverCode] = await serverClosed;
   t.equal(serverCode, 1000, "the client's echo was read");
-});
-
-t.test('write grouping: a lone small message goes out at once; a turn with bulk pieces leaves in one writev, in order', async (t) => {
-  const { socket, calls } = recordingSocket();
-  const client = new ClientWebSocket(socket, Buffer.alloc(0), 'v5.channel.k8s.io');
-  const lengths = (call: Buffer[]): number[] => call.map((chunk) => chunk.length);
-  client.send(Buffer.from([1, 0x78]), true);
-  t.same(calls.map(lengths), [[2, 2]], 'an echoed keystroke: header and payload, one writev, at once');
-  let written = 0;
-  client.send(Buffer.alloc(32_768, 2), true, () => written++);
-  client.send(Buffer.alloc(300, 1), true, () => written++);
-  client.send(Buffer.alloc(10, 3), true, () => written++);
-  t.equal(calls.length, 1, 'nothing more is written while the turn runs');
-  await setImmediatePromise();
-  t.same(calls.slice(1).map(lengths), [[4, 32_768, 4, 300, 2, 10]], 'three frames, headers and payloads, one writev');
-  t.same(calls[1]!.map((chunk) => chunk[chunk.length - 1]), [0, 2, 44, 1, 10, 3], 'each header before its own payload');
-  t.equal(written, 3, 'each write callback ran');
-  client.send(Buffer.alloc(4096), true);
-  await setImmediatePromise();
-  t.equal(calls.length, 3, 'a later turn is a writev of its own');
 });
 
 t.test('protocol errors close with their code and the reason', async (t) => {

@@ -25,8 +25,6 @@ import {
 import { HeaderBlockDecoder, HeaderBlockEncoder } from '../../src/codecs/spdy/header-block.js';
 import { SPDY3_DICTIONARY } from '../../src/codecs/spdy/dictionary.js';
 import { readCapture } from '../helpers/captures.js';
-import { recordingSocket } from '../helpers/recording-socket.js';
-import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import zlib from 'node:zlib';
 
 type Summary = Record<string, unknown>;
@@ -661,50 +659,4 @@ t.test('protocol errors: GOAWAY PROTOCOL_ERROR on the wire, an error event, the 
     t.equal(streams.length, 0, `${what}: no stream came of it`);
   }
   t.type(await bystanders.client.ping(), 'number', 'another connection in the process still works');
-});
-
-t.test("the writes of one turn leave in one writev: a session's SYN_STREAMs, then stdin pieces past the socket's 16 KiB mark; a keystroke at once", async (t) => {
-  const { socket, calls } = recordingSocket();
-  const connection = new SpdyConnection(socket, { role: 'client' });
-  const streams = ['error', 'stdin', 'stdout', 'stderr'].map((streamtype) => connection.openStream({ streamtype }));
-  t.same(calls, [], 'nothing is written while the turn runs');
-  await setImmediatePromise();
-  t.same(calls.map((call) => call.length), [4], 'four SYN_STREAMs, one writev');
-
-  // A 64 KiB client read carries a message's pieces: each is a stdin write in the same turn.
-  const stdin = streams[1]!;
-  const taken: number[] = [];
-  stdin.write(pattern(20_000, 1), () => taken.push(1));
-  stdin.write(pattern(20_000, 2), () => taken.push(2));
-  stdin.write(pattern(20_000, 3), () => taken.push(3));
-  await setImmediatePromise();
-  t.same(calls.slice(1).map((call) => call.map((chunk) => chunk.length)), [[8, 20_000, 8, 20_000, 8, 20_000]], 'three DATA frames, one writev');
-  t.same(taken, [1, 2, 3], 'each write was taken in the turn it came');
-
-  // A keystroke does not wait for the rest of the turn's work.
-  stdin.write(Buffer.from('x'));
-  t.same(calls.slice(2).map((call) => call.map((chunk) => chunk.length)), [[8, 1]], 'a lone 1-byte write: one writev, at once');
-});
-
-t.test("back-pressure: a stream's writer waits once the socket holds 64 KiB (not at its own 16 KiB mark), and drain lets it on", async (t) => {
-  const { socket, calls, release } = recordingSocket({ hold: true });
-  const connection = new SpdyConnection(socket, { role: 'client' });
-  const stdin = connection.openStream({ streamtype: 'stdin' });
-  const taken: number[] = [];
-  for (let i = 1; i <= 8; i++) stdin.write(pattern(16 * 1024, i), () => taken.push(i));
-  await setImmediatePromise();
-  t.same(taken, [1, 2, 3], 'three 16 KiB writes taken; the fourth brought the socket to 64 KiB and waits');
-  t.ok(socket.writableLength >= 64 * 1024 && socket.writableLength < 80 * 1024, `the socket holds ${socket.writableLength} bytes`);
-  release();
-  await turnsUntil(() => taken.length === 8);
-  t.same(taken, [1, 2, 3, 4, 5, 6, 7, 8], 'every write taken once the socket drained');
-  const sent = calls.flat().reduce((sum, chunk) => sum + chunk.length, 0);
-  t.ok(sent > 8 * 16 * 1024, 'and written');
-
-  const small = new SpdyConnection(recordingSocket({ hold: true }).socket, { role: 'client', streamHighWaterMark: 4096 });
-  const tiny = small.openStream({ streamtype: 'stdin' });
-  const tinyTaken: number[] = [];
-  for (let i = 1; i <= 3; i++) tiny.write(pattern(8 * 1024, i), () => tinyTaken.push(i));
-  await setImmediatePromise();
-  t.same(tinyTaken, [1], "a small session budget keeps the socket's own 16 KiB mark");
 });

@@ -1,3 +1,4 @@
+import { takeSpareByteBefore } from '../spare-byte.js';
 import { CLOSE_SIGNAL, REMOTE_COMMAND_CHANNEL_COUNT, type RemoteCommandProtocol } from './protocols.js';
 
 export type ChannelMessage =
@@ -81,14 +82,20 @@ export interface EncodedMessage {
  * A channel message in the protocol's framing (conn.go write): binary = one channel byte + payload;
  * base64 = the character '0'+channel followed by standard base64 with padding. An empty payload still
  * carries its channel byte (client-go's reader fails on a message without one). Base64 framing can
- * only name channels 0–79 (the character must stay one byte in UTF-8). The binary message is a copy;
- * WebSocketChannels sends binary framing without one (the channel byte goes with the frame header).
+ * only name channels 0–79 (the character must stay one byte in UTF-8). A payload with a spare byte
+ * before it (spare-byte.ts) is framed in place, without a copy; that byte is overwritten.
  */
 export function encodeChannelMessage(channel: number, payload: Buffer, protocol: RemoteCommandProtocol): EncodedMessage {
   checkChannel(channel);
   if (protocol.framing === 'base64') {
     if (channel > MAX_BASE64_CHANNEL) throw new RangeError(`channel ${channel} cannot be named in base64 framing`);
     return { data: String.fromCharCode(0x30 + channel) + payload.toString('base64'), binary: false };
+  }
+  if (takeSpareByteBefore(payload)) {
+    // A SPDY DATA payload: its frame header's last byte becomes the channel byte, the payload stays put.
+    const data = Buffer.from(payload.buffer, payload.byteOffset - 1, payload.length + 1);
+    data[0] = channel;
+    return { data, binary: true };
   }
   const data = Buffer.allocUnsafe(payload.length + 1);
   data[0] = channel;
@@ -107,12 +114,6 @@ export function encodeCloseSignal(channel: number): Buffer {
 
 function checkChannel(channel: number): void {
   if (!Number.isInteger(channel) || channel < 0 || channel > 0xff) throw new RangeError(`invalid channel ${channel}`);
-}
-
-/** `channel` if it is a channel number (0–255); a RangeError otherwise. */
-export function checkedChannel(channel: number): number {
-  checkChannel(channel);
-  return channel;
 }
 
 const BASE64_BODY = /^[A-Za-z0-9+/]*$/;

@@ -1,4 +1,5 @@
 import { GoawayStatus, RstStatus, SpdyProtocolError } from './errors.js';
+import { markSpareByteBefore } from '../spare-byte.js';
 
 export { GoawayStatus, RstStatus, SpdyProtocolError };
 
@@ -49,8 +50,11 @@ const KNOWN_CONTROL_TYPES = new Set<number>(Object.values(ControlType));
 
 /**
  * Bytes in, frames out; no I/O. Input may be split at any byte boundary. DATA payloads are handed
- * out as subarrays of the input (no copy). Only a frame header or a control frame that straddles
- * chunks is assembled, in a buffer sized once from its length (never re-concatenated per chunk).
+ * out as subarrays of the input (no copy), and a piece that follows its frame header in the same
+ * chunk is marked as having a spare byte before it (spare-byte.ts: the header's last byte, read
+ * already), so a channel message can be framed around it in place. Only a frame header or a control
+ * frame that straddles chunks is assembled, in a buffer sized once from its length (never
+ * re-concatenated per chunk).
  * After a SpdyProtocolError the position in the byte stream is lost: abandon the connection.
  */
 export class SpdyFrameParser {
@@ -61,6 +65,8 @@ export class SpdyFrameParser {
   private dataRemaining = 0;
   private dataStreamId = 0;
   private dataFin = false;
+  /** The next DATA piece starts right after its frame header's bytes in the same chunk. */
+  private dataPieceFollowsHeader = false;
   /** Control frame body being assembled across chunks. */
   private body: Buffer | undefined;
   private bodyFill = 0;
@@ -83,6 +89,9 @@ export class SpdyFrameParser {
         this.dataRemaining -= take;
         const complete = this.dataRemaining === 0;
         const payload = chunk.subarray(offset, offset + take);
+        // The first piece of a frame follows its header in this chunk: the header's last byte is spare.
+        if (this.dataPieceFollowsHeader) markSpareByteBefore(payload);
+        this.dataPieceFollowsHeader = false;
         frames.push({ type: 'data', streamId: this.dataStreamId, payload, fin: complete && this.dataFin, frameComplete: complete });
         offset += take;
         continue;
@@ -131,6 +140,8 @@ export class SpdyFrameParser {
           this.dataStreamId = streamId;
           this.dataRemaining = length;
           this.dataFin = (flags & FLAG_FIN) !== 0;
+          // At least one header byte came in this chunk, and the payload (if any here) follows it.
+          this.dataPieceFollowsHeader = offset < end;
         }
         continue;
       }

@@ -355,33 +355,29 @@ export class WebSocketFrameParser {
   }
 }
 
-/**
- * Server→client frame header (never masked), FIN set: 2, 4 or 10 bytes. With `leadingByte`, the
- * payload's first byte follows in the same buffer (`payloadLength` counts it): a channel byte in
- * front of a payload that is then written as it is, never copied behind a fresh byte.
- */
-export function encodeFrameHeader(opcode: number, payloadLength: number, leadingByte?: number): Buffer {
+/** Server→client frame header (never masked), FIN set: 2, 4 or 10 bytes. */
+export function encodeFrameHeader(opcode: number, payloadLength: number): Buffer {
   if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new RangeError(`invalid payload length ${payloadLength}`);
-  const extra = leadingByte === undefined ? 0 : 1;
-  if (extra && payloadLength < 1) throw new RangeError('a leading byte needs a payload length of at least 1');
   const b0 = 0x80 | (opcode & 0x0f);
-  let header: Buffer;
   if (payloadLength < 126) {
-    header = Buffer.allocUnsafe(2 + extra);
+    const header = Buffer.allocUnsafe(2);
+    header[0] = b0;
     header[1] = payloadLength;
-  } else if (payloadLength < 0x10000) {
-    header = Buffer.allocUnsafe(4 + extra);
+    return header;
+  }
+  if (payloadLength < 0x10000) {
+    const header = Buffer.allocUnsafe(4);
+    header[0] = b0;
     header[1] = 126;
     header[2] = payloadLength >>> 8;
     header[3] = payloadLength & 0xff;
-  } else {
-    header = Buffer.allocUnsafe(10 + extra);
-    header[1] = 127;
-    header.writeUInt32BE(Math.floor(payloadLength / 0x100000000), 2);
-    header.writeUInt32BE(payloadLength >>> 0, 6);
+    return header;
   }
+  const header = Buffer.allocUnsafe(10);
   header[0] = b0;
-  if (extra) header[header.length - 1] = leadingByte!;
+  header[1] = 127;
+  header.writeUInt32BE(Math.floor(payloadLength / 0x100000000), 2);
+  header.writeUInt32BE(payloadLength >>> 0, 6);
   return header;
 }
 

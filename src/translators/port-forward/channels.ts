@@ -179,7 +179,7 @@ export class PortForwardChannels {
         return toClient;
       },
       get bufferedBytes() {
-        let total = peer.unflushedBytes + upstream.unwrittenBytes;
+        let total = peer.unflushedBytes;
         for (const pair of pairs) total += pair.data.writableLength + pair.data.readableLength;
         return total;
       },

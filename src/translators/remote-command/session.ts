@@ -99,7 +99,7 @@ export class RemoteCommandSession implements LiveSession {
 
   /** Bytes this session holds in user space right now, both directions: the figure the budget bounds. */
   get bufferedBytes(): number {
-    let total = this.options.channels.peer.unflushedBytes + this.options.upstream.unwrittenBytes + (this.stdin?.writableLength ?? 0);
+    let total = this.options.channels.peer.unflushedBytes + (this.stdin?.writableLength ?? 0);
     for (const stream of this.outputs.values()) total += stream.readableLength;
     return total;
   }
