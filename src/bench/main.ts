@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { directExec, directPortForward, gatewayExec, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
 import { descriptorLimitOf, openDescriptorsOf, PLACEMENT, pinToCpu, rssOf, startGatewayServer, startServer, startSyntheticUpstreamServer, startTcpRelay, type ServerProcess } from './processes.js';
 import { ratioChart } from './chart.js';
-import { download, roundTrips, seconds, upload, writePipelined, type Open } from './transfers.js';
+import { download, percentile, roundTrips, seconds, upload, writePipelined, type Open } from './transfers.js';
 
 /**
  * `npm run bench`: the gateway path (WebSocket → gateway → SPDY → legacy cluster) measured side by
@@ -129,11 +129,6 @@ async function concurrentDownloads(open: Open, count: number, bytes: number): Pr
   const wall = seconds(started);
   // Equal bytes per session, so throughput ratios are inverse duration ratios.
   return { aggregate: (count * bytes) / MiB / wall, fairness: Math.min(...durations) / Math.max(...durations), fairnessP10P90: percentile(durations, 10) / percentile(durations, 90) };
-}
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 class Results {

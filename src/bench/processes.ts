@@ -13,6 +13,8 @@ export interface ServerProcess {
   pid: number;
   /** User + system CPU seconds the process has used so far (from /proc). */
   cpuSeconds(): number;
+  /** The same split, with the minor page faults so far. */
+  usage(): ProcessUsage;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,11 @@ export function startServer(args: string[], script = MAIN): Promise<ServerProces
       resolve({
         url: match[1]!,
         pid: child.pid!,
-        cpuSeconds: () => cpuSecondsOf(child.pid!),
+        cpuSeconds: () => {
+          const { userSeconds, systemSeconds } = usageOf(child.pid!);
+          return userSeconds + systemSeconds;
+        },
+        usage: () => usageOf(child.pid!),
         stop: () =>
           new Promise((done) => {
             child.once('exit', () => done());
@@ -50,9 +56,9 @@ export function startServer(args: string[], script = MAIN): Promise<ServerProces
  * The gateway as the benchmark and the soak run it: `serve` in front of `upstream`, without the admin
  * listener (runs must not compete for its port) and with limits far above what a run opens from one
  * address (the production defaults would refuse the 10,000 idle sessions), no idle or age limit, and
- * no drain on stop.
+ * no drain on stop. `main` is another build's CLI for `npm run bench:ab`.
  */
-export async function startGatewayServer(upstream: string): Promise<ServerProcess> {
+export async function startGatewayServer(upstream: string, main = MAIN): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'ksg-bench-'));
   const config = join(dir, 'gateway.yaml');
   await writeFile(
@@ -65,7 +71,7 @@ export async function startGatewayServer(upstream: string): Promise<ServerProces
       shutdown: { gracePeriodSeconds: 0 },
     }),
   );
-  const server = await startServer(['serve', '--config', config]);
+  const server = await startServer(['serve', '--config', config], main);
   return {
     ...server,
     stop: async () => {
@@ -85,10 +91,16 @@ export function startSyntheticUpstreamServer(): Promise<ServerProcess> {
   return startServer([], fileURLToPath(new URL('./synthetic-upstream-main.js', import.meta.url)));
 }
 
-/** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz there). */
-function cpuSecondsOf(pid: number): number {
+export interface ProcessUsage {
+  userSeconds: number;
+  systemSeconds: number;
+  minorFaults: number;
+}
+
+/** utime, stime (seconds; Linux /proc clock ticks are 100 Hz) and minflt of a process. */
+function usageOf(pid: number): ProcessUsage {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { userSeconds: Number(fields[11]) / 100, systemSeconds: Number(fields[12]) / 100, minorFaults: Number(fields[7]) };
 }
 
 /** Resident memory of a process in bytes. */

@@ -67,3 +67,9 @@ export async function roundTrips(open: Open, count: number): Promise<number[]> {
   await session.finished;
   return samples;
 }
+
+/** The p-th percentile of `samples` (nearest rank). */
+export function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

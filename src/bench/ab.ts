@@ -1,0 +1,142 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gatewayExec } from './clients.js';
+import { PLACEMENT, pinToCpu, startGatewayServer, startSyntheticUpstreamServer, type ProcessUsage, type ServerProcess } from './processes.js';
+import { download, percentile, roundTrips, upload, type Open } from './transfers.js';
+
+/**
+ * `npm run bench:ab -- --against REF`: this build's gateway and the gateway of git ref REF, side by
+ * side in front of one synthetic upstream, measured in alternating order round after round — the
+ * way to tell whether a change is faster on a host where throughput moves by ±15 % between runs.
+ * Syscall and instruction counts are not enough on their own: a change that cut both (batching a
+ * turn's writes, sending output without a copy) measured slower here, through system time and page
+ * faults (docs/performance.md). Both gateways get the second CPU, the clients and the upstream the
+ * first, as `npm run bench -- --pin` does.
+ */
+const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, mib: { type: 'string' }, 'round-trips': { type: 'string' } } });
+const say = (line: string): void => void process.stderr.write(`bench:ab: ${line}\n`);
+if (!values.against) {
+  say('usage: npm run bench:ab -- --against <git ref> [--rounds N (6)] [--mib N (256)] [--round-trips N (1000)]');
+  process.exit(2);
+}
+if (availableParallelism() < 2) {
+  say('needs two CPUs (clients and upstream on one, the gateways on the other)');
+  process.exit(2);
+}
+const rounds = Number(values.rounds ?? '6');
+const MiB = 1024 * 1024;
+const bytes = Number(values.mib ?? '256') * MiB;
+const echoes = Number(values['round-trips'] ?? '1000');
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Sample {
+  mibPerSecond: number;
+  userPerGiB: number;
+  systemPerGiB: number;
+  faultsPerGiB: number;
+}
+
+/** `ref` checked out beside this one and built, with this checkout's node_modules; removed by `dispose`. */
+function buildOf(ref: string): { main: string; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'ksg-ab-'));
+  const git = (...args: string[]): string => execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8' });
+  git('worktree', 'add', '--detach', dir, ref);
+  const dispose = (): void => {
+    git('worktree', 'remove', '--force', dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+    execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { stdio: 'inherit' });
+    const main = join(dir, 'dist/cli/main.js');
+    if (!existsSync(main)) throw new Error(`${ref} has no dist/cli/main.js after building`);
+    return { main, dispose };
+  } catch (error) {
+    dispose();
+    throw error;
+  }
+}
+
+async function measured(gateway: ServerProcess, transfer: () => Promise<number>): Promise<Sample> {
+  const before: ProcessUsage = gateway.usage();
+  const seconds = await transfer();
+  const after = gateway.usage();
+  const gib = bytes / (1024 * MiB);
+  return {
+    mibPerSecond: bytes / MiB / seconds,
+    userPerGiB: (after.userSeconds - before.userSeconds) / gib,
+    systemPerGiB: (after.systemSeconds - before.systemSeconds) / gib,
+    faultsPerGiB: (after.minorFaults - before.minorFaults) / gib,
+  };
+}
+
+async function main(): Promise<void> {
+  const ref = values.against!;
+  say(`building ${ref} in a worktree`);
+  const other = buildOf(ref);
+  const processes: ServerProcess[] = [];
+  try {
+    pinToCpu('self', PLACEMENT.clientsAndUpstream);
+    const upstream = await startSyntheticUpstreamServer();
+    processes.push(upstream);
+    pinToCpu(upstream.pid, PLACEMENT.clientsAndUpstream);
+    const builds = { this: await startGatewayServer(upstream.url), [ref]: await startGatewayServer(upstream.url, other.main) };
+    for (const gateway of Object.values(builds)) {
+      processes.push(gateway);
+      pinToCpu(gateway.pid, PLACEMENT.hop);
+    }
+    const names = Object.keys(builds);
+    const open = (name: string): Open => (command, stdin) => gatewayExec(builds[name]!.url, command, stdin);
+    say('warming both up: 3 × 32 MiB each way and 1,000 round trips each');
+    for (const name of names) {
+      for (let i = 0; i < 3; i++) {
+        await download(open(name), 32 * MiB);
+        await upload(open(name), 32 * MiB);
+      }
+      await roundTrips(open(name), 1_000);
+    }
+    const samples: Record<string, { download: Sample[]; upload: Sample[]; roundTrips: number[] }> = {};
+    for (const name of names) samples[name] = { download: [], upload: [], roundTrips: [] };
+    for (let round = 1; round <= rounds; round++) {
+      say(`round ${round} of ${rounds}: ${bytes / MiB} MiB each way and ${echoes} one-byte round trips through each build`);
+      for (const name of round % 2 ? names : [...names].reverse()) {
+        const gateway = builds[name]!;
+        samples[name]!.download.push(await measured(gateway, () => download(open(name), bytes)));
+        samples[name]!.upload.push(await measured(gateway, () => upload(open(name), bytes)));
+        samples[name]!.roundTrips.push(...(await roundTrips(open(name), echoes)));
+      }
+    }
+    report(names, samples);
+  } finally {
+    for (const server of processes) await server.stop();
+    other.dispose();
+  }
+}
+
+function report(names: string[], samples: Record<string, { download: Sample[]; upload: Sample[]; roundTrips: number[] }>): void {
+  const median = (values: number[]): number => percentile(values, 50);
+  const rows: string[][] = [['measure (median of rounds)', ...names, `${names[0]} / ${names[1]}`]];
+  const add = (label: string, of: (name: string) => number, digits: number): void => {
+    const [a, b] = names.map(of) as [number, number];
+    rows.push([label, a.toFixed(digits), b.toFixed(digits), (a / b).toFixed(3)]);
+  };
+  for (const direction of ['download', 'upload'] as const) {
+    add(`${direction} MiB/s`, (name) => median(samples[name]![direction].map((s) => s.mibPerSecond)), 0);
+    add(`${direction} gateway user CPU s/GiB`, (name) => median(samples[name]![direction].map((s) => s.userPerGiB)), 2);
+    add(`${direction} gateway system CPU s/GiB`, (name) => median(samples[name]![direction].map((s) => s.systemPerGiB)), 2);
+    add(`${direction} gateway minor page faults per GiB`, (name) => median(samples[name]![direction].map((s) => s.faultsPerGiB)), 0);
+  }
+  add('round trip p50 µs (all rounds pooled)', (name) => percentile(samples[name]!.roundTrips, 50), 1);
+  add('round trip p99 µs (all rounds pooled)', (name) => percentile(samples[name]!.roundTrips, 99), 1);
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  for (const row of rows) process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
+}
+
+main().catch((error: unknown) => {
+  say((error as Error).stack ?? String(error));
+  process.exit(1);
+});
