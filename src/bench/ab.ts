@@ -33,6 +33,14 @@ const bytes = Number(values.mib ?? '256') * MiB;
 const echoes = Number(values['round-trips'] ?? '1000');
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
+interface Samples {
+  download: Sample[];
+  upload: Sample[];
+  /** Every round trip of every round, and each round's p50. */
+  roundTrips: number[];
+  roundTripP50s: number[];
+}
+
 interface Sample {
   mibPerSecond: number;
   userPerGiB: number;
@@ -99,15 +107,17 @@ async function main(): Promise<void> {
       }
       await roundTrips(open(name), 1_000);
     }
-    const samples: Record<string, { download: Sample[]; upload: Sample[]; roundTrips: number[] }> = {};
-    for (const name of names) samples[name] = { download: [], upload: [], roundTrips: [] };
+    const samples: Record<string, Samples> = {};
+    for (const name of names) samples[name] = { download: [], upload: [], roundTrips: [], roundTripP50s: [] };
     for (let round = 1; round <= rounds; round++) {
       say(`round ${round} of ${rounds}: ${bytes / MiB} MiB each way and ${echoes} one-byte round trips through each build`);
       for (const name of round % 2 ? names : [...names].reverse()) {
         const gateway = builds[name]!;
         samples[name]!.download.push(await measured(gateway, () => download(open(name), bytes)));
         samples[name]!.upload.push(await measured(gateway, () => upload(open(name), bytes)));
-        samples[name]!.roundTrips.push(...(await roundTrips(open(name), echoes)));
+        const echoed = await roundTrips(open(name), echoes);
+        samples[name]!.roundTrips.push(...echoed);
+        samples[name]!.roundTripP50s.push(percentile(echoed, 50));
       }
     }
     report(names, samples);
@@ -117,21 +127,29 @@ async function main(): Promise<void> {
   }
 }
 
-function report(names: string[], samples: Record<string, { download: Sample[]; upload: Sample[]; roundTrips: number[] }>): void {
+/**
+ * Medians per build, their ratio, and in how many rounds the first build came out ahead — the
+ * consistency a ratio of medians hides. Run it against HEAD itself first: what identical builds
+ * differ by on this machine is the noise any change must clear.
+ */
+function report(names: string[], samples: Record<string, Samples>): void {
+  const [first, second] = names as [string, string];
   const median = (values: number[]): number => percentile(values, 50);
-  const rows: string[][] = [['measure (median of rounds)', ...names, `${names[0]} / ${names[1]}`]];
-  const add = (label: string, of: (name: string) => number, digits: number): void => {
-    const [a, b] = names.map(of) as [number, number];
-    rows.push([label, a.toFixed(digits), b.toFixed(digits), (a / b).toFixed(3)]);
+  const rows: string[][] = [['measure (median of rounds)', first, second, `${first} / ${second}`, `rounds ${first} ahead`]];
+  const add = (label: string, of: (name: string) => number[], digits: number, better?: 'higher' | 'lower', pooled?: (name: string) => number): void => {
+    const [a, b] = [first, second].map((name) => (pooled ? pooled(name) : median(of(name)))) as [number, number];
+    const perRound = of(first).map((value, round) => [value, of(second)[round]!] as const);
+    const ahead = better ? perRound.filter(([x, y]) => (better === 'higher' ? x > y : x < y)).length : undefined;
+    rows.push([label, a.toFixed(digits), b.toFixed(digits), (a / b).toFixed(3), ahead === undefined ? '' : `${ahead} of ${perRound.length}`]);
   };
   for (const direction of ['download', 'upload'] as const) {
-    add(`${direction} MiB/s`, (name) => median(samples[name]![direction].map((s) => s.mibPerSecond)), 0);
-    add(`${direction} gateway user CPU s/GiB`, (name) => median(samples[name]![direction].map((s) => s.userPerGiB)), 2);
-    add(`${direction} gateway system CPU s/GiB`, (name) => median(samples[name]![direction].map((s) => s.systemPerGiB)), 2);
-    add(`${direction} gateway minor page faults per GiB`, (name) => median(samples[name]![direction].map((s) => s.faultsPerGiB)), 0);
+    add(`${direction} MiB/s`, (name) => samples[name]![direction].map((s) => s.mibPerSecond), 0, 'higher');
+    add(`${direction} gateway user CPU s/GiB`, (name) => samples[name]![direction].map((s) => s.userPerGiB), 2, 'lower');
+    add(`${direction} gateway system CPU s/GiB`, (name) => samples[name]![direction].map((s) => s.systemPerGiB), 2, 'lower');
+    add(`${direction} gateway minor page faults per GiB`, (name) => samples[name]![direction].map((s) => s.faultsPerGiB), 0, 'lower');
   }
-  add('round trip p50 µs (all rounds pooled)', (name) => percentile(samples[name]!.roundTrips, 50), 1);
-  add('round trip p99 µs (all rounds pooled)', (name) => percentile(samples[name]!.roundTrips, 99), 1);
+  add('round trip p50 µs (median of rounds\' p50)', (name) => samples[name]!.roundTripP50s, 1, 'lower');
+  add('round trip p99 µs (all rounds pooled)', (name) => samples[name]!.roundTrips, 1, undefined, (name) => percentile(samples[name]!.roundTrips, 99));
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   for (const row of rows) process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
 }
