@@ -10,12 +10,12 @@ import { download, percentile, roundTrips, upload, type Open } from './transfers
 
 /**
  * `npm run bench:ab -- --against REF`: this build's gateway and the gateway of git ref REF, side by
- * side in front of one synthetic upstream, measured in alternating order round after round — the
- * way to tell whether a change is faster on a host where throughput moves by ±15 % between runs.
- * Syscall and instruction counts are not enough on their own: a change that cut both (batching a
- * turn's writes, sending output without a copy) measured slower here, through system time and page
- * faults (docs/performance.md). Both gateways get the second CPU, the clients and the upstream the
- * first, as `npm run bench -- --pin` does.
+ * side in front of one synthetic upstream, measured in alternating order round after round, on a
+ * host where throughput moves by ±15 % between runs. Syscall and instruction counts are not enough
+ * on their own: two changes that cut both (batching a turn's writes, sending output without a copy)
+ * showed no gain here, through system time and page faults (docs/performance.md). Run it against
+ * HEAD first: identical builds differ too. Both gateways get the second CPU, the clients and the
+ * upstream the first, as `npm run bench -- --pin` does.
  */
 const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, mib: { type: 'string' }, 'round-trips': { type: 'string' } } });
 const say = (line: string): void => void process.stderr.write(`bench:ab: ${line}\n`);

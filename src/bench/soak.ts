@@ -41,7 +41,7 @@ async function execEcho(gateway: ServerProcess): Promise<void> {
   stats.exec++;
   const received: Buffer[] = [];
   session.onStdout((chunk) => received.push(chunk));
-  for (let offset = 0; offset < size; offset += 64 * 1024) {
+  for (let offset = 0; offset < size; offset += CHUNK) {
     if (dies && offset > size / 2) {
       // A client that vanishes mid-stream, without a close frame.
       session.kill();
@@ -49,7 +49,7 @@ async function execEcho(gateway: ServerProcess): Promise<void> {
       await session.finished;
       return;
     }
-    await session.write(payload.subarray(offset, offset + 64 * 1024));
+    await session.write(payload.subarray(offset, offset + CHUNK));
   }
   session.endStdin();
   await session.finished;
