@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gatewayExec } from './clients.js';
 import { PLACEMENT, pinToCpu, startGatewayServer, startSyntheticUpstreamServer, type ProcessUsage, type ServerProcess } from './processes.js';
+import { printTable } from './table.js';
 import { download, percentile, roundTrips, upload, type Open } from './transfers.js';
 
 /**
@@ -150,8 +151,7 @@ function report(names: string[], samples: Record<string, Samples>): void {
   }
   add('round trip p50 µs (median of rounds\' p50)', (name) => samples[name]!.roundTripP50s, 1, 'lower');
   add('round trip p99 µs (all rounds pooled)', (name) => samples[name]!.roundTrips, 1, undefined, (name) => percentile(samples[name]!.roundTrips, 99));
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const row of rows) process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
+  printTable(rows);
 }
 
 main().catch((error: unknown) => {

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { directExec, gatewayExec, TOKEN } from './clients.js';
 import { startServer } from './processes.js';
+import { printTable } from './table.js';
 import { download, roundTrips, upload, type Open } from './transfers.js';
 
 /**
@@ -164,11 +165,6 @@ async function main(): Promise<void> {
   process.stdout.write('\n');
   // One session's opening and closing are counted with its echoes: spread over 2,000, they add little.
   printTable([[`instructions per 1-byte round trip (${ROUND_TRIPS.toLocaleString('en-US')} on one session)`, 'JS thread', 'helper threads'], ...echoRows]);
-}
-
-function printTable(table: string[][]): void {
-  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
-  for (const row of table) process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
 }
 
 main().catch((error: unknown) => {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { directExec, directPortForward, gatewayExec, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe, type ExecSession } from './clients.js';
 import { descriptorLimitOf, openDescriptorsOf, PLACEMENT, pinToCpu, rssOf, startGatewayServer, startServer, startSyntheticUpstreamServer, startTcpRelay, type ServerProcess } from './processes.js';
 import { ratioChart } from './chart.js';
+import { printTable } from './table.js';
 import { download, percentile, roundTrips, seconds, upload, writePipelined, type Open } from './transfers.js';
 
 /**
@@ -431,7 +432,7 @@ async function main(): Promise<void> {
   if (parts.includes('synthetic')) await syntheticPart(results);
   if (parts.includes('idle')) await idlePart(results);
 
-  printTable(results.all);
+  printResults(results.all);
   if (values.json) await writeFile(values.json, JSON.stringify(results.all, null, 2) + '\n');
   if (values.svg) {
     const compared = results.all.filter((result) => result.ratio > 0);
@@ -444,13 +445,9 @@ function round(value: number, digits = 2): number {
   return Math.round(value * factor) / factor;
 }
 
-function printTable(results: Result[]): void {
+function printResults(results: Result[]): void {
   const rows = [['measure', 'unit', 'gateway', 'direct', 'gateway/direct'], ...results.map((r) => [r.name, r.unit, String(r.gateway), r.direct ? String(r.direct) : '—', r.ratio ? r.ratio.toFixed(3) : '—'])];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const [index, row] of rows.entries()) {
-    process.stdout.write(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ') + '\n');
-    if (index === 0) process.stdout.write(widths.map((width) => '-'.repeat(width)).join('  ') + '\n');
-  }
+  printTable(rows, { rule: true });
 }
 
 main().catch((error: unknown) => {
