@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import {
   encodeCloseFrame,
   encodeControlFrame,
+  encodeFrame,
   encodeFrameHeader,
   Opcode,
   WebSocketFrameParser,
@@ -12,6 +13,7 @@ import {
   type WebSocketFrameHandler,
 } from '../codecs/websocket/frames.js';
 import { webSocketAccept } from '../codecs/websocket/handshake.js';
+import { SMALL_WRITE_BYTES } from './small-writes.js';
 
 /**
  * What arrives from the client. Binary messages are handed on in pieces as they arrive — views of the
@@ -104,13 +106,18 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     this.socket.on('data', (chunk: Buffer) => this.parse(chunk));
   }
 
-  /** One message as one frame; `written` runs once its payload has reached the kernel. */
+  /** One message as one frame (header and a small payload copied together: small-writes.ts); `written` runs once its payload has reached the kernel. */
   send(data: Buffer | string, binary: boolean, written?: () => void): void {
     if (this.state !== 'open') return;
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     const socket = this.socket;
+    const opcode = binary ? Opcode.binary : Opcode.text;
+    if (payload.length <= SMALL_WRITE_BYTES) {
+      socket.write(encodeFrame(opcode, payload), written);
+      return;
+    }
     socket.cork();
-    socket.write(encodeFrameHeader(binary ? Opcode.binary : Opcode.text, payload.length));
+    socket.write(encodeFrameHeader(opcode, payload.length));
     socket.write(payload, written);
     socket.uncork();
   }

@@ -6,6 +6,7 @@ import {
   RstStatus,
   SpdyFrameParser,
   SpdyProtocolError,
+  encodeDataFrame,
   encodeDataFrameHeader,
   encodeGoaway,
   encodePing,
@@ -15,6 +16,7 @@ import {
   type SpdyFrame,
 } from '../codecs/spdy/frames.js';
 import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../codecs/spdy/header-block.js';
+import { SMALL_WRITE_BYTES } from './small-writes.js';
 
 export interface SpdyConnectionOptions {
   /** The side that sent the HTTP upgrade is the SPDY client and opens odd stream ids. */
@@ -167,13 +169,15 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   /**
    * @internal DATA frames of at most 32 KiB: each header written separately so the payload goes to
-   * the socket as a subarray of the caller's buffer, corked into one writev. Returns false when the
+   * the socket as a subarray of the caller's buffer, corked into one writev (a small payload is
+   * copied after its header instead: small-writes.ts). Returns false when the
    * socket is above its high-water mark (then wait for whenDrained).
    */
   writeData(streamId: number, data: Buffer, fin: boolean): boolean {
     if (this.closed || !this.socket.writable) return true;
     this.bytesWritten += data.length;
     if (data.length === 0) return this.socket.write(encodeDataFrameHeader(streamId, 0, fin));
+    if (data.length <= SMALL_WRITE_BYTES) return this.socket.write(encodeDataFrame(streamId, data, fin));
     let flushed = true;
     this.socket.cork();
     for (let at = 0; at < data.length; at += MAX_DATA_FRAME_PAYLOAD) {

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { acceptClientWebSocket, type ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
+import { acceptClientWebSocket, ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
 
 interface Received {
   binary: Buffer[][];
@@ -118,6 +118,31 @@ t.test('messages go out as frames; close sends code and reason and waits for the
   t.ok(written, 'the write callback ran');
   const [serverCode] = await serverClosed;
   t.equal(serverCode, 1000, "the client's echo was read");
+});
+
+t.test('a small message (a keystroke) is one socket write of the whole frame; above 1 KiB the payload is not copied', async (t) => {
+  const chunks: Buffer[][] = [];
+  const socket = new Duplex({
+    read: () => undefined,
+    write: (chunk: Buffer, _encoding, done) => (chunks.push([chunk]), done()),
+    writev: (pieces, done) => (chunks.push(pieces.map((piece) => piece.chunk as Buffer)), done()),
+  });
+  const client = new ClientWebSocket(socket, Buffer.alloc(0), '');
+  const atLimit = Buffer.alloc(1024, 0x61);
+  const aboveLimit = Buffer.alloc(1025, 0x62);
+  client.send(Buffer.from([1, 0x78]), true);
+  client.send(atLimit, true);
+  client.send(aboveLimit, true);
+  client.send('1', false);
+  t.same(
+    chunks.map((pieces) => pieces.map((piece) => piece.length)),
+    [[4], [4 + 1024], [4, 1025], [3]],
+    'whole frames up to 1 KiB, a writev of header and payload above',
+  );
+  t.same([...chunks[0]![0]!], [0x82, 2, 1, 0x78]);
+  t.ok(chunks[1]![0]!.subarray(4).equals(atLimit));
+  t.equal(chunks[2]![1], aboveLimit, "above the limit the payload is the caller's buffer");
+  t.same([...chunks[3]![0]!], [0x81, 1, 0x31]);
 });
 
 t.test('protocol errors close with their code and the reason', async (t) => {

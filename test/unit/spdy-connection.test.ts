@@ -555,6 +555,37 @@ t.test('writes: SYN_REPLY before the first DATA, frames of 32 KiB, payloads not 
   t.same(peer.bytes.subarray(peer.bytes.length - 8).toString('hex'), encodeDataFrameHeader(1, 0, true).toString('hex'));
 });
 
+t.test('a small write (a keystroke) is one socket write of header and payload; above 1 KiB the payload is not copied', async (t) => {
+  const { connection, peer, socket } = await againstRaw(t, 'server');
+  const written: Buffer[] = [];
+  const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+  socket.write = ((chunk: Buffer) => (written.push(chunk), write(chunk))) as typeof socket.write;
+  const keystroke = Buffer.from('x');
+  const atLimit = pattern(1024, 5);
+  const aboveLimit = pattern(1025, 7);
+  connection.on('stream', (stream) => {
+    stream.reply();
+    written.length = 0;
+    stream.write(keystroke);
+    stream.write(atLimit);
+    stream.write(aboveLimit);
+    stream.end();
+  });
+  peer.send(peer.syn(1, { streamtype: 'stdout' }));
+  await peer.until((frames) => frames.some((f) => f.fin));
+  t.same(peer.frames.map((f) => [f.type, f.length, f.fin]), [
+    ['syn_reply', undefined, false],
+    ['data', 1, false],
+    ['data', 1024, false],
+    ['data', 1025, false],
+    ['data', 0, true],
+  ]);
+  t.same(written.map((chunk) => chunk.length), [9, 1032, 8, 1025, 8], 'whole frames up to 1 KiB; header and payload apart above');
+  t.equal(written[0]!.toString('hex'), Buffer.concat([encodeDataFrameHeader(1, 1, false), keystroke]).toString('hex'));
+  t.ok(written[1]!.subarray(8).equals(atLimit), 'the copied payload is the bytes written');
+  t.equal(written[3]!.buffer, aboveLimit.buffer, "above the limit the payload is the caller's memory");
+});
+
 t.test('openStream({fin}) half-closes in the SYN_STREAM itself; the stream leaves the table on the peer FIN', async (t) => {
   const { connection, peer } = await againstRaw(t, 'client');
   const stream = connection.openStream({ streamtype: 'error' }, { fin: true });

@@ -6,6 +6,7 @@ import {
   SpdyProtocolError,
   GoawayStatus,
   RstStatus,
+  encodeDataFrame,
   encodeDataFrameHeader,
   encodeGoaway,
   encodeHeaders,
@@ -244,6 +245,8 @@ t.test('encoders and parser agree on every frame type and flag', async (t) => {
   t.equal(encodeSettings([{ id: 7, value: 65536, flags: 1 }]).toString('hex'), '800300040000000c000000010100000700010000');
   t.equal(encodeWindowUpdate(13, 1024).toString('hex'), '80030009000000080000000d00000400');
   t.equal(encodeDataFrameHeader(0x7fffffff, 0xffffff, true).toString('hex'), '7fffffff01ffffff');
+  t.equal(encodeDataFrame(0x7fffffff, Buffer.from('ab'), true).toString('hex'), '7fffffff010000026162', 'a whole DATA frame: its header, then the payload');
+  t.equal(encodeDataFrame(3, Buffer.alloc(0), false).toString('hex'), '0000000300000000');
 });
 
 t.test('DATA payloads are handed out as they arrive, as subarrays of the input (no copy)', async (t) => {

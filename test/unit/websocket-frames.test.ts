@@ -12,6 +12,7 @@ import {
   WebSocketProtocolError,
   encodeCloseFrame,
   encodeControlFrame,
+  encodeFrame,
   encodeFrameHeader,
   type WebSocketFrameHandler,
 } from '../../src/codecs/websocket/frames.js';
@@ -390,6 +391,11 @@ t.test("encoders: byte for byte at the length boundaries, and as ws's Receiver r
     t.same(await wsReceives(Buffer.concat([encodeFrameHeader(Opcode.binary, length), payload])), [{ message: payload.toString('hex'), isBinary: true }], `ws reads a ${length}-byte binary frame`);
   }
   t.same(await wsReceives(Buffer.concat([encodeFrameHeader(Opcode.text, 3), Buffer.from('abc')])), [{ message: hex('abc'), isBinary: false }]);
+  for (const length of [0, 1, 125, 126, 1024]) {
+    const payload = Buffer.alloc(length, (length + 1) & 0xff);
+    t.equal(encodeFrame(Opcode.binary, payload).toString('hex'), Buffer.concat([encodeFrameHeader(Opcode.binary, length), payload]).toString('hex'), `a whole ${length}-byte frame is its header and payload`);
+  }
+  t.same([...encodeFrame(Opcode.text, Buffer.from('ok'))], [0x81, 2, 0x6f, 0x6b]);
 
   t.same(await wsReceives(encodeControlFrame(Opcode.ping, Buffer.from('p'))), [{ ping: hex('p') }]);
   t.same(await wsReceives(encodeControlFrame(Opcode.pong, Buffer.alloc(125, 1))), [{ pong: Buffer.alloc(125, 1).toString('hex') }]);

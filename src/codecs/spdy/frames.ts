@@ -265,6 +265,16 @@ export function encodeDataFrameHeader(streamId: number, length: number, fin: boo
   return header;
 }
 
+/** A whole DATA frame, header and payload in one buffer: for small payloads, where one copy is cheaper than a writev of two. */
+export function encodeDataFrame(streamId: number, payload: Buffer, fin: boolean): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_LENGTH + payload.length);
+  frame.writeUInt32BE(streamId & ID_MASK, 0);
+  frame[4] = fin ? FLAG_FIN : 0;
+  frame.writeUIntBE(payload.length, 5, 3);
+  payload.copy(frame, HEADER_LENGTH);
+  return frame;
+}
+
 export function encodeSynStream(
   streamId: number,
   headerBlock: Buffer,

@@ -382,6 +382,18 @@ export function encodeFrameHeader(opcode: number, payloadLength: number): Buffer
 }
 
 /**
+ * A whole data frame, header and payload in one buffer. For small messages — a keystroke, a resize —
+ * copying the payload costs less than handing the socket two buffers to gather (a corked writev).
+ */
+export function encodeFrame(opcode: number, payload: Buffer): Buffer {
+  const header = encodeFrameHeader(opcode, payload.length);
+  const frame = Buffer.allocUnsafe(header.length + payload.length);
+  header.copy(frame);
+  payload.copy(frame, header.length);
+  return frame;
+}
+
+/**
  * Whole close frame: code + reason (reason truncated to fit 123 bytes of UTF-8 at a character boundary);
  * code 1005 → empty body.
  */
