@@ -26,7 +26,7 @@ export interface AuditReceiver {
   close(): Promise<void>;
 }
 
-export async function startAuditReceiver(tls?: { cert: string; key: string }): Promise<AuditReceiver> {
+export async function startAuditReceiver(tls?: { cert: string | Buffer; key: string | Buffer }): Promise<AuditReceiver> {
   const sockets = new Set<Socket>();
   let held = 0;
   const receiver: AuditReceiver = {
