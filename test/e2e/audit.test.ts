@@ -160,6 +160,21 @@ t.test('policy level None for a user: none of their requests are recorded', asyn
   t.same(eventsOf((event) => event.user.username === 'quiet'), []);
 });
 
+t.test('the policy file is reloaded when it changes; one that does not parse keeps the last', async (t) => {
+  const policyPath = join(env.dir, 'audit-policy.yaml');
+  await writeFile(policyPath, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [{level: Everything}]\n');
+  const failed = await logs.waitFor((record) => record.event === 'reload-failed' && record.path === policyPath);
+  t.match(failed.err, /rules\[0\]\.level: must be one of None, Metadata, Request, RequestResponse/);
+  await writeFile(policyPath, stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', rules: [{ level: 'None', users: ['quiet', 'alice'] }, { level: 'Metadata' }] }));
+  await logs.waitFor((record) => record.event === 'reloaded' && record.path === policyPath);
+  const aliceBefore = eventsOf((event) => event.user.username === 'alice').length;
+  t.equal((await runKubectl(33, ['get', 'pods', '-o', 'name'], { kubeconfig: kubeconfigs.alice! })).code, 0);
+  const marker = await runKubectl(33, ['get', 'pods', 'demo', '-o', 'name'], { kubeconfig: kubeconfigs.reader! });
+  t.equal(marker.code, 0, marker.stderr);
+  await until(() => eventsOf((event) => event.user.username === 'reader' && event.verb === 'get' && event.objectRef?.name === 'demo').length === 2, 'the later event');
+  t.equal(eventsOf((event) => event.user.username === 'alice').length, aliceBefore, 'alice is silenced now');
+});
+
 t.test('the receiver got batches as kube-apiserver sends them; the file got the same events; no secret anywhere', async (t) => {
   t.ok(receiver.posts.length >= 1);
   for (const post of receiver.posts) {
