@@ -161,10 +161,9 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
 
 /** The audit sinks and policy; the policy is parsed and the webhook's kubeconfig read here, so check-config judges them. */
 async function resolveAudit(audit: GatewayFile['audit'], reader: FileReader): Promise<AuditSettings | undefined> {
-  const [policyFile, webhookTarget] = await Promise.all([
-    audit.policyFile === undefined ? undefined : readAuditPolicy(audit.policyFile, reader),
-    audit.webhook === undefined ? undefined : readWebhookKubeconfig(audit.webhook.kubeconfig, reader),
-  ]);
+  // One after the other: problems are reported in the order of the fields.
+  const policyFile = audit.policyFile === undefined ? undefined : await readAuditPolicy(audit.policyFile, reader);
+  const webhookTarget = audit.webhook === undefined ? undefined : await readWebhookKubeconfig(audit.webhook.kubeconfig, reader);
   if (audit.path === undefined && audit.webhook === undefined) return undefined;
   const settings: AuditSettings = {
     rotation: { maxSizeBytes: audit.maxSizeMegabytes * 1024 * 1024, maxBackups: audit.maxBackups, maxAgeDays: audit.maxAgeDays },
