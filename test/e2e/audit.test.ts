@@ -184,4 +184,40 @@ t.test('the receiver got batches as kube-apiserver sends them; the file got the 
   const fromFile = (await readFile(auditPath, 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as AuditEvent).auditID + (JSON.parse(line) as AuditEvent).stage);
   t.same(fromFile, receiver.events.map((event) => event.auditID + event.stage), 'both sinks, same events, same order');
   t.notMatch(JSON.stringify(receiver.events), new RegExp(`${ALICE}|${READER}|${QUIET}|${env.clusters[0]!.token}`), 'no token recorded');
+  const metrics = (await gateway.metrics.render()).body;
+  t.match(metrics, `kube_stream_gateway_audit_events_total{sink="log"} ${fromFile.length}\n`);
+  t.match(metrics, `kube_stream_gateway_audit_events_total{sink="webhook"} ${receiver.events.length}\n`);
+  t.match(metrics, 'kube_stream_gateway_audit_events_dropped_total{sink="webhook"} 0\n');
+});
+
+t.test('a receiver that never answers: requests are served all the same, events beyond the buffer dropped and counted', async (t) => {
+  const stuck = await startAuditReceiver();
+  stuck.hold = true;
+  t.teardown(() => stuck.close());
+  const dir = env.dir;
+  await writeFile(
+    join(dir, 'stuck.kubeconfig'),
+    stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'r', cluster: { server: stuck.url } }], users: [{ name: 'u', user: {} }], contexts: [{ name: 'r', context: { cluster: 'r', user: 'u' } }], 'current-context': 'r' }),
+  );
+  await writeFile(
+    join(dir, 'stuck.yaml'),
+    stringify({
+      listen: '127.0.0.1:0',
+      admin: { listen: 'off' },
+      upstreams: [{ name: 'legacy', server: env.clusters[0]!.cluster.url, ca: 'ca.crt' }],
+      audit: { webhook: { kubeconfig: 'stuck.kubeconfig', batchMaxSize: 1, bufferSize: 2 } },
+    }),
+  );
+  const passthrough = await startConfiguredGateway(await loadGatewayConfig({ config: join(dir, 'stuck.yaml') }, {}), createLogger({ destination: new LogRecorder(), level: 'silent' }));
+  t.teardown(() => passthrough.close());
+  for (let i = 0; i < 10; i++) {
+    const answer = await fetch(`${passthrough.gateway.url}/version`);
+    t.equal(answer.status, 401, `request ${i} answered by the cluster (no credential: passthrough forwards none)`);
+  }
+  await until(() => stuck.held === 1, 'one batch in flight');
+  t.equal(stuck.posts.length, 1, 'one POST at a time');
+  const metrics = (await passthrough.metrics.render()).body;
+  t.match(metrics, 'kube_stream_gateway_audit_events_dropped_total{sink="webhook"} 7\n', 'ten events: one in flight, two buffered, seven dropped');
+  t.match(stuck.posts[0]!.body.items[0], { verb: 'get', requestURI: '/version', user: {}, responseStatus: { code: 401 } });
+  t.notOk(stuck.posts[0]!.body.items[0]!.user.username, 'passthrough: no user');
 });
