@@ -191,19 +191,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       audited.complete(code === undefined ? undefined : { code });
       return;
     }
-    audited.started(101);
-    const running = session;
-    const startedAt = performance.now();
-    const completed = (outcome: string): void =>
-      audited.complete({ code: 101 }, {
-        'kube-stream-gateway/session-kind': running.kind,
-        'kube-stream-gateway/client-protocol': running.clientProtocol,
-        'kube-stream-gateway/outcome': outcome,
-        'kube-stream-gateway/duration-ms': String(Math.round(performance.now() - startedAt)),
-        'kube-stream-gateway/bytes-from-client': String(running.bytesFromClient),
-        'kube-stream-gateway/bytes-to-client': String(running.bytesToClient),
-      });
-    running.done.then(completed, () => completed('upstream-error'));
+    audited.session(session);
   }
 
   /** The translator that serves this upgrade, or undefined when it is relayed as is. */

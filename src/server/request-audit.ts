@@ -9,6 +9,7 @@
  *   const audited = auditor.begin(req)        (at arrival; auditor.of(req) finds it again)
  *   audited.identify({ user?, impersonatedUser?, attributes })
  *   audited.started(code) / audited.complete(status?, annotations?)   (complete counts once)
+ *   audited.session(session)                  (a running session: 101 now, ResponseComplete at its end)
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -16,6 +17,7 @@ import { auditEvent, nowMicros, type AuditEvent, type AuditInput, type AuditStag
 import type { AuditDecision, AuditPolicy } from '../auth/audit-policy.js';
 import type { UserInfo } from '../auth/identity.js';
 import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
+import type { LiveSession } from '../translators/live-session.js';
 
 export interface RequestAuditorOptions {
   policy: AuditPolicy;
@@ -99,6 +101,22 @@ export class AuditedRequest {
   started(code: number): void {
     if (this.completed || !this.identity || !isLongRunning(this.identity.attributes)) return;
     this.emit('ResponseStarted', { code });
+  }
+
+  /** A session that runs (its 101 went out): ResponseStarted now, ResponseComplete with its outcome and bytes when it ends. */
+  session(session: LiveSession): void {
+    this.started(101);
+    const startedAt = performance.now();
+    const completed = (outcome: string): void =>
+      this.complete({ code: 101 }, {
+        'kube-stream-gateway/session-kind': session.kind,
+        'kube-stream-gateway/client-protocol': session.clientProtocol,
+        'kube-stream-gateway/outcome': outcome,
+        'kube-stream-gateway/duration-ms': String(Math.round(performance.now() - startedAt)),
+        'kube-stream-gateway/bytes-from-client': String(session.bytesFromClient),
+        'kube-stream-gateway/bytes-to-client': String(session.bytesToClient),
+      });
+    session.done.then(completed, () => completed('upstream-error'));
   }
 
   /** The last stage; `status` absent when the client got no answer (it went away first). */
