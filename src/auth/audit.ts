@@ -5,20 +5,22 @@
  *
  *   auditEvent(input) → AuditEvent                  (keys in Go's field order, empty fields omitted)
  *   microTime(epochMicroseconds) / nowMicros()      (metav1.MicroTime text: 2006-01-02T15:04:05.000000Z)
- *   createAuditWriter(path | '-' | Writable, { maxQueuedEvents? }) → { write(event), close(), dropped }
+ *   createAuditWriter(path | '-' | Writable, { maxQueuedEvents?, rotation?, onWritten?, onDropped? })
+ *     → { write(event), close(), dropped }
  *
  * Metadata level: no request or response bodies. Nothing here reads headers: callers pass the
  * identity, never a credential, so tokens cannot reach the audit log. The writer never blocks the
  * gateway: while the destination pushes back (write() returned false) events wait in a bounded
- * queue (default 10 000); beyond it they are dropped and counted.
+ * queue (default 10 000); beyond it they are dropped and counted. A file path is rotated as
+ * kube-apiserver's audit log is (rotating-file.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import type { UserInfo } from './identity.js';
 import type { RequestAttributes } from './request-attributes.js';
+import { RotatingFileStream, type RotationOptions } from './rotating-file.js';
 
 export type AuditStage = 'RequestReceived' | 'ResponseStarted' | 'ResponseComplete' | 'Panic';
 
@@ -141,11 +143,23 @@ export interface AuditWriter {
   readonly error: Error | undefined;
 }
 
-export function createAuditWriter(destination: string | Writable, options: { maxQueuedEvents?: number } = {}): AuditWriter {
+export interface AuditWriterOptions {
+  maxQueuedEvents?: number;
+  /** For a file path: when to rotate it; absent: never. */
+  rotation?: RotationOptions;
+  /** Told of each event handed to the destination, and of each dropped one (metrics). */
+  onWritten?: () => void;
+  onDropped?: (count: number) => void;
+}
+
+const NO_ROTATION: RotationOptions = { maxSizeBytes: 0, maxBackups: 0, maxAgeDays: 0 };
+
+/** Throws when a file path cannot be opened for appending (at start, not silently later). */
+export function createAuditWriter(destination: string | Writable, options: AuditWriterOptions = {}): AuditWriter {
   const maxQueued = options.maxQueuedEvents ?? 10_000;
   const ownStream = typeof destination === 'string' && destination !== '-';
   const stream: Writable =
-    typeof destination !== 'string' ? destination : destination === '-' ? process.stdout : createWriteStream(destination, { flags: 'a', mode: 0o600 });
+    typeof destination !== 'string' ? destination : destination === '-' ? process.stdout : new RotatingFileStream(destination, options.rotation ?? NO_ROTATION);
   const queue: string[] = [];
   let waitingForDrain = false;
   let closed = false;
@@ -156,14 +170,22 @@ export function createAuditWriter(destination: string | Writable, options: { max
   stream.on('error', (error: Error) => {
     failure ??= error;
     waitingForDrain = false; // a failed stream never drains
-    dropped += queue.length;
+    drop(queue.length);
     queue.length = 0;
     for (const resolve of drained) resolve();
   });
 
+  function drop(count: number): void {
+    if (count === 0) return;
+    dropped += count;
+    options.onDropped?.(count);
+  }
+
   function pump(): void {
     while (queue.length > 0 && !waitingForDrain && !failure) {
-      if (!stream.write(queue.shift()!)) {
+      const accepted = stream.write(queue.shift()!);
+      options.onWritten?.();
+      if (!accepted) {
         waitingForDrain = true;
         stream.once('drain', () => {
           waitingForDrain = false;
@@ -177,7 +199,7 @@ export function createAuditWriter(destination: string | Writable, options: { max
   return {
     write(event) {
       if (closed || failure || queue.length >= maxQueued) {
-        dropped++;
+        drop(1);
         return false;
       }
       queue.push(`${JSON.stringify(event)}\n`);

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { AuditPolicyError, parseAuditPolicy, type AuditPolicy } from '../auth/audit-policy.js';
 import type { ListenAddress, ServerTls } from '../server/running-server.js';
 import type { UpstreamCredentials, UpstreamTarget } from '../upstream/target.js';
 import { describeFsError } from './errors.js';
@@ -61,6 +62,23 @@ export interface AuthSettings {
   allowedOrigins: string[];
 }
 
+export interface AuditSettings {
+  /** `-` (stdout) or an absolute file path; absent: no audit log file. */
+  path?: string;
+  /** Bounds of the `path` file; 0 disables each. */
+  rotation: { maxSizeBytes: number; maxBackups: number; maxAgeDays: number };
+  /** Absent: every request at Metadata (DEFAULT_AUDIT_POLICY). */
+  policyFile?: { path: string; policy: AuditPolicy };
+  webhook?: {
+    /** The receiver: the kubeconfig's server, CA and credential. */
+    target: UpstreamTarget;
+    batchMaxSize: number;
+    batchMaxWaitMs: number;
+    bufferSize: number;
+    initialBackoffMs: number;
+  };
+}
+
 export interface GatewayConfig {
   /** Absolute path of the --config file, when there was one. */
   source?: string;
@@ -77,8 +95,8 @@ export interface GatewayConfig {
     revealUpstreamNames: boolean;
   };
   auth: AuthSettings;
-  /** `-` (stdout) or an absolute file path; absent: no audit log. */
-  audit?: { path: string };
+  /** Absent when events go nowhere (neither `audit.path` nor `audit.webhook`). */
+  audit?: AuditSettings;
   limits: GatewayFile['limits'];
   logging: GatewayFile['logging'];
   shutdown: GatewayFile['shutdown'];
@@ -103,11 +121,12 @@ export function primaryUpstream(config: GatewayConfig): ResolvedUpstream {
  */
 export async function resolveGatewayConfig(file: GatewayFile, problems: Problems, baseDir: string): Promise<GatewayConfig> {
   const reader = new FileReader(problems, baseDir);
-  const [tls, upstreams, tokenFile, oidcCa] = await Promise.all([
+  const [tls, upstreams, tokenFile, oidcCa, audit] = await Promise.all([
     resolveTls(file.tls, reader),
     Promise.all(file.upstreams.map((entry, index) => resolveUpstream(entry, ['upstreams', index], file.auth.mode === 'edge', reader))),
     file.auth.tokenFile === undefined ? undefined : reader.read(file.auth.tokenFile, ['auth', 'tokenFile']),
     file.auth.oidc?.ca === undefined ? undefined : reader.readCaBundle(file.auth.oidc.ca, ['auth', 'oidc', 'ca']),
+    resolveAudit(file.audit, reader),
   ]);
   problems.throwIfAny();
 
@@ -131,13 +150,53 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
       impersonation: file.auth.impersonation,
       allowedOrigins: file.auth.allowedOrigins.map((origin) => origin.toLowerCase()),
     },
-    audit: file.audit.path === undefined ? undefined : { path: file.audit.path === '-' ? '-' : resolve(baseDir, file.audit.path) },
+    audit,
     limits: file.limits,
     logging: file.logging,
     shutdown: file.shutdown,
   };
   if (config.tls === undefined) delete config.tls;
   return config;
+}
+
+/** The audit sinks and policy; the policy is parsed and the webhook's kubeconfig read here, so check-config judges them. */
+async function resolveAudit(audit: GatewayFile['audit'], reader: FileReader): Promise<AuditSettings | undefined> {
+  // One after the other: problems are reported in the order of the fields.
+  const policyFile = audit.policyFile === undefined ? undefined : await readAuditPolicy(audit.policyFile, reader);
+  const webhookTarget = audit.webhook === undefined ? undefined : await readWebhookKubeconfig(audit.webhook.kubeconfig, reader);
+  if (audit.path === undefined && audit.webhook === undefined) return undefined;
+  const settings: AuditSettings = {
+    rotation: { maxSizeBytes: audit.maxSizeMegabytes * 1024 * 1024, maxBackups: audit.maxBackups, maxAgeDays: audit.maxAgeDays },
+  };
+  if (audit.path !== undefined) settings.path = audit.path === '-' ? '-' : reader.absolute(audit.path);
+  if (policyFile) settings.policyFile = policyFile;
+  if (audit.webhook && webhookTarget) {
+    const { batchMaxSize, batchMaxWaitSeconds, bufferSize, initialBackoffSeconds } = audit.webhook;
+    settings.webhook = { target: webhookTarget, batchMaxSize, batchMaxWaitMs: batchMaxWaitSeconds * 1000, bufferSize, initialBackoffMs: initialBackoffSeconds * 1000 };
+  }
+  return settings;
+}
+
+async function readAuditPolicy(path: string, reader: FileReader): Promise<AuditSettings['policyFile']> {
+  const file = await reader.read(path, ['audit', 'policyFile']);
+  if (!file) return undefined;
+  try {
+    return { path: file.path, policy: parseAuditPolicy(file.content) };
+  } catch (error) {
+    if (!(error instanceof AuditPolicyError)) throw error;
+    reader.problems.add(['audit', 'policyFile'], `${file.path}: ${error.message}`);
+    return undefined;
+  }
+}
+
+async function readWebhookKubeconfig(path: string, reader: FileReader): Promise<UpstreamTarget | undefined> {
+  try {
+    return (await loadKubeconfigUpstream(reader.absolute(path))).target;
+  } catch (error) {
+    if (!(error instanceof KubeconfigError)) throw error;
+    reader.problems.add(['audit', 'webhook', 'kubeconfig'], error.message);
+    return undefined;
+  }
 }
 
 /** The order given, or the default order; either way only those configured (tokenReview always is). */
@@ -307,5 +366,6 @@ export function reloadableFiles(config: GatewayConfig): ReloadableFile[] {
   }
   add(config.auth.tokenFile?.path, 'auth.tokenFile');
   add(config.auth.oidc?.ca?.path, 'auth.oidc.ca');
+  add(config.audit?.policyFile?.path, 'audit.policyFile');
   return files;
 }

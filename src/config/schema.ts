@@ -231,11 +231,31 @@ const authSchema = z
   })
   .meta({ description: 'Who callers are and what they may do.' });
 
+const auditWebhookSchema = z
+  .strictObject({
+    kubeconfig: path().meta({ description: "A kubeconfig whose current context names the receiver: the cluster's `server` is the URL events are POSTed to, with its CA, and the user's client certificate or token (as kube-apiserver's `--audit-webhook-config-file`)." }),
+    batchMaxSize: count(1).default(400).meta({ description: 'Events per POST at most; a full batch is sent at once.' }),
+    batchMaxWaitSeconds: z.number().positive('must be more than 0').default(30).meta({ description: 'A batch that is not full is sent this long after its first event.' }),
+    bufferSize: count(1).default(10000).meta({ description: 'Events waiting for delivery at most (one batch in flight besides); more are dropped and counted in `kube_stream_gateway_audit_events_dropped_total{sink="webhook"}`.' }),
+    initialBackoffSeconds: z.number().positive('must be more than 0').default(10).meta({ description: 'Wait before retrying a failed batch (transport error, 429, 5xx); each further wait is 1.5 times longer, 5 attempts in all, then the batch is dropped and counted.' }),
+  })
+  .meta({ description: "Audit events POSTed in batches to an HTTP endpoint, as kube-apiserver's batching audit webhook (`audit.k8s.io/v1` `EventList` JSON)." });
+
 const auditSchema = z
   .strictObject({
-    path: z.string().min(1).optional().meta({ description: 'Where audit events (one JSON line per session and per authentication failure) go: `-` for stdout, or a file path.', defaultText: 'no audit log' }),
+    path: z.string().min(1).optional().meta({ description: 'Where audit events (`audit.k8s.io/v1` `Event`, one JSON line per request stage) go: `-` for stdout, or a file path (mode 0600, appended to).', defaultText: 'no audit log' }),
+    policyFile: path().optional().meta({ description: "Which requests are audited, at which level: kube-apiserver's `audit.k8s.io/v1` `Policy` (`--audit-policy-file`). Levels Request and RequestResponse are recorded as Metadata (no bodies). Reloaded when the file changes.", defaultText: 'every request at Metadata, RequestReceived omitted' }),
+    maxSizeMegabytes: count(0).default(100).meta({ description: 'Rotate the `path` file before it grows past this many MiB: it is renamed `NAME-<UTC time>.EXT` and a new one is started; 0 = never rotate.' }),
+    maxBackups: count(0).default(10).meta({ description: 'Rotated files kept (the newest); 0 = keep all.' }),
+    maxAgeDays: count(0).default(0).meta({ description: 'Rotated files older than this (by the time in their name) are deleted; 0 = no age limit.' }),
+    webhook: auditWebhookSchema.optional(),
   })
-  .meta({ description: 'The audit log.' });
+  .superRefine((audit, ctx) => {
+    if (audit.policyFile !== undefined && audit.path === undefined && audit.webhook === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['policyFile'], message: 'has no effect without {path} or {webhook}' });
+    }
+  })
+  .meta({ description: 'The audit log: every request, as kube-apiserver audits it (docs/auth.md, Audit).' });
 
 const limitsSchema = z
   .strictObject({

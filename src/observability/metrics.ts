@@ -23,6 +23,10 @@ export type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
 export const BYTE_DIRECTIONS = ['client-to-upstream', 'upstream-to-client'] as const;
 export type ByteDirection = (typeof BYTE_DIRECTIONS)[number];
 
+/** Where audit events go: the `audit.path` log, the `audit.webhook` receiver. */
+export const AUDIT_SINKS = ['log', 'webhook'] as const;
+export type AuditSink = (typeof AUDIT_SINKS)[number];
+
 /** Label value for anything outside a label's closed set. */
 export const OTHER = 'other';
 /** Label value for a WebSocket client that named no subprotocol. */
@@ -95,6 +99,8 @@ export class GatewayMetrics {
   private readonly authorizationDenials: Counter<'reason'>;
   private readonly upstreamErrors: Counter<'upstream' | 'reason'>;
   private readonly proxiedRequests: Counter<'upstream' | 'code'>;
+  private readonly auditEvents: Counter<'sink'>;
+  private readonly auditEventsDropped: Counter<'sink'>;
 
   constructor(options: GatewayMetricsOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -168,6 +174,22 @@ export class GatewayMetrics {
       labelNames: ['upstream', 'code'],
       registers,
     });
+    this.auditEvents = new Counter({
+      name: 'kube_stream_gateway_audit_events_total',
+      help: 'Audit events written to the log file or stdout (sink=log) or accepted by the webhook receiver (sink=webhook).',
+      labelNames: ['sink'],
+      registers,
+    });
+    this.auditEventsDropped = new Counter({
+      name: 'kube_stream_gateway_audit_events_dropped_total',
+      help: 'Audit events lost: the sink\'s bounded queue was full, its destination failed, or the webhook receiver kept refusing them.',
+      labelNames: ['sink'],
+      registers,
+    });
+    for (const sink of AUDIT_SINKS) {
+      this.auditEvents.inc({ sink }, 0);
+      this.auditEventsDropped.inc({ sink }, 0);
+    }
 
     // Known combinations start at 0, so rates and absent-series alerts work from the first scrape.
     for (const kind of SESSION_KINDS) {
@@ -230,6 +252,14 @@ export class GatewayMetrics {
   proxiedRequest(upstream: string, status: number | string): void {
     const code = typeof status === 'number' ? statusClass(status) : /^([1-5]xx|none)$/.test(status) ? status : OTHER;
     this.proxiedRequests.inc({ upstream: this.upstreamLabel(upstream), code });
+  }
+
+  auditWritten(sink: AuditSink, count = 1): void {
+    this.auditEvents.inc({ sink }, count);
+  }
+
+  auditDropped(sink: AuditSink, count = 1): void {
+    this.auditEventsDropped.inc({ sink }, count);
   }
 
   /** The Prometheus text exposition of every metric, for GET /metrics. */

@@ -1,11 +1,12 @@
 import { createSecureContext } from 'node:tls';
-import { auditEvent, createAuditWriter, nowMicros, type AuditWriter } from '../auth/audit.js';
+import { createAuditWriter, type AuditEvent, type AuditWriter } from '../auth/audit.js';
+import { DEFAULT_AUDIT_POLICY, parseAuditPolicy } from '../auth/audit-policy.js';
+import { createAuditWebhook, type AuditWebhook } from '../auth/audit-webhook.js';
 import { createClientCertificateAuthenticator } from '../auth/client-certificate.js';
 import type { Authenticator } from '../auth/identity.js';
 import { createOidcAuthenticator } from '../auth/oidc.js';
 import { createPolicyAuthorizer } from '../auth/policy.js';
 import { createFailedAuthLimiter } from '../auth/rate-limit.js';
-import { requestAttributes } from '../auth/request-attributes.js';
 import { createSubjectAccessReviewAuthorizer } from '../auth/subject-access-review.js';
 import { createTokenFileAuthenticator, type TokenFileAuthenticator } from '../auth/token-file.js';
 import { createTokenReviewAuthenticator } from '../auth/token-review.js';
@@ -17,10 +18,12 @@ import type { Logger } from '../observability/logger.js';
 import { GatewayMetrics, type SessionMetrics } from '../observability/metrics.js';
 import type { LiveSession } from '../translators/live-session.js';
 import { postJson } from '../upstream/api-client.js';
+import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
-import { EdgeAccess, type Authorizer, type Denial, type EdgeAuthenticator } from './edge-access.js';
+import { EdgeAccess, type Authorizer, type EdgeAuthenticator } from './edge-access.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { PassthroughAccess } from './passthrough-access.js';
+import { RequestAuditor } from './request-audit.js';
 import type { RunningServer } from './running-server.js';
 import type { SessionObserver } from './session-registry.js';
 
@@ -42,8 +45,9 @@ export interface ConfiguredGateway {
  */
 export async function startConfiguredGateway(config: GatewayConfig, logger: Logger): Promise<ConfiguredGateway> {
   const metrics = new GatewayMetrics({ upstreams: config.upstreams.map((upstream) => upstream.name) });
-  const audit = config.audit ? createAuditWriter(config.audit.path) : undefined;
-  const edge = config.auth.mode === 'edge' ? await edgeAccess(config, logger, metrics, audit) : undefined;
+  const sinks = auditSinks(config, metrics, logger);
+  const auditor = new RequestAuditor({ policy: config.audit?.policyFile?.policy ?? DEFAULT_AUDIT_POLICY, write: sinks.write });
+  const edge = config.auth.mode === 'edge' ? await edgeAccess(config, logger, metrics, auditor) : undefined;
   const access: AccessControl = edge?.access ?? new PassthroughAccess();
   const limits = config.limits;
 
@@ -64,7 +68,8 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     maxMessageBytes: limits.maxMessageBytes,
     maxHeaderBlockBytes: limits.maxHeaderBlockBytes,
     sessionBufferBytes: limits.sessionBufferBytes,
-    observer: sessionObserver(metrics, audit),
+    observer: sessionObserver(metrics),
+    audit: auditor,
     onProxied: (upstream, status) => metrics.proxiedRequest(upstream, status),
     onDial: (upstream, seconds, error) => {
       metrics.upstreamConnect(upstream, seconds, error === undefined);
@@ -80,10 +85,11 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     if (config.admin) admin = await startAdminServer({ listen: config.admin, health, metrics, logger });
   } catch (error) {
     await gateway.close();
+    await sinks.close();
     throw error;
   }
 
-  const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger);
+  const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger, auditor);
   let stopped: Promise<void> | undefined;
   const stop = (drainMs: number): Promise<void> => {
     stopped ??= (async () => {
@@ -91,7 +97,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       await gateway.drain(drainMs);
       watcher.close();
       await admin?.close();
-      await audit?.close();
+      await sinks.close();
     })();
     return stopped;
   };
@@ -109,7 +115,7 @@ async function edgeAccess(
   config: GatewayConfig,
   logger: Logger,
   metrics: GatewayMetrics,
-  audit: AuditWriter | undefined,
+  auditor: RequestAuditor,
 ): Promise<{ access: EdgeAccess; tokenFile?: TokenFileAuthenticator }> {
   const { auth } = config;
   const byName = new Map(config.upstreams.map((upstream) => [upstream.name, upstream]));
@@ -156,15 +162,19 @@ async function edgeAccess(
     onDenied: (denial) => {
       if (denial.stage === 'authorization' || denial.stage === 'impersonation') metrics.authzDenied(denial.reason);
       else metrics.authFailure(denial.reason);
-      audit?.write(deniedEvent(denial));
+      // The gateway completes the record with the refusal; this names who was refused, for what.
+      auditor.of(denial.req)?.identify(
+        { user: denial.impersonator ?? denial.user, impersonatedUser: denial.impersonator ? denial.user : undefined, attributes: denial.attributes },
+        { 'kube-stream-gateway/denied-at': denial.stage },
+      );
     },
     logger,
   });
   return { access, tokenFile };
 }
 
-/** Metrics for every session, and one audit event when it ends. */
-function sessionObserver(metrics: GatewayMetrics, audit: AuditWriter | undefined): SessionObserver {
+/** Metrics for every session. */
+function sessionObserver(metrics: GatewayMetrics): SessionObserver {
   const handles = new WeakMap<LiveSession, SessionMetrics>();
   return {
     started(session, labels) {
@@ -175,49 +185,51 @@ function sessionObserver(metrics: GatewayMetrics, audit: AuditWriter | undefined
       if (fromClient > 0) handle?.addBytes('client-to-upstream', fromClient);
       if (toClient > 0) handle?.addBytes('upstream-to-client', toClient);
     },
-    ended(session, labels, outcome, durationMs) {
+    ended(session, _labels, outcome) {
       handles.get(session)?.ended(outcome);
-      if (!audit || !labels.request) return;
-      const identity = labels.call?.identity;
-      audit.write(
-        auditEvent({
-          stage: 'ResponseComplete',
-          requestURI: labels.request.uri,
-          attributes: identity?.attributes ?? requestAttributes({ method: labels.request.method, url: labels.call?.path ?? labels.request.uri }),
-          user: identity?.impersonator ?? identity?.user,
-          impersonatedUser: identity?.impersonator ? identity.user : undefined,
-          sourceIPs: labels.request.sourceIp ? [labels.request.sourceIp] : [],
-          userAgent: labels.request.userAgent,
-          responseStatus: { code: 101 },
-          requestReceivedMicros: labels.request.receivedMicros,
-          annotations: {
-            'kube-stream-gateway/upstream': labels.upstream,
-            'kube-stream-gateway/session-kind': session.kind,
-            'kube-stream-gateway/client-protocol': session.clientProtocol,
-            'kube-stream-gateway/outcome': outcome,
-            'kube-stream-gateway/duration-ms': String(Math.round(durationMs)),
-            'kube-stream-gateway/bytes-from-client': String(session.bytesFromClient),
-            'kube-stream-gateway/bytes-to-client': String(session.bytesToClient),
-          },
-        }),
-      );
     },
   };
 }
 
-function deniedEvent(denial: Denial) {
-  const { req, error } = denial;
-  return auditEvent({
-    stage: 'ResponseComplete',
-    requestURI: req.url ?? '/',
-    attributes: denial.attributes ?? requestAttributes({ method: req.method ?? 'GET', url: req.url ?? '/' }),
-    user: denial.user,
-    sourceIPs: req.socket.remoteAddress ? [req.socket.remoteAddress] : [],
-    userAgent: req.headers['user-agent'],
-    responseStatus: { code: error.code, status: 'Failure', reason: error.reason, message: error.message },
-    requestReceivedMicros: nowMicros(),
-    annotations: { 'kube-stream-gateway/denied-at': denial.stage },
-  });
+/** How long a shutdown waits for the webhook receiver to take what is left. */
+const WEBHOOK_FLUSH_MS = 3_000;
+/** Attempts per webhook batch, the first included (kube-apiserver's webhook backoff has 5 steps). */
+const WEBHOOK_ATTEMPTS = 5;
+
+/** The configured audit sinks (the `path` log, the webhook) behind one write, each counted in metrics. */
+function auditSinks(config: GatewayConfig, metrics: GatewayMetrics, logger: Logger): { write?: (event: AuditEvent) => void; close(): Promise<void> } {
+  const audit = config.audit;
+  let log: AuditWriter | undefined;
+  let webhook: AuditWebhook | undefined;
+  if (audit?.path !== undefined) {
+    log = createAuditWriter(audit.path, {
+      rotation: audit.rotation,
+      onWritten: () => metrics.auditWritten('log'),
+      onDropped: (count) => metrics.auditDropped('log', count),
+    });
+  }
+  if (audit?.webhook) {
+    const { target, ...batching } = audit.webhook;
+    const receiver: UpstreamTarget = { ...target, url: new URL(target.url.origin) };
+    const path = target.url.pathname + target.url.search;
+    webhook = createAuditWebhook({
+      ...batching,
+      maxAttempts: WEBHOOK_ATTEMPTS,
+      post: async (list) => (await postJson(receiver, path, list)).status,
+      onWritten: (count) => metrics.auditWritten('webhook', count),
+      onDropped: (count) => metrics.auditDropped('webhook', count),
+      onError: (message) => logger.warn({ event: 'audit-webhook-failed', err: message }, 'audit webhook delivery failed'),
+    });
+  }
+  const sinks = [log, webhook].filter((sink) => sink !== undefined);
+  return {
+    write: sinks.length === 0 ? undefined : (event) => {
+      for (const sink of sinks) sink.write(event);
+    },
+    async close() {
+      await Promise.all([log?.close(), webhook?.close(WEBHOOK_FLUSH_MS)]);
+    },
+  };
 }
 
 /**
@@ -225,7 +237,7 @@ function deniedEvent(denial: Denial) {
  * upstream's CA and credential (read per connection from the same objects the router holds), the
  * token file. A file that does not parse keeps the previous contents in use (and is logged).
  */
-function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile: TokenFileAuthenticator | undefined, logger: Logger): FileWatcher {
+function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile: TokenFileAuthenticator | undefined, logger: Logger, auditor: RequestAuditor): FileWatcher {
   const files = reloadableFiles(config);
   const current = new Map<string, string>();
   const tls = config.tls;
@@ -251,6 +263,7 @@ function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile
             if (next.clientCa) tls.clientCA = next.clientCa;
           }
           for (const upstream of config.upstreams) reloadUpstreamFile(upstream, path, content);
+          if (path === config.audit?.policyFile?.path) auditor.policy = parseAuditPolicy(content);
           if (tokenFile && path === config.auth.tokenFile?.path) {
             void tokenFile.reload().then((result) => {
               if (result.ok) logger.info({ event: 'reloaded', path, settings: setting, tokens: result.tokens }, 'reloaded the token file');

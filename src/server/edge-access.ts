@@ -27,9 +27,12 @@ export interface Denial {
   req: IncomingMessage;
   stage: 'rate-limit' | 'credentials' | 'authentication' | 'impersonation' | 'authorization';
   error: HttpStatusError;
-  /** The caller, when authentication got that far. */
+  /** The caller, when authentication got that far (whom it acted as, when it impersonates). */
   user?: UserInfo;
-  attributes?: RequestAttributes;
+  /** The caller itself, when `user` is whom it impersonates. */
+  impersonator?: UserInfo;
+  /** What the request asks for (the routing prefix removed). */
+  attributes: RequestAttributes;
   /** A label for metrics: bounded vocabulary, never a user name or a token. */
   reason: string;
 }
@@ -56,8 +59,9 @@ export class EdgeAccess implements AccessControl {
   async admit({ req, socket, route, upgrade }: AccessRequest): Promise<UpstreamCall> {
     const { options } = this;
     const address = (socket as { remoteAddress?: string }).remoteAddress ?? 'unknown';
-    const deny = (denial: Omit<Denial, 'req'>): never => {
-      options.onDenied?.({ req, ...denial });
+    const attributes = requestAttributes({ method: req.method ?? 'GET', url: route.path });
+    const deny = (denial: Omit<Denial, 'req' | 'attributes'>): never => {
+      options.onDenied?.({ req, attributes, ...denial });
       throw denial.error;
     };
 
@@ -94,14 +98,14 @@ export class EdgeAccess implements AccessControl {
     if (impersonation.kind === 'denied') deny({ stage: 'impersonation', reason: 'impersonation-denied', user: caller, error: new HttpStatusError(403, 'Forbidden', impersonation.reason) });
     if (impersonation.kind === 'allowed') user = impersonation.user;
 
-    const attributes = requestAttributes({ method: req.method ?? 'GET', url: route.path });
+    const impersonator = user !== caller ? caller : undefined;
     if (options.authorizer) {
       const decision = await options.authorizer.authorize(user, attributes, route.upstream.name);
       if (decision.unavailable) {
-        deny({ stage: 'authorization', reason: 'unavailable', user, attributes, error: new HttpStatusError(503, 'ServiceUnavailable', `authorization is unavailable: ${decision.reason}`) });
+        deny({ stage: 'authorization', reason: 'unavailable', user, impersonator, error: new HttpStatusError(503, 'ServiceUnavailable', `authorization is unavailable: ${decision.reason}`) });
       }
       if (!decision.allowed) {
-        deny({ stage: 'authorization', reason: 'denied', user, attributes, error: new HttpStatusError(403, 'Forbidden', forbiddenMessage(user, attributes, decision.reason)) });
+        deny({ stage: 'authorization', reason: 'denied', user, impersonator, error: new HttpStatusError(403, 'Forbidden', forbiddenMessage(user, attributes, decision.reason)) });
       }
     }
 

@@ -12,7 +12,7 @@ import type { UpstreamCall } from '../translators/upstream-call.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
 import { errorStatus } from '../codecs/k8s/status.js';
-import { HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../sessions/http-answers.js';
+import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../sessions/http-answers.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';
@@ -23,7 +23,9 @@ import type { ListenAddress, RunningServer, ServerTls } from './running-server.j
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type SessionObserver } from './session-registry.js';
 import { relayUpgrade } from './upgrade-relay.js';
 import { checkOrigin } from '../auth/origin.js';
-import { nowMicros } from '../auth/audit.js';
+import { DEFAULT_AUDIT_POLICY } from '../auth/audit-policy.js';
+import { requestAttributes } from '../auth/request-attributes.js';
+import { RequestAuditor, type AuditedRequest, type AuditIdentity } from './request-audit.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 export interface GatewayTls extends ServerTls {
@@ -50,8 +52,10 @@ export interface GatewayOptions {
   maxHeaderBlockBytes?: number;
   /** Bytes one streaming session may buffer in all (back-pressure past it). */
   sessionBufferBytes?: number;
-  /** Told about every session (metrics, audit). */
+  /** Told about every session (metrics). */
   observer?: SessionObserver;
+  /** Audits every request; absent: audit IDs are still assigned (logs, `Audit-ID` upstream), nothing is recorded. */
+  audit?: RequestAuditor;
   /** Told about every proxied plain request: its cluster and status (0: no answer). */
   onProxied?: (upstream: string, status: number) => void;
   /** Told how long each upstream dial took (metrics). */
@@ -103,6 +107,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
   const tunnel = new PortForwardTunnel(clientLimits);
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });
+  const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
   const server = options.tls ? https.createServer(tlsOptions(options.tls)) : http.createServer();
   const sockets = new Set<Socket>();
   let draining = false;
@@ -112,29 +117,39 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     socket.on('close', () => sockets.delete(socket));
   });
 
-  /** Routing, then access control; the call also reports its dials (metrics). */
-  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean): Promise<UpstreamCall> {
+  /**
+   * Routing, then access control; the call also reports its dials (metrics), carries the audit ID
+   * (logs) and sends it upstream as `Audit-ID`, so the cluster's audit log joins the gateway's.
+   */
+  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, audited: AuditedRequest): Promise<UpstreamCall> {
     const call = await access.admit({ req, socket, route: router.route(req), upgrade });
+    audited.identify(auditIdentity(req, call), { 'kube-stream-gateway/upstream': call.upstreamName });
     const onDial = options.onDial;
-    return onDial ? { ...call, onDial: (seconds, error) => onDial(call.upstreamName, seconds, error) } : call;
+    return {
+      ...call,
+      auditID: audited.auditID,
+      rewriteHeaders: (headers) => ({ ...call.rewriteHeaders(headers), 'audit-id': audited.auditID }),
+      ...(onDial ? { onDial: (seconds: number, error?: Error) => onDial(call.upstreamName, seconds, error) } : {}),
+    };
   }
 
-  async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse, audited: AuditedRequest): Promise<void> {
     if (draining) res.setHeader('connection', 'close');
+    res.once('close', () => audited.complete(res.headersSent ? { code: res.statusCode } : undefined));
     let call: UpstreamCall;
     try {
-      call = await admit(req, req.socket, false);
+      call = await admit(req, req.socket, false, audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
+      audited.complete(failure(error));
       sendStatusResponse(res, error);
       return;
     }
-    proxy.handle(req, res, call);
+    proxy.handle(req, res, call, (status) => audited.started(status));
   }
 
-  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, audited: AuditedRequest): Promise<void> {
     socket.on('error', () => undefined);
-    const receivedMicros = nowMicros();
     let call: UpstreamCall;
     try {
       if (draining) throw new HttpStatusError(503, 'ServiceUnavailable', SHUTTING_DOWN);
@@ -143,10 +158,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, allowedOrigins: options.allowedOrigins ?? [] });
         if (!origin.allowed) throw new HttpStatusError(403, 'Forbidden', `WebSocket upgrade from origin ${JSON.stringify(req.headers.origin)} refused: ${origin.reason} (auth.allowedOrigins)`);
       }
-      call = await admit(req, socket, true);
+      call = await admit(req, socket, true, audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
-      logger.info({ event: 'session-refused', path: req.url?.split('?')[0], status: error.code, reason: error.message }, 'upgrade refused');
+      audited.complete(failure(error));
+      logger.info({ event: 'session-refused', auditID: audited.auditID, path: req.url?.split('?')[0], status: error.code, reason: error.message }, 'upgrade refused');
       sendStatusOnSocket(socket, error);
       return;
     }
@@ -157,7 +173,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       reservation = registry.reserve(call.user, (socket as Socket).remoteAddress);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
-      logger.info({ event: 'session-refused', upstream: call.upstreamName, user: call.user, status: error.code, reason: error.message }, 'session limit reached');
+      audited.complete(failure(error));
+      logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, status: error.code, reason: error.message }, 'session limit reached');
       sendStatusOnSocket(socket, error);
       return;
     }
@@ -165,10 +182,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       session = await start();
     } finally {
-      const request = { method: req.method ?? 'GET', uri: req.url ?? '/', sourceIp: (socket as Socket).remoteAddress ?? '', userAgent: req.headers['user-agent'], receivedMicros };
-      if (session) reservation.track(session, { upstream: call.upstreamName, user: call.user, call, request });
+      if (session) reservation.track(session, { upstream: call.upstreamName, user: call.user, call });
       else reservation.release();
     }
+    if (!session) {
+      // Refused by the upstream or the translator, or accepted only to report a failure: what the client got.
+      const code = answeredStatus(socket);
+      audited.complete(code === undefined ? undefined : { code });
+      return;
+    }
+    audited.session(session);
   }
 
   /** The translator that serves this upgrade, or undefined when it is relayed as is. */
@@ -184,16 +207,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // One bad request must never take the process down: an unexpected error ends that request only.
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    serveRequest(req, res).catch((error: unknown) => {
-      logger.error({ err: error, path: req.url?.split('?')[0] }, 'request failed unexpectedly');
-      if (!res.headersSent) sendStatusResponse(res, new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the request'));
-      else res.destroy();
+    const audited = auditor.begin(req);
+    serveRequest(req, res, audited).catch((error: unknown) => {
+      logger.error({ err: error, auditID: audited.auditID, path: req.url?.split('?')[0] }, 'request failed unexpectedly');
+      if (res.headersSent) return res.destroy();
+      const internal = new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the request');
+      audited.complete(failure(internal));
+      sendStatusResponse(res, internal);
     });
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    serveUpgrade(req, socket, head).catch((error: unknown) => {
-      logger.error({ err: error, path: req.url?.split('?')[0] }, 'upgrade failed unexpectedly');
-      sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the upgrade'));
+    const audited = auditor.begin(req);
+    serveUpgrade(req, socket, head, audited).catch((error: unknown) => {
+      logger.error({ err: error, auditID: audited.auditID, path: req.url?.split('?')[0] }, 'upgrade failed unexpectedly');
+      const internal = new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the upgrade');
+      audited.complete(failure(internal));
+      sendStatusOnSocket(socket, internal);
     });
   });
   server.on('clientError', (error, socket) => {
@@ -257,6 +286,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     close,
   };
+}
+
+/** Who the audit names: edge mode knows the caller; in passthrough mode only the upstream does. */
+function auditIdentity(req: http.IncomingMessage, call: UpstreamCall): AuditIdentity {
+  const identity = call.identity;
+  if (!identity) return { attributes: requestAttributes({ method: req.method ?? 'GET', url: call.path }) };
+  return { user: identity.impersonator ?? identity.user, impersonatedUser: identity.impersonator ? identity.user : undefined, attributes: identity.attributes };
+}
+
+function failure(error: HttpStatusError): { code: number; status: 'Failure'; reason: string; message: string } {
+  return { code: error.code, status: 'Failure', reason: error.reason, message: error.message };
 }
 
 function tlsOptions(tls: GatewayTls): https.ServerOptions {

@@ -8,7 +8,8 @@ import { endToEndHeaders } from './hop-by-hop.js';
 import { HttpStatusError, sendStatusResponse } from '../sessions/http-answers.js';
 
 export interface HttpProxy {
-  handle(req: IncomingMessage, res: ServerResponse, call: UpstreamCall): void;
+  /** `onResponse`: the upstream's answer started (its status), before any body byte (audit). */
+  handle(req: IncomingMessage, res: ServerResponse, call: UpstreamCall, onResponse?: (status: number) => void): void;
   close(): void;
 }
 
@@ -30,7 +31,7 @@ export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, 
     return agent;
   };
 
-  function handle(req: IncomingMessage, res: ServerResponse, call: UpstreamCall): void {
+  function handle(req: IncomingMessage, res: ServerResponse, call: UpstreamCall, onResponse?: (status: number) => void): void {
     const { target } = call;
     const upstreamReq = requestFunction(target)({
       ...connectionOptions(target),
@@ -46,6 +47,7 @@ export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, 
       // Watches and `logs -f` send a header and then nothing for a while: show the client the
       // status at once instead of waiting for the first body chunk.
       res.flushHeaders();
+      onResponse?.(res.statusCode);
       upstreamRes.pipe(res);
       upstreamRes.on('error', () => res.destroy());
     });
@@ -56,7 +58,7 @@ export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, 
       }
       onAnswered?.(call.upstreamName, 0);
       const message = describeDialError(error);
-      logger.warn({ upstream: call.upstreamName, method: req.method, path: call.path.split('?')[0], err: message }, 'proxied request failed');
+      logger.warn({ auditID: call.auditID, upstream: call.upstreamName, method: req.method, path: call.path.split('?')[0], err: message }, 'proxied request failed');
       sendStatusResponse(res, new HttpStatusError(503, 'ServiceUnavailable', message));
     });
     // A client that goes away (Ctrl-C on a watch) must not leave the upstream request running.

@@ -24,19 +24,8 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxSessions: 0, maxSessio
 export interface SessionLabels {
   upstream: string;
   user?: string;
-  /** How it was admitted, and the request that asked for it (audit). */
+  /** How it was admitted. */
   call?: UpstreamCall;
-  request?: RequestContext;
-}
-
-/** The parts of the upgrade request an audit event reports. */
-export interface RequestContext {
-  method: string;
-  uri: string;
-  sourceIp: string;
-  userAgent?: string;
-  /** Microseconds since the epoch. */
-  receivedMicros: number;
 }
 
 /** Told about every session's life; metrics implement it. Byte deltas come from the sweep, never per chunk. */

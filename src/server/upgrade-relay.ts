@@ -7,7 +7,7 @@ import type { UpstreamCall } from '../translators/upstream-call.js';
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
-import { HttpStatusError, headerLines, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
+import { HttpStatusError, headerLines, noteAnswer, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
 
 const MAX_REPLAYED_BODY = 1024 * 1024;
 
@@ -26,7 +26,7 @@ export function relayUpgrade(
   let settle!: (session: LiveSession | undefined) => void;
   const result = new Promise<LiveSession | undefined>((resolve) => (settle = resolve));
   const { target } = call;
-  const log = logger.child({ kind: 'upgrade-relay', upstream: call.upstreamName, user: call.user, method: req.method, path: call.path.split('?')[0] });
+  const log = logger.child({ kind: 'upgrade-relay', auditID: call.auditID, upstream: call.upstreamName, user: call.user, method: req.method, path: call.path.split('?')[0] });
   const upstreamReq = requestFunction(target)({
     ...connectionOptions(target),
     agent: false,
@@ -52,6 +52,7 @@ export function relayUpgrade(
     upstreamSocket.setNoDelay(true);
     const headers = headerLines(res.rawHeaders, () => true).map((line) => `${line}\r\n`);
     clientSocket.write(statusLine(res) + headers.join('') + '\r\n', 'latin1');
+    noteAnswer(clientSocket, res.statusCode ?? 101);
     if (upstreamHead.length) clientSocket.write(upstreamHead);
     if (head.length) upstreamSocket.write(head);
     // Bytes are counted at the pipes' sources, off the hot path: sockets count their own reads.

@@ -14,6 +14,7 @@ import {
 } from '../codecs/websocket/frames.js';
 import { webSocketAccept } from '../codecs/websocket/handshake.js';
 import { SMALL_WRITE_BYTES } from './small-writes.js';
+import { noteAnswer } from './http-answers.js';
 
 /**
  * What arrives from the client. Binary messages are handed on in pieces as they arrive — views of the
@@ -51,6 +52,7 @@ export function acceptClientWebSocket(req: IncomingMessage, socket: Duplex, head
   const lines = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`];
   if (protocol) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
   socket.write(lines.join('\r\n') + '\r\n\r\n');
+  noteAnswer(socket, 101);
   return new ClientWebSocket(socket, head, protocol ?? '', limits);
 }
 

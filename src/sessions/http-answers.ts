@@ -54,8 +54,24 @@ export function headerLines(rawHeaders: string[], keep: (name: string) => boolea
   return lines;
 }
 
+/**
+ * The status each upgrade socket was answered with. Its answer may come from any layer (the
+ * gateway's refusals, an upstream's replayed one, a 101); audit reads it here afterwards.
+ */
+const answers = new WeakMap<Duplex, number>();
+
+export function noteAnswer(socket: Duplex, code: number): void {
+  answers.set(socket, code);
+}
+
+/** undefined: nothing was written (the client went away first). */
+export function answeredStatus(socket: Duplex): number | undefined {
+  return answers.get(socket);
+}
+
 export function writeRawResponse(socket: Duplex, code: number, headerLines: string[], body: Buffer): void {
   if (socket.destroyed || !socket.writable) return;
+  noteAnswer(socket, code);
   const head =
     `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Unknown'}\r\n` +
     [...headerLines, `Content-Length: ${body.length}`, 'Connection: close'].join('\r\n') +

@@ -25,6 +25,8 @@ export interface UpstreamCall {
   rewriteHeaders(headers: Readonly<Record<string, string | string[] | number | undefined>>): OutgoingHttpHeaders;
   /** The subprotocols the client offered, without any bearer-token entry. */
   offeredProtocols: string[];
+  /** The request's audit ID (sent upstream as `Audit-ID`), for the session's log lines. */
+  auditID?: string;
   /** Who is calling, for logs and limits; undefined when the upstream authenticates (passthrough). */
   user?: string;
   /** Told how long each upstream dial took and whether it failed (metrics). */

@@ -45,6 +45,34 @@ t.test('files it names are read and checked: exit 1 naming the field and the pat
   t.equal(absent.stderr, '--config: cannot read absent.yaml: no such file or directory\nabsent.yaml: 1 problem\n');
 });
 
+t.test('audit: the policy file is parsed and the webhook kubeconfig read, one line each', async (t) => {
+  await writeFile(join(dir, 'policy.yaml'), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n  - level: Everything\n');
+  await writeFile(
+    join(dir, 'audit.yaml'),
+    'upstreams: [{name: a, server: "https://a"}]\naudit: {path: "-", policyFile: policy.yaml, maxBackups: -1, webhook: {kubeconfig: nowhere.kubeconfig, batchMaxWaitSeconds: 0}}\n',
+  );
+  const result = await cli(['check-config', '--config', 'audit.yaml'], { cwd: dir });
+  t.equal(result.code, 1);
+  t.same(result.stderr.split('\n'), [
+    'audit.yaml: audit.maxBackups: must be 0 or more',
+    'audit.yaml: audit.webhook.batchMaxWaitSeconds: must be more than 0',
+    'audit.yaml: 2 problems',
+    '',
+  ], 'the schema first');
+  await writeFile(join(dir, 'audit.yaml'), 'upstreams: [{name: a, server: "https://a"}]\naudit: {path: "-", policyFile: policy.yaml, webhook: {kubeconfig: nowhere.kubeconfig}}\n');
+  const files = await cli(['check-config', '--config', 'audit.yaml'], { cwd: dir });
+  t.equal(files.code, 1);
+  t.same(files.stderr.split('\n'), [
+    `audit.yaml: audit.policyFile: ${join(dir, 'policy.yaml')}: rules[1].level: must be one of None, Metadata, Request, RequestResponse, not "Everything"`,
+    `audit.yaml: audit.webhook.kubeconfig: kubeconfig ${join(dir, 'nowhere.kubeconfig')}: cannot read: no such file or directory`,
+    'audit.yaml: 2 problems',
+    '',
+  ]);
+  await writeFile(join(dir, 'lonely.yaml'), 'upstreams: [{name: a, server: "https://a"}]\naudit: {policyFile: policy.yaml}\n');
+  const lonely = await cli(['check-config', '--config', 'lonely.yaml'], { cwd: dir });
+  t.match(lonely.stderr, /^lonely\.yaml: audit\.policyFile: has no effect without audit\.path or audit\.webhook\n/);
+});
+
 t.test('--help: exit 0, usage on stdout', async (t) => {
   const result = await cli(['check-config', '--help']);
   t.equal(result.code, 0);

@@ -146,7 +146,7 @@ shutdown: {gracePeriodSeconds: 3}
   t.same(config.auth.authorization.policy, [{ users: [], groups: ['devs'], verbs: ['exec'], namespaces: ['*'], pods: ['*'] }], 'rule defaults');
   t.same(config.auth.tokenReview, { cacheTTLSeconds: 120, negativeCacheTTLSeconds: 10 });
   t.same(config.auth.allowedOrigins, ['https://console.example.com']);
-  t.same(config.audit, { path: join(etc, 'audit.log') });
+  t.same(config.audit, { path: join(etc, 'audit.log'), rotation: { maxSizeBytes: 100 * 1024 * 1024, maxBackups: 10, maxAgeDays: 0 } }, 'rotation on by default');
   t.equal(config.limits.maxSessions, 5);
   t.equal(config.limits.maxSessionsPerUser, 100, 'the rest of limits defaulted');
   t.same(config.logging, { level: 'debug', format: 'json' });

@@ -266,10 +266,11 @@ t.test('exec is authorized as create: a get-only identity cannot exec (policy an
   const sar = await edgeGateway(t, 'sar', { auth: { authorization: { mode: 'subjectAccessReview' } } });
   await refusedExec(t, await sar.kubeconfig('viewer-sar', { token: VIEWER }), /forbidden/i);
   t.equal((await execAs(t, await sar.kubeconfig('alice-sar', { token: ALICE }), 'reviewed allowed')).user, 'alice');
+  await sar.running.close(); // ends the sessions and flushes the audit log
   const audit = (await readFile(sar.auditPath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
   const denied = audit.find((event) => event.responseStatus?.code === 403);
   t.match(denied, { kind: 'Event', apiVersion: 'audit.k8s.io/v1', verb: 'create', user: { username: 'viewer' }, objectRef: { resource: 'pods', subresource: 'exec', name: 'demo', namespace: 'default' } });
-  const session = audit.find((event) => event.responseStatus?.code === 101);
+  const session = audit.find((event) => event.stage === 'ResponseComplete' && event.responseStatus?.code === 101);
   t.match(session, { verb: 'create', user: { username: 'alice' }, objectRef: { subresource: 'exec' }, annotations: { 'kube-stream-gateway/outcome': 'completed' } });
   t.notMatch(JSON.stringify(audit), new RegExp(`${ALICE}|${VIEWER}`), 'no token in the audit log');
 });

@@ -73,6 +73,7 @@ export class RemoteCommandTranslator {
     const id = this.nextSessionId++;
     const logger = this.options.logger.child({
       session: id,
+      auditID: call.auditID,
       upstream: call.upstreamName,
       user: call.user,
       kind: request.kind,

@@ -1,6 +1,6 @@
 // audit.k8s.io/v1 Events: shape and key order, microsecond timestamps, the JSON-lines writer's bounded queue.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -135,4 +135,68 @@ t.test('"-" writes to stdout', async (t) => {
   }
   t.equal(writes.length, 1);
   t.match(writes[0], /^\{"kind":"Event".*\}\n$/);
+});
+
+t.test('rotation: past maxSize the file becomes a timestamped backup; every event kept once, whole lines only', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ksg-audit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'audit.log');
+  const line = JSON.stringify(execEvent()).length + 1;
+  const writer = createAuditWriter(path, { rotation: { maxSizeBytes: Math.floor(line * 2.5), maxBackups: 0, maxAgeDays: 0, now: () => Date.UTC(2026, 11, 7, 3) } });
+  for (let i = 0; i < 7; i++) writer.write(execEvent({ auditID: `id-${i}` }));
+  await writer.close();
+  const files = readdirSync(dir).sort();
+  t.same(files, ['audit-2026-12-07T03-00-00.000.log', 'audit-2026-12-07T03-00-00.001.log', 'audit-2026-12-07T03-00-00.002.log', 'audit.log'], 'two events per file');
+  const ids = files.flatMap((name) => readFileSync(join(dir, name), 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as AuditEvent).auditID));
+  t.same(ids.sort(), ['id-0', 'id-1', 'id-2', 'id-3', 'id-4', 'id-5', 'id-6'], 'nothing lost, nothing twice');
+  for (const name of files) t.ok(statSync(join(dir, name)).size <= line * 2.5, `${name} within maxSize`);
+  t.equal((statSync(path).mode & 0o777).toString(8), '600', 'a new file is private');
+});
+
+t.test('rotation: a file already past maxSize at start rotates at the first write; two rotations in one millisecond keep both', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ksg-audit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'audit.jsonl');
+  writeFileSync(path, 'x'.repeat(100) + '\n');
+  const writer = createAuditWriter(path, { rotation: { maxSizeBytes: 50, maxBackups: 0, maxAgeDays: 0, now: () => Date.UTC(2026, 0, 1) } });
+  writer.write(execEvent({ auditID: 'a' }));
+  writer.write(execEvent({ auditID: 'b' }));
+  await writer.close();
+  t.same(readdirSync(dir).sort(), ['audit-2026-01-01T00-00-00.000.jsonl', 'audit-2026-01-01T00-00-00.001.jsonl', 'audit.jsonl']);
+  t.equal(readFileSync(join(dir, 'audit-2026-01-01T00-00-00.000.jsonl'), 'utf8'), 'x'.repeat(100) + '\n');
+  t.match(readFileSync(path, 'utf8'), /"auditID":"b"/, 'an event larger than maxSize still gets written, alone');
+});
+
+t.test('rotation: maxBackups keeps the newest, maxAgeDays deletes by the time in the name; other files untouched', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ksg-audit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'audit.log');
+  const now = Date.UTC(2026, 11, 7);
+  for (const name of ['audit-2026-11-01T00-00-00.000.log', 'audit-2026-12-05T00-00-00.000.log', 'audit-2026-12-06T00-00-00.000.log', 'audit-notes.log', 'other-2020-01-01T00-00-00.000.log']) {
+    writeFileSync(join(dir, name), 'old\n');
+  }
+  writeFileSync(path, 'full\n');
+  const byAge = createAuditWriter(path, { rotation: { maxSizeBytes: 10, maxBackups: 0, maxAgeDays: 30, now: () => now } });
+  byAge.write(execEvent());
+  await byAge.close();
+  t.same(readdirSync(dir).sort(), ['audit-2026-12-05T00-00-00.000.log', 'audit-2026-12-06T00-00-00.000.log', 'audit-2026-12-07T00-00-00.000.log', 'audit-notes.log', 'audit.log', 'other-2020-01-01T00-00-00.000.log'], 'the 36-day-old backup is gone');
+
+  const byCount = createAuditWriter(path, { rotation: { maxSizeBytes: 10, maxBackups: 2, maxAgeDays: 0, now: () => now + 60_000 } });
+  byCount.write(execEvent());
+  await byCount.close();
+  t.same(readdirSync(dir).sort(), ['audit-2026-12-07T00-00-00.000.log', 'audit-2026-12-07T00-01-00.000.log', 'audit-notes.log', 'audit.log', 'other-2020-01-01T00-00-00.000.log']);
+});
+
+t.test('a path that cannot be opened fails at once', async (t) => {
+  t.throws(() => createAuditWriter(join(tmpdir(), 'no-such-dir-ksg', 'audit.log')), { code: 'ENOENT' });
+});
+
+t.test('onWritten and onDropped count for metrics', async (t) => {
+  let written = 0;
+  let dropped = 0;
+  const sink = new Writable({ highWaterMark: 1, write: (_chunk, _encoding, callback) => void callback }); // never completes
+  const writer = createAuditWriter(sink, { maxQueuedEvents: 1, onWritten: () => written++, onDropped: (n) => (dropped += n) });
+  for (let i = 0; i < 4; i++) writer.write(execEvent());
+  t.equal(written, 1, 'one handed to the destination');
+  t.equal(dropped, 2, 'one queued, two dropped');
 });
