@@ -18,6 +18,9 @@ export interface Sizes {
   arrivalRate: number;
   arrivalSeconds: number;
   idleSessions: number;
+  /** Sessions opened and closed on a fresh gateway before the idle ones (compiling the path is not counted), and how long they idle. */
+  idleWarmUp: number;
+  idleSeconds: number;
   /** Sessions being opened at once (the idle part, and each curve point before its release). */
   inFlight: number;
 }
@@ -25,14 +28,16 @@ export interface Sizes {
 export function sizesFor(options: { quick: boolean; mib?: number }): Sizes {
   const quick = options.quick;
   return {
-    transfer: (options.mib ?? (quick ? 2 : 200)) * MiB,
-    roundTrips: quick ? 100 : 2_000,
-    setups: quick ? 10 : 100,
+    transfer: (options.mib ?? (quick ? 1 : 200)) * MiB,
+    roundTrips: quick ? 50 : 2_000,
+    setups: quick ? 5 : 100,
     curve: quick ? [1, 10] : [1, 10, 100, 1_000],
-    curveBytes: (quick ? 4 : 256) * MiB,
-    arrivalRate: quick ? 20 : 50,
+    curveBytes: (quick ? 1 : 256) * MiB,
+    arrivalRate: quick ? 10 : 50,
     arrivalSeconds: quick ? 1 : 10,
     idleSessions: quick ? 50 : 10_000,
+    idleWarmUp: quick ? 20 : 200,
+    idleSeconds: quick ? 0.5 : 2,
     inFlight: quick ? 20 : 100,
   };
 }

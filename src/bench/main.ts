@@ -1,4 +1,6 @@
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { directPortForward, gatewayPortForward, gatewayTunnelPortForward, type EchoPipe } from './clients.js';
 import { createBench, placementOf, sizesFor, type Bench } from './context.js';
@@ -46,14 +48,18 @@ const { values } = parseArgs({
     json: { type: 'string' },
     markdown: { type: 'string' },
     svg: { type: 'string' },
+    publish: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 const USAGE = `usage: npm run bench -- [--plain] [--pin] [--quick] [--mib N] [--repeat N] [--only ${PART_NAMES.join(',')}] [--json FILE] [--markdown FILE] [--svg FILE]
+       npm run bench -- --publish
+  --publish    one run in the published shape (TLS, --pin, every part, default sizes and rounds) written to
+               docs/bench-results.{json,md,svg}, which docs/performance.md and the README show
   --plain      plain HTTP on both legs (the old shape; no kubectl rows) instead of TLS on both
   --pin        clients, kubectl and upstream on CPU ${PLACEMENT.clientsAndUpstream}, the gateway or relay on CPU ${PLACEMENT.hop}
   --quick      tiny sizes and one round: proves the run works, measures nothing
-  --mib N      bytes per transfer (default 200 MiB; --quick 2)
+  --mib N      bytes per transfer (default 200 MiB; --quick 1)
   --repeat N   rounds of every row, alternating the paths (default 5; --quick 1)
   --only LIST  some parts, comma-separated (default all: ${PART_NAMES.join(', ')})
   --json, --markdown, --svg FILE   the results, rewritten as each part finishes`;
@@ -64,6 +70,13 @@ const fail = (message: string): never => {
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
+}
+/** Where --publish writes: the files docs/performance.md and the README show. */
+const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+if (values.publish) {
+  // One stated run of the current code, never a chosen one: the published shape has no knobs.
+  for (const knob of ['plain', 'quick', 'mib', 'repeat', 'only', 'json', 'markdown', 'svg'] as const) if (values[knob] !== undefined) fail(`--publish takes no --${knob}: it publishes the one shape`);
+  Object.assign(values, { pin: true, json: join(DOCS, 'bench-results.json'), markdown: join(DOCS, 'bench-results.md'), svg: join(DOCS, 'bench-results.svg') });
 }
 const quick = values.quick === true;
 const repeat = Number(values.repeat ?? (quick ? '1' : '5'));
@@ -149,10 +162,6 @@ async function syntheticPart(bench: Bench, rows: PartRows): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const tls = values.plain ? undefined : await createBenchTls();
-  const transport: Transport = tls ? { kind: 'tls', tls } : { kind: 'plain' };
-  const bench = createBench(transport, sizesFor({ quick, ...(mib === undefined ? {} : { mib }) }), repeat, pin);
-  if (pin) pinToCpu('self', PLACEMENT.clientsAndUpstream);
   let kubectl: string | undefined;
   try {
     kubectl = `kubectl ${kubectlBinary(KUBECTL_MINOR)}`;
@@ -160,7 +169,13 @@ async function main(): Promise<void> {
     kubectl = undefined;
   }
   const command = ['npm run bench --', ...process.argv.slice(2)].join(' ');
-  const report = new RunReport(describeRun(command, transport.kind, placementOf(pin), kubectl), {
+  const meta = describeRun(command, values.plain ? 'plain' : 'tls', placementOf(pin), kubectl);
+  if (values.publish && meta.commit.endsWith('+changes')) fail('--publish: the working tree differs from its commit; commit first, so that the published run names the code it measured');
+  const tls = values.plain ? undefined : await createBenchTls();
+  const transport: Transport = tls ? { kind: 'tls', tls } : { kind: 'plain' };
+  const bench = createBench(transport, sizesFor({ quick, ...(mib === undefined ? {} : { mib }) }), repeat, pin);
+  if (pin) pinToCpu('self', PLACEMENT.clientsAndUpstream);
+  const report = new RunReport(meta, {
     ...(values.json ? { json: values.json } : {}),
     ...(values.markdown ? { markdown: values.markdown } : {}),
     ...(values.svg ? { svg: values.svg } : {}),

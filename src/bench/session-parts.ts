@@ -215,8 +215,8 @@ async function descriptorsBackTo(pid: number, baseline: number): Promise<void> {
 
 /**
  * Idle exec sessions (`cat`, stdin open) held through a fresh gateway in front of the synthetic
- * upstream, a fresh pair each round, so the RSS delta is the sessions' (after 200 sessions opened and
- * closed first, so compiling the path is not counted). As many as asked for, unless a descriptor
+ * upstream, a fresh pair each round, so the RSS delta is the sessions' (after `idleWarmUp` sessions
+ * opened and closed first, so compiling the path is not counted). As many as asked for, unless a descriptor
  * limit says otherwise: the gateway holds two per session, this process and the upstream one each.
  */
 export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
@@ -232,7 +232,7 @@ export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
     };
     try {
       const baseline = openDescriptorsOf(stack.gateway.pid);
-      await release(await openMany(200, bench.sizes.inFlight, open, bench.say));
+      await release(await openMany(bench.sizes.idleWarmUp, bench.sizes.inFlight, open, bench.say));
       await descriptorsBackTo(stack.gateway.pid, baseline);
       const { count, limitedBy } = sessionsThatFit(bench.sizes.idleSessions, [
         { name: 'gateway', pid: stack.gateway.pid, perSession: 2 },
@@ -245,8 +245,8 @@ export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
       const sessions = await openMany(count, bench.sizes.inFlight, open, bench.say);
       const rssHeld = rssOf(stack.gateway.pid);
       const cpuStart = stack.gateway.cpuSeconds();
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      idleCpu.push(((stack.gateway.cpuSeconds() - cpuStart) / 2) * 100);
+      await new Promise((resolve) => setTimeout(resolve, bench.sizes.idleSeconds * 1000));
+      idleCpu.push(((stack.gateway.cpuSeconds() - cpuStart) / bench.sizes.idleSeconds) * 100);
       perSession.push((rssHeld - rssBefore) / count / 1024);
       await release(sessions);
     } finally {
@@ -255,5 +255,5 @@ export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
   }
   const memory = spread(perSession);
   rows.add({ name: `gateway memory per idle session (RSS delta; ${held})`, unit: 'KiB', better: 'lower', gateway: memory, targets: [atMost('memory per session', TARGETS.idleKiB, memory, ' KiB')] });
-  rows.add({ name: 'gateway CPU while they idle (2 s)', unit: '% of a core', better: 'lower', gateway: spread(idleCpu) });
+  rows.add({ name: `gateway CPU while they idle (${bench.sizes.idleSeconds} s)`, unit: '% of a core', better: 'lower', gateway: spread(idleCpu) });
 }
