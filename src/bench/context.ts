@@ -7,6 +7,8 @@ const MiB = 1024 * 1024;
 export interface Sizes {
   /** Bytes of each transfer (each way, for port-forward echoes). */
   transfer: number;
+  /** Bytes each way on every path before a part measures (compiling the send paths is not measured). */
+  warmUp: number;
   roundTrips: number;
   /** Sessions of `echo x` opened one after another. */
   setups: number;
@@ -29,6 +31,7 @@ export function sizesFor(options: { quick: boolean; mib?: number }): Sizes {
   const quick = options.quick;
   return {
     transfer: (options.mib ?? (quick ? 1 : 200)) * MiB,
+    warmUp: (quick ? 1 : 16) * MiB,
     roundTrips: quick ? 50 : 2_000,
     setups: quick ? 5 : 100,
     curve: quick ? [1, 10] : [1, 10, 100, 1_000],

@@ -27,12 +27,12 @@ function perPath<T>(results: Partial<Record<PathName, T[]>>, of: (samples: T[]) 
   };
 }
 
-/** 16 MiB each way on every path, unmeasured: compiling the send paths is not what is measured. */
-export async function warmUp(paths: ExecPaths): Promise<void> {
+/** `bytes` each way on every path, unmeasured: compiling the send paths is not what is measured. */
+export async function warmUp(paths: ExecPaths, bytes: number): Promise<void> {
   for (const open of [paths.direct, paths.floor, paths.gateway]) {
     if (!open) continue;
-    await download(open, 16 * MiB);
-    await upload(open, 16 * MiB);
+    await download(open, bytes);
+    await upload(open, bytes);
   }
 }
 

@@ -8,7 +8,7 @@ import { latencyRows, transferRows, warmUp } from './exec-rows.js';
 import { alternate, type PathName } from './gateway-watch.js';
 import { KUBECTL_MINOR, kubectlPart } from './kubectl-part.js';
 import { kubectlBinary } from './kubectl.js';
-import { PLACEMENT, pinToCpu, type Transport } from './processes.js';
+import { PLACEMENT, pinToCpu, stopAll, type Transport } from './processes.js';
 import { describeRun, RunReport } from './report.js';
 import { PartRows, spread, type PartResult } from './results.js';
 import { arrivalPart, concurrencyPart, idlePart } from './session-parts.js';
@@ -96,7 +96,7 @@ async function legacyPart(bench: Bench, rows: PartRows): Promise<void> {
   const stack = await startBenchStack(bench, 'legacy', true);
   try {
     const { upstream: cluster, gateway, relay, watch, paths } = stack;
-    await warmUp(paths);
+    await warmUp(paths, bench.sizes.warmUp);
     await transferRows(bench, rows, paths, watch, 'legacy cluster');
 
     const bytes = bench.sizes.transfer;
@@ -153,12 +153,23 @@ async function echoThroughput(open: () => Promise<EchoPipe>, bytes: number): Pro
 async function syntheticPart(bench: Bench, rows: PartRows): Promise<void> {
   const stack = await startBenchStack(bench, 'synthetic', true);
   try {
-    await warmUp(stack.paths);
+    await warmUp(stack.paths, bench.sizes.warmUp);
     await transferRows(bench, rows, stack.paths, stack.watch, 'synthetic upstream');
     await latencyRows(bench, rows, stack.paths, stack.watch, 'synthetic upstream');
   } finally {
     await stack.stop();
   }
+}
+
+/** How long a part may run before it is given up (its processes stopped) and the run goes on. */
+const partDeadlineMs = (quick ? 5 : 60) * 60_000;
+
+/** `work`, or a rejection naming `what` once `ms` have passed; a late settlement of `work` is ignored. */
+function withDeadline(work: Promise<void>, ms: number, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)));
+  work.catch(() => undefined);
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 async function main(): Promise<void> {
@@ -188,12 +199,14 @@ async function main(): Promise<void> {
       const result: PartResult = { part, about: PARTS[part].about, status: 'ok', seconds: 0, rows: rows.rows, notes: rows.notes };
       try {
         bench.say(`part ${part}: starting`);
-        await PARTS[part].run(bench, rows);
+        await withDeadline(PARTS[part].run(bench, rows), partDeadlineMs, `the ${part} part did not finish within ${partDeadlineMs / 60_000} min`);
       } catch (error) {
         result.status = 'failed';
         result.error = (error as Error).message;
         bench.say(`part ${part} failed: ${(error as Error).stack ?? String(error)}`);
       }
+      // Whatever a failed or overrun part left running must not compete with the next one.
+      await stopAll();
       result.seconds = seconds(started);
       await report.add(result);
     }

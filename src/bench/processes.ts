@@ -45,6 +45,8 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
   const nodeArgs = options.countGcs ? ['--import', GC_COUNTER] : [];
   // Logs stay at info, as in production: two lines per session are part of the cost measured.
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let fullGcs = 0;
   eachLine(child.stderr!, (line) => {
     if (line === FULL_GC_LINE) fullGcs += 1;
@@ -90,6 +92,26 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
       if (url === undefined) reject(new Error(`${args[0] ?? script} exited with ${code} before listening`));
     });
   });
+}
+
+/** Every process started here that has not exited yet. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Stops every process started here that is still running: after a part that failed or overran its
+ * deadline, so that nothing it left behind competes with the next part.
+ */
+export async function stopAll(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', () => done());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
 }
 
 /** Splits a stream into lines (bounded: a line longer than 1 MiB is dropped, not buffered on). */

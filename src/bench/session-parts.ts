@@ -71,7 +71,7 @@ export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<voi
   const stack = await syntheticStack(bench);
   const errors: string[] = [];
   try {
-    await warmUp(stack.paths);
+    await warmUp(stack.paths, bench.sizes.warmUp);
     let oneSessionCpu: number | undefined;
     for (const count of bench.sizes.curve) {
       try {
@@ -160,7 +160,7 @@ export async function arrivalPart(bench: Bench, rows: PartRows): Promise<void> {
   const { arrivalRate: rate, arrivalSeconds } = bench.sizes;
   const count = Math.round(rate * arrivalSeconds);
   try {
-    await warmUp(stack.paths);
+    await warmUp(stack.paths, bench.sizes.warmUp);
     const measured = await alternate(bench.repeat, { gateway: () => arrivals(stack.paths.gateway, rate, arrivalSeconds), direct: () => arrivals(stack.paths.direct, rate, arrivalSeconds) }, stack.watch, count, (round) =>
       bench.say(`arrival: ${rate} sessions/s for ${arrivalSeconds} s, each path, round ${round} of ${bench.repeat}`),
     );

@@ -77,9 +77,21 @@ export class BenchWebSocket {
         path,
         headers: { ...headers, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, 'sec-websocket-version': '13', 'sec-websocket-protocol': protocol },
       });
-      req.on('upgrade', (res, upgraded: Socket, rest: Buffer) => resolve({ socket: upgraded, head: rest, answer: res }));
-      req.on('response', (res) => reject(new Error(`WebSocket refused: ${res.statusCode}`)));
-      req.on('error', reject);
+      // A gateway that never answers fails this session (and its row), not the whole run by hanging it.
+      const timer = setTimeout(() => req.destroy(new Error(`WebSocket: no answer within ${OPEN_TIMEOUT_MS / 1000} s`)), OPEN_TIMEOUT_MS);
+      req.on('upgrade', (res, upgraded: Socket, rest: Buffer) => {
+        clearTimeout(timer);
+        resolve({ socket: upgraded, head: rest, answer: res });
+      });
+      req.on('response', (res) => {
+        clearTimeout(timer);
+        res.resume();
+        reject(new Error(`WebSocket refused: ${res.statusCode}`));
+      });
+      req.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
       req.end();
     });
     if (answer.headers['sec-websocket-accept'] !== webSocketAccept(key) || answer.headers['sec-websocket-protocol'] !== protocol) {
@@ -118,6 +130,9 @@ export class BenchWebSocket {
     this.socket.destroy();
   }
 }
+
+/** As long as the direct path's SPDY dial may take (clients.ts). */
+const OPEN_TIMEOUT_MS = 10_000;
 
 /**
  * Large frames are built in reused buffers: a fresh 64 KiB allocation per frame counts as external
