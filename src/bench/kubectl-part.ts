@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +5,7 @@ import { renderKubeconfig } from '../config/kubeconfig.js';
 import { TOKEN } from './clients.js';
 import type { Bench } from './context.js';
 import { alternate, type PathName } from './gateway-watch.js';
-import { echoThrough, kubectlBinary, runKubectl, startForward, type KubectlCall } from './kubectl.js';
+import { describeKubectl, echoThrough, kubectlBinary, runKubectl, startForward, type KubectlCall } from './kubectl.js';
 import { spread, type PartRows } from './results.js';
 import { startBenchStack, type BenchStack } from './stacks.js';
 import { atLeast, perGiBTargets, TARGETS } from './targets.js';
@@ -40,7 +39,7 @@ export async function kubectlPart(bench: Bench, rows: PartRows): Promise<void> {
   if (bench.transport.kind !== 'tls') throw new Error('kubectl sends a bearer token only over TLS: the kubectl rows need TLS on both legs (run without --plain)');
   const { tls } = bench.transport;
   const binary = kubectlBinary(KUBECTL_MINOR);
-  rows.note(`${binary}: ${execFileSync(binary, ['version', '--client'], { encoding: 'utf8' }).trim().split('\n')[0]}`);
+  rows.note(`kubectl: ${describeKubectl(binary)}`);
   const dir = await mkdtemp(join(tmpdir(), 'ksg-bench-kubectl-'));
   const errors: string[] = [];
   let stack: BenchStack | undefined;

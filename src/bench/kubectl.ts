@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import net from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
@@ -28,6 +28,12 @@ export function kubectlBinary(minor: number): string {
     }
   }
   throw new Error(`kubectl.1.${minor} not found (looked beside the kubectl on PATH and in KUBECTL_RELEASES_DIR)`);
+}
+
+/** `kubectl.1.NN (v1.NN.P)`: the release and the exact client version, for the report. */
+export function describeKubectl(binary: string): string {
+  const version = /GitVersion:"([^"]+)"|Client Version: (\S+)/.exec(execFileSync(binary, ['version', '--client'], { encoding: 'utf8' }));
+  return `${binary} (${version?.[1] ?? version?.[2] ?? 'version unknown'})`;
 }
 
 export interface KubectlCall {

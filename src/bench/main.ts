@@ -7,7 +7,7 @@ import { createBench, placementOf, sizesFor, type Bench } from './context.js';
 import { latencyRows, transferRows, warmUp } from './exec-rows.js';
 import { alternate, type PathName } from './gateway-watch.js';
 import { KUBECTL_MINOR, kubectlPart } from './kubectl-part.js';
-import { kubectlBinary } from './kubectl.js';
+import { describeKubectl, kubectlBinary } from './kubectl.js';
 import { PLACEMENT, pinToCpu, stopAll, type Transport } from './processes.js';
 import { describeRun, RunReport } from './report.js';
 import { PartRows, spread, type PartResult } from './results.js';
@@ -175,7 +175,7 @@ function withDeadline(work: Promise<void>, ms: number, what: string): Promise<vo
 async function main(): Promise<void> {
   let kubectl: string | undefined;
   try {
-    kubectl = `kubectl ${kubectlBinary(KUBECTL_MINOR)}`;
+    kubectl = `kubectl ${describeKubectl(kubectlBinary(KUBECTL_MINOR))}`;
   } catch {
     kubectl = undefined;
   }
