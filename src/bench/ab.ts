@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gatewayExec } from './clients.js';
-import { PLACEMENT, pinToCpu, startGatewayServer, startSyntheticUpstreamServer, type ProcessUsage, type ServerProcess } from './processes.js';
+import { PLACEMENT, pinToCpu, startGatewayServer, startSyntheticUpstreamServer, trustOf, type ProcessUsage, type ServerProcess, type Transport } from './processes.js';
 import { printTable } from './table.js';
+import { createBenchTls } from './tls-material.js';
 import { download, percentile, roundTrips, upload, type Open } from './transfers.js';
 
 /**
@@ -16,12 +17,13 @@ import { download, percentile, roundTrips, upload, type Open } from './transfers
  * on their own: two changes that cut both (batching a turn's writes, sending output without a copy)
  * showed no gain here, through system time and page faults (docs/performance.md). Run it against
  * HEAD first: identical builds differ too. Both gateways get the second CPU, the clients and the
- * upstream the first, as `npm run bench -- --pin` does.
+ * upstream the first, as `npm run bench -- --pin` does. TLS on both legs, as deployed (`--plain`: plain
+ * HTTP on both).
  */
-const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, mib: { type: 'string' }, 'round-trips': { type: 'string' } } });
+const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, mib: { type: 'string' }, 'round-trips': { type: 'string' }, plain: { type: 'boolean' } } });
 const say = (line: string): void => void process.stderr.write(`bench:ab: ${line}\n`);
 if (!values.against) {
-  say('usage: npm run bench:ab -- --against <git ref> [--rounds N (6)] [--mib N (256)] [--round-trips N (1000)]');
+  say('usage: npm run bench:ab -- --against <git ref> [--rounds N (6)] [--mib N (256)] [--round-trips N (1000)] [--plain (plain HTTP instead of TLS on both legs)]');
   process.exit(2);
 }
 if (availableParallelism() < 2) {
@@ -88,18 +90,22 @@ async function main(): Promise<void> {
   say(`building ${ref} in a worktree`);
   const other = buildOf(ref);
   const processes: ServerProcess[] = [];
+  const tls = values.plain ? undefined : await createBenchTls();
+  const transport: Transport = tls ? { kind: 'tls', tls } : { kind: 'plain' };
+  const ca = trustOf(transport);
+  say(transport.kind === 'tls' ? 'TLS on both legs' : 'plain HTTP on both legs');
   try {
     pinToCpu('self', PLACEMENT.clientsAndUpstream);
-    const upstream = await startSyntheticUpstreamServer();
+    const upstream = await startSyntheticUpstreamServer(transport);
     processes.push(upstream);
     pinToCpu(upstream.pid, PLACEMENT.clientsAndUpstream);
-    const builds = { this: await startGatewayServer(upstream.url), [ref]: await startGatewayServer(upstream.url, other.main) };
+    const builds = { this: await startGatewayServer(upstream.url, transport), [ref]: await startGatewayServer(upstream.url, transport, { main: other.main }) };
     for (const gateway of Object.values(builds)) {
       processes.push(gateway);
       pinToCpu(gateway.pid, PLACEMENT.hop);
     }
     const names = Object.keys(builds);
-    const open = (name: string): Open => (command, stdin) => gatewayExec(builds[name]!.url, command, stdin);
+    const open = (name: string): Open => (command, stdin) => gatewayExec(builds[name]!.url, command, stdin, ca);
     say('warming both up: 3 × 32 MiB each way and 1,000 round trips each');
     for (const name of names) {
       for (let i = 0; i < 3; i++) {
@@ -125,6 +131,7 @@ async function main(): Promise<void> {
   } finally {
     for (const server of processes) await server.stop();
     other.dispose();
+    await tls?.dispose();
   }
 }
 

@@ -31,10 +31,10 @@ function execPath(command: string[], stdin: boolean): string {
   return `/api/v1/namespaces/default/pods/demo/exec?${query}`;
 }
 
-/** The direct path: SPDY/3.1 from this process to the legacy cluster, as kubectl ≤ 1.30 does it. */
-export async function directExec(clusterUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
+/** The direct path: SPDY/3.1 from this process to the legacy cluster, as kubectl ≤ 1.30 does it; over TLS when the URL is https (`ca` verifies the server). */
+export async function directExec(clusterUrl: string, command: string[], stdin: boolean, ca?: string): Promise<ExecSession> {
   const outcome = await dialSpdyUpgrade(
-    { url: new URL(clusterUrl), insecureSkipTlsVerify: false },
+    { url: new URL(clusterUrl), insecureSkipTlsVerify: false, ...(ca ? { ca } : {}) },
     { path: execPath(command, stdin), headers: { authorization: `Bearer ${TOKEN}` }, protocols: ['v4.channel.k8s.io'], timeoutMs: 10_000 },
   );
   if (outcome.kind !== 'upgraded') throw new Error(`direct upgrade refused: ${outcome.statusCode}`);
@@ -59,8 +59,8 @@ export async function directExec(clusterUrl: string, command: string[], stdin: b
   };
 }
 
-/** The gateway path: WebSocket v5 to the gateway, which speaks SPDY to the same cluster. */
-export async function gatewayExec(gatewayUrl: string, command: string[], stdin: boolean): Promise<ExecSession> {
+/** The gateway path: WebSocket v5 to the gateway, which speaks SPDY to the same cluster; over TLS when the URL is https. */
+export async function gatewayExec(gatewayUrl: string, command: string[], stdin: boolean, ca?: string): Promise<ExecSession> {
   const stdout = lateListeners();
   const errorBytes: Buffer[] = [];
   let channel = -1;
@@ -75,7 +75,7 @@ export async function gatewayExec(gatewayUrl: string, command: string[], stdin: 
       if (channel === 1) stdout.emit(payload);
       else if (channel === 3) errorBytes.push(Buffer.from(payload));
     },
-  });
+  }, ca);
   const finished = socket.closed.then(() => undefined);
   return {
     onStdout: stdout.add,
@@ -150,9 +150,9 @@ export interface EchoPipe {
 }
 
 /** Direct: SPDY port-forward to the cluster, one error/data stream pair as kubectl opens it. */
-export async function directPortForward(clusterUrl: string, port: number): Promise<EchoPipe> {
+export async function directPortForward(clusterUrl: string, port: number, ca?: string): Promise<EchoPipe> {
   const outcome = await dialSpdyUpgrade(
-    { url: new URL(clusterUrl), insecureSkipTlsVerify: false },
+    { url: new URL(clusterUrl), insecureSkipTlsVerify: false, ...(ca ? { ca } : {}) },
     { path: '/api/v1/namespaces/default/pods/demo/portforward', headers: { authorization: `Bearer ${TOKEN}` }, protocols: ['portforward.k8s.io'], timeoutMs: 10_000 },
   );
   if (outcome.kind !== 'upgraded') throw new Error(`direct port-forward refused: ${outcome.statusCode}`);
@@ -183,7 +183,7 @@ function spdyEchoPipe(connection: SpdyConnection, port: number, closeAlso?: () =
 }
 
 /** Through the gateway: the WebSocket channel protocol (`v4.channel.k8s.io`, `?ports=`). */
-export async function gatewayPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
+export async function gatewayPortForward(gatewayUrl: string, port: number, ca?: string): Promise<EchoPipe> {
   const echoed = lateListeners();
   let prefixSeen = false;
   let channel = -1;
@@ -202,7 +202,7 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
       }
       if (channel === 0 && payload.length > 0) echoed.emit(payload);
     },
-  });
+  }, ca);
   return {
     write: (chunk) => socket.send(chunk, 0),
     onData: echoed.add,
@@ -215,7 +215,7 @@ export async function gatewayPortForward(gatewayUrl: string, port: number): Prom
  * Through the gateway's tunnel, as kubectl ≥ 1.31 does it: a WebSocket with the subprotocol
  * `SPDY/3.1+portforward.k8s.io` whose binary messages carry the SPDY session end to end.
  */
-export async function gatewayTunnelPortForward(gatewayUrl: string, port: number): Promise<EchoPipe> {
+export async function gatewayTunnelPortForward(gatewayUrl: string, port: number, ca?: string): Promise<EchoPipe> {
   let socket: BenchWebSocket | undefined;
   const stream = new Duplex({
     write: (chunk: Buffer, _encoding, done) => socket!.sendPieces([chunk], done),
@@ -231,7 +231,7 @@ export async function gatewayTunnelPortForward(gatewayUrl: string, port: number)
     piece: (data) => {
       if (data.length && !stream.push(data)) socket?.socket.pause();
     },
-  });
+  }, ca);
   const opened = socket;
   void opened.closed.then(() => stream.push(null));
   return spdyEchoPipe(new SpdyConnection(stream, { role: 'client' }), port, () => opened.terminate());

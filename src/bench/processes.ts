@@ -4,9 +4,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
 import { stringify } from 'yaml';
+import { TOKEN } from './clients.js';
+import { FULL_GC_LINE } from './gc-counter-line.js';
+import type { BenchTls } from './tls-material.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const GC_COUNTER = new URL('./gc-counter.js', import.meta.url).href;
+const MiB = 1024 * 1024;
 
 export interface ServerProcess {
   url: string;
@@ -15,63 +21,155 @@ export interface ServerProcess {
   cpuSeconds(): number;
   /** The same split, with the minor page faults so far. */
   usage(): ProcessUsage;
+  /** Full (mark-compact) collections so far; 0 for a process started without the GC counter. */
+  fullGcs(): number;
+  /** Called with every JSON log line the process prints on stdout after its `listening` line. */
+  onLog(listener: (record: Record<string, unknown>) => void): void;
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** The script to run; our CLI by default. */
+  script?: string;
+  /** Count full GCs (gc-counter.ts loaded before the script). */
+  countGcs?: boolean;
 }
 
 /**
  * Runs one of our commands in its own process, so the gateway's CPU and memory are its own, and
- * resolves with the URL from its "listening" log line.
+ * resolves with the URL from its "listening" log line. Later log lines go to `onLog` listeners; the
+ * GC counter's lines on stderr are counted, anything else there is passed on to ours.
  */
-export function startServer(args: string[], script = MAIN): Promise<ServerProcess> {
+export function startServer(args: string[], options: StartOptions = {}): Promise<ServerProcess> {
+  const script = options.script ?? MAIN;
+  const nodeArgs = options.countGcs ? ['--import', GC_COUNTER] : [];
   // Logs stay at info, as in production: two lines per session are part of the cost measured.
-  const child: ChildProcess = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /"url":"(http[^"]+)"/.exec(buffered);
-      if (!match) return;
-      child.stdout!.removeAllListeners('data');
-      child.stdout!.resume();
-      resolve({
-        url: match[1]!,
-        pid: child.pid!,
-        cpuSeconds: () => {
-          const { userSeconds, systemSeconds } = usageOf(child.pid!);
-          return userSeconds + systemSeconds;
-        },
-        usage: () => usageOf(child.pid!),
-        stop: () =>
-          new Promise((done) => {
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      });
-    });
-    child.once('exit', (code) => reject(new Error(`${args[0] ?? script} exited with ${code} before listening`)));
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let fullGcs = 0;
+  eachLine(child.stderr!, (line) => {
+    if (line === FULL_GC_LINE) fullGcs += 1;
+    else process.stderr.write(`${line}\n`);
   });
+  const listeners: Array<(record: Record<string, unknown>) => void> = [];
+  let url: string | undefined;
+  return new Promise((resolve, reject) => {
+    eachLine(child.stdout!, (line) => {
+      if (url === undefined) {
+        const match = /"url":"(http[^"]+)"/.exec(line);
+        if (!match) return;
+        url = match[1]!;
+        resolve({
+          url,
+          pid: child.pid!,
+          cpuSeconds: () => {
+            const { userSeconds, systemSeconds } = usageOf(child.pid!);
+            return userSeconds + systemSeconds;
+          },
+          usage: () => usageOf(child.pid!),
+          fullGcs: () => fullGcs,
+          onLog: (listener) => void listeners.push(listener),
+          stop: () =>
+            new Promise((done) => {
+              if (child.exitCode !== null || child.signalCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill('SIGTERM');
+            }),
+        });
+        return;
+      }
+      if (listeners.length === 0 || !line.startsWith('{')) return;
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      for (const listener of listeners) listener(record);
+    });
+    child.once('exit', (code) => {
+      if (url === undefined) reject(new Error(`${args[0] ?? script} exited with ${code} before listening`));
+    });
+  });
+}
+
+/** Every process started here that has not exited yet. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Stops every process started here that is still running: after a part that failed or overran its
+ * deadline, so that nothing it left behind competes with the next part.
+ */
+export async function stopAll(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', () => done());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** Splits a stream into lines (bounded: a line longer than 1 MiB is dropped, not buffered on). */
+function eachLine(stream: Readable, onLine: (line: string) => void): void {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      onLine(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+    }
+    if (buffered.length > MiB) buffered = '';
+  });
+}
+
+/**
+ * TLS on both legs (the production shape) or plain HTTP (`--plain`, the old shape): what every
+ * process of a run serves and trusts.
+ */
+export type Transport = { kind: 'tls'; tls: BenchTls } | { kind: 'plain' };
+
+/** The CA the bench's clients trust, undefined over plain HTTP. */
+export function trustOf(transport: Transport): string | undefined {
+  return transport.kind === 'tls' ? transport.tls.caPem : undefined;
+}
+
+export interface GatewayOptions {
+  /** Another build's CLI, for `npm run bench:ab`. */
+  main?: string;
+  /** Count the gateway's full GCs (gc-counter.ts). */
+  countGcs?: boolean;
 }
 
 /**
  * The gateway as the benchmark and the soak run it: `serve` in front of `upstream`, without the admin
  * listener (runs must not compete for its port) and with limits far above what a run opens from one
  * address (the production defaults would refuse the 10,000 idle sessions), no idle or age limit, and
- * no drain on stop. `main` is another build's CLI for `npm run bench:ab`.
+ * no drain on stop. With TLS it serves HTTPS with the bench's certificate and verifies the upstream's
+ * against the bench's CA, as deployed.
  */
-export async function startGatewayServer(upstream: string, main = MAIN): Promise<ServerProcess> {
+export async function startGatewayServer(upstream: string, transport: Transport, options: GatewayOptions = {}): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'ksg-bench-'));
   const config = join(dir, 'gateway.yaml');
+  const secure = transport.kind === 'tls';
   await writeFile(
     config,
     stringify({
       listen: '127.0.0.1:0',
       admin: { listen: 'off' },
-      upstreams: [{ name: 'default', server: upstream, allowInsecureHTTP: true }],
+      ...(secure ? { tls: { cert: transport.tls.certFile, key: transport.tls.keyFile } } : {}),
+      upstreams: [{ name: 'default', server: upstream, ...(secure ? { ca: transport.tls.caFile } : { allowInsecureHTTP: true }) }],
       limits: { maxSessions: 1_000_000, maxSessionsPerUser: 1_000_000, idleTimeoutSeconds: 0, maxSessionSeconds: 0 },
       shutdown: { gracePeriodSeconds: 0 },
     }),
   );
-  const server = await startServer(['serve', '--config', config], main);
+  const server = await startServer(['serve', '--config', config], { ...(options.main ? { script: options.main } : {}), countGcs: options.countGcs ?? true });
   return {
     ...server,
     stop: async () => {
@@ -81,14 +179,25 @@ export async function startGatewayServer(upstream: string, main = MAIN): Promise
   };
 }
 
-/** A raw TCP relay in front of `upstream` (tcp-relay.ts), in its own process like the gateway. */
-export function startTcpRelay(upstream: string): Promise<ServerProcess> {
-  return startServer([upstream], fileURLToPath(new URL('./tcp-relay.js', import.meta.url)));
+/** The legacy cluster (a real process per exec), HTTPS with the bench's certificate unless plain. */
+export function startLegacyClusterServer(transport: Transport): Promise<ServerProcess> {
+  const tlsArgs = transport.kind === 'tls' ? ['--tls-cert', transport.tls.certFile, '--tls-key', transport.tls.keyFile] : [];
+  return startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN, ...tlsArgs]);
+}
+
+/**
+ * The floor (tcp-relay.ts) in front of `upstream`, in its own process like the gateway: over TLS it
+ * terminates the client's TLS and speaks TLS to the upstream, as the gateway does, and copies bytes.
+ */
+export function startRelay(upstream: string, transport: Transport): Promise<ServerProcess> {
+  const tlsArgs = transport.kind === 'tls' ? ['--tls-cert', transport.tls.certFile, '--tls-key', transport.tls.keyFile, '--ca', transport.tls.caFile] : [];
+  return startServer([upstream, ...tlsArgs], { script: fileURLToPath(new URL('./tcp-relay.js', import.meta.url)) });
 }
 
 /** The synthetic SPDY upstream (synthetic-upstream.ts) in its own process, like the legacy cluster. */
-export function startSyntheticUpstreamServer(): Promise<ServerProcess> {
-  return startServer([], fileURLToPath(new URL('./synthetic-upstream-main.js', import.meta.url)));
+export function startSyntheticUpstreamServer(transport: Transport): Promise<ServerProcess> {
+  const tlsArgs = transport.kind === 'tls' ? ['--tls-cert', transport.tls.certFile, '--tls-key', transport.tls.keyFile] : [];
+  return startServer(tlsArgs, { script: fileURLToPath(new URL('./synthetic-upstream-main.js', import.meta.url)) });
 }
 
 export interface ProcessUsage {

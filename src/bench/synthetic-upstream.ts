@@ -1,4 +1,5 @@
 import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
@@ -20,6 +21,8 @@ export interface SyntheticUpstreamOptions {
    * way it would against the legacy cluster.
    */
   token?: string;
+  /** Serve HTTPS with this certificate and key (PEM), as a kubelet does; plain HTTP without. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   logger: Logger;
 }
 
@@ -40,8 +43,9 @@ export async function startSyntheticUpstream(options: SyntheticUpstreamOptions):
   const { logger } = options;
   const sockets = new Set<Duplex>();
   const sessions = new Set<Promise<void>>();
-  const server = http.createServer((_req, res) => sendApiError(res, pathNotFound()));
-  server.on('connection', (socket: Socket) => {
+  const notFound = (_req: IncomingMessage, res: http.ServerResponse): void => sendApiError(res, pathNotFound());
+  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, notFound) : http.createServer(notFound);
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -74,7 +78,7 @@ export async function startSyntheticUpstream(options: SyntheticUpstreamOptions):
 
   const bound = await listen(server, options.listen);
   return {
-    url: `http://${bound.authority}`,
+    url: `${options.tls ? 'https' : 'http'}://${bound.authority}`,
     host: bound.host,
     port: bound.port,
     activeSessions: () => sessions.size,

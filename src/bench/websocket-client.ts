@@ -1,5 +1,6 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import { encodeCloseFrame, encodeFrameHeader, MAX_HEADER_BYTES, WebSocketFrameParser, type WebSocketFrameHandler } from '../codecs/websocket/frames.js';
 import { webSocketAccept } from '../codecs/websocket/handshake.js';
@@ -61,20 +62,36 @@ export class BenchWebSocket {
     socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
   }
 
-  /** Opens a WebSocket (plain HTTP, as the benchmark's gateway listens) and checks the server's 101. */
-  static async open(baseUrl: string, path: string, protocol: string, headers: Record<string, string>, pieces: MessagePieces): Promise<BenchWebSocket> {
+  /** Opens a WebSocket (over TLS when `baseUrl` is https, `ca` verifying the server) and checks the server's 101. */
+  static async open(baseUrl: string, path: string, protocol: string, headers: Record<string, string>, pieces: MessagePieces, ca?: string): Promise<BenchWebSocket> {
     const url = new URL(baseUrl);
     const key = randomBytes(16).toString('base64');
     const { socket, head, answer } = await new Promise<{ socket: Socket; head: Buffer; answer: http.IncomingMessage }>((resolve, reject) => {
-      const req = http.request({
+      const secure = url.protocol === 'https:';
+      const req = (secure ? https.request : http.request)({
         host: url.hostname,
         port: url.port,
+        // One connection per session, as kubectl opens them: no pooled agent.
+        agent: false,
+        ...(secure && ca ? { ca } : {}),
         path,
         headers: { ...headers, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, 'sec-websocket-version': '13', 'sec-websocket-protocol': protocol },
       });
-      req.on('upgrade', (res, upgraded: Socket, rest: Buffer) => resolve({ socket: upgraded, head: rest, answer: res }));
-      req.on('response', (res) => reject(new Error(`WebSocket refused: ${res.statusCode}`)));
-      req.on('error', reject);
+      // A gateway that never answers fails this session (and its row), not the whole run by hanging it.
+      const timer = setTimeout(() => req.destroy(new Error(`WebSocket: no answer within ${OPEN_TIMEOUT_MS / 1000} s`)), OPEN_TIMEOUT_MS);
+      req.on('upgrade', (res, upgraded: Socket, rest: Buffer) => {
+        clearTimeout(timer);
+        resolve({ socket: upgraded, head: rest, answer: res });
+      });
+      req.on('response', (res) => {
+        clearTimeout(timer);
+        res.resume();
+        reject(new Error(`WebSocket refused: ${res.statusCode}`));
+      });
+      req.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
       req.end();
     });
     if (answer.headers['sec-websocket-accept'] !== webSocketAccept(key) || answer.headers['sec-websocket-protocol'] !== protocol) {
@@ -113,6 +130,9 @@ export class BenchWebSocket {
     this.socket.destroy();
   }
 }
+
+/** As long as the direct path's SPDY dial may take (clients.ts). */
+const OPEN_TIMEOUT_MS = 10_000;
 
 /**
  * Large frames are built in reused buffers: a fresh 64 KiB allocation per frame counts as external

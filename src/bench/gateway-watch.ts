@@ -1,0 +1,120 @@
+import type { ServerProcess } from './processes.js';
+
+/**
+ * The gateway process seen through its logs: sessions started and ended (and the protocols each
+ * client spoke), upgrades relayed untranslated. A row's CPU and GC count are read once the sessions it
+ * opened have ended in the gateway, so teardown is counted and a GC line still on its way is not lost.
+ */
+export class GatewayWatch {
+  private started = 0;
+  private ended = 0;
+  private relayed = 0;
+  private readonly clientProtocols = new Map<string, number>();
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly process: ServerProcess) {
+    process.onLog((record) => {
+      if (record.event === 'session-start') {
+        // The start line names the client's protocol in every translator (the tunnel's end line does not).
+        this.started += 1;
+        const protocol = String(record.clientProtocol ?? 'unknown');
+        this.clientProtocols.set(protocol, (this.clientProtocols.get(protocol) ?? 0) + 1);
+      } else if (record.event === 'session-end') this.ended += 1;
+      else if (record.msg === 'relayed upgrade started') this.relayed += 1;
+      else return;
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  /** Counts so far; `since` one taken earlier gives what happened in between. */
+  mark(): WatchMark {
+    return { started: this.started, ended: this.ended, relayed: this.relayed, clientProtocols: new Map(this.clientProtocols) };
+  }
+
+  /** The client protocols of the sessions started since `mark`, with counts; sessions ended; relayed (untranslated) upgrades. */
+  since(mark: WatchMark): { ended: number; relayed: number; clientProtocols: Record<string, number> } {
+    const clientProtocols: Record<string, number> = {};
+    for (const [protocol, count] of this.clientProtocols) {
+      const delta = count - (mark.clientProtocols.get(protocol) ?? 0);
+      if (delta > 0) clientProtocols[protocol] = delta;
+    }
+    return { ended: this.ended - mark.ended, relayed: this.relayed - mark.relayed, clientProtocols };
+  }
+
+  /** Resolves once at least `count` sessions have ended since `mark` and none is still open (at most `timeoutMs`). */
+  async untilEnded(mark: WatchMark, count: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.ended - mark.ended < count || this.started > this.ended) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`the gateway logged ${this.ended - mark.ended} of ${count} session ends (${this.started - this.ended} still open) within ${timeoutMs / 1000} s`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 1_000));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /**
+   * Runs `run` and reads the gateway's CPU seconds and full GCs over it, up to the end of the
+   * `sessions` it opens.
+   */
+  async measure<T>(sessions: number, run: () => Promise<T>): Promise<{ result: T; cpuSeconds: number; fullGcs: number }> {
+    const mark = this.mark();
+    const cpu = this.process.cpuSeconds();
+    const gcs = this.process.fullGcs();
+    const result = await run();
+    await this.untilEnded(mark, sessions);
+    return { result, cpuSeconds: this.process.cpuSeconds() - cpu, fullGcs: this.process.fullGcs() - gcs };
+  }
+}
+
+export interface WatchMark {
+  started: number;
+  ended: number;
+  relayed: number;
+  clientProtocols: Map<string, number>;
+}
+
+export type PathName = 'gateway' | 'floor' | 'direct';
+
+export interface Alternated<T> {
+  results: Partial<Record<PathName, T[]>>;
+  /** The gateway's CPU seconds and full GCs over each of its runs. */
+  gatewayCpu: number[];
+  gatewayGcs: number[];
+}
+
+/**
+ * Each path's run `repeat` times, the order reversed every other round (direct, floor, gateway; then
+ * gateway, floor, direct; …), so that whatever else the machine does falls on every path alike. The
+ * gateway's runs are measured with `watch` (each opens at least `sessions` sessions).
+ */
+export async function alternate<T>(
+  repeat: number,
+  runs: Partial<Record<PathName, () => Promise<T>>>,
+  watch: GatewayWatch,
+  sessions: number,
+  onRound?: (round: number) => void,
+): Promise<Alternated<T>> {
+  const order = (['direct', 'floor', 'gateway'] as const).filter((path) => runs[path]);
+  const alternated: Alternated<T> = { results: {}, gatewayCpu: [], gatewayGcs: [] };
+  for (let round = 1; round <= repeat; round++) {
+    onRound?.(round);
+    for (const path of round % 2 ? order : [...order].reverse()) {
+      const run = runs[path]!;
+      const results = (alternated.results[path] ??= []);
+      if (path !== 'gateway') {
+        results.push(await run());
+        continue;
+      }
+      const measured = await watch.measure(sessions, run);
+      results.push(measured.result);
+      alternated.gatewayCpu.push(measured.cpuSeconds);
+      alternated.gatewayGcs.push(measured.fullGcs);
+    }
+  }
+  return alternated;
+}

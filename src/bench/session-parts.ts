@@ -1,0 +1,259 @@
+import type { ExecSession } from './clients.js';
+import type { Bench } from './context.js';
+import { setup, warmUp } from './exec-rows.js';
+import { alternate } from './gateway-watch.js';
+import { descriptorLimitOf, openDescriptorsOf, rssOf } from './processes.js';
+import { startBenchStack, type BenchStack } from './stacks.js';
+import { round, spread, type PartRows } from './results.js';
+import { atLeast, atMost, perGiBTargets, TARGETS } from './targets.js';
+import { percentile, seconds, type Open } from './transfers.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** A synthetic upstream and a fresh gateway in front of it, with the bench's clients on both paths (no floor). */
+const syntheticStack = (bench: Bench): Promise<BenchStack> => startBenchStack(bench, 'synthetic', false);
+
+/** Opens `count` sessions, at most `inFlight` being set up at once, reporting every 1,000. */
+export async function openMany(count: number, inFlight: number, open: () => Promise<ExecSession>, say: (line: string) => void): Promise<ExecSession[]> {
+  const sessions: ExecSession[] = [];
+  let started = 0;
+  const opener = async (): Promise<void> => {
+    while (started < count) {
+      started += 1;
+      sessions.push(await open());
+      if (sessions.length % 1000 === 0) say(`  ${sessions.length.toLocaleString('en-US')} open`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, opener));
+  return sessions;
+}
+
+interface Streamed {
+  mibPerSecond: number;
+  /** Throughput of the 10th-percentile session over the 90th's (1 = all alike). */
+  fairness: number;
+}
+
+/**
+ * `count` sessions streaming `bytes` each at the same moment: all are opened first (each command
+ * waits for a line on stdin; at most `inFlight` dialling at once), then released together, so set-up
+ * queueing is not mistaken for streaming unfairness. Aggregate MiB/s over the streaming wall time;
+ * fairness from the 10th/90th-percentile sessions' completion times (the slowest/fastest ratio rests
+ * on the one session released first, finished before the rest got going). `onRelease` runs just
+ * before the release, so that the gateway's CPU is read over the streaming only.
+ */
+async function streamTogether(open: Open, count: number, bytes: number, inFlight: number, say: (line: string) => void, onRelease?: () => void): Promise<Streamed> {
+  const sessions = await openMany(count, inFlight, () => open(['sh', '-c', `read go; exec head -c ${bytes} /dev/zero`], true), say);
+  const received = sessions.map(() => 0);
+  sessions.forEach((session, index) => session.onStdout((chunk) => (received[index]! += chunk.length)));
+  onRelease?.();
+  const started = process.hrtime.bigint();
+  const durations = await Promise.all(
+    sessions.map(async (session, index) => {
+      await session.write(Buffer.from('go\n'));
+      await session.finished;
+      if (received[index] !== bytes) throw new Error(`${count} sessions at once: one got ${received[index]} of ${bytes} bytes`);
+      return seconds(started);
+    }),
+  );
+  const wall = seconds(started);
+  return { mibPerSecond: (count * bytes) / MiB / wall, fairness: percentile(durations, 10) / percentile(durations, 90) };
+}
+
+/**
+ * The concurrency curve: 1, 10, 100 and 1,000 sessions streaming at once through the gateway and
+ * directly, against the synthetic upstream (which spawns nothing, so the curve is the gateway's and
+ * not the stand-in's process table). Each point moves the same bytes in all; the gateway's CPU per
+ * GiB is read over the streaming only (set-up is the arrival part's), and set against one session's.
+ */
+export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<void> {
+  const stack = await syntheticStack(bench);
+  const errors: string[] = [];
+  try {
+    await warmUp(stack.paths, bench.sizes.warmUp);
+    let oneSessionCpu: number | undefined;
+    for (const count of bench.sizes.curve) {
+      try {
+        const bytes = Math.max(64 * 1024, Math.floor(bench.sizes.curveBytes / count));
+        const results: Record<'gateway' | 'direct', Streamed[]> = { gateway: [], direct: [] };
+        const cpu: number[] = [];
+        const gcs: number[] = [];
+        for (let round = 1; round <= bench.repeat; round++) {
+          bench.say(`concurrency: ${count} sessions streaming ${round < 2 ? `${(bytes / 1024).toFixed(0)} KiB each ` : ''}at once, round ${round} of ${bench.repeat}`);
+          for (const path of round % 2 ? (['direct', 'gateway'] as const) : (['gateway', 'direct'] as const)) {
+            if (path === 'direct') {
+              results.direct.push(await streamTogether(stack.paths.direct, count, bytes, bench.sizes.inFlight, bench.say));
+              continue;
+            }
+            const mark = stack.watch.mark();
+            let cpuAtRelease = 0;
+            let gcsAtRelease = 0;
+            results.gateway.push(
+              await streamTogether(stack.paths.gateway, count, bytes, bench.sizes.inFlight, bench.say, () => {
+                cpuAtRelease = stack.gateway.cpuSeconds();
+                gcsAtRelease = stack.gateway.fullGcs();
+              }),
+            );
+            await stack.watch.untilEnded(mark, count);
+            cpu.push((stack.gateway.cpuSeconds() - cpuAtRelease) / ((count * bytes) / GiB));
+            gcs.push((stack.gateway.fullGcs() - gcsAtRelease) / ((count * bytes) / GiB));
+          }
+        }
+        const cpuSpread = spread(cpu);
+        const gcSpread = spread(gcs);
+        if (count === 1) oneSessionCpu = cpuSpread.median;
+        const targets = perGiBTargets(cpuSpread, gcSpread);
+        if (count > 1 && oneSessionCpu !== undefined) targets.push(atMost("CPU/GiB against one session's", TARGETS.concurrencyCpuRatio, round(cpuSpread.median / oneSessionCpu, 3), '×'));
+        rows.add({
+          name: `${count.toLocaleString('en-US')} session${count > 1 ? 's' : ''} streaming at once (${(bytes / 1024).toFixed(0)} KiB each), aggregate`,
+          unit: 'MiB/s',
+          better: 'higher',
+          gateway: spread(results.gateway.map((r) => r.mibPerSecond)),
+          direct: spread(results.direct.map((r) => r.mibPerSecond)),
+          gatewayCpuPerGiB: cpuSpread,
+          fullGcsPerGiB: gcSpread,
+          targets,
+        });
+        if (count > 1) {
+          const fairness = spread(results.gateway.map((r) => r.fairness));
+          rows.add({
+            name: `${count.toLocaleString('en-US')} sessions streaming at once, fairness (p10/p90 sessions)`,
+            unit: 'ratio',
+            better: 'higher',
+            gateway: fairness,
+            direct: spread(results.direct.map((r) => r.fairness)),
+            targets: [atLeast('fairness', TARGETS.fairnessP10P90, fairness)],
+          });
+        }
+      } catch (error) {
+        errors.push(`${count} sessions: ${(error as Error).message}`);
+        rows.note(`${count} sessions at once: FAILED — ${(error as Error).message}`);
+      }
+    }
+  } finally {
+    await stack.stop();
+  }
+  if (errors.length) throw new Error(`${errors.length} curve point(s) failed: ${errors.join('; ')}`);
+}
+
+/**
+ * Sessions arriving at a steady rate (open loop: the next one starts on time whether or not the last
+ * is done), each `echo x`: set-up latency to the first byte and the gateway's CPU per session, against
+ * the synthetic upstream. Returns each session's milliseconds.
+ */
+async function arrivals(open: Open, rate: number, seconds: number): Promise<number[]> {
+  const count = Math.round(rate * seconds);
+  const started = Date.now();
+  const sessions: Array<Promise<number>> = [];
+  for (let i = 0; i < count; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    sessions.push(setup(open));
+  }
+  return Promise.all(sessions);
+}
+
+export async function arrivalPart(bench: Bench, rows: PartRows): Promise<void> {
+  const stack = await syntheticStack(bench);
+  const { arrivalRate: rate, arrivalSeconds } = bench.sizes;
+  const count = Math.round(rate * arrivalSeconds);
+  try {
+    await warmUp(stack.paths, bench.sizes.warmUp);
+    const measured = await alternate(bench.repeat, { gateway: () => arrivals(stack.paths.gateway, rate, arrivalSeconds), direct: () => arrivals(stack.paths.direct, rate, arrivalSeconds) }, stack.watch, count, (round) =>
+      bench.say(`arrival: ${rate} sessions/s for ${arrivalSeconds} s, each path, round ${round} of ${bench.repeat}`),
+    );
+    const at = (p: number): { gateway: ReturnType<typeof spread>; direct: ReturnType<typeof spread> } => ({
+      gateway: spread(measured.results.gateway!.map((samples) => percentile(samples, p))),
+      direct: spread(measured.results.direct!.map((samples) => percentile(samples, p))),
+    });
+    const p50 = at(50);
+    rows.add({ name: `set-up to first byte p50, ${rate} sessions/s arriving`, unit: 'ms', better: 'lower', ...p50, targets: [atMost('added (gateway − direct medians)', TARGETS.setupAddedP50Ms, round(p50.gateway.median - p50.direct.median), ' ms')] });
+    rows.add({ name: `set-up to first byte p99, ${rate} sessions/s arriving`, unit: 'ms', better: 'lower', ...at(99) });
+    const cpuMs = spread(measured.gatewayCpu.map((cpu) => (cpu * 1000) / count));
+    rows.add({ name: `gateway CPU per session, ${rate} sessions/s arriving`, unit: 'ms', better: 'lower', gateway: cpuMs, targets: [atMost('CPU per session', TARGETS.setupCpuMs, cpuMs, ' ms')] });
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** Descriptors each process keeps free beyond what the idle sessions take (logs, listeners, stray sockets). */
+const DESCRIPTOR_MARGIN = 100;
+
+interface DescriptorBudget {
+  name: string;
+  pid: number | 'self';
+  perSession: number;
+}
+
+/**
+ * How many of `requested` sessions every process can hold within its open-files limit, keeping a
+ * margin; `limitedBy` names the process and limit that set the count when it is below `requested`.
+ */
+function sessionsThatFit(requested: number, budgets: DescriptorBudget[]): { count: number; limitedBy?: string } {
+  let count = requested;
+  let limitedBy: string | undefined;
+  for (const budget of budgets) {
+    const limit = descriptorLimitOf(budget.pid);
+    const fits = Math.floor((limit - openDescriptorsOf(budget.pid) - DESCRIPTOR_MARGIN) / budget.perSession);
+    if (fits < count) {
+      count = fits;
+      limitedBy = `${budget.name} fd limit ${limit.toLocaleString('en-US')}`;
+    }
+  }
+  return { count: Math.max(0, count), ...(limitedBy ? { limitedBy } : {}) };
+}
+
+/** Waits (10 ms polls, at most 10 s) until a process has no more descriptors open than `baseline`. */
+async function descriptorsBackTo(pid: number, baseline: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; openDescriptorsOf(pid) > baseline; ) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still has ${openDescriptorsOf(pid)} descriptors open, ${baseline} before`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Idle exec sessions (`cat`, stdin open) held through a fresh gateway in front of the synthetic
+ * upstream, a fresh pair each round, so the RSS delta is the sessions' (after `idleWarmUp` sessions
+ * opened and closed first, so compiling the path is not counted). As many as asked for, unless a descriptor
+ * limit says otherwise: the gateway holds two per session, this process and the upstream one each.
+ */
+export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
+  const perSession: number[] = [];
+  const idleCpu: number[] = [];
+  let held = '';
+  for (let round = 1; round <= bench.repeat; round++) {
+    const stack = await syntheticStack(bench);
+    const open = (): Promise<ExecSession> => stack.paths.gateway(['cat'], true);
+    const release = async (sessions: ExecSession[]): Promise<void> => {
+      for (const session of sessions) session.endStdin();
+      await Promise.all(sessions.map((session) => session.finished));
+    };
+    try {
+      const baseline = openDescriptorsOf(stack.gateway.pid);
+      await release(await openMany(bench.sizes.idleWarmUp, bench.sizes.inFlight, open, bench.say));
+      await descriptorsBackTo(stack.gateway.pid, baseline);
+      const { count, limitedBy } = sessionsThatFit(bench.sizes.idleSessions, [
+        { name: 'gateway', pid: stack.gateway.pid, perSession: 2 },
+        { name: 'bench', pid: 'self', perSession: 1 },
+        { name: 'synthetic upstream', pid: stack.upstream.pid, perSession: 1 },
+      ]);
+      held = `${count.toLocaleString('en-US')} of ${bench.sizes.idleSessions.toLocaleString('en-US')} asked for${limitedBy ? `: the ${limitedBy} leaves no room for more` : ''}`;
+      bench.say(`idle: ${held} held through a fresh gateway, round ${round} of ${bench.repeat}`);
+      const rssBefore = rssOf(stack.gateway.pid);
+      const sessions = await openMany(count, bench.sizes.inFlight, open, bench.say);
+      const rssHeld = rssOf(stack.gateway.pid);
+      const cpuStart = stack.gateway.cpuSeconds();
+      await new Promise((resolve) => setTimeout(resolve, bench.sizes.idleSeconds * 1000));
+      idleCpu.push(((stack.gateway.cpuSeconds() - cpuStart) / bench.sizes.idleSeconds) * 100);
+      perSession.push((rssHeld - rssBefore) / count / 1024);
+      await release(sessions);
+    } finally {
+      await stack.stop();
+    }
+  }
+  const memory = spread(perSession);
+  rows.add({ name: `gateway memory per idle session (RSS delta; ${held})`, unit: 'KiB', better: 'lower', gateway: memory, targets: [atMost('memory per session', TARGETS.idleKiB, memory, ' KiB')] });
+  rows.add({ name: `gateway CPU while they idle (${bench.sizes.idleSeconds} s)`, unit: '% of a core', better: 'lower', gateway: spread(idleCpu) });
+}

@@ -1,0 +1,92 @@
+// The bench's repetition and its reading of the gateway: paths alternate round by round, a row's
+// CPU and GC count are read only once the gateway has logged the end of the sessions it opened, and
+// the protocols kubectl spoke are read from the gateway's session-start lines.
+import t from 'tap';
+import { alternate, GatewayWatch } from '../../src/bench/gateway-watch.js';
+import type { ServerProcess } from '../../src/bench/processes.js';
+import { spread } from '../../src/bench/results.js';
+
+/** A stand-in gateway process whose CPU, GC count and log lines the test sets. */
+function fakeGateway(): { process: ServerProcess; log(record: Record<string, unknown>): void; cpu: number; gcs: number } {
+  const listeners: Array<(record: Record<string, unknown>) => void> = [];
+  const state = {
+    cpu: 0,
+    gcs: 0,
+    log: (record: Record<string, unknown>) => listeners.forEach((listener) => listener(record)),
+    process: undefined as unknown as ServerProcess,
+  };
+  state.process = {
+    url: 'https://127.0.0.1:1',
+    pid: 0,
+    cpuSeconds: () => state.cpu,
+    usage: () => ({ userSeconds: state.cpu, systemSeconds: 0, minorFaults: 0 }),
+    fullGcs: () => state.gcs,
+    onLog: (listener) => void listeners.push(listener),
+    stop: async () => undefined,
+  };
+  return state;
+}
+
+t.test('paths alternate: direct, floor, gateway, then the reverse, round after round', async (t) => {
+  const gateway = fakeGateway();
+  const watch = new GatewayWatch(gateway.process);
+  const order: string[] = [];
+  const run = (path: string) => async () => {
+    order.push(path);
+    if (path === 'gateway') {
+      gateway.log({ event: 'session-start', clientProtocol: 'v5.channel.k8s.io' });
+      gateway.cpu += 2;
+      gateway.log({ event: 'session-end' });
+    }
+    return order.length;
+  };
+  const measured = await alternate(3, { gateway: run('gateway'), direct: run('direct'), floor: run('floor') }, watch, 1);
+  t.same(order, ['direct', 'floor', 'gateway', 'gateway', 'floor', 'direct', 'direct', 'floor', 'gateway']);
+  t.same(measured.results.direct, [1, 6, 7]);
+  t.same(measured.gatewayCpu, [2, 2, 2], "each gateway run's CPU, and only its");
+});
+
+t.test("a gateway run is measured up to the end of its sessions in the gateway's log", async (t) => {
+  const gateway = fakeGateway();
+  const watch = new GatewayWatch(gateway.process);
+  const measuring = watch.measure(1, async () => {
+    gateway.log({ event: 'session-start', clientProtocol: 'v5.channel.k8s.io' });
+    gateway.cpu += 1;
+    return 'done';
+  });
+  // The client is done; the gateway is still tearing the session down, then logs its end.
+  await new Promise((resolve) => setImmediate(resolve));
+  gateway.cpu += 0.5;
+  gateway.gcs += 1;
+  gateway.log({ event: 'session-end' });
+  const measured = await measuring;
+  t.equal(measured.result, 'done');
+  t.equal(measured.cpuSeconds, 1.5, 'teardown counted');
+  t.equal(measured.fullGcs, 1);
+});
+
+t.test('the protocols clients spoke come from session-start lines; relayed upgrades are counted', async (t) => {
+  const gateway = fakeGateway();
+  const watch = new GatewayWatch(gateway.process);
+  gateway.log({ event: 'session-start', clientProtocol: 'v5.channel.k8s.io' });
+  const mark = watch.mark();
+  gateway.log({ event: 'session-end' });
+  gateway.log({ event: 'session-start', clientProtocol: 'SPDY/3.1+portforward.k8s.io' });
+  gateway.log({ event: 'session-end' });
+  gateway.log({ msg: 'relayed upgrade started' });
+  t.same(watch.since(mark), { ended: 2, relayed: 1, clientProtocols: { 'SPDY/3.1+portforward.k8s.io': 1 } });
+});
+
+t.test('a session that never ends in the log fails the row with what was seen, not a hang', async (t) => {
+  const gateway = fakeGateway();
+  const watch = new GatewayWatch(gateway.process);
+  const mark = watch.mark();
+  gateway.log({ event: 'session-start', clientProtocol: 'v5.channel.k8s.io' });
+  await t.rejects(watch.untilEnded(mark, 1, 50), /logged 0 of 1 session ends \(1 still open\)/);
+});
+
+t.test('spread: min, median and max of every repetition', async (t) => {
+  t.same(spread([3, 1, 2]), { min: 1, median: 2, max: 3, n: 3 });
+  t.same(spread([5]), { min: 5, median: 5, max: 5, n: 1 });
+  t.throws(() => spread([]), /no samples/);
+});

@@ -1,0 +1,98 @@
+// `npm run bench -- --quick` end to end, from the built CLI (dist/): every part runs in the production
+// shape (TLS on both legs, kubectl 1.33 rows) and writes its rows as it finishes; a part that cannot run
+// is recorded with its reason while the others' results stand. Sizes are tiny: this proves the run
+// works, it measures nothing.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PartResult, Row } from '../../src/bench/results.js';
+import type { RunMeta } from '../../src/bench/report.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.url));
+
+let dir: string;
+t.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ksg-bench-test-'));
+});
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+/** Runs the bench; resolves with its exit code and stderr (the progress lines). */
+function bench(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
+}
+
+async function results(file: string): Promise<{ meta: RunMeta; parts: PartResult[] }> {
+  return JSON.parse(await readFile(file, 'utf8')) as { meta: RunMeta; parts: PartResult[] };
+}
+
+const hasSpread = (value: unknown): boolean => typeof value === 'object' && value !== null && ['min', 'median', 'max', 'n'].every((key) => typeof (value as Record<string, unknown>)[key] === 'number');
+
+t.test('TLS on both legs: kubectl rows on every path, the floor, the concurrency curve, idle sessions', async (t) => {
+  const out = { json: join(dir, 'tls.json'), markdown: join(dir, 'tls.md'), svg: join(dir, 'tls.svg') };
+  const run = await bench(['--quick', '--only', 'kubectl,legacy,concurrency,idle', '--json', out.json, '--markdown', out.markdown, '--svg', out.svg]);
+  t.equal(run.code, 0, run.stderr.slice(-2000));
+  const { meta, parts } = await results(out.json);
+  t.equal(meta.transport, 'tls');
+  t.match(meta.commit, /^[0-9a-f]{12}/);
+  t.same(
+    parts.map((part) => [part.part, part.status]),
+    [
+      ['kubectl', 'ok'],
+      ['legacy', 'ok'],
+      ['concurrency', 'ok'],
+      ['idle', 'ok'],
+    ],
+  );
+  const kubectl = parts[0]!;
+  t.equal(kubectl.rows.length, 5, 'exec download and upload, cp both ways, port-forward');
+  for (const row of kubectl.rows) {
+    for (const field of ['gateway', 'floor', 'direct', 'gatewayCpuPerGiB', 'fullGcsPerGiB'] as const) t.ok(hasSpread(row[field]), `${row.name}: ${field} as min/median/max`);
+    t.type(row.ratio, 'number');
+    t.ok(row.targets?.some((target) => target.text.startsWith('gateway/direct ≥ 0.8')), `${row.name}: the kubectl target`);
+  }
+  // The gateway's session lines prove kubectl spoke WebSocket to it: a silent SPDY fallback fails the row.
+  t.equal(kubectl.notes.filter((note) => /through the gateway kubectl spoke v5\.channel\.k8s\.io/.test(note)).length, 4);
+  t.equal(kubectl.notes.filter((note) => /through the gateway kubectl spoke SPDY\/3\.1\+portforward\.k8s\.io/.test(note)).length, 1);
+
+  const legacy = parts[1]!;
+  const transfers = legacy.rows.filter((row: Row) => /^exec (download|upload)|^port-forward/.test(row.name));
+  t.equal(transfers.length, 4);
+  for (const row of transfers) t.ok(hasSpread(row.floor) && hasSpread(row.gatewayCpuPerGiB) && hasSpread(row.fullGcsPerGiB), `${row.name}: floor, CPU and GCs`);
+  t.ok(legacy.rows.some((row) => /^round trip p50/.test(row.name) && hasSpread(row.floor)), 'round trips through the floor too');
+
+  t.same(
+    parts[2]!.rows.filter((row) => /aggregate$/.test(row.name)).map((row) => row.name.split(' ')[0]),
+    ['1', '10'],
+    'one curve point per concurrency level',
+  );
+  t.match(parts[3]!.rows[0]!.name, /gateway memory per idle session/);
+
+  const markdown = await readFile(out.markdown, 'utf8');
+  t.match(markdown, `commit ${meta.commit}`);
+  t.match(markdown, 'TLS on both legs');
+  t.match(await readFile(out.svg, 'utf8'), /^<svg /);
+});
+
+t.test('a part that cannot run is recorded with its reason; the others are written', async (t) => {
+  const json = join(dir, 'plain.json');
+  const run = await bench(['--quick', '--plain', '--only', 'kubectl,synthetic,arrival', '--json', json]);
+  t.equal(run.code, 1, 'a failed part fails the run');
+  const { meta, parts } = await results(json);
+  t.equal(meta.transport, 'plain');
+  t.same(
+    parts.map((part) => [part.part, part.status]),
+    [
+      ['kubectl', 'failed'],
+      ['synthetic', 'ok'],
+      ['arrival', 'ok'],
+    ],
+  );
+  t.match(parts[0]!.error, /only over TLS/);
+  t.ok(parts[1]!.rows.length > 0 && parts[2]!.rows.length > 0, 'the parts after the failed one have their rows');
+});
