@@ -133,10 +133,16 @@ export class PortForwardChannels {
       for (const stream of [pair.data, pair.error]) stream.on('error', () => undefined);
       pair.data.on('drain', () => peer.resumeIncoming());
       pair.data.on('finish', () => peer.resumeIncoming());
-      // A port is done when the upstream has ended its data; the session, when every port is.
-      pair.data.once('end', () => {
-        if (--open === 0) end('every port closed by the upstream', 1000);
-      });
+      // A port is done when the upstream has ended (FIN or RST) both its streams: the kubelet with
+      // containerd ends the data stream first and writes the port's error afterwards. 'end' comes
+      // after every byte read, so the error reaches the client before the close. The session is
+      // done when every port is.
+      let streamsOpen = 2;
+      const streamEnded = (): void => {
+        if (--streamsOpen === 0 && --open === 0) end('every port closed by the upstream', 1000);
+      };
+      pair.data.once('end', streamEnded);
+      pair.error.once('end', streamEnded);
     });
     peer.on('drain', () => {
       for (const pair of pairs) pair.data.resume();
