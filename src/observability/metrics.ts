@@ -95,6 +95,7 @@ export class GatewayMetrics {
   private readonly authorizationDenials: Counter<'reason'>;
   private readonly upstreamErrors: Counter<'upstream' | 'reason'>;
   private readonly proxiedRequests: Counter<'upstream' | 'code'>;
+  private readonly upstreamUp: Gauge<'upstream'>;
 
   constructor(options: GatewayMetricsOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -169,6 +170,13 @@ export class GatewayMetrics {
       registers,
     });
 
+    this.upstreamUp = new Gauge({
+      name: 'kube_stream_gateway_upstream_up',
+      help: 'Whether the last reachability check of an upstream passed (1) or failed (0); absent before the first.',
+      labelNames: ['upstream'],
+      registers,
+    });
+
     // Known combinations start at 0, so rates and absent-series alerts work from the first scrape.
     for (const kind of SESSION_KINDS) {
       this.byteCells.set(kind, { 'client-to-upstream': { pending: 0 }, 'upstream-to-client': { pending: 0 } });
@@ -230,6 +238,11 @@ export class GatewayMetrics {
   proxiedRequest(upstream: string, status: number | string): void {
     const code = typeof status === 'number' ? statusClass(status) : /^([1-5]xx|none)$/.test(status) ? status : OTHER;
     this.proxiedRequests.inc({ upstream: this.upstreamLabel(upstream), code });
+  }
+
+  /** The outcome of an upstream's reachability check (health.ts). */
+  upstreamReachable(upstream: string, reachable: boolean): void {
+    this.upstreamUp.set({ upstream: this.upstreamLabel(upstream) }, reachable ? 1 : 0);
   }
 
   /** The Prometheus text exposition of every metric, for GET /metrics. */

@@ -46,6 +46,8 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
   const edge = config.auth.mode === 'edge' ? await edgeAccess(config, logger, metrics, audit) : undefined;
   const access: AccessControl = edge?.access ?? new PassthroughAccess();
   const limits = config.limits;
+  const health = new HealthChecks({ logger, onUpstreamOutcome: (upstream, reachable) => metrics.upstreamReachable(upstream, reachable) });
+  for (const upstream of config.upstreams) health.addUpstreamCheck(upstream.name, upstreamReachableCheck(upstream.name, upstream));
 
   const gateway = await startGateway({
     listen: config.listen,
@@ -70,15 +72,21 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       metrics.upstreamConnect(upstream, seconds, error === undefined);
       if (error) metrics.upstreamError(upstream, 'connect');
     },
+    upstreamAvailable: (upstream) => {
+      if (health.upstreamState(upstream) !== 'unreachable') return true;
+      // Refused at once, and checked again now, so a cluster that is back is served without waiting for the next round.
+      void health.checkUpstream(upstream);
+      return false;
+    },
     logger,
   });
 
-  const health = new HealthChecks({ logger });
-  for (const upstream of config.upstreams) health.addReadinessCheck(upstreamReachableCheck(upstream.name, upstream));
+  const stopWatchingUpstreams = health.watchUpstreams();
   let admin: RunningServer | undefined;
   try {
     if (config.admin) admin = await startAdminServer({ listen: config.admin, health, metrics, logger });
   } catch (error) {
+    stopWatchingUpstreams();
     await gateway.close();
     throw error;
   }
@@ -88,6 +96,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
   const stop = (drainMs: number): Promise<void> => {
     stopped ??= (async () => {
       health.startDraining();
+      stopWatchingUpstreams();
       await gateway.drain(drainMs);
       watcher.close();
       await admin?.close();

@@ -56,6 +56,8 @@ export interface GatewayOptions {
   onProxied?: (upstream: string, status: number) => void;
   /** Told how long each upstream dial took (metrics). */
   onDial?: (upstream: string, seconds: number, error?: Error) => void;
+  /** False while an upstream is known to be unreachable: its requests get a 503 Status naming it. */
+  upstreamAvailable?: (upstream: string) => boolean;
   /**
    * Origins (scheme://host[:port]) whose pages may open WebSocket sessions, besides the gateway's own
    * origin. Upgrades without an Origin (kubectl, client libraries) are not affected.
@@ -90,6 +92,7 @@ export interface Gateway extends RunningServer {
 }
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
+const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
@@ -115,6 +118,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** Routing, then access control; the call also reports its dials (metrics). */
   async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean): Promise<UpstreamCall> {
     const call = await access.admit({ req, socket, route: router.route(req), upgrade });
+    // After admission: only callers the upstream would serve learn that it is down.
+    if (options.upstreamAvailable?.(call.upstreamName) === false) throw new HttpStatusError(503, 'ServiceUnavailable', upstreamUnavailable(call.upstreamName));
     const onDial = options.onDial;
     return onDial ? { ...call, onDial: (seconds, error) => onDial(call.upstreamName, seconds, error) } : call;
   }
