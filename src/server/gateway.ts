@@ -16,7 +16,7 @@ import { HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../sess
 import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';
-import { createHttpProxy } from './http-proxy.js';
+import { createHttpProxy, type ProxiedRequestObserver } from './http-proxy.js';
 import { listen } from './listen.js';
 import { Router, type NamedUpstream } from './routing.js';
 import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
@@ -52,8 +52,10 @@ export interface GatewayOptions {
   sessionBufferBytes?: number;
   /** Told about every session (metrics, audit). */
   observer?: SessionObserver;
-  /** Told about every proxied plain request: its cluster and status (0: no answer). */
-  onProxied?: (upstream: string, status: number) => void;
+  /** Told about every proxied plain request once it is over: its cluster, status (0: no answer), method, path, duration. */
+  onProxied?: ProxiedRequestObserver;
+  /** Told about every upgrade request: its Upgrade header, and whether a session started. */
+  onUpgrade?: (upgradeHeader: string | undefined, result: 'upgraded' | 'refused') => void;
   /** Told how long each upstream dial took (metrics). */
   onDial?: (upstream: string, seconds: number, error?: Error) => void;
   /** False while an upstream is known to be unreachable: its requests get a 503 Status naming it. */
@@ -137,7 +139,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     proxy.handle(req, res, call);
   }
 
-  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** Resolves true when a session started, false when the upgrade was refused. */
+  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> {
     socket.on('error', () => undefined);
     const receivedMicros = nowMicros();
     let call: UpstreamCall;
@@ -153,7 +156,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!(error instanceof HttpStatusError)) throw error;
       logger.info({ event: 'session-refused', path: req.url?.split('?')[0], status: error.code, reason: error.message }, 'upgrade refused');
       sendStatusOnSocket(socket, error);
-      return;
+      return false;
     }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
     const start = streamingSession(req, socket, head, call) ?? (() => relayUpgrade(call, req, socket, head, logger));
@@ -164,7 +167,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!(error instanceof HttpStatusError)) throw error;
       logger.info({ event: 'session-refused', upstream: call.upstreamName, user: call.user, status: error.code, reason: error.message }, 'session limit reached');
       sendStatusOnSocket(socket, error);
-      return;
+      return false;
     }
     let session: LiveSession | undefined;
     try {
@@ -174,6 +177,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (session) reservation.track(session, { upstream: call.upstreamName, user: call.user, call, request });
       else reservation.release();
     }
+    return session !== undefined;
   }
 
   /** The translator that serves this upgrade, or undefined when it is relayed as is. */
@@ -196,7 +200,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    serveUpgrade(req, socket, head).catch((error: unknown) => {
+    serveUpgrade(req, socket, head).then((started) => options.onUpgrade?.(req.headers.upgrade, started ? 'upgraded' : 'refused')).catch((error: unknown) => {
       logger.error({ err: error, path: req.url?.split('?')[0] }, 'upgrade failed unexpectedly');
       sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the upgrade'));
     });
