@@ -186,7 +186,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const remoteCommand = parseRemoteCommandRequest(call.path);
     if (remoteCommand) return () => translator.handle(req, socket, head, remoteCommand, call);
     const portForward = portForwardTarget(call.path);
-    if (portForward && tunneledProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, portForward, call);
+    if (portForward && tunneledProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, call);
     if (portForward && PortForwardChannels.wants(call.offeredProtocols)) return () => portForwardChannels.handle(req, socket, head, call);
     return undefined;
   }
