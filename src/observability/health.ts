@@ -7,7 +7,9 @@ import type { UpstreamTarget } from '../upstream/target.js';
 
 /**
  * Kubernetes-style health endpoints (k8s.io/apiserver/pkg/server/healthz): `/livez` and `/healthz`
- * say the process is alive, `/readyz` that it should get traffic. Each endpoint runs named checks;
+ * say the process is alive, `/readyz` that it should get traffic — the gateway's own readiness; each
+ * upstream's reachability is a check of its own at `/readyz/upstream/<name>`, outside `/readyz`, so
+ * that one unreachable cluster does not take the gateway away from the others. Each endpoint runs named checks;
  * `?verbose` lists them as `[+]name ok` / `[-]name failed: reason` and ends with `<endpoint> check
  * passed|failed`; `?exclude=name` (repeatable) skips one; `/readyz/<name>` runs only that one. A
  * failure always answers with the list. Two deliberate differences from Kubernetes: a failure is 503
