@@ -3,6 +3,7 @@ import { createLogger } from '../observability/logger.js';
 import { startConfiguredGateway } from '../server/configured-gateway.js';
 import { Lifecycle, listening } from './lifecycle.js';
 import { parseCommandLine } from './usage.js';
+import { packageVersion } from './version.js';
 
 const HELP = `Usage: kube-stream-gateway serve (--upstream URL | --upstream-kubeconfig FILE) [options]
 
@@ -61,7 +62,7 @@ export async function runServe(args: string[]): Promise<void> {
     if (!flags) return await life.abort();
     const config = await loadGatewayConfig(flags, process.env);
     const logger = createLogger({ level: config.logging.level, format: config.logging.format });
-    const running = await listening('--listen', startConfiguredGateway(config, logger));
+    const running = await listening('--listen', startConfiguredGateway(config, logger, { version: packageVersion() }));
     life.closeOnStop(async () => {
       logger.info({ event: 'stopping', sessions: running.gateway.activeSessions, gracePeriodSeconds: config.shutdown.gracePeriodSeconds }, 'stopping');
       await running.drain();

@@ -38,6 +38,7 @@ import { decideRemoteCommand, type RemoteCommandTarget } from './remote-command-
 import { execInContainer } from './exec.js';
 import { attachToContainer } from './attach.js';
 import { ContainerMainProcess } from './containers.js';
+import { ContainerLog, parseLogOptions, serveContainerLog } from './container-logs.js';
 import { ProcessRegistry } from './processes.js';
 import { namespaceTable, podTable, tableRequested, type ApiObject } from './tables.js';
 import { sendApiError, sendJson, sendRaw, writeApiErrorOnSocket, writeRaw } from './http-replies.js';
@@ -58,6 +59,10 @@ import { decodeProtobufReview } from './protobuf-reviews.js';
 const PORT_FORWARD_PROTOCOLS = ['portforward.k8s.io'];
 
 export interface LegacyCluster extends RunningServer {
+  /** Writes a line to a container's log, as its process would (`kubectl logs` shows it; `-f` at once). */
+  appendContainerLog(pod: string, container: string, line: string): void;
+  /** Clients following a container's log right now (`logs -f`). */
+  logFollowers(pod: string, container: string): number;
   /** Stops the pod's service on a pod port (connections are refused) or starts it again. */
   setPodPortOpen(pod: string, podPort: number, open: boolean): Promise<void>;
   /** The effective identity of every exec, attach and port-forward session so far, oldest first. */
@@ -85,6 +90,7 @@ export interface LegacyClusterOptions {
 
 const NAMESPACES = ['default'];
 const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/?$/;
+const POD_LOG_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log\/?$/;
 const POD_LIST_PATH = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods\/?$/;
 const NAMESPACE_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/?$/;
 const API_GROUP_PATH = /^\/apis\/([^/]+)\/?$/;
@@ -120,11 +126,14 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   const podDirs = await createPodDirectories(pods, workRoot);
   const registry = new ProcessRegistry();
   const mainProcesses = new Map<string, ContainerMainProcess>();
+  const containerLogs = new Map<string, ContainerLog>();
   const podServices = new Map<DemoPod, PodServices>();
   for (const pod of pods) {
     for (const container of pod.containers) {
       const spec = containerProcessSpec(pod, podDirs.get(pod)!, container.command);
-      const main = new ContainerMainProcess(container, spec, registry, logger.child({ namespace: pod.namespace, pod: pod.name }));
+      const log = new ContainerLog();
+      containerLogs.set(`${pod.namespace}/${pod.name}/${container.name}`, log);
+      const main = new ContainerMainProcess(container, spec, registry, logger.child({ namespace: pod.namespace, pod: pod.name }), log);
       mainProcesses.set(`${pod.namespace}/${pod.name}/${container.name}`, main);
     }
     const services = new PodServices(pod);
@@ -205,7 +214,24 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       return sendJson(res, 200, sessionLog.list());
     }
     if (req.method !== 'GET') throw methodNotAllowed();
+    const logPath = POD_LOG_PATH.exec(path);
+    if (logPath) return serveLog(req, res, decodeSegment(logPath[1]!), decodeSegment(logPath[2]!));
     sendJson(res, 200, route(path, req));
+  }
+
+  /** `kubectl logs [-f] [--tail] [--since] [--timestamps] [-c]`: the container's log, followed or not. */
+  function serveLog(req: IncomingMessage, res: ServerResponse, namespace: string, name: string): void {
+    const pod = findPod(namespace, name);
+    if (!pod) throw podNotFound(name);
+    const query = new URLSearchParams(splitRequestTarget(req.url ?? '/').query);
+    const names = pod.containers.map((container) => container.name);
+    const container = query.get('container') ?? (names.length === 1 ? names[0]! : undefined);
+    // The API server's words (pkg/registry/core/pod/strategy.go, LogLocation).
+    if (container === undefined) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${names.join(' ')}]`);
+    if (!names.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
+    const options = parseLogOptions(query);
+    const log = containerLogs.get(`${pod.namespace}/${pod.name}/${container}`)!;
+    serveContainerLog(req, res, log, options, logger.child({ kind: 'logs', namespace: pod.namespace, pod: pod.name, container, follow: options.follow }));
   }
 
   /** The review a POST to this path creates, if any (cluster-scoped paths only, as the API server). */
@@ -363,6 +389,14 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     host: address.host,
     port: address.port,
     sessions: () => sessionLog.list(),
+    appendContainerLog(pod: string, container: string, line: string) {
+      const log = containerLogs.get(`default/${pod}/${container}`);
+      if (!log) throw new Error(`no container ${container} in pod ${pod}`);
+      log.appendLine(line);
+    },
+    logFollowers(pod: string, container: string) {
+      return containerLogs.get(`default/${pod}/${container}`)?.followerCount ?? 0;
+    },
     async setPodPortOpen(name: string, podPort: number, open: boolean) {
       const pod = findPod('default', name);
       if (!pod) throw new Error(`no pod ${name}`);

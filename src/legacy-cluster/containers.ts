@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import type { DemoContainer } from './api-objects.js';
+import type { ContainerLog } from './container-logs.js';
 import { spawnPiped, type PipedProcess, type ProcessRegistry, type ProcessSpec } from './processes.js';
 
 /** The client's side of one attach: the SPDY streams it asked for. */
@@ -21,9 +22,8 @@ export interface Attachment {
  * A container's main process, which `kubectl attach` connects to, modelled on containerd's
  * ContainerIO.Attach (pkg/cri/io/container_io.go):
  *
- * - Output is copied to every attached client (and dropped when nobody is attached, where a node
- *   would write the container log). A slow client holds the process back, as containerd's
- *   synchronous broadcast does.
+ * - Output is copied to every attached client and to the container log (`kubectl logs`). A slow
+ *   client holds the process back, as containerd's synchronous broadcast does.
  * - An attached client's stdin goes to the process's stdin (only if the container has `stdin: true`).
  *   When that stdin ends and the container is `stdinOnce` (and the attach has no tty), the process's
  *   stdin is closed; otherwise that client is simply detached.
@@ -40,6 +40,8 @@ export class ContainerMainProcess {
     private readonly spec: ProcessSpec,
     private readonly registry: ProcessRegistry,
     private readonly logger: Logger,
+    /** Where its output goes besides the attached clients (`kubectl logs`). */
+    private readonly log?: ContainerLog,
   ) {}
 
   /** Attaches a client; rejects when the main process cannot be started. */
@@ -54,7 +56,7 @@ export class ContainerMainProcess {
       try {
         const process = await spawnPiped(this.spec, { stdin: this.container.stdin, stdout: true, stderr: true }, this.registry);
         if (this.current) this.restartCount += 1;
-        const incarnation = new Incarnation(process);
+        const incarnation = new Incarnation(process, this.log);
         this.current = incarnation;
         this.logger.info({ event: 'container-start', container: this.container.name, argv: this.spec.argv, pid: process.pid }, 'container main process started');
         void process.exited.then((exitCode) =>
@@ -76,9 +78,12 @@ class Incarnation {
   finished = false;
   private exited = false;
 
-  constructor(private readonly process: PipedProcess) {
-    broadcast(process.stdout!, () => [...this.attachments].map((a) => a.stdout));
-    broadcast(process.stderr!, () => [...this.attachments].map((a) => a.stderr));
+  constructor(
+    private readonly process: PipedProcess,
+    log?: ContainerLog,
+  ) {
+    broadcast(process.stdout!, () => [...this.attachments].map((a) => a.stdout), log);
+    broadcast(process.stderr!, () => [...this.attachments].map((a) => a.stderr), log);
     void process.exited.then(() => {
       this.exited = true;
       this.finished = true;
@@ -156,9 +161,11 @@ interface AttachmentState {
  * Copies a process output to every current writer. When one of them is behind, the output is
  * paused until all have drained (containerd's broadcaster writes to each in turn).
  */
-function broadcast(source: Readable, writers: () => Array<Writable | undefined>): void {
+function broadcast(source: Readable, writers: () => Array<Writable | undefined>, log?: ContainerLog): void {
   const waiting = new Set<Writable>();
   source.on('data', (chunk: Buffer) => {
+    // The container log is written whether anyone is attached or not, as the runtime's log file is.
+    log?.write(chunk);
     for (const writer of writers()) {
       if (!writer || writer.destroyed || writer.writableEnded) continue;
       if (!writer.write(chunk) && !waiting.has(writer)) {

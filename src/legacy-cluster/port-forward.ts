@@ -74,8 +74,10 @@ export function servePortForward(options: PortForwardServeOptions): void {
     const fail = (reason: string): void => {
       const message = `error forwarding port ${port} to pod ${options.podName}, uid ${options.podUid}: ${reason}`;
       logger.info({ event: 'portforward-error', port, reason }, 'port-forward connection failed');
-      error.end(message);
-      data.end();
+      // The kubelet with containerd, frame for frame (capture spdy-portforward-closed-port): the
+      // data stream's FIN first, then the error text, then RST_STREAM on the error stream. The FIN
+      // leaves in a socket write of its own, as spdystream's does, before the error is written.
+      data.end(() => setImmediate(() => error.write(message, () => error.reset())));
     };
     if (localPort === undefined) {
       fail(`failed to connect to localhost:${port} inside namespace "${options.podName}": the pod serves nothing on port ${port}`);

@@ -7,7 +7,9 @@ import type { UpstreamTarget } from '../upstream/target.js';
 
 /**
  * Kubernetes-style health endpoints (k8s.io/apiserver/pkg/server/healthz): `/livez` and `/healthz`
- * say the process is alive, `/readyz` that it should get traffic. Each endpoint runs named checks;
+ * say the process is alive, `/readyz` that it should get traffic — the gateway's own readiness; each
+ * upstream's reachability is a check of its own at `/readyz/upstream/<name>`, outside `/readyz`, so
+ * that one unreachable cluster does not take the gateway away from the others. Each endpoint runs named checks;
  * `?verbose` lists them as `[+]name ok` / `[-]name failed: reason` and ends with `<endpoint> check
  * passed|failed`; `?exclude=name` (repeatable) skips one; `/readyz/<name>` runs only that one. A
  * failure always answers with the list. Two deliberate differences from Kubernetes: a failure is 503
@@ -32,7 +34,12 @@ export interface HealthChecksOptions {
   defaultTimeoutMs?: number;
   /** Checks that change state (ok ↔ failed) are logged once per change. */
   logger?: Logger;
+  /** Told each time an upstream's reachability is found (every run, not only changes): e.g. a gauge. */
+  onUpstreamOutcome?: (upstream: string, reachable: boolean) => void;
 }
+
+/** How often every upstream's reachability is checked in the background (watchUpstreams). */
+export const UPSTREAM_CHECK_INTERVAL_MS = 10_000;
 
 export interface HealthAnswer {
   status: 200 | 503;
@@ -44,24 +51,36 @@ export const DRAINING_REASON = 'the gateway is draining';
 
 const CHECK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** What the gateway knows of an upstream: `unknown` until its first check has run. */
+export type UpstreamState = 'reachable' | 'unreachable' | 'unknown';
+
 interface RegisteredCheck extends HealthCheck {
   timeoutMs: number;
   /** Concurrent probes share one run instead of piling up requests toward an upstream. */
   running?: Promise<string | undefined>;
   lastFailure?: string | undefined;
   everRan: boolean;
+  /** Set for an upstream's reachability check. */
+  upstream?: string;
 }
 
 export class HealthChecks {
   private readonly liveness: RegisteredCheck[] = [];
   private readonly readiness: RegisteredCheck[] = [];
+  /**
+   * Per upstream, outside `/readyz`: one unreachable cluster must not take the gateway out of the
+   * Service for the healthy ones. Served as `/readyz/upstream/NAME`.
+   */
+  private readonly upstreams = new Map<string, RegisteredCheck>();
   private readonly defaultTimeoutMs: number;
   private readonly logger: Logger | undefined;
+  private readonly onUpstreamOutcome: HealthChecksOptions['onUpstreamOutcome'];
   private isDraining: boolean = false;
 
   constructor(options: HealthChecksOptions = {}) {
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 2_000;
     this.logger = options.logger;
+    this.onUpstreamOutcome = options.onUpstreamOutcome;
     const ping = this.register({ name: 'ping', check: async () => {} });
     this.liveness.push(ping);
     this.readiness.push(ping);
@@ -87,6 +106,39 @@ export class HealthChecks {
     this.readiness.push(this.register(check));
   }
 
+  /**
+   * An upstream's reachability: its own check at `/readyz/upstream/<upstream>`, not part of `/readyz`
+   * (which is the gateway's own readiness). Its state is kept for routing (upstreamState).
+   */
+  addUpstreamCheck(upstream: string, check: HealthCheck): void {
+    if (this.upstreams.has(upstream)) throw new TypeError(`upstream check ${JSON.stringify(upstream)} is already registered`);
+    this.upstreams.set(upstream, { ...this.register(check), upstream });
+  }
+
+  /** The last outcome of the upstream's check; `unknown` before it first ran or for an unknown name. */
+  upstreamState(upstream: string): UpstreamState {
+    const check = this.upstreams.get(upstream);
+    if (!check?.everRan) return 'unknown';
+    return check.lastFailure === undefined ? 'reachable' : 'unreachable';
+  }
+
+  /** Runs the upstream's check now (shared with a run in progress); resolves with the failure, if any. */
+  checkUpstream(upstream: string): Promise<string | undefined> {
+    const check = this.upstreams.get(upstream);
+    return check ? this.run(check) : Promise.resolve(undefined);
+  }
+
+  /** Checks every upstream now and then every `intervalMs`, until the returned function is called. */
+  watchUpstreams(intervalMs: number = UPSTREAM_CHECK_INTERVAL_MS): () => void {
+    const runAll = (): void => {
+      for (const name of this.upstreams.keys()) void this.checkUpstream(name);
+    };
+    runAll();
+    const timer = setInterval(runAll, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   /** From now on `/readyz` fails with `[-]shutdown failed: the gateway is draining`; liveness stays ok. */
   startDraining(): void {
     this.isDraining = true;
@@ -100,10 +152,10 @@ export class HealthChecks {
    * The answer for `/<endpoint>` or `/<endpoint>/<check>` with this query string. `undefined` when
    * the path names no such check (the caller answers 404).
    */
-  async evaluate(endpoint: HealthEndpoint, query: URLSearchParams, only?: string): Promise<HealthAnswer | undefined> {
+  async evaluate(endpoint: HealthEndpoint, query: URLSearchParams, only?: string, upstream?: string): Promise<HealthAnswer | undefined> {
     const checks = endpoint === 'readyz' ? this.readiness : this.liveness;
-    if (only !== undefined) {
-      const check = checks.find((candidate) => candidate.name === only);
+    if (upstream !== undefined || only !== undefined) {
+      const check = upstream === undefined ? checks.find((candidate) => candidate.name === only) : endpoint === 'readyz' ? this.upstreams.get(upstream) : undefined;
       if (!check) return undefined;
       const failure = await this.run(check);
       return failure === undefined ? { status: 200, body: 'ok' } : { status: 503, body: `internal server error: ${failure}\n` };
@@ -140,7 +192,7 @@ export class HealthChecks {
    */
   handle(request: http.IncomingMessage, response: http.ServerResponse): boolean {
     const url = new URL(request.url ?? '/', 'http://admin.invalid');
-    const match = /^\/(livez|healthz|readyz)(?:\/([^/]+))?\/?$/.exec(url.pathname);
+    const match = /^\/(livez|healthz|readyz)(?:\/(upstream)\/([^/]+)|\/([^/]+))?\/?$/.exec(url.pathname);
     if (!match) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       writeText(response, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
@@ -148,15 +200,18 @@ export class HealthChecks {
     }
     const endpoint = match[1] as HealthEndpoint;
     let only: string | undefined;
+    let upstream: string | undefined;
     try {
-      only = match[2] === undefined ? undefined : decodeURIComponent(match[2]);
+      only = match[4] === undefined ? undefined : decodeURIComponent(match[4]);
+      upstream = match[3] === undefined ? undefined : decodeURIComponent(match[3]);
     } catch {
       writeText(response, 400, 'bad request: malformed check name\n');
       return true;
     }
-    this.evaluate(endpoint, url.searchParams, only).then(
+    this.evaluate(endpoint, url.searchParams, only, upstream).then(
       (answer) => {
         if (answer) writeText(response, answer.status, answer.body);
+        else if (upstream !== undefined) writeText(response, 404, `404 page not found: no upstream ${JSON.stringify(upstream)} in /${endpoint}/upstream\n`);
         else writeText(response, 404, `404 page not found: no check ${JSON.stringify(only)} in /${endpoint}\n`);
       },
       (error: unknown) => writeText(response, 500, `internal server error: ${(error as Error).message}\n`),
@@ -166,7 +221,7 @@ export class HealthChecks {
 
   private register(check: HealthCheck): RegisteredCheck {
     if (!CHECK_NAME.test(check.name)) throw new TypeError(`health check name ${JSON.stringify(check.name)}: letters, digits, ".", "_" and "-" only`);
-    const taken = [...this.liveness, ...this.readiness].some((existing) => existing.name === check.name);
+    const taken = [...this.liveness, ...this.readiness, ...this.upstreams.values()].some((existing) => existing.name === check.name);
     if (taken) throw new TypeError(`health check ${JSON.stringify(check.name)} is already registered`);
     return { ...check, timeoutMs: check.timeoutMs ?? this.defaultTimeoutMs, everRan: false };
   }
@@ -187,9 +242,11 @@ export class HealthChecks {
     const changed = check.everRan ? (failure === undefined) !== (check.lastFailure === undefined) : failure !== undefined;
     check.everRan = true;
     check.lastFailure = failure;
+    if (check.upstream !== undefined) this.onUpstreamOutcome?.(check.upstream, failure === undefined);
     if (!changed || !this.logger) return;
-    if (failure === undefined) this.logger.info({ event: 'health-check-ok', check: check.name }, `health check ${check.name} ok again`);
-    else this.logger.warn({ event: 'health-check-failed', check: check.name, reason: failure }, `health check ${check.name} failed: ${failure}`);
+    const upstream = check.upstream === undefined ? {} : { upstream: check.upstream };
+    if (failure === undefined) this.logger.info({ event: 'health-check-ok', check: check.name, ...upstream }, `health check ${check.name} ok again`);
+    else this.logger.warn({ event: 'health-check-failed', check: check.name, ...upstream, reason: failure }, `health check ${check.name} failed: ${failure}`);
   }
 }
 

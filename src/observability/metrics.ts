@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import {
@@ -44,6 +45,24 @@ const KNOWN_CLIENT_PROTOCOLS: ReadonlySet<string> = new Set([
   'SPDY/3.1',
 ].filter((name) => name !== ''));
 
+/** How a proxied request is counted: what it does, not its path (bounded). */
+export const VERB_CLASSES = ['read', 'write', 'watch', 'other'] as const;
+export type VerbClass = (typeof VERB_CLASSES)[number];
+
+/** The protocol a client asked to upgrade to. */
+export const UPGRADE_PROTOCOLS = ['websocket', 'spdy', 'other'] as const;
+export const UPGRADE_RESULTS = ['upgraded', 'refused'] as const;
+export type UpgradeResult = (typeof UPGRADE_RESULTS)[number];
+
+/** Whose certificate: the listener's, the client CA bundle, an upstream client certificate. */
+export const CERTIFICATES = ['serving', 'client-ca', 'upstream-client'] as const;
+export type CertificateRole = (typeof CERTIFICATES)[number];
+
+export const RELOAD_RESULTS = ['success', 'failure'] as const;
+
+/** A plain request: discovery and GETs take milliseconds; watches and `logs -f` last minutes or hours. */
+const REQUEST_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+
 /** Sessions last from a second to a day; the buckets follow that range. */
 const SESSION_DURATION_BUCKETS = [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 14400, 43200, 86400];
 /** A TCP + TLS + SPDY handshake toward a cluster: milliseconds on a LAN, seconds when it struggles. */
@@ -64,9 +83,21 @@ export interface SessionMetrics {
   ended(outcome: SessionOutcome): void;
 }
 
+/** A proxied plain request once it is over. */
+export interface ProxiedRequest {
+  method: string;
+  /** The request path and query as sent upstream (only its verb class is used). */
+  path: string;
+  seconds: number;
+}
+
 export interface GatewayMetricsOptions {
   /** Configured upstream names; any other name is counted as `other`. */
   upstreams: readonly string[];
+  /** Reloadable files by setting name (`tls.cert`, `upstreams[a].ca`, …): the `file` label's values. */
+  reloadableSettings?: readonly string[];
+  /** For build_info; default: unknown. */
+  version?: string;
   /** Process and Node.js runtime metrics (prom-client's defaults). Default true. */
   defaultMetrics?: boolean;
   /** Monotonic clock in milliseconds; tests pass their own. */
@@ -101,6 +132,13 @@ export class GatewayMetrics {
   private readonly proxiedRequests: Counter<'upstream' | 'code'>;
   private readonly auditEvents: Counter<'sink'>;
   private readonly auditEventsDropped: Counter<'sink'>;
+  private readonly upstreamUp: Gauge<'upstream'>;
+  private readonly proxiedRequestDuration: Histogram<'upstream' | 'verb' | 'code'>;
+  private readonly upgrades: Counter<'protocol' | 'result'>;
+  private readonly protocolByteCells = new Map<string, Record<ByteDirection, ByteCell>>();
+  private readonly certificateExpiry: Gauge<'certificate' | 'upstream'>;
+  private readonly configReloads: Counter<'file' | 'result'>;
+  private readonly reloadableSettings: ReadonlySet<string>;
 
   constructor(options: GatewayMetricsOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -191,6 +229,64 @@ export class GatewayMetrics {
       this.auditEventsDropped.inc({ sink }, 0);
     }
 
+    this.upstreamUp = new Gauge({
+      name: 'kube_stream_gateway_upstream_up',
+      help: 'Whether the last reachability check of an upstream passed (1) or failed (0); absent before the first.',
+      labelNames: ['upstream'],
+      registers,
+    });
+
+    new Gauge({
+      name: 'kube_stream_gateway_build_info',
+      help: 'Always 1; the labels say which build runs.',
+      labelNames: ['version', 'node_version'],
+      registers,
+    }).set({ version: options.version ?? 'unknown', node_version: process.version }, 1);
+    this.proxiedRequestDuration = new Histogram({
+      name: 'kube_stream_gateway_proxied_request_duration_seconds',
+      help: 'How long proxied plain requests took, from arrival to the end of the answer (watches and logs -f included, as verb "watch").',
+      labelNames: ['upstream', 'verb', 'code'],
+      buckets: REQUEST_DURATION_BUCKETS,
+      registers,
+    });
+    this.upgrades = new Counter({
+      name: 'kube_stream_gateway_upgrades_total',
+      help: 'Upgrade requests, by the protocol asked for and whether a session started.',
+      labelNames: ['protocol', 'result'],
+      registers,
+    });
+    const protocolByteCells = this.protocolByteCells;
+    new Counter({
+      name: 'kube_stream_gateway_protocol_bytes_total',
+      help: 'Payload bytes carried by sessions, by client protocol and direction.',
+      labelNames: ['client_protocol', 'direction'],
+      registers,
+      collect() {
+        for (const [clientProtocol, cells] of protocolByteCells) {
+          for (const direction of BYTE_DIRECTIONS) {
+            const cell = cells[direction];
+            this.inc({ client_protocol: clientProtocol, direction }, cell.pending);
+            cell.pending = 0;
+          }
+        }
+      },
+    });
+    this.certificateExpiry = new Gauge({
+      name: 'kube_stream_gateway_certificate_expiry_timestamp_seconds',
+      help: 'When a certificate the gateway uses expires (Unix time; the earliest of a bundle), by role and upstream ("" when not an upstream\'s).',
+      labelNames: ['certificate', 'upstream'],
+      registers,
+    });
+    this.reloadableSettings = new Set(options.reloadableSettings ?? []);
+    this.configReloads = new Counter({
+      name: 'kube_stream_gateway_config_reloads_total',
+      help: 'Reloads of rotated files (certificates, keys, credentials, token file), by file setting and result.',
+      labelNames: ['file', 'result'],
+      registers,
+    });
+    for (const file of this.reloadableSettings) for (const result of RELOAD_RESULTS) this.configReloads.inc({ file, result }, 0);
+    for (const protocol of UPGRADE_PROTOCOLS) for (const result of UPGRADE_RESULTS) this.upgrades.inc({ protocol, result }, 0);
+
     // Known combinations start at 0, so rates and absent-series alerts work from the first scrape.
     for (const kind of SESSION_KINDS) {
       this.byteCells.set(kind, { 'client-to-upstream': { pending: 0 }, 'upstream-to-client': { pending: 0 } });
@@ -211,11 +307,16 @@ export class GatewayMetrics {
     });
     active.inc();
     const cells = this.byteCells.get(kind)!;
+    const protocolLabel = this.clientProtocolLabel(labels.clientProtocol);
+    let protocolCells = this.protocolByteCells.get(protocolLabel);
+    if (!protocolCells) this.protocolByteCells.set(protocolLabel, (protocolCells = { 'client-to-upstream': { pending: 0 }, 'upstream-to-client': { pending: 0 } }));
+    const byProtocol = protocolCells;
     const startedAt = this.now();
     let open = true;
     return {
       addBytes: (direction, n) => {
         cells[direction].pending += n;
+        byProtocol[direction].pending += n;
       },
       ended: (outcome) => {
         if (!open) return;
@@ -249,9 +350,38 @@ export class GatewayMetrics {
    * A proxied plain request finished: its status code (0: no answer from the upstream) or a class
    * already computed (`2xx` … `5xx`, `none`).
    */
-  proxiedRequest(upstream: string, status: number | string): void {
+  proxiedRequest(upstream: string, status: number | string, request?: ProxiedRequest): void {
     const code = typeof status === 'number' ? statusClass(status) : /^([1-5]xx|none)$/.test(status) ? status : OTHER;
     this.proxiedRequests.inc({ upstream: this.upstreamLabel(upstream), code });
+    if (request) this.proxiedRequestDuration.observe({ upstream: this.upstreamLabel(upstream), verb: verbClass(request.method, request.path), code }, Math.max(0, request.seconds));
+  }
+
+  /** An upgrade request: `Upgrade: websocket` or `SPDY/3.1`, and whether a session started. */
+  upgrade(upgradeHeader: string | undefined, result: UpgradeResult): void {
+    const header = (upgradeHeader ?? '').toLowerCase();
+    const protocol = header === 'websocket' ? 'websocket' : header.startsWith('spdy/') ? 'spdy' : OTHER;
+    this.upgrades.inc({ protocol, result });
+  }
+
+  /**
+   * The expiry of a certificate (the earliest in a PEM bundle); a PEM with no readable certificate
+   * removes the series rather than reporting a wrong date.
+   */
+  certificate(role: CertificateRole, pem: string | Buffer | undefined, upstream = ''): void {
+    const labels = { certificate: role, upstream: upstream === '' ? '' : this.upstreamLabel(upstream) };
+    const expiry = pem === undefined ? undefined : earliestExpiry(pem.toString());
+    if (expiry === undefined) this.certificateExpiry.remove(labels);
+    else this.certificateExpiry.set(labels, expiry);
+  }
+
+  /** A rotated file was read: its setting name (`tls.cert`, `auth.tokenFile`, …) and the outcome. */
+  configReload(file: string, ok: boolean): void {
+    this.configReloads.inc({ file: this.reloadableSettings.has(file) ? file : OTHER, result: ok ? 'success' : 'failure' });
+  }
+
+  /** The outcome of an upstream's reachability check (health.ts). */
+  upstreamReachable(upstream: string, reachable: boolean): void {
+    this.upstreamUp.set({ upstream: this.upstreamLabel(upstream) }, reachable ? 1 : 0);
   }
 
   auditWritten(sink: AuditSink, count = 1): void {
@@ -285,6 +415,34 @@ export class GatewayMetrics {
     seen.add(reason);
     return reason;
   }
+}
+
+/**
+ * `watch` for requests that stream until someone stops them (`?watch=true`, `/watch/` paths,
+ * `logs?follow=true`), `read` for GET/HEAD/OPTIONS, `write` for POST/PUT/PATCH/DELETE.
+ */
+export function verbClass(method: string, path: string): VerbClass {
+  const upper = method.toUpperCase();
+  const query = new URLSearchParams(path.split('?')[1] ?? '');
+  const streams = query.get('watch') === 'true' || query.get('watch') === '1' || /\/watch\//.test(path.split('?')[0]!) || query.get('follow') === 'true';
+  if (upper === 'GET' && streams) return 'watch';
+  if (upper === 'GET' || upper === 'HEAD' || upper === 'OPTIONS') return 'read';
+  if (upper === 'POST' || upper === 'PUT' || upper === 'PATCH' || upper === 'DELETE') return 'write';
+  return OTHER;
+}
+
+/** Unix seconds of the earliest notAfter among the PEM certificates, or undefined when none parses. */
+function earliestExpiry(pem: string): number | undefined {
+  let earliest: number | undefined;
+  for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      const notAfter = Date.parse(new X509Certificate(block).validTo) / 1000;
+      if (Number.isFinite(notAfter) && (earliest === undefined || notAfter < earliest)) earliest = notAfter;
+    } catch {
+      // Not a certificate after all: skip it.
+    }
+  }
+  return earliest;
 }
 
 /** `2xx` … `5xx`; `none` when no answer came; `other` for anything outside 100-599. */

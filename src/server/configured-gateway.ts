@@ -13,6 +13,7 @@ import { createTokenReviewAuthenticator } from '../auth/token-review.js';
 import { createUnionAuthenticator } from '../auth/union.js';
 import { reloadableFiles, type GatewayConfig, type ResolvedUpstream } from '../config/model.js';
 import { watchFiles, type FileWatcher } from '../config/file-watcher.js';
+import { caBundleProblem } from '../config/pem.js';
 import { HealthChecks, startAdminServer, upstreamReachableCheck } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import { GatewayMetrics, type SessionMetrics } from '../observability/metrics.js';
@@ -43,13 +44,20 @@ export interface ConfiguredGateway {
  * edge with its authenticators and authorizer), metrics and audit observers, health checks with one
  * readiness check per upstream, the admin listener, and reloading of rotated files.
  */
-export async function startConfiguredGateway(config: GatewayConfig, logger: Logger): Promise<ConfiguredGateway> {
-  const metrics = new GatewayMetrics({ upstreams: config.upstreams.map((upstream) => upstream.name) });
+export async function startConfiguredGateway(config: GatewayConfig, logger: Logger, build: { version?: string } = {}): Promise<ConfiguredGateway> {
+  const metrics = new GatewayMetrics({
+    upstreams: config.upstreams.map((upstream) => upstream.name),
+    reloadableSettings: reloadableFiles(config).map((file) => file.setting),
+    version: build.version,
+  });
+  recordCertificates(config, metrics);
   const sinks = auditSinks(config, metrics, logger);
   const auditor = new RequestAuditor({ policy: config.audit?.policyFile?.policy ?? DEFAULT_AUDIT_POLICY, write: sinks.write });
   const edge = config.auth.mode === 'edge' ? await edgeAccess(config, logger, metrics, auditor) : undefined;
   const access: AccessControl = edge?.access ?? new PassthroughAccess();
   const limits = config.limits;
+  const health = new HealthChecks({ logger, onUpstreamOutcome: (upstream, reachable) => metrics.upstreamReachable(upstream, reachable) });
+  for (const upstream of config.upstreams) health.addUpstreamCheck(upstream.name, upstreamReachableCheck(upstream.name, upstream));
 
   const gateway = await startGateway({
     listen: config.listen,
@@ -70,30 +78,41 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     sessionBufferBytes: limits.sessionBufferBytes,
     observer: sessionObserver(metrics),
     audit: auditor,
-    onProxied: (upstream, status) => metrics.proxiedRequest(upstream, status),
+    onProxied: (upstream, status, request) => {
+      metrics.proxiedRequest(upstream, status, request);
+      if (status === 0) metrics.upstreamError(upstream, 'request');
+    },
+    onUpgrade: (upgradeHeader, result) => metrics.upgrade(upgradeHeader, result),
     onDial: (upstream, seconds, error) => {
       metrics.upstreamConnect(upstream, seconds, error === undefined);
       if (error) metrics.upstreamError(upstream, 'connect');
     },
+    upstreamAvailable: (upstream) => {
+      if (health.upstreamState(upstream) !== 'unreachable') return true;
+      // Refused at once, and checked again now, so a cluster that is back is served without waiting for the next round.
+      void health.checkUpstream(upstream);
+      return false;
+    },
     logger,
   });
 
-  const health = new HealthChecks({ logger });
-  for (const upstream of config.upstreams) health.addReadinessCheck(upstreamReachableCheck(upstream.name, upstream));
+  const stopWatchingUpstreams = health.watchUpstreams();
   let admin: RunningServer | undefined;
   try {
     if (config.admin) admin = await startAdminServer({ listen: config.admin, health, metrics, logger });
   } catch (error) {
+    stopWatchingUpstreams();
     await gateway.close();
     await sinks.close();
     throw error;
   }
 
-  const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger, auditor);
+  const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger, metrics, auditor);
   let stopped: Promise<void> | undefined;
   const stop = (drainMs: number): Promise<void> => {
     stopped ??= (async () => {
       health.startDraining();
+      stopWatchingUpstreams();
       await gateway.drain(drainMs);
       watcher.close();
       await admin?.close();
@@ -237,17 +256,24 @@ function auditSinks(config: GatewayConfig, metrics: GatewayMetrics, logger: Logg
  * upstream's CA and credential (read per connection from the same objects the router holds), the
  * token file. A file that does not parse keeps the previous contents in use (and is logged).
  */
-function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile: TokenFileAuthenticator | undefined, logger: Logger, auditor: RequestAuditor): FileWatcher {
+function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile: TokenFileAuthenticator | undefined, logger: Logger, metrics: GatewayMetrics, auditor: RequestAuditor): FileWatcher {
   const files = reloadableFiles(config);
   const current = new Map<string, string>();
   const tls = config.tls;
+  const settingsOf = (path: string): string[] => files.filter((file) => file.path === path).map((file) => file.setting);
+  const counted = (path: string, ok: boolean): void => {
+    for (const setting of settingsOf(path)) metrics.configReload(setting, ok);
+  };
   return watchFiles(
     files.map((file) => file.path),
     {
-      onError: (path, message) => logger.warn({ event: 'reload-failed', path, err: message }, 'cannot read a watched file; keeping the previous contents'),
+      onError: (path, message) => {
+        counted(path, false);
+        logger.warn({ event: 'reload-failed', path, err: message }, 'cannot read a watched file; keeping the previous contents');
+      },
       onChange: (path, content) => {
         current.set(path, content);
-        const setting = files.filter((file) => file.path === path).map((file) => file.setting);
+        const setting = settingsOf(path);
         try {
           if (tls && (path === tls.files.cert || path === tls.files.key || path === tls.files.clientCA)) {
             const next = {
@@ -266,13 +292,17 @@ function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile
           if (path === config.audit?.policyFile?.path) auditor.policy = parseAuditPolicy(content);
           if (tokenFile && path === config.auth.tokenFile?.path) {
             void tokenFile.reload().then((result) => {
+              counted(path, result.ok);
               if (result.ok) logger.info({ event: 'reloaded', path, settings: setting, tokens: result.tokens }, 'reloaded the token file');
               else logger.warn({ event: 'reload-failed', path, settings: setting, err: result.error }, 'the token file does not parse; keeping the previous tokens');
             });
             return;
           }
+          recordCertificates(config, metrics);
+          counted(path, true);
           logger.info({ event: 'reloaded', path, settings: setting }, 'reloaded a rotated file');
         } catch (error) {
+          counted(path, false);
           logger.warn({ event: 'reload-failed', path, settings: setting, err: (error as Error).message }, 'a rotated file is not usable yet; keeping the previous contents');
         }
       },
@@ -280,10 +310,23 @@ function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile
   );
 }
 
+/** The expiry of every certificate in use, for alerts before one runs out (again after each reload). */
+function recordCertificates(config: GatewayConfig, metrics: GatewayMetrics): void {
+  if (config.tls) {
+    metrics.certificate('serving', config.tls.cert);
+    if (config.tls.clientCA) metrics.certificate('client-ca', config.tls.clientCA);
+  }
+  for (const upstream of config.upstreams) {
+    if (upstream.credentials?.clientCert) metrics.certificate('upstream-client', upstream.credentials.clientCert, upstream.name);
+  }
+}
+
 function reloadUpstreamFile(upstream: ResolvedUpstream, path: string, content: string): void {
   const { files } = upstream;
   if (path === files.ca) {
-    createSecureContext({ ca: content });
+    // The check used at start: a file without a certificate would otherwise be taken (Node ignores it).
+    const problem = caBundleProblem(content);
+    if (problem) throw new Error(`the CA bundle ${problem}`);
     upstream.ca = content;
   }
   if (path === files.tokenFile) {

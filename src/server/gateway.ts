@@ -16,7 +16,7 @@ import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse
 import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';
-import { createHttpProxy } from './http-proxy.js';
+import { createHttpProxy, type ProxiedRequestObserver } from './http-proxy.js';
 import { listen } from './listen.js';
 import { Router, type NamedUpstream } from './routing.js';
 import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
@@ -56,10 +56,14 @@ export interface GatewayOptions {
   observer?: SessionObserver;
   /** Audits every request; absent: audit IDs are still assigned (logs, `Audit-ID` upstream), nothing is recorded. */
   audit?: RequestAuditor;
-  /** Told about every proxied plain request: its cluster and status (0: no answer). */
-  onProxied?: (upstream: string, status: number) => void;
+  /** Told about every proxied plain request once it is over: its cluster, status (0: no answer), method, path, duration. */
+  onProxied?: ProxiedRequestObserver;
+  /** Told about every upgrade request: its Upgrade header, and whether a session started. */
+  onUpgrade?: (upgradeHeader: string | undefined, result: 'upgraded' | 'refused') => void;
   /** Told how long each upstream dial took (metrics). */
   onDial?: (upstream: string, seconds: number, error?: Error) => void;
+  /** False while an upstream is known to be unreachable: its requests get a 503 Status naming it. */
+  upstreamAvailable?: (upstream: string) => boolean;
   /**
    * Origins (scheme://host[:port]) whose pages may open WebSocket sessions, besides the gateway's own
    * origin. Upgrades without an Origin (kubectl, client libraries) are not affected.
@@ -94,6 +98,7 @@ export interface Gateway extends RunningServer {
 }
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
+const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
@@ -124,6 +129,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, audited: AuditedRequest): Promise<UpstreamCall> {
     const call = await access.admit({ req, socket, route: router.route(req), upgrade });
     audited.identify(auditIdentity(req, call), { 'kube-stream-gateway/upstream': call.upstreamName });
+    // After admission: only callers the upstream would serve learn that it is down.
+    if (options.upstreamAvailable?.(call.upstreamName) === false) throw new HttpStatusError(503, 'ServiceUnavailable', upstreamUnavailable(call.upstreamName));
     const onDial = options.onDial;
     return {
       ...call,
@@ -148,7 +155,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     proxy.handle(req, res, call, (status) => audited.started(status));
   }
 
-  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, audited: AuditedRequest): Promise<void> {
+  /** Resolves true when a session started, false when the upgrade was refused. */
+  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, audited: AuditedRequest): Promise<boolean> {
     socket.on('error', () => undefined);
     let call: UpstreamCall;
     try {
@@ -164,7 +172,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       audited.complete(failure(error));
       logger.info({ event: 'session-refused', auditID: audited.auditID, path: req.url?.split('?')[0], status: error.code, reason: error.message }, 'upgrade refused');
       sendStatusOnSocket(socket, error);
-      return;
+      return false;
     }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
     const start = streamingSession(req, socket, head, call) ?? (() => relayUpgrade(call, req, socket, head, logger));
@@ -176,7 +184,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       audited.complete(failure(error));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, status: error.code, reason: error.message }, 'session limit reached');
       sendStatusOnSocket(socket, error);
-      return;
+      return false;
     }
     let session: LiveSession | undefined;
     try {
@@ -189,9 +197,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Refused by the upstream or the translator, or accepted only to report a failure: what the client got.
       const code = answeredStatus(socket);
       audited.complete(code === undefined ? undefined : { code });
-      return;
+      return false;
     }
     audited.session(session);
+    return true;
   }
 
   /** The translator that serves this upgrade, or undefined when it is relayed as is. */
@@ -200,7 +209,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const remoteCommand = parseRemoteCommandRequest(call.path);
     if (remoteCommand) return () => translator.handle(req, socket, head, remoteCommand, call);
     const portForward = portForwardTarget(call.path);
-    if (portForward && tunneledProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, portForward, call);
+    if (portForward && tunneledProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, call);
     if (portForward && PortForwardChannels.wants(call.offeredProtocols)) return () => portForwardChannels.handle(req, socket, head, call);
     return undefined;
   }
@@ -218,7 +227,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const audited = auditor.begin(req);
-    serveUpgrade(req, socket, head, audited).catch((error: unknown) => {
+    serveUpgrade(req, socket, head, audited).then((started) => options.onUpgrade?.(req.headers.upgrade, started ? 'upgraded' : 'refused')).catch((error: unknown) => {
       logger.error({ err: error, auditID: audited.auditID, path: req.url?.split('?')[0] }, 'upgrade failed unexpectedly');
       const internal = new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the upgrade');
       audited.complete(failure(internal));

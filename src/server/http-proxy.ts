@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
@@ -19,7 +20,10 @@ export interface HttpProxy {
  * client slows the upstream (pipe back-pressure); a client that goes away aborts the upstream request.
  * Why our own instead of http-proxy/http-proxy-3: docs/decisions.md.
  */
-export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, status: number) => void): HttpProxy {
+/** A proxied request once it is over: status 0 when the upstream never answered. */
+export type ProxiedRequestObserver = (upstream: string, status: number, request: { method: string; path: string; seconds: number }) => void;
+
+export function createHttpProxy(logger: Logger, onAnswered?: ProxiedRequestObserver): HttpProxy {
   // One keep-alive pool per cluster: connections are reused only toward the cluster they belong to.
   const agents = new Map<string, http.Agent>();
   const agentFor = (call: UpstreamCall): http.Agent => {
@@ -33,6 +37,9 @@ export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, 
 
   function handle(req: IncomingMessage, res: ServerResponse, call: UpstreamCall, onResponse?: (status: number) => void): void {
     const { target } = call;
+    const started = performance.now();
+    // Reported once, when the answer is over (a watch's duration is the watch's).
+    const answered = (status: number): void => onAnswered?.(call.upstreamName, status, { method: req.method ?? 'GET', path: call.path, seconds: (performance.now() - started) / 1000 });
     const upstreamReq = requestFunction(target)({
       ...connectionOptions(target),
       agent: agentFor(call),
@@ -42,7 +49,7 @@ export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, 
     });
 
     upstreamReq.on('response', (upstreamRes) => {
-      onAnswered?.(call.upstreamName, upstreamRes.statusCode ?? 0);
+      res.once('close', () => answered(upstreamRes.statusCode ?? 0));
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.headers));
       // Watches and `logs -f` send a header and then nothing for a while: show the client the
       // status at once instead of waiting for the first body chunk.
@@ -56,7 +63,8 @@ export function createHttpProxy(logger: Logger, onAnswered?: (upstream: string, 
         res.destroy();
         return;
       }
-      onAnswered?.(call.upstreamName, 0);
+      // A client that left before any answer is not the upstream's failure.
+      if (!res.destroyed) answered(0);
       const message = describeDialError(error);
       logger.warn({ auditID: call.auditID, upstream: call.upstreamName, method: req.method, path: call.path.split('?')[0], err: message }, 'proxied request failed');
       sendStatusResponse(res, new HttpStatusError(503, 'ServiceUnavailable', message));

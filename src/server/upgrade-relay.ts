@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { SessionLog, sessionSubject } from '../translators/session-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
@@ -26,7 +27,8 @@ export function relayUpgrade(
   let settle!: (session: LiveSession | undefined) => void;
   const result = new Promise<LiveSession | undefined>((resolve) => (settle = resolve));
   const { target } = call;
-  const log = logger.child({ kind: 'upgrade-relay', auditID: call.auditID, upstream: call.upstreamName, user: call.user, method: req.method, path: call.path.split('?')[0] });
+  const sessionLog = new SessionLog(logger, sessionSubject(call, req, 'relay'), { method: req.method, path: call.path.split('?')[0] });
+  const log = sessionLog.logger;
   const upstreamReq = requestFunction(target)({
     ...connectionOptions(target),
     agent: false,
@@ -60,34 +62,39 @@ export function relayUpgrade(
     const upstreamBytesBefore = upstreamSocket.bytesRead;
     upstreamSocket.pipe(clientSocket);
     clientSocket.pipe(upstreamSocket);
-    const started = Date.now();
     let ended = false;
+    let endReason = 'the connection closed';
     const ending = new SessionEnding();
+    const bytesFromClient = (): number => ((clientSocket as Socket).bytesRead ?? 0) - clientBytesBefore;
+    const bytesToClient = (): number => upstreamSocket.bytesRead - upstreamBytesBefore;
     const end = (): void => {
       if (ended) return;
       ended = true;
       upstreamSocket.destroy();
       clientSocket.destroy();
-      log.info(
-        { status: res.statusCode, protocol: res.headers['x-stream-protocol-version'], durationMs: Date.now() - started },
-        'relayed upgrade ended',
-      );
+      sessionLog.end({ bytesFromClient: bytesFromClient(), bytesToClient: bytesToClient(), reason: endReason }, { status: res.statusCode });
       ending.settle();
     };
-    upstreamSocket.on('close', end);
-    clientSocket.on('close', end);
-    upstreamSocket.on('error', end);
-    clientSocket.on('error', end);
-    log.info({ status: res.statusCode, protocol: res.headers['x-stream-protocol-version'] }, 'relayed upgrade started');
+    const endedBy = (reason: string) => (): void => {
+      if (!ended) endReason = reason;
+      end();
+    };
+    upstreamSocket.on('close', endedBy('the upstream closed the connection'));
+    clientSocket.on('close', endedBy('the client closed the connection'));
+    upstreamSocket.on('error', endedBy('upstream connection error'));
+    clientSocket.on('error', endedBy('client connection error'));
+    const upstreamProtocol = res.headers['x-stream-protocol-version'];
+    // The client asked for SPDY and gets the upstream's answer unchanged: both sides speak the same.
+    sessionLog.start({ clientProtocol: String(res.headers.upgrade ?? 'relay'), upstreamProtocol: typeof upstreamProtocol === 'string' ? upstreamProtocol : null });
     settle({
       kind: 'relay',
       clientProtocol: String(res.headers['x-stream-protocol-version'] ?? res.headers.upgrade ?? 'relay'),
       done: ending.done,
       get bytesFromClient() {
-        return ((clientSocket as Socket).bytesRead ?? 0) - clientBytesBefore;
+        return bytesFromClient();
       },
       get bytesToClient() {
-        return upstreamSocket.bytesRead - upstreamBytesBefore;
+        return bytesToClient();
       },
       get bufferedBytes() {
         return clientSocket.writableLength + upstreamSocket.writableLength;
@@ -95,7 +102,7 @@ export function relayUpgrade(
       // Bytes of a protocol the gateway does not speak: it can only cut the connection, and log why.
       end(status, why) {
         ending.outcome = why;
-        log.info({ event: 'relay-ended-by-gateway', reason: status.message }, 'relayed upgrade ended by the gateway');
+        if (!ended) endReason = status.message ?? why;
         end();
       },
     });

@@ -166,7 +166,7 @@ t.test('kubectl 1.27 (SPDY, relayed) in edge mode: the relay rewrites identity t
   t.equal(seen.length, 1);
   t.equal(seen[0]!.user, 'alice', 'impersonated through the raw relay as well');
   t.equal(seen[0]!.impersonatedBy, 'kubernetes-admin');
-  t.ok(gw.logs.find((record) => record.msg === 'relayed upgrade started').length >= 1, 'it went through the relay');
+  t.ok(gw.logs.find((record) => record.event === 'session-start' && record.mode === 'relay').length >= 1, 'it went through the relay');
   await refusedExec(t, await gw.kubeconfig('viewer-127', { token: 'nope' }), /Unauthorized|must be logged in/);
 });
 

@@ -37,7 +37,7 @@ interface LogMark {
   sessions: number;
   relays: number;
 }
-const relayedUpgrades = (): LogRecord[] => stack.gatewayLogs.find((r) => r.msg === 'relayed upgrade started');
+const relayedUpgrades = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-start' && r.mode === 'relay');
 const mark = (): LogMark => ({ sessions: stack.sessionEnds().length, relays: relayedUpgrades().length });
 
 for (const { minor, env } of WEBSOCKET_RELEASES) {
@@ -104,7 +104,7 @@ t.test('kubectl 1.27 (SPDY only) is relayed untouched', async (t) => {
   t.equal(stack.sessionEnds().length, before.sessions, 'not translated');
   const relays = relayedUpgrades().slice(before.relays);
   t.equal(relays.length, 1, 'the SPDY upgrade went through the raw relay');
-  t.equal(relays[0]!.protocol, 'v4.channel.k8s.io');
+  t.equal(relays[0]!.upstreamProtocol, 'v4.channel.k8s.io');
 });
 
 t.test('plain API requests are reverse-proxied (discovery, get)', async (t) => {

@@ -43,7 +43,7 @@ t.test('past limits.maxSessions a new session is refused with 429; kubectl falls
   const refusals = stack.gatewayLogs.find((record) => record.event === 'session-refused' && record.status === 429);
   t.ok(refusals.length >= 1, 'refused with 429');
   t.match(refusals[0]!.reason, /limit of 1 concurrent sessions \(limits\.maxSessions\)/);
-  t.equal(stack.gatewayLogs.find((record) => record.msg === 'relayed upgrade started').length, 0, 'the SPDY fallback did not get through either');
+  t.equal(stack.gatewayLogs.find((record) => record.event === 'session-start' && record.mode === 'relay').length, 0, 'the SPDY fallback did not get through either');
 
   holder.stdin.end();
   await until(() => stack.gateway.activeSessions === 0, 'the holder session ended');

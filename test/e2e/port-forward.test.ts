@@ -16,8 +16,8 @@ t.before(async () => {
 t.teardown(() => stack.close());
 
 const TUNNELING = { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' };
-const tunnelEnds = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-end' && r.kind === 'portforward');
-const relayed = (): LogRecord[] => stack.gatewayLogs.find((r) => r.msg === 'relayed upgrade started');
+const tunnelEnds = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-end' && r.kind === 'portforward' && r.mode === 'tunnel');
+const relayed = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-start' && r.mode === 'relay');
 
 
 /** Sends `payload` to the echo service through the forward and returns what came back. */
@@ -114,6 +114,6 @@ t.test('kubectl 1.27 port-forward (SPDY only) is relayed untouched', async (t) =
   t.equal(await res.text(), 'Hello from pod default/demo\n');
   t.equal(await forward.stop(), 0);
   t.equal(relayed().length, relaysBefore + 1);
-  t.equal(relayed().at(-1)!.protocol, 'portforward.k8s.io');
+  t.equal(relayed().at(-1)!.upstreamProtocol, 'portforward.k8s.io');
   t.equal(tunnelEnds().length, tunnelsBefore, 'not tunneled');
 });

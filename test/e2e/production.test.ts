@@ -3,6 +3,7 @@
 // kubectl through a gateway process.
 import t, { type Test } from 'tap';
 import http from 'node:http';
+import https from 'node:https';
 import tls from 'node:tls';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rename, writeFile } from 'node:fs/promises';
@@ -64,6 +65,19 @@ function get(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
+/** A GET to the gateway over TLS with a bearer token. */
+function getTls(url: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { agent: false, ca: env.ca.caCertPem, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
 /** The value of one series in a Prometheus exposition, 0 when absent. */
 function metric(exposition: string, series: string): number {
   const line = exposition.split('\n').find((candidate) => candidate.startsWith(`${series} `));
@@ -99,27 +113,44 @@ t.test('metrics count the sessions and bytes that went through, per cluster', as
   t.notMatch(exposition, /demo|kubernetes-admin/, 'no pod or user names as labels');
 });
 
-t.test('readiness follows each upstream: false while one is down, true when it is back', async (t) => {
-  const { admin } = await serve(t, 'readiness');
+t.test('readiness per cluster: one unreachable upstream is its own check; the others stay served', async (t) => {
+  const { url, admin, gateway } = await serve(t, 'readiness');
+  const beta = env.clusters[1]!;
+  const betaKubeconfig = await env.kubeconfig('readiness-beta', `${url}/clusters/beta`, beta.token);
+  const alphaKubeconfig = await env.kubeconfig('readiness-alpha', url, env.clusters[0]!.token);
   const ready = await get(`${admin}/readyz?verbose`);
   t.equal(ready.status, 200);
-  t.match(ready.body, /\[\+\]upstream-alpha ok\n[^]*\[\+\]upstream-beta ok\n[^]*readyz check passed/);
-  t.equal((await get(`${admin}/livez`)).status, 200);
+  t.equal(ready.body, '[+]ping ok\n[+]shutdown ok\nreadyz check passed\n', "/readyz is the gateway's own readiness");
+  t.same(await get(`${admin}/readyz/upstream/alpha`), { status: 200, body: 'ok' });
+  t.same(await get(`${admin}/readyz/upstream/beta`), { status: 200, body: 'ok' });
+  t.equal(metric((await get(`${admin}/metrics`)).body, 'kube_stream_gateway_upstream_up{upstream="beta"}'), 1);
 
-  const beta = env.clusters[1]!;
   const port = beta.cluster.port;
   await beta.cluster.close();
-  const down = await get(`${admin}/readyz?verbose`);
+  const down = await get(`${admin}/readyz/upstream/beta`);
   t.equal(down.status, 503);
-  t.match(down.body, /\[\+\]upstream-alpha ok/);
-  t.match(down.body, /\[-\]upstream-beta failed: connection refused by 127\.0\.0\.1:\d+/);
-  t.match(down.body, /readyz check failed/);
-  t.equal((await get(`${admin}/livez`)).status, 200, 'still alive: only readiness depends on upstreams');
+  t.match(down.body, /connection refused by 127\.0\.0\.1:\d+/);
+  t.equal((await get(`${admin}/readyz`)).status, 200, 'the replica stays ready: alpha is still served through it');
+  const line = await gateway.waitForLog('the log line for the change', (entry) => entry.event === 'health-check-failed' && entry.upstream === 'beta');
+  t.match(String(line.reason), /connection refused/);
+  t.equal(metric((await get(`${admin}/metrics`)).body, 'kube_stream_gateway_upstream_up{upstream="beta"}'), 0, 'the gauge says beta is down');
+  t.equal(metric((await get(`${admin}/metrics`)).body, 'kube_stream_gateway_upstream_up{upstream="alpha"}'), 1);
+
+  const refused = await getTls(`${url}/clusters/beta/api/v1/namespaces/default/pods`, beta.token);
+  t.equal(refused.status, 503);
+  t.match(JSON.parse(refused.body), { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: /the upstream cluster "beta" is unavailable/ }, 'a 503 Status naming the cluster');
+  t.notMatch(refused.body, /127\.0\.0\.1:\d+|ECONNREFUSED/, 'no address or errno for the client');
+  const kubectlRefused = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'not served'], { kubeconfig: betaKubeconfig });
+  t.not(kubectlRefused.code, 0, 'kubectl toward beta fails');
+  const alpha = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'alpha still served'], { kubeconfig: alphaKubeconfig });
+  t.equal(alpha.code, 0, alpha.stderr);
+  t.equal(alpha.stdout.toString(), 'alpha still served\n');
 
   beta.cluster = await startLegacyCluster({ listen: { host: '127.0.0.1', port }, token: beta.token, tls: env.serverTls, logger: createLogger({ destination: new LogRecorder() }) });
-  const back = await get(`${admin}/readyz?verbose`);
-  t.equal(back.status, 200);
-  t.match(back.body, /\[\+\]upstream-beta ok/);
+  t.same(await get(`${admin}/readyz/upstream/beta`), { status: 200, body: 'ok' });
+  await gateway.waitForLog('the log line for the recovery', (entry) => entry.event === 'health-check-ok' && entry.upstream === 'beta');
+  const back = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'beta is back'], { kubeconfig: betaKubeconfig });
+  t.equal(back.code, 0, back.stderr);
 });
 
 t.test('a rotated listener certificate serves new connections; the running session is untouched', async (t) => {

@@ -22,7 +22,7 @@ export interface Stack {
   directKubeconfig: string;
   gatewayLogs: LogRecorder;
   clusterLogs: LogRecorder;
-  /** Session-end lines of the gateway's translator. */
+  /** Session-end lines of the gateway's translators (not of relayed upgrades). */
   sessionEnds(): LogRecord[];
   close(): Promise<void>;
 }
@@ -73,7 +73,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     directKubeconfig,
     gatewayLogs,
     clusterLogs,
-    sessionEnds: () => gatewayLogs.find((record) => record.event === 'session-end'),
+    sessionEnds: () => gatewayLogs.find((record) => record.event === 'session-end' && record.mode !== 'relay'),
     async close() {
       await gateway.close();
       await cluster.close();

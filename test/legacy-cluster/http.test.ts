@@ -201,3 +201,19 @@ t.test('writes are not served: 405 MethodNotAllowed', async (t) => {
   t.equal(review.status, 405);
   t.match(json(review), { reason: 'MethodNotAllowed' });
 });
+
+t.test('pods/log: the container is required with several, options are validated as the API server does', async (t) => {
+  const log = (query: string) => request(h, 'GET', `/api/v1/namespaces/default/pods/demo/log${query}`);
+  const noContainer = await log('');
+  t.equal(noContainer.status, 400);
+  t.equal(json(noContainer).message, 'a container name must be specified for pod demo, choose one of: [shell echo web]');
+  t.equal(json(await log('?container=nope')).message, 'container nope is not valid for pod demo');
+  t.equal(json(await log('?container=web&tailLines=-1')).message, 'PodLogOptions.tailLines: Invalid value: must be greater than or equal to 0');
+  t.equal(json(await log('?container=web&sinceSeconds=0')).message, 'PodLogOptions.sinceSeconds: Invalid value: must be greater than 0');
+  t.match(json(await log('?container=web&sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z')).message, /at most one of `sinceTime` or `sinceSeconds`/);
+  t.equal((await request(h, 'GET', '/api/v1/namespaces/default/pods/nope/log?container=web')).status, 404);
+  const ok = await log('?container=shell');
+  t.equal(ok.status, 200);
+  t.same(ok.header('content-type'), ['text/plain']);
+  t.equal(ok.body.toString(), '0\r\n\r\n', 'an idle container has written nothing (one empty chunked body)');
+});

@@ -279,3 +279,72 @@ t.test('upstream check: refused, silent and untrusted upstreams are not reachabl
   t.match(lines[6], /^\[-\]upstream-unresolvable failed: (cannot resolve no-such-host\.invalid|no-such-host\.invalid:6443: .+)$/);
   t.equal(lines[7], 'readyz check failed');
 });
+
+t.test('per-upstream readiness: outside /readyz, at /readyz/upstream/NAME, state kept, outcomes reported', async (t) => {
+  const logs = new LogRecorder();
+  const outcomes: Array<[string, boolean]> = [];
+  const health = new HealthChecks({ logger: createLogger({ destination: logs }), onUpstreamOutcome: (upstream, reachable) => outcomes.push([upstream, reachable]) });
+  let bUp = false;
+  health.addUpstreamCheck('a', passing('upstream-a'));
+  health.addUpstreamCheck('b', { name: 'upstream-b', check: async () => (bUp ? undefined : Promise.reject(new Error('connection refused by 10.0.0.2:6443'))) });
+  t.throws(() => health.addUpstreamCheck('a', passing('upstream-a2')), /already registered/);
+  t.equal(health.upstreamState('b'), 'unknown', 'unknown before the first check');
+
+  // The gateway's own readiness does not depend on any upstream.
+  t.same(await health.evaluate('readyz', query('verbose')), { status: 200, body: '[+]ping ok\n[+]shutdown ok\nreadyz check passed\n' });
+  t.same(await health.evaluate('readyz', query(), undefined, 'a'), { status: 200, body: 'ok' });
+  t.same(await health.evaluate('readyz', query(), undefined, 'b'), { status: 503, body: 'internal server error: connection refused by 10.0.0.2:6443\n' });
+  t.equal(await health.evaluate('readyz', query(), undefined, 'nope'), undefined);
+  t.equal(await health.evaluate('livez', query(), undefined, 'a'), undefined, 'only under /readyz');
+  t.equal(health.upstreamState('a'), 'reachable');
+  t.equal(health.upstreamState('b'), 'unreachable');
+  bUp = true;
+  t.equal(await health.checkUpstream('b'), undefined);
+  t.equal(health.upstreamState('b'), 'reachable');
+  t.same(outcomes, [['a', true], ['b', false], ['b', true]]);
+  t.same(
+    logs.records.map((record) => [record.event, record.upstream, record.reason]),
+    [
+      ['health-check-failed', 'b', 'connection refused by 10.0.0.2:6443'],
+      ['health-check-ok', 'b', undefined],
+    ],
+    'one log line per change, naming the upstream',
+  );
+});
+
+t.test('watchUpstreams checks every upstream at once and then on its interval, until stopped', async (t) => {
+  const health = new HealthChecks();
+  let runs = 0;
+  let ran: () => void = () => {};
+  health.addUpstreamCheck('a', {
+    name: 'upstream-a',
+    check: async () => {
+      runs++;
+      ran();
+    },
+  });
+  const nextRun = (): Promise<void> => new Promise((resolve) => (ran = resolve));
+  // The watcher's timer is unref'd (it must not keep a process alive): hold the loop meanwhile.
+  const keepAlive = setTimeout(() => undefined, 10_000);
+  const first = nextRun();
+  const stop = health.watchUpstreams(20);
+  await first;
+  t.equal(runs, 1, 'checked at once');
+  await nextRun();
+  stop();
+  clearTimeout(keepAlive);
+  t.equal(runs, 2, 'and again on the interval');
+});
+
+t.test('admin server: /readyz/upstream/NAME', async (t) => {
+  const health = new HealthChecks();
+  health.addUpstreamCheck('alpha', passing('upstream-alpha'));
+  health.addUpstreamCheck('beta', failing('upstream-beta', 'connection refused by 127.0.0.1:1'));
+  const admin = await startAdminServer({ listen: { host: '127.0.0.1', port: 0 }, health });
+  t.teardown(() => admin.close());
+  t.same(await get(`${admin.url}/readyz`).then((r) => [r.status, r.body]), [200, 'ok'], 'the gateway itself is ready');
+  t.same(await get(`${admin.url}/readyz/upstream/alpha`).then((r) => [r.status, r.body]), [200, 'ok']);
+  t.same(await get(`${admin.url}/readyz/upstream/beta`).then((r) => [r.status, r.body]), [503, 'internal server error: connection refused by 127.0.0.1:1\n']);
+  t.equal((await get(`${admin.url}/readyz/upstream/gamma`)).status, 404);
+  t.equal((await get(`${admin.url}/livez/upstream/alpha`)).status, 404);
+});

@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap';
-import { GatewayMetrics, SESSION_KINDS, SESSION_OUTCOMES, statusClass } from '../../src/observability/metrics.js';
+import { X509Certificate } from 'node:crypto';
+import { GatewayMetrics, SESSION_KINDS, SESSION_OUTCOMES, statusClass, verbClass } from '../../src/observability/metrics.js';
+import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
 
 /** A metrics object on a hand-driven clock, without the process metrics (their values vary). */
 function fixture(upstreams = ['default', 'legacy-b']): { metrics: GatewayMetrics; clock: { ms: number } } {
@@ -182,4 +184,92 @@ t.test('exposition format: content type, HELP and TYPE lines, process metrics by
   t.match(body, /^nodejs_heap_size_used_bytes \d/m);
   // Each instance owns its registry: two in one process do not collide.
   t.match((await new GatewayMetrics({ upstreams: [] }).render()).body, /^process_resident_memory_bytes \d/m);
+});
+
+t.test('operator metrics: build_info, proxied request duration by verb class, upgrades, bytes per protocol', async (t) => {
+  const metrics = new GatewayMetrics({ upstreams: ['default'], defaultMetrics: false, version: '9.9.9' });
+  t.same(await samples(metrics, 'kube_stream_gateway_build_info'), [`kube_stream_gateway_build_info{version="9.9.9",node_version="${process.version}"} 1`]);
+
+  metrics.proxiedRequest('default', 200, { method: 'GET', path: '/api/v1/namespaces/default/pods', seconds: 0.003 });
+  metrics.proxiedRequest('default', 200, { method: 'GET', path: '/api/v1/pods?watch=true&resourceVersion=1', seconds: 42 });
+  metrics.proxiedRequest('nope', 0, { method: 'PATCH', path: '/api/v1/namespaces/default/pods/demo', seconds: 0.2 });
+  const duration = await samples(metrics, 'kube_stream_gateway_proxied_request_duration_seconds_count');
+  t.same(duration.sort(), [
+    'kube_stream_gateway_proxied_request_duration_seconds_count{upstream="default",verb="read",code="2xx"} 1',
+    'kube_stream_gateway_proxied_request_duration_seconds_count{upstream="default",verb="watch",code="2xx"} 1',
+    'kube_stream_gateway_proxied_request_duration_seconds_count{upstream="other",verb="write",code="none"} 1',
+  ]);
+  t.ok((await lines(metrics)).includes('kube_stream_gateway_proxied_request_duration_seconds_bucket{le="0.005",upstream="default",verb="read",code="2xx"} 1'));
+
+  metrics.upgrade('websocket', 'upgraded');
+  metrics.upgrade('SPDY/3.1', 'refused');
+  metrics.upgrade('h2c', 'refused');
+  metrics.upgrade(undefined, 'refused');
+  const upgrades = await samples(metrics, 'kube_stream_gateway_upgrades_total');
+  containsLines(t, upgrades, [
+    'kube_stream_gateway_upgrades_total{protocol="websocket",result="upgraded"} 1',
+    'kube_stream_gateway_upgrades_total{protocol="websocket",result="refused"} 0',
+    'kube_stream_gateway_upgrades_total{protocol="spdy",result="refused"} 1',
+    'kube_stream_gateway_upgrades_total{protocol="other",result="refused"} 2',
+  ]);
+
+  const exec = metrics.sessionStarted({ kind: 'exec', clientProtocol: 'v5.channel.k8s.io', upstream: 'default' });
+  const relay = metrics.sessionStarted({ kind: 'relay', clientProtocol: 'SPDY/3.1', upstream: 'default' });
+  exec.addBytes('client-to-upstream', 10);
+  relay.addBytes('upstream-to-client', 7);
+  relay.addBytes('upstream-to-client', 1);
+  containsLines(t, await samples(metrics, 'kube_stream_gateway_protocol_bytes_total'), [
+    'kube_stream_gateway_protocol_bytes_total{client_protocol="v5.channel.k8s.io",direction="client-to-upstream"} 10',
+    'kube_stream_gateway_protocol_bytes_total{client_protocol="SPDY/3.1",direction="upstream-to-client"} 8',
+  ]);
+});
+
+t.test('verb classes', async (t) => {
+  const cases: Array<[string, string, string]> = [
+    ['GET', '/api/v1/pods', 'read'],
+    ['HEAD', '/version', 'read'],
+    ['GET', '/api/v1/watch/pods', 'watch'],
+    ['GET', '/api/v1/pods?watch=1', 'watch'],
+    ['GET', '/api/v1/namespaces/default/pods/demo/log?follow=true&container=echo', 'watch'],
+    ['GET', '/api/v1/namespaces/default/pods/demo/log?follow=false', 'read'],
+    ['POST', '/api/v1/namespaces/default/pods', 'write'],
+    ['delete', '/api/v1/namespaces/default/pods/demo', 'write'],
+    ['PROPFIND', '/', 'other'],
+  ];
+  for (const [method, path, expected] of cases) t.equal(verbClass(method, path), expected, `${method} ${path}`);
+});
+
+t.test('certificate expiry as a timestamp (earliest of a bundle) and reloads per file', async (t) => {
+  const metrics = new GatewayMetrics({ upstreams: ['a'], defaultMetrics: false, reloadableSettings: ['tls.cert', 'upstreams[a].ca'] });
+  const early = await createCertificateAuthority('early');
+  const late = await createCertificateAuthority('late');
+  const expiry = (pem: string): number => Date.parse(new X509Certificate(pem).validTo) / 1000;
+  const earliest = Math.min(expiry(early.caCertPem), expiry(late.caCertPem));
+  metrics.certificate('client-ca', `${late.caCertPem}\n${early.caCertPem}`);
+  metrics.certificate('upstream-client', early.caCertPem, 'a');
+  metrics.certificate('serving', 'not a certificate');
+  t.same((await samples(metrics, 'kube_stream_gateway_certificate_expiry_timestamp_seconds')).sort(), [
+    `kube_stream_gateway_certificate_expiry_timestamp_seconds{certificate="client-ca",upstream=""} ${earliest}`,
+    `kube_stream_gateway_certificate_expiry_timestamp_seconds{certificate="upstream-client",upstream="a"} ${expiry(early.caCertPem)}`,
+  ]);
+
+  containsLines(t, await samples(metrics, 'kube_stream_gateway_config_reloads_total'), [
+    'kube_stream_gateway_config_reloads_total{file="tls.cert",result="success"} 0',
+    'kube_stream_gateway_config_reloads_total{file="upstreams[a].ca",result="failure"} 0',
+  ]);
+  metrics.configReload('tls.cert', true);
+  metrics.configReload('upstreams[a].ca', false);
+  metrics.configReload('/etc/passwd', true);
+  containsLines(t, await samples(metrics, 'kube_stream_gateway_config_reloads_total'), [
+    'kube_stream_gateway_config_reloads_total{file="tls.cert",result="success"} 1',
+    'kube_stream_gateway_config_reloads_total{file="upstreams[a].ca",result="failure"} 1',
+    'kube_stream_gateway_config_reloads_total{file="other",result="success"} 1',
+  ]);
+});
+
+t.test('upstream_up: one gauge per upstream', async (t) => {
+  const { metrics } = fixture();
+  metrics.upstreamReachable('default', true);
+  metrics.upstreamReachable('legacy-b', false);
+  t.same((await samples(metrics, 'kube_stream_gateway_upstream_up')).sort(), ['kube_stream_gateway_upstream_up{upstream="default"} 1', 'kube_stream_gateway_upstream_up{upstream="legacy-b"} 0']);
 });

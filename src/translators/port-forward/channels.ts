@@ -12,6 +12,7 @@ import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers
 import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
 import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import type { Status } from '../../codecs/k8s/status.js';
+import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
@@ -60,17 +61,16 @@ export class PortForwardChannels {
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
     socket.on('error', () => undefined);
     let ports: number[];
-    let target;
     try {
       const request = parsePortForwardRequest(call.path)!;
       ports = request.ports;
-      target = { namespace: request.namespace, pod: request.pod };
     } catch (error) {
       if (!(error instanceof PortForwardRequestError)) throw error;
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
       return undefined;
     }
-    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, auditID: call.auditID, kind: 'portforward', mode: 'channels', upstream: call.upstreamName, user: call.user, ...target, ports });
+    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'channels'), { session: `pf-${this.nextId++}`, ports });
+    const logger = log.logger;
     const refuse = (error: HttpStatusError): undefined => {
       sendStatusOnSocket(socket, error);
       return undefined;
@@ -96,13 +96,13 @@ export class PortForwardChannels {
     // Each port's data and error streams buffer what they read.
     const budget = splitSessionBudget(this.options.sessionBufferBytes, 2 * ports.length);
     const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
-    return this.run(client, protocol, upstream, ports, logger, budget.webSocketHighWaterMark);
+    return this.run(client, protocol, upstream, ports, log, budget.webSocketHighWaterMark);
   }
 
-  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], logger: Logger, highWaterMark?: number): LiveSession {
+  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], log: SessionLog, highWaterMark?: number): LiveSession {
+    const logger = log.logger;
     const channels = new WebSocketChannels(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
     const peer = channels.peer;
-    const started = Date.now();
     let fromClient = 0;
     let toClient = 0;
     let ended = false;
@@ -133,10 +133,16 @@ export class PortForwardChannels {
       for (const stream of [pair.data, pair.error]) stream.on('error', () => undefined);
       pair.data.on('drain', () => peer.resumeIncoming());
       pair.data.on('finish', () => peer.resumeIncoming());
-      // A port is done when the upstream has ended its data; the session, when every port is.
-      pair.data.once('end', () => {
-        if (--open === 0) end('every port closed by the upstream', 1000);
-      });
+      // A port is done when the upstream has ended (FIN or RST) both its streams: the kubelet with
+      // containerd ends the data stream first and writes the port's error afterwards. 'end' comes
+      // after every byte read, so the error reaches the client before the close. The session is
+      // done when every port is.
+      let streamsOpen = 2;
+      const streamEnded = (): void => {
+        if (--streamsOpen === 0 && --open === 0) end('every port closed by the upstream', 1000);
+      };
+      pair.data.once('end', streamEnded);
+      pair.error.once('end', streamEnded);
     });
     peer.on('drain', () => {
       for (const pair of pairs) pair.data.resume();
@@ -165,7 +171,7 @@ export class PortForwardChannels {
       upstream.close();
       peer.resumeIncoming();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
-      logger.info({ event: 'session-end', clientProtocol: protocol.name, bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, reason });
       ending.settle();
     };
     const session: LiveSession = {
@@ -194,7 +200,7 @@ export class PortForwardChannels {
       end('the upstream connection closed', 1011);
     });
     peer.on('close', (code) => end(`client closed the connection (code ${code})`, 1000));
-    logger.info({ event: 'session-start', clientProtocol: protocol.name, upstreamProtocol: 'portforward.k8s.io' }, 'session started');
+    log.start({ clientProtocol: protocol.name, upstreamProtocol: 'portforward.k8s.io' });
     return session;
   }
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../../observability/logger.js';
 import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import type { Status } from '../../codecs/k8s/status.js';
+import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
@@ -43,8 +44,9 @@ export class PortForwardTunnel {
   constructor(private readonly options: PortForwardTunnelOptions) {}
 
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
-  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, pod: { namespace: string; pod: string }, call: UpstreamCall): Promise<LiveSession | undefined> {
-    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, auditID: call.auditID, kind: 'portforward', mode: 'tunnel', upstream: call.upstreamName, user: call.user, ...pod });
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
+    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'tunnel'), { session: `pf-${this.nextId++}` });
+    const logger = log.logger;
     socket.on('error', () => undefined);
     if (!hasValidWebSocketHandshake(req)) {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
@@ -63,17 +65,16 @@ export class PortForwardTunnel {
     upstream.setNoDelay(true);
     (socket as Socket).setNoDelay?.(true);
     const client = acceptClientWebSocket(req, socket, head, TUNNEL_PREFIX + outcome.protocol, this.options);
-    return this.pump(client, upstream, outcome.head, outcome.protocol, logger);
+    return this.pump(client, upstream, outcome.head, outcome.protocol, log);
   }
 
-  private pump(client: ClientWebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, logger: Logger): LiveSession {
+  private pump(client: ClientWebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: splitSessionBudget(this.options.sessionBufferBytes, 1).webSocketHighWaterMark });
-    const started = Date.now();
     let fromClient = 0;
     let toClient = 0;
     let ended = false;
     const ending = new SessionEnding();
-    logger.info({ event: 'session-start', clientProtocol: TUNNEL_PREFIX + protocol, upstreamProtocol: protocol }, 'session started');
+    log.start({ clientProtocol: TUNNEL_PREFIX + protocol, upstreamProtocol: protocol });
 
     const toClientChunk = (chunk: Buffer): void => {
       toClient += chunk.length;
@@ -106,7 +107,7 @@ export class PortForwardTunnel {
       ended = true;
       upstream.destroy();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
-      logger.info({ event: 'session-end', bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, reason });
       ending.settle();
     };
     const session: LiveSession = {

@@ -15,6 +15,7 @@ import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
+import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { RemoteCommandSession } from './session.js';
 import { splitSessionBudget } from '../session-budget.js';
@@ -71,18 +72,8 @@ export class RemoteCommandTranslator {
    */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<RemoteCommandSession | undefined> {
     const id = this.nextSessionId++;
-    const logger = this.options.logger.child({
-      session: id,
-      auditID: call.auditID,
-      upstream: call.upstreamName,
-      user: call.user,
-      kind: request.kind,
-      namespace: request.namespace,
-      pod: request.pod,
-      container: request.container,
-      command: request.command,
-      tty: request.tty,
-    });
+    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'translated'), { session: id, tty: request.tty });
+    const logger = log.logger;
     socket.on('error', () => undefined);
 
     const offered = call.offeredProtocols;
@@ -122,7 +113,7 @@ export class RemoteCommandTranslator {
       channels,
       upstream,
       upstreamProtocol: outcome.protocol,
-      logger,
+      log,
       upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
     });
   }

@@ -1,4 +1,4 @@
-import type { Logger } from '../../observability/logger.js';
+import type { SessionLog } from '../session-log.js';
 import type { SpdyConnection, SpdyStream } from '../../sessions/spdy-connection.js';
 import type { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import { Channel } from '../../codecs/channels/protocols.js';
@@ -26,7 +26,8 @@ export interface RemoteCommandSessionOptions {
   upstream: SpdyConnection;
   /** The version the upstream chose in `X-Stream-Protocol-Version`. */
   upstreamProtocol: string;
-  logger: Logger;
+  /** Its start and end lines (and the logger for the rest). */
+  log: SessionLog;
   upstreamPingIntervalMs: number;
 }
 
@@ -51,7 +52,6 @@ export class RemoteCommandSession implements LiveSession {
   private stdinBytes = 0;
   private outputBytes = 0;
   private ended = false;
-  private readonly startedAt = Date.now();
   private readonly pingTimer: NodeJS.Timeout;
   private pingOutstanding = false;
   private readonly ending = new SessionEnding();
@@ -82,7 +82,7 @@ export class RemoteCommandSession implements LiveSession {
     channels.on('close', (code) => {
       if (!this.ended) this.abort(`client closed the connection (code ${code})`);
       // 1000 here means the client's close frame was read; 1006 after a normal end means it was not.
-      else options.logger.debug({ event: 'client-closed', code }, 'client connection closed');
+      else options.log.logger.debug({ event: 'client-closed', code }, 'client connection closed');
     });
 
     // A lost connection fails the streams still expecting data (their 'error' below); streams the
@@ -91,10 +91,7 @@ export class RemoteCommandSession implements LiveSession {
 
     this.pingTimer = setInterval(() => this.pingUpstream(), options.upstreamPingIntervalMs);
     this.pingTimer.unref();
-    options.logger.info(
-      { event: 'session-start', clientProtocol: channels.protocol.name, upstreamProtocol },
-      'session started',
-    );
+    options.log.start({ clientProtocol: channels.protocol.name, upstreamProtocol });
   }
 
   /** Bytes this session holds in user space right now, both directions: the figure the budget bounds. */
@@ -177,7 +174,7 @@ export class RemoteCommandSession implements LiveSession {
         // Like Kubernetes: a bad size stops resizing, not the session; sizes before it still count.
         this.resizeFailed = true;
         sizes = error instanceof TerminalSizeError ? error.sizes : [];
-        this.options.logger.warn({ event: 'resize-error', err: (error as Error).message }, 'invalid resize message; resizing stopped');
+        this.options.log.logger.warn({ event: 'resize-error', err: (error as Error).message }, 'invalid resize message; resizing stopped');
       }
       for (const size of sizes) {
         if (!this.resize.writableEnded) this.resize.write(encodeTerminalSize(size));
@@ -264,21 +261,10 @@ export class RemoteCommandSession implements LiveSession {
   }
 
   private logEnd(reason: string, exitCode: number | undefined): void {
-    const { channels, upstream } = this.options;
-    this.options.logger.info(
-      {
-        event: 'session-end',
-        clientProtocol: channels.protocol.name,
-        upstreamProtocol: this.options.upstreamProtocol,
-        bytesFromClient: this.stdinBytes,
-        bytesToClient: this.outputBytes,
-        upstreamBytesRead: upstream.bytesRead,
-        upstreamBytesWritten: upstream.bytesWritten,
-        exitCode,
-        durationMs: Date.now() - this.startedAt,
-        reason,
-      },
-      'session ended',
+    const { upstream } = this.options;
+    this.options.log.end(
+      { bytesFromClient: this.stdinBytes, bytesToClient: this.outputBytes, exitCode, reason },
+      { upstreamBytesRead: upstream.bytesRead, upstreamBytesWritten: upstream.bytesWritten },
     );
   }
 
