@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"kube-stream-gateway/test/peers/internal/front"
 	"kube-stream-gateway/test/peers/internal/kubelet"
@@ -25,6 +26,7 @@ func Main(mode front.Mode) {
 	keyFile := flag.String("tls-key", "", "server key (PEM)")
 	dir := flag.String("dir", os.TempDir(), "working directory of the pod's processes")
 	gitVersion := flag.String("git-version", mode.GitVersion, "what /version reports")
+	dialErrorDelay := flag.Duration("dial-error-delay", 100*time.Millisecond, "gap between ending a port's data stream and reporting its dial error")
 	refuseSPDY := flag.Bool("refuse-spdy", false, "refuse SPDY upgrades (a cluster that has removed SPDY)")
 	flag.Parse()
 	mode.GitVersion = *gitVersion
@@ -44,9 +46,10 @@ func Main(mode front.Mode) {
 		fail(err)
 	}
 	rt := &runtime.Runtime{
-		Dir:          *dir,
-		PortMap:      map[int32]int{80: httpPort, 7: echoPort},
-		MainCommands: map[string][]string{"echo": {"cat"}, "shell": {"sleep", "infinity"}, "web": {"sleep", "infinity"}},
+		Dir:            *dir,
+		DialErrorDelay: *dialErrorDelay,
+		PortMap:        map[int32]int{80: httpPort, 7: echoPort},
+		MainCommands:   map[string][]string{"echo": {"cat"}, "shell": {"sleep", "infinity"}, "web": {"sleep", "infinity"}},
 	}
 	node, err := kubelet.Start(rt)
 	if err != nil {

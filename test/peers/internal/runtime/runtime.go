@@ -29,6 +29,11 @@ type Runtime struct {
 	PortMap map[int32]int
 	// MainCommands is each attachable container's main process.
 	MainCommands map[string][]string
+	// DialErrorDelay separates the end of the data stream from the error on a dial failure. With
+	// containerd the error travels back to the kubelet over CRI gRPC after the stream has ended;
+	// a fixed gap makes a client that stops at the data stream's end lose the error every time,
+	// not only when the machine is loaded.
+	DialErrorDelay time.Duration
 
 	mu   sync.Mutex
 	main map[string]*mainProcess
@@ -129,6 +134,7 @@ func (r *Runtime) PortForward(ctx context.Context, podSandboxID string, port int
 	conn, err := dialer.DialContext(ctx, "tcp4", fmt.Sprintf("127.0.0.1:%d", target))
 	if err != nil {
 		_ = stream.Close()
+		time.Sleep(r.DialErrorDelay)
 		return fmt.Errorf("failed to connect to localhost:%d inside namespace %q: %w", port, podSandboxID, err)
 	}
 	defer conn.Close()
