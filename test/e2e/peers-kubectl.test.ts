@@ -82,8 +82,9 @@ const sha = (data: Buffer): string => createHash('sha256').update(data).digest('
 
 for (const release of RELEASES) {
   const { minor, env } = release;
+  // Every run here ends in a second or two; a hang (e.g. stdin's end never reaching the kubelet) fails fast.
   const kubectl = (args: string[], stdin?: string | Buffer): Promise<KubectlResult> =>
-    runKubectl(minor, args, { kubeconfig: stack.kubeconfig, env, stdin, timeoutMs: 30_000 });
+    runKubectl(minor, args, { kubeconfig: stack.kubeconfig, env, stdin, timeoutMs: 20_000, hangHint: 'stdin end-of-file or the end of the session did not get through' });
 
   t.test(`kubectl 1.${minor} (${release.remoteCommand} exec, ${release.portForward} port-forward)`, async (t) => {
     t.test('stdin to stdout; stdin end-of-file ends cat', async (t) => {
