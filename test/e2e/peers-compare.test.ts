@@ -6,6 +6,7 @@ import { startStack } from '../helpers/stack.js';
 import { startPeerStack, type PeerStack } from '../helpers/peer-stack.js';
 import { connect, type ConnectOutcome, type GatewayEndpoint } from '../helpers/ws-client.js';
 import { runExecClient, startGoPortForward, type ClientEndpoint } from '../helpers/go-clients.js';
+import { rawExchange } from '../helpers/raw-exchange.js';
 
 let stack: PeerStack;
 /** The same client side, once toward the gateway (→ legacy peer), once toward the modern peer. */
@@ -145,4 +146,16 @@ t.test("client-go's tunneling port-forwarder: the same answers, and the same err
   }
   t.match(errors[0], /^error forwarding port 1 to pod demo, uid : failed to connect to localhost:1 inside namespace .*demo.*: dial tcp4 127\.0\.0\.1:1: connect: connection refused$/);
   t.equal(errors[0], errors[1], 'the error client-go reports is the same');
+});
+
+t.test('the legacy peer answers WebSocket upgrades as a 1.28 cluster does (PROTOCOLS.md §8)', async (t) => {
+  const peer = { gateway: { port: Number(new URL(stack.legacy.url).port) }, caPem: stack.caPem };
+  const upgrade = (path: string, protocol: string): string =>
+    `GET ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${stack.token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ${protocol}\r\n\r\n`;
+  const exec = await rawExchange(peer, upgrade(`${EXEC}?command=true&stdout=true`, 'v5.channel.k8s.io'));
+  t.match(exec, /^HTTP\/1\.1 403 Forbidden\r\n/, 'v5 exec: the kubelet refuses the subprotocol');
+  const tunnel = await rawExchange(peer, upgrade(PF, 'SPDY/3.1+portforward.k8s.io'));
+  t.match(tunnel, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  t.match(tunnel, /\r\n\r\nquery parameter "port" is required$/, 'tunneling: the kubelet wants ports');
 });

@@ -20,7 +20,7 @@ const LOCK = join(CACHE, 'build.lock');
 const INSTALL_GO =
   'the peer tests build test/peers with Go (>= 1.26), and no `go` is on PATH. Install it, e.g.\n' +
   '  curl -fsSL https://go.dev/dl/go1.26.8.linux-amd64.tar.gz | sudo tar -C /usr/local -xz && export PATH=$PATH:/usr/local/go/bin\n' +
-  'then run `(cd test/peers && go mod download)` once.';
+  'then run `(cd test/peers && go mod download && go build ./...)` once.';
 
 let built: Promise<Record<PeerProgram, string>> | undefined;
 
@@ -53,8 +53,9 @@ async function buildOnce(): Promise<Record<PeerProgram, string>> {
 
 function runGo(args: string[]): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    // -mod=readonly: the pinned go.mod/go.sum are used as they are, never rewritten by a test run.
-    const child = spawn('go', args, { cwd: PEERS_MODULE, env: { ...process.env, GOFLAGS: '-mod=readonly' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // -mod=readonly: the pinned go.mod/go.sum are used as they are, never rewritten by a test run;
+    // -buildvcs=false: no commit stamped in, so a new commit does not force a relink.
+    const child = spawn('go', args, { cwd: PEERS_MODULE, env: { ...process.env, GOFLAGS: '-mod=readonly -buildvcs=false' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
