@@ -151,9 +151,15 @@ func (r *Runtime) PortForward(ctx context.Context, podSandboxID string, port int
 		_ = stream.Close()
 		done <- struct{}{}
 	}()
+	// As containerd: once one direction has ended, the other gets a second to finish.
 	select {
 	case <-done:
 	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Second):
 	}
 	return nil
 }
