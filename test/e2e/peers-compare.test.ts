@@ -123,11 +123,17 @@ t.test("client-go's WebSocket executor with a terminal: sizes reach the pod", as
   t.same(gateway.result, reference.result);
 });
 
-t.test("client-go's SPDY executor: the modern peer without SPDY refuses it", async (t) => {
+t.test("client-go's SPDY executor and port-forwarder: relayed to the legacy peer, refused by a cluster without SPDY", async (t) => {
   const refused = await runExecClient(modern, { protocol: 'spdy', command: ['true'] });
   t.match(refused.result.error, /SPDY\/3\.1 is not served by this cluster/);
   const relayed = await runExecClient(viaGateway, { protocol: 'spdy', command: ['sh', '-c', 'exit 3'] });
   t.equal(relayed.result.exitCode, 3, 'the gateway relays SPDY to the legacy peer');
+
+  const forward = await startGoPortForward(viaGateway, 'spdy', ['0:80']);
+  const res = await fetch(`http://127.0.0.1:${forward.localPorts[0]}/`);
+  t.equal(await res.text(), 'Hello from pod default/demo\n', 'SPDY port-forward through the gateway');
+  t.same(await forward.stop(), {});
+  await t.rejects(startGoPortForward(modern, 'spdy', ['0:80']), /SPDY\/3\.1 is not served by this cluster|unable to upgrade/);
 });
 
 t.test("client-go's tunneling port-forwarder: the same answers, and the same error for a closed port", async (t) => {
