@@ -77,6 +77,7 @@ func Main(mode front.Mode) {
 	case <-signals:
 	case <-stdinClosed:
 	}
+	rt.Close()
 	os.Exit(0)
 }
 

@@ -78,8 +78,10 @@ func (r *Runtime) mainProcess(container string) (*mainProcess, error) {
 	if err := c.Start(); err != nil {
 		return nil, err
 	}
+	untrack := r.track(c.Process.Pid)
 	go func() {
 		_ = c.Wait()
+		untrack()
 		close(p.exited)
 	}()
 	if r.main == nil {

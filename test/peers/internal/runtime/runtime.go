@@ -37,6 +37,22 @@ type Runtime struct {
 
 	mu   sync.Mutex
 	main map[string]*mainProcess
+	// groups are the process groups still running, so Close can end them with the peer.
+	groups sync.Map
+}
+
+// Close kills every process group the runtime started and that is still running.
+func (r *Runtime) Close() {
+	r.groups.Range(func(pid, _ any) bool {
+		_ = syscall.Kill(-pid.(int), syscall.SIGKILL)
+		return true
+	})
+}
+
+// track remembers a started process's group until it has been waited for.
+func (r *Runtime) track(pid int) func() {
+	r.groups.Store(pid, struct{}{})
+	return func() { r.groups.Delete(pid) }
 }
 
 // Exec runs cmd as a new process: pipes, or a pseudo-terminal when tty is set.
@@ -66,6 +82,7 @@ func (r *Runtime) Exec(ctx context.Context, containerID string, cmd []string, in
 	if err := c.Start(); err != nil {
 		return err
 	}
+	defer r.track(c.Process.Pid)()
 	if stdin != nil {
 		// The client's stdin end-of-file closes the process's stdin; the copy never holds up Wait.
 		go func() {
@@ -84,6 +101,7 @@ func (r *Runtime) execTTY(ctx context.Context, c *exec.Cmd, in io.Reader, out io
 		return err
 	}
 	defer terminal.Close()
+	defer r.track(c.Process.Pid)()
 	go func() {
 		for size := range resize {
 			_ = pty.Setsize(terminal, &pty.Winsize{Cols: size.Width, Rows: size.Height})
