@@ -34,12 +34,18 @@ interface Observed {
   close?: { code: number; reason: string };
 }
 
-/** A raw WebSocket session, recorded until the server closes it. */
-async function observe(endpoint: GatewayEndpoint, path: string, protocols: string[], send: Buffer[] = []): Promise<Observed> {
+/** A raw WebSocket session, recorded until the server closes it (bounded: a hang fails at once). */
+async function observe(endpoint: GatewayEndpoint, path: string, protocols: string[]): Promise<Observed> {
   const outcome: ConnectOutcome = await connect(endpoint, path, protocols);
   if (outcome.kind === 'refused') return { refused: { statusCode: outcome.statusCode, body: JSON.parse(outcome.body) as unknown } };
-  for (const message of send) outcome.socket.send(message);
-  const close = await outcome.closed;
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      outcome.socket.terminate();
+      reject(new Error(`${path}: the server did not close the session within 20 s`));
+    }, 20_000);
+  });
+  const close = await Promise.race([outcome.closed, hang]).finally(() => clearTimeout(timer));
   const channels: Record<number, string> = {};
   for (const { data } of outcome.messages) channels[data[0]!] = (channels[data[0]!] ?? '') + data.subarray(1).toString('latin1');
   return { protocol: outcome.protocol, channels, messages: outcome.messages.map((m) => m.data.toString('hex')), close };
@@ -51,7 +57,7 @@ t.test('v5 exec with exit code 3: the same output, Status and close code', async
   t.equal(reference.protocol, 'v5.channel.k8s.io');
   t.equal(gateway.channels![1], reference.channels![1], 'stdout');
   t.equal(gateway.channels![2], reference.channels![2], 'stderr');
-  const [status, referenceStatus] = [JSON.parse(gateway.channels![3]!), JSON.parse(referenceStatus3(reference))] as Array<{ message?: string }>;
+  const [status, referenceStatus] = [JSON.parse(gateway.channels![3]!), JSON.parse(reference.channels![3]!)] as Array<{ message?: string }>;
   // The one difference (docs/protocols.md): the API server's translator rebuilds the message from
   // client-go's exit error; the gateway passes the kubelet's Status on unchanged.
   t.equal(status.message, 'command terminated with non-zero exit code: exit status 3', "the kubelet's message");
@@ -60,8 +66,6 @@ t.test('v5 exec with exit code 3: the same output, Status and close code', async
   t.same(gateway.close, reference.close, 'close code and reason');
   t.same(gateway.messages![0], reference.messages![0], 'the first message: empty on stdout');
 });
-
-const referenceStatus3 = (observed: Observed): string => observed.channels![3]!;
 
 t.test('exec into a pod that does not exist: the same refusal', async (t) => {
   const path = `${EXEC.replace('/demo/', '/nope/')}?command=true&stdout=true`;
