@@ -48,6 +48,9 @@ for (const { minor, env } of WEBSOCKET_RELEASES) {
         kubeconfig: stack.kubeconfig,
         stdin: 'hello through the gateway\n',
         env,
+        // cat ends in milliseconds once its stdin has ended: a hang means the CLOSE never became a FIN upstream.
+        timeoutMs: 15_000,
+        hangHint: 'the v5 CLOSE of stdin did not half-close the upstream stdin stream',
       });
       t.equal(result.stderr, '');
       t.equal(result.code, 0);
@@ -85,7 +88,11 @@ t.test('a large stdout download and stdin upload (far beyond any 64 KiB window)'
   const before = mark();
   const payload = Buffer.alloc(8 * 1024 * 1024);
   for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const result = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: payload });
+  const result = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], {
+    kubeconfig: stack.kubeconfig,
+    stdin: payload,
+    hangHint: 'the upload stalled, or the v5 CLOSE of stdin did not reach the upstream',
+  });
   t.equal(result.code, 0);
   t.ok(result.stdout.equals(payload), 'every byte came back in order');
   const end = assertTranslated(t, before, { exitCode: 0 });

@@ -1,13 +1,12 @@
 // kubectl port-forward through the gateway: WebSocket tunneling (SPDY/3.1+portforward.k8s.io) on the
 // client side, SPDY port-forward upstream; kubectl 1.27's SPDY relayed untouched.
 import t from 'tap';
-import net from 'node:net';
-import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startPortForward } from '../helpers/port-forward.js';
 import type { LogRecord } from '../helpers/log-recorder.js';
 import { until } from '../helpers/wait.js';
+import { echoThrough as echo } from '../helpers/echo.js';
 
 let stack: Stack;
 t.before(async () => {
@@ -19,22 +18,6 @@ const TUNNELING = { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' };
 const tunnelEnds = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-end' && r.kind === 'portforward' && r.mode === 'tunnel');
 const relayed = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-start' && r.mode === 'relay');
 
-
-/** Sends `payload` to the echo service through the forward and returns what came back. */
-async function echo(port: number, payload: Buffer): Promise<Buffer> {
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const chunks: Buffer[] = [];
-  let received = 0;
-  socket.on('data', (chunk: Buffer) => {
-    chunks.push(chunk);
-    received += chunk.length;
-    if (received >= payload.length) socket.end();
-  });
-  socket.write(payload);
-  await once(socket, 'close');
-  return Buffer.concat(chunks);
-}
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
