@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ListenAddress, ServerTls } from '../server/running-server.js';
 import type { UpstreamCredentials, UpstreamTarget } from '../upstream/target.js';
+import { DEFAULT_TLS_POLICY, type TlsPolicy } from '../tls/policy.js';
 import { describeFsError } from './errors.js';
 import { KubeconfigError, loadKubeconfigUpstream, type KubeconfigFiles } from './kubeconfig.js';
 import { parseListenAddress } from './listen-address.js';
@@ -80,6 +81,9 @@ export interface GatewayConfig {
   /** `-` (stdout) or an absolute file path; absent: no audit log. */
   audit?: { path: string };
   limits: GatewayFile['limits'];
+  network: GatewayFile['network'];
+  /** TLS versions and suites, on the listener and toward every upstream. */
+  tlsPolicy: TlsPolicy;
   logging: GatewayFile['logging'];
   shutdown: GatewayFile['shutdown'];
 }
@@ -133,10 +137,13 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
     },
     audit: file.audit.path === undefined ? undefined : { path: file.audit.path === '-' ? '-' : resolve(baseDir, file.audit.path) },
     limits: file.limits,
+    network: file.network,
+    tlsPolicy: file.tls ? { minVersion: file.tls.minVersion, cipherSuites: file.tls.cipherSuites } : DEFAULT_TLS_POLICY,
     logging: file.logging,
     shutdown: file.shutdown,
   };
   if (config.tls === undefined) delete config.tls;
+  for (const upstream of config.upstreams) upstream.tlsPolicy = config.tlsPolicy;
   return config;
 }
 
