@@ -44,6 +44,21 @@ async function tlsTo(stack: Stack, socket?: net.Socket, options: tls.ConnectionO
   return secure;
 }
 
+/** A slowloris: one more header line every 200 ms (at most 100), never the blank line that ends the head. */
+function trickleHeaderLines(t: Test, socket: net.Socket): { stop(): number } {
+  let lines = 0;
+  const timer = setInterval(() => {
+    if (socket.writable && lines < 100) socket.write(`X-Slow-${++lines}: a\r\n`);
+  }, 200);
+  t.teardown(() => clearInterval(timer));
+  return {
+    stop() {
+      clearInterval(timer);
+      return lines;
+    },
+  };
+}
+
 /** A stream over `raw` whose first write goes out in one piece with `prefix` in front (TLS writes through it). */
 function withFirstWritePrefixed(raw: net.Socket, prefix: Buffer): Duplex {
   let first = true;
@@ -86,14 +101,10 @@ t.test('limits.headerTimeoutSeconds: silent TCP, a stalled TLS handshake and a s
   const slow = await tlsTo(stack);
   const slowClosed = closedBy(slow);
   slow.write('GET /api/v1/namespaces HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-  let lines = 0;
-  const trickle = setInterval(() => {
-    if (slow.writable && lines++ < 100) slow.write(`X-Slow-${lines}: a\r\n`);
-  }, 200);
-  t.teardown(() => clearInterval(trickle));
+  const trickle = trickleHeaderLines(t, slow);
 
   const [a, b, c] = await Promise.all([silentClosed, stalledClosed, slowClosed]);
-  clearInterval(trickle);
+  const lines = trickle.stop();
   for (const [name, closed] of [['silent TCP', a], ['stalled TLS', b], ['slowloris', c]] as const) {
     t.ok(closed.at - started < 6000, `${name} closed by the gateway after ${closed.at - started} ms`);
   }
@@ -106,6 +117,28 @@ t.test('limits.headerTimeoutSeconds: silent TCP, a stalled TLS handshake and a s
   const result = await runKubectl(33, ['exec', 'demo', '--', 'sh', '-c', 'sleep 2; echo still here'], { kubeconfig: stack.kubeconfig, timeoutMs: 20_000 });
   t.equal(result.code, 0, result.stderr);
   t.equal(result.stdout.toString(), 'still here\n');
+});
+
+t.test('a later request on a keep-alive connection gets the same head deadline (408)', async (t) => {
+  const { stack, refused } = await stackWithRefusals(t, { connections: { headerTimeoutMs: 1000 } });
+  const socket = await tlsTo(stack);
+  let text = '';
+  socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+  const closed = once(socket, 'close');
+  // An unknown cluster: the gateway's own 404 Status, with a Content-Length, on a kept-alive connection.
+  socket.write('GET /clusters/nope/api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await until(() => /\r\n\r\n\{.*\}$/s.test(text), 'the first answer');
+  t.match(text, /^HTTP\/1\.1 404 /);
+  t.notMatch(text, /connection: close/i, 'kept alive');
+  text = '';
+  const started = Date.now();
+  socket.write('GET /clusters/nope/api HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  const trickle = trickleHeaderLines(t, socket);
+  await closed;
+  trickle.stop();
+  t.ok(Date.now() - started < 6000, `closed after ${Date.now() - started} ms`);
+  t.match(text, /^HTTP\/1\.1 408 /, 'told 408');
+  t.same(refused, ['header-timeout']);
 });
 
 t.test('limits.maxConnections closes connections past the cap at accept, before TLS', async (t) => {

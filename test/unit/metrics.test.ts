@@ -183,3 +183,19 @@ t.test('exposition format: content type, HELP and TYPE lines, process metrics by
   // Each instance owns its registry: two in one process do not collide.
   t.match((await new GatewayMetrics({ upstreams: [] }).render()).body, /^process_resident_memory_bytes \d/m);
 });
+
+t.test('connections refused at the listener: every reason from 0, anything else is "other"', async (t) => {
+  const { metrics } = fixture();
+  t.same(await samples(metrics, 'kube_stream_gateway_connections_refused_total'), [
+    'kube_stream_gateway_connections_refused_total{reason="max-connections"} 0',
+    'kube_stream_gateway_connections_refused_total{reason="max-connections-per-client"} 0',
+    'kube_stream_gateway_connections_refused_total{reason="header-timeout"} 0',
+    'kube_stream_gateway_connections_refused_total{reason="proxy-protocol"} 0',
+  ]);
+  metrics.connectionRefused('header-timeout');
+  metrics.connectionRefused('header-timeout');
+  metrics.connectionRefused('203.0.113.7');
+  const after = await samples(metrics, 'kube_stream_gateway_connections_refused_total');
+  t.ok(after.includes('kube_stream_gateway_connections_refused_total{reason="header-timeout"} 2'));
+  t.ok(after.includes('kube_stream_gateway_connections_refused_total{reason="other"} 1'), 'an address never becomes a label');
+});
