@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import tls from 'node:tls';
 import https from 'node:https';
+import http from 'node:http';
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { startStack, type Stack, type StackOptions } from '../helpers/stack.js';
@@ -257,6 +258,34 @@ t.test('X-Forwarded-For from a peer that is not a trusted proxy is ignored', asy
   if (spoofed.kind === 'refused') t.match(spoofed.body, /client address 127\.0\.0\.1 is at the limit/);
   if (first.kind === 'open') first.socket.close();
   await until(() => stack.gateway.activeSessions === 0, 'sessions ended');
+});
+
+t.test('the upstream is told the believed chain in X-Forwarded-For, for proxied requests and upgrades', async (t) => {
+  const seen: Array<string | undefined> = [];
+  const upstream = http.createServer((req, res) => {
+    seen.push(req.headers['x-forwarded-for'] as string | undefined);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  upstream.on('upgrade', (req, socket: net.Socket) => {
+    seen.push(req.headers['x-forwarded-for'] as string | undefined);
+    socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  t.teardown(() => upstream.close());
+  const url = new URL(`http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`);
+  for (const [trustedProxies, expected] of [
+    [[], '127.0.0.1'],
+    [['127.0.0.1'], '203.0.113.1, 127.0.0.1'],
+  ] as const) {
+    seen.length = 0;
+    const stack = await startStack({ upstream: () => ({ url, insecureSkipTlsVerify: false }), gateway: { network: { trustedProxies: [...trustedProxies] } } });
+    t.teardown(() => stack.close());
+    t.match(await rawExchange(stack, podsRequest(stack, 'X-Forwarded-For: 6.6.6.6, 203.0.113.1\r\n')), /^HTTP\/1\.1 200 /);
+    const relayed = await rawExchange(stack, `GET /api/v1/namespaces/default/pods/demo/exec?command=true HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${stack.token}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.1\r\n\r\n`);
+    t.match(relayed, /^HTTP\/1\.1 403 /);
+    t.same(seen, [expected, expected], `trustedProxies ${JSON.stringify(trustedProxies)}: the client's own entries are not passed on`);
+  }
 });
 
 t.test('Origin: http://host:port on the HTTPS listener is another origin (403); https://host:port is the same', async (t) => {
