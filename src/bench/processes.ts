@@ -58,6 +58,14 @@ export function startServer(args: string[], script = MAIN): Promise<ServerProces
  * address (the production defaults would refuse the 10,000 idle sessions), no idle or age limit, and
  * no drain on stop. `main` is another build's CLI for `npm run bench:ab`.
  */
+/**
+ * Connection caps lifted like the session limits, for this build only: a reference build from
+ * before they existed (bench:ab) would refuse the keys, and has no caps anyway.
+ */
+function connectionCaps(main: string): Record<string, number> {
+  return main === MAIN ? { maxConnections: 1_000_000, maxConnectionsPerClient: 1_000_000 } : {};
+}
+
 export async function startGatewayServer(upstream: string, main = MAIN): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'ksg-bench-'));
   const config = join(dir, 'gateway.yaml');
@@ -67,7 +75,7 @@ export async function startGatewayServer(upstream: string, main = MAIN): Promise
       listen: '127.0.0.1:0',
       admin: { listen: 'off' },
       upstreams: [{ name: 'default', server: upstream, allowInsecureHTTP: true }],
-      limits: { maxSessions: 1_000_000, maxSessionsPerUser: 1_000_000, idleTimeoutSeconds: 0, maxSessionSeconds: 0 },
+      limits: { maxSessions: 1_000_000, maxSessionsPerUser: 1_000_000, idleTimeoutSeconds: 0, maxSessionSeconds: 0, ...connectionCaps(main) },
       shutdown: { gracePeriodSeconds: 0 },
     }),
   );

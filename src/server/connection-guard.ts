@@ -38,8 +38,6 @@ export interface ConnectionGuardOptions {
 export interface ConnectionGuard {
   /** A request head arrived on this (raw or TLS) socket: the connection's header deadline is met. */
   headReceived(socket: object): void;
-  /** Connections open now (admitted or still waiting for their PROXY header). */
-  readonly open: number;
 }
 
 const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
@@ -58,6 +56,7 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
   server.removeAllListeners('connection');
   const pending = new WeakMap<object, Pending>();
   const perClient = new Map<string, number>();
+  // Connections open now, admitted or still waiting for their PROXY header.
   let open = 0;
 
   const refuse = (socket: Socket, reason: ConnectionRefusal, detail: Record<string, unknown>): void => {
@@ -168,9 +167,6 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
         clearTimeout(state.timer);
         pending.delete(key);
       }
-    },
-    get open() {
-      return open;
     },
   };
 }

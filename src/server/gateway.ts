@@ -137,6 +137,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Requests after the first on a keep-alive connection: Node's own head deadline, checked often enough.
   const httpOptions: http.ServerOptions = {
     headersTimeout: connectionLimits.headerTimeoutMs,
+    // Node's default (a whole request body in 5 min), never shorter than the head's deadline (Node requires it).
+    requestTimeout: Math.max(300_000, connectionLimits.headerTimeoutMs),
     connectionsCheckingInterval: Math.min(1000, connectionLimits.headerTimeoutMs),
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   };
@@ -161,7 +163,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, client: ClientAddress): Promise<UpstreamCall> {
     const admitted = await access.admit({ req, socket, route: router.route(req), upgrade, client });
     // The upstream learns the client as the gateway believes it (X-Forwarded-For), in either mode.
-    const call = { ...admitted, rewriteHeaders: (headers: Parameters<UpstreamCall['rewriteHeaders']>[0]) => withForwardedFor(admitted.rewriteHeaders(headers), client) };
+    const call = { ...admitted, clientAddress: client.address, rewriteHeaders: (headers: Parameters<UpstreamCall['rewriteHeaders']>[0]) => withForwardedFor(admitted.rewriteHeaders(headers), client) };
     const onDial = options.onDial;
     return onDial ? { ...call, onDial: (seconds: number, error?: Error) => onDial(call.upstreamName, seconds, error) } : call;
   }

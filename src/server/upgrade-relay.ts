@@ -26,7 +26,7 @@ export function relayUpgrade(
   let settle!: (session: LiveSession | undefined) => void;
   const result = new Promise<LiveSession | undefined>((resolve) => (settle = resolve));
   const { target } = call;
-  const log = logger.child({ kind: 'upgrade-relay', upstream: call.upstreamName, user: call.user, method: req.method, path: call.path.split('?')[0] });
+  const log = logger.child({ kind: 'upgrade-relay', upstream: call.upstreamName, user: call.user, clientAddress: call.clientAddress, method: req.method, path: call.path.split('?')[0] });
   const upstreamReq = requestFunction(target)({
     ...connectionOptions(target),
     agent: false,

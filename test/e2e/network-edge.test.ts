@@ -246,6 +246,9 @@ t.test('network.trustedProxies: sessions per client address count the X-Forwarde
   }
   for (const outcome of [alice, bob]) if (outcome.kind === 'open') outcome.socket.close();
   await until(() => stack.gateway.activeSessions === 0, 'sessions ended');
+  const sessionLines = (event: string) => stack.gatewayLogs.find((record) => record.event === event).map((record) => record.clientAddress).sort();
+  t.same(sessionLines('session-start'), ['198.51.100.1', '198.51.100.2'], 'session lines name the client (clientAddress)');
+  t.same(sessionLines('session-end'), ['198.51.100.1', '198.51.100.2']);
 });
 
 t.test('X-Forwarded-For from a peer that is not a trusted proxy is ignored', async (t) => {

@@ -70,7 +70,7 @@ export class PortForwardChannels {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
       return undefined;
     }
-    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'channels', upstream: call.upstreamName, user: call.user, ...target, ports });
+    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'channels', upstream: call.upstreamName, user: call.user, clientAddress: call.clientAddress, ...target, ports });
     const refuse = (error: HttpStatusError): undefined => {
       sendStatusOnSocket(socket, error);
       return undefined;

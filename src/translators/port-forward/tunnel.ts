@@ -44,7 +44,7 @@ export class PortForwardTunnel {
 
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, pod: { namespace: string; pod: string }, call: UpstreamCall): Promise<LiveSession | undefined> {
-    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'tunnel', upstream: call.upstreamName, user: call.user, ...pod });
+    const logger = this.options.logger.child({ session: `pf-${this.nextId++}`, kind: 'portforward', mode: 'tunnel', upstream: call.upstreamName, user: call.user, clientAddress: call.clientAddress, ...pod });
     socket.on('error', () => undefined);
     if (!hasValidWebSocketHandshake(req)) {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));

@@ -75,6 +75,7 @@ export class RemoteCommandTranslator {
       session: id,
       upstream: call.upstreamName,
       user: call.user,
+      clientAddress: call.clientAddress,
       kind: request.kind,
       namespace: request.namespace,
       pod: request.pod,
