@@ -304,6 +304,36 @@ t.test('Origin: http://host:port on the HTTPS listener is another origin (403); 
   await until(() => stack.gateway.activeSessions === 0, 'session ended');
 });
 
+t.test('Origin behind a TLS-terminating proxy: the scheme is what a trusted proxy says in X-Forwarded-Proto', async (t) => {
+  let token = '';
+  const upgrade = (port: number, headers: string) =>
+    new Promise<string>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        // The status line is all this needs; a session that opened is closed at once.
+        if (text.includes('\r\n')) socket.destroy();
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => undefined);
+      socket.write(`GET ${EXEC_CAT} HTTP/1.1\r\nHost: gw.example.com\r\nAuthorization: Bearer ${token}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\nOrigin: https://gw.example.com\r\n${headers}\r\n`);
+    });
+  for (const [trustedProxies, forwardedProto, status] of [
+    [['127.0.0.1'], 'https', 101],
+    [['127.0.0.1'], undefined, 403],
+    [['127.0.0.1'], 'http', 403],
+    [[], 'https', 403],
+  ] as const) {
+    const stack = await startStack({ gateway: { tls: undefined, network: { trustedProxies: [...trustedProxies] } } });
+    t.teardown(() => stack.close());
+    token = stack.token;
+    const answer = await upgrade(stack.gateway.port, forwardedProto ? `X-Forwarded-Proto: ${forwardedProto}\r\n` : '');
+    t.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `trusted ${JSON.stringify(trustedProxies)}, X-Forwarded-Proto ${forwardedProto}: ${status}`);
+    await until(() => stack.gateway.activeSessions === 0, 'no session left');
+  }
+});
+
 t.test('TLS: no non-forward-secret or CBC suites under TLS 1.2; tls.minVersion TLSv1.3 refuses TLS 1.2', async (t) => {
   const stack = await startStack();
   t.teardown(() => stack.close());
