@@ -5,15 +5,19 @@
  *
  *   checkOrigin({ origin, host, allowedOrigins }) → { allowed, reason }
  *
- * No Origin → allowed. Same origin (the Origin's host[:port] equals the Host header, the default
- * port of the Origin's scheme ignored) → allowed; the scheme is not compared, because behind a
- * TLS-terminating load balancer the gateway itself is plain HTTP. Otherwise the Origin must equal one of allowedOrigins, compared as serialized
- * origins (`scheme://host[:port]`, case-insensitive scheme and host, default port dropped). The
- * opaque origin `null` is only allowed when listed literally.
+ * No Origin → allowed. Same origin → allowed: scheme, host and port all equal the gateway's own
+ * origin, `scheme://Host` (the scheme the client connected with: https on the TLS listener, or what
+ * a trusted TLS-terminating proxy says in X-Forwarded-Proto; a port left out is the scheme's
+ * default, 443 or 80). An `http://` page is not the `https://` gateway: it could be anyone on the
+ * path. Otherwise the Origin must equal one of allowedOrigins, compared as serialized origins
+ * (`scheme://host[:port]`, case-insensitive scheme and host, default port dropped). The opaque
+ * origin `null` is only allowed when listed literally.
  */
 export interface OriginCheck {
   origin: string | undefined;
   host: string | undefined;
+  /** The scheme the client reached the gateway with. */
+  scheme: 'http' | 'https';
   allowedOrigins: string[];
 }
 
@@ -26,7 +30,7 @@ export function checkOrigin(check: OriginCheck): { allowed: boolean; reason: str
   const parsed = serializedOrigin(origin);
   if (parsed === undefined) return { allowed: false, reason: `malformed Origin header` };
   if (check.host !== undefined) {
-    const own = serializedOrigin(`${new URL(parsed).protocol}//${check.host.trim()}`);
+    const own = serializedOrigin(`${check.scheme}://${check.host.trim()}`);
     if (own !== undefined && own === parsed) return { allowed: true, reason: 'same origin' };
   }
   if (check.allowedOrigins.some((allowed) => serializedOrigin(allowed) === parsed)) return { allowed: true, reason: 'origin listed' };

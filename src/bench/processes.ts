@@ -154,6 +154,14 @@ export interface GatewayOptions {
  * no drain on stop. With TLS it serves HTTPS with the bench's certificate and verifies the upstream's
  * against the bench's CA, as deployed.
  */
+/**
+ * Connection caps lifted like the session limits, for this build only: a reference build from
+ * before they existed (bench:ab) would refuse the keys, and has no caps anyway.
+ */
+function connectionCaps(main: string | undefined): Record<string, number> {
+  return main === undefined || main === MAIN ? { maxConnections: 1_000_000, maxConnectionsPerClient: 1_000_000 } : {};
+}
+
 export async function startGatewayServer(upstream: string, transport: Transport, options: GatewayOptions = {}): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'ksg-bench-'));
   const config = join(dir, 'gateway.yaml');
@@ -165,7 +173,7 @@ export async function startGatewayServer(upstream: string, transport: Transport,
       admin: { listen: 'off' },
       ...(secure ? { tls: { cert: transport.tls.certFile, key: transport.tls.keyFile } } : {}),
       upstreams: [{ name: 'default', server: upstream, ...(secure ? { ca: transport.tls.caFile } : { allowInsecureHTTP: true }) }],
-      limits: { maxSessions: 1_000_000, maxSessionsPerUser: 1_000_000, idleTimeoutSeconds: 0, maxSessionSeconds: 0 },
+      limits: { maxSessions: 1_000_000, maxSessionsPerUser: 1_000_000, idleTimeoutSeconds: 0, maxSessionSeconds: 0, ...connectionCaps(options.main) },
       shutdown: { gracePeriodSeconds: 0 },
     }),
   );

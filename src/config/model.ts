@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { AuditPolicyError, parseAuditPolicy, type AuditPolicy } from '../auth/audit-policy.js';
 import type { ListenAddress, ServerTls } from '../server/running-server.js';
 import type { UpstreamCredentials, UpstreamTarget } from '../upstream/target.js';
+import { DEFAULT_TLS_POLICY, type TlsPolicy } from '../tls/policy.js';
 import { describeFsError } from './errors.js';
 import { KubeconfigError, loadKubeconfigUpstream, type KubeconfigFiles } from './kubeconfig.js';
 import { parseListenAddress } from './listen-address.js';
@@ -98,6 +99,9 @@ export interface GatewayConfig {
   /** Absent when events go nowhere (neither `audit.path` nor `audit.webhook`). */
   audit?: AuditSettings;
   limits: GatewayFile['limits'];
+  network: GatewayFile['network'];
+  /** TLS versions and suites, on the listener and toward every upstream. */
+  tlsPolicy: TlsPolicy;
   logging: GatewayFile['logging'];
   shutdown: GatewayFile['shutdown'];
 }
@@ -152,10 +156,13 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
     },
     audit,
     limits: file.limits,
+    network: file.network,
+    tlsPolicy: file.tls ? { minVersion: file.tls.minVersion, cipherSuites: file.tls.cipherSuites } : DEFAULT_TLS_POLICY,
     logging: file.logging,
     shutdown: file.shutdown,
   };
   if (config.tls === undefined) delete config.tls;
+  for (const upstream of config.upstreams) upstream.tlsPolicy = config.tlsPolicy;
   return config;
 }
 

@@ -5,6 +5,9 @@
  * settings name is model.ts's job.
  */
 import { z } from 'zod';
+import { getCiphers } from 'node:tls';
+import { DEFAULT_TLS_CIPHER_SUITES, DEFAULT_TLS_MIN_VERSION, TLS_VERSIONS } from '../tls/policy.js';
+import { cidrProblem } from './cidr.js';
 import { listenAddressProblem } from './listen-address.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -54,13 +57,19 @@ const tlsSchema = z
     cert: path().optional().meta({ description: 'PEM server certificate (chain) the gateway serves HTTPS with. Reloaded when the file changes.', flag: '--tls-cert' }),
     key: path().optional().meta({ description: 'PEM private key of `cert`. Reloaded with it.', flag: '--tls-key' }),
     clientCA: path().optional().meta({ description: 'PEM bundle of the CAs whose client certificates authenticate callers (mTLS; the `clientCertificate` authenticator in edge mode). Reloaded when the file changes.' }),
+    minVersion: z.enum(TLS_VERSIONS).default(DEFAULT_TLS_MIN_VERSION).meta({ description: 'Oldest TLS version accepted, on the listener and toward upstreams: `TLSv1.2` or `TLSv1.3`.' }),
+    cipherSuites: z
+      .array(checkedString(cipherSuiteProblem))
+      .min(1, 'must list at least one cipher suite')
+      .default([...DEFAULT_TLS_CIPHER_SUITES])
+      .meta({ description: 'TLS 1.2 cipher suites (OpenSSL names) offered on the listener and toward upstreams; TLS 1.3 suites are not affected. The default is forward-secret (ECDHE) AEAD suites only: no static-RSA key exchange, no CBC.', defaultText: DEFAULT_TLS_CIPHER_SUITES.join(', ') }),
   })
   .superRefine((tls, ctx) => {
     if (tls.cert !== undefined && tls.key === undefined) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'given without {tls.key} (give both or neither)' });
     if (tls.key !== undefined && tls.cert === undefined) ctx.addIssue({ code: 'custom', path: ['key'], message: 'given without {tls.cert} (give both or neither)' });
     if (tls.clientCA !== undefined && tls.cert === undefined && tls.key === undefined) ctx.addIssue({ code: 'custom', path: ['clientCA'], message: 'needs {tls.cert} and {tls.key}: client certificates only exist over TLS' });
   })
-  .meta({ description: 'Serve HTTPS. Leave out to serve plain HTTP behind a TLS-terminating load balancer (kubectl sends tokens only over TLS, so something in front must do TLS).' });
+  .meta({ description: 'Serve HTTPS. Leave out `cert` and `key` to serve plain HTTP behind a TLS-terminating load balancer (kubectl sends tokens only over TLS, so something in front must do TLS); `minVersion` and `cipherSuites` apply toward upstreams either way.' });
 
 const adminSchema = z
   .strictObject({
@@ -267,8 +276,29 @@ const limitsSchema = z
     maxHeaderBlockBytes: count(1024).default(262144).meta({ description: 'Largest decompressed SPDY header block accepted from an upstream.' }),
     sessionBufferBytes: count(65536).default(2097152).meta({ description: "Bytes one session may buffer before it stops reading its source (back-pressure): half for the client's WebSocket send queue, half shared by the SPDY streams." }),
     failedAuthPerMinute: count(0).default(30).meta({ description: 'Failed authentications per client address per minute before 429; 0 = no limit.' }),
+    headerTimeoutSeconds: count(1)
+      .max(300, 'must be 300 or less')
+      .default(10)
+      .meta({ description: 'From accepting a connection to a complete request head (PROXY protocol header, TLS handshake, request line and headers); past it the connection is closed (408 when HTTP got that far). Later requests on a keep-alive connection get as long for their head; an idle keep-alive connection is closed after 5 s. Upgraded sessions are not affected.' }),
+    maxConnections: count(1).default(10000).meta({ description: "Open client connections in all; more are closed at accept, before TLS. The default matches `maxSessions` (one connection per session); each open connection holds some 50 KiB (TLS and HTTP state), about 0.5 GiB at the limit." }),
+    maxConnectionsPerClient: count(1)
+      .default(200)
+      .meta({ description: "Open connections of one client address (the socket's peer, or the client a PROXY protocol header names); more are closed at accept. A trusted proxy (`network.trustedProxies`) is not capped here: its clients are told apart only after the request head, by X-Forwarded-For (where `maxSessionsPerUser` and `failedAuthPerMinute` apply). The default leaves room for `maxSessionsPerUser` sessions and their API calls twice over." }),
   })
   .meta({ description: 'Bounds that keep one caller from exhausting the gateway.' });
+
+const networkSchema = z
+  .strictObject({
+    trustedProxies: z
+      .array(checkedString(cidrProblem))
+      .default([])
+      .meta({ description: 'CIDR ranges (IPv4 or IPv6; a bare address is one host) of the proxies in front of the gateway whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed. The client is the rightmost `X-Forwarded-For` address that is not a trusted proxy; from any other peer the headers are ignored. The client address counts for `limits.maxSessionsPerUser` (passthrough), `limits.failedAuthPerMinute`, logs (`clientAddress`), audit `sourceIPs`, and what the upstream is told (`X-Forwarded-For`; `Impersonate-Extra-Remote-Client-Ip` in edge mode).' }),
+    proxyProtocol: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Every connection starts with a PROXY protocol v1 or v2 header (AWS NLB with proxy protocol v2, HAProxy `send-proxy`), which names the client; a connection without a valid header is closed. Turn on only when every connection comes through such a load balancer: anyone who can reach the listener directly could name any address.' }),
+  })
+  .meta({ description: 'The network in front of the gateway: which proxies to believe about the client address.' });
 
 const loggingSchema = z
   .strictObject({
@@ -293,6 +323,7 @@ const gatewayFileObject = z
     auth: authSchema.prefault({}),
     audit: auditSchema.prefault({}),
     limits: limitsSchema.prefault({}),
+    network: networkSchema.prefault({}),
     logging: loggingSchema.prefault({}),
     shutdown: shutdownSchema.prefault({}),
   })
@@ -382,6 +413,12 @@ function httpsUrlProblem(value: string): string | undefined {
   if (url.protocol !== 'https:') return `must be an https URL, got ${JSON.stringify(value)}`;
   if (url.search || url.hash || url.username || url.password) return `must be a plain https URL (no query, fragment or credentials), got ${JSON.stringify(value)}`;
   return undefined;
+}
+
+const KNOWN_CIPHERS = new Set(getCiphers());
+
+function cipherSuiteProblem(value: string): string | undefined {
+  return KNOWN_CIPHERS.has(value.toLowerCase()) ? undefined : `${JSON.stringify(value)} is not a cipher suite this OpenSSL knows (OpenSSL names, e.g. ECDHE-RSA-AES128-GCM-SHA256)`;
 }
 
 function originProblem(value: string): string | undefined {

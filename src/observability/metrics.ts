@@ -21,6 +21,9 @@ export type SessionKind = (typeof SESSION_KINDS)[number];
 export const SESSION_OUTCOMES = ['completed', 'client-error', 'upstream-error', 'refused', 'shutdown', 'limit'] as const;
 export type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
 
+/** Why a connection was closed before its first request head (src/server/connection-guard.ts). */
+export const CONNECTION_REFUSAL_REASONS = ['max-connections', 'max-connections-per-client', 'header-timeout', 'proxy-protocol'] as const;
+
 export const BYTE_DIRECTIONS = ['client-to-upstream', 'upstream-to-client'] as const;
 export type ByteDirection = (typeof BYTE_DIRECTIONS)[number];
 
@@ -139,6 +142,7 @@ export class GatewayMetrics {
   private readonly certificateExpiry: Gauge<'certificate' | 'upstream'>;
   private readonly configReloads: Counter<'file' | 'result'>;
   private readonly reloadableSettings: ReadonlySet<string>;
+  private readonly connectionsRefused: Counter<'reason'>;
 
   constructor(options: GatewayMetricsOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -287,6 +291,14 @@ export class GatewayMetrics {
     for (const file of this.reloadableSettings) for (const result of RELOAD_RESULTS) this.configReloads.inc({ file, result }, 0);
     for (const protocol of UPGRADE_PROTOCOLS) for (const result of UPGRADE_RESULTS) this.upgrades.inc({ protocol, result }, 0);
 
+    this.connectionsRefused = new Counter({
+      name: 'kube_stream_gateway_connections_refused_total',
+      help: 'Client connections closed before a request head: over limits.maxConnections or limits.maxConnectionsPerClient, past limits.headerTimeoutSeconds, or without a valid PROXY protocol header.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of CONNECTION_REFUSAL_REASONS) this.connectionsRefused.inc({ reason }, 0);
+
     // Known combinations start at 0, so rates and absent-series alerts work from the first scrape.
     for (const kind of SESSION_KINDS) {
       this.byteCells.set(kind, { 'client-to-upstream': { pending: 0 }, 'upstream-to-client': { pending: 0 } });
@@ -339,6 +351,11 @@ export class GatewayMetrics {
 
   authzDenied(reason: string): void {
     this.authorizationDenials.inc({ reason: this.reasonLabel('authorization', reason) });
+  }
+
+  /** A client connection closed before its request head; `reason` outside CONNECTION_REFUSAL_REASONS counts as `other`. */
+  connectionRefused(reason: string): void {
+    this.connectionsRefused.inc({ reason: (CONNECTION_REFUSAL_REASONS as readonly string[]).includes(reason) ? reason : OTHER });
   }
 
   /** e.g. `connect-refused`, `tls`, `timeout`, `handshake`: a short name, never an error message. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { UpstreamCall } from '../translators/upstream-call.js';
+import type { ClientAddress } from './client-address.js';
 import type { Route } from './routing.js';
 
 /** What access control needs to know about a request beyond the request itself. */
@@ -11,6 +12,8 @@ export interface AccessRequest {
   route: Route;
   /** A WebSocket or SPDY upgrade (a streaming session), not a plain request. */
   upgrade: boolean;
+  /** The real client behind any trusted proxies (client-address.ts): limits, logs and audit use it. */
+  client: ClientAddress;
 }
 
 /**

@@ -61,7 +61,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
 
   const gateway = await startGateway({
     listen: config.listen,
-    tls: config.tls ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCA } : undefined,
+    tls: config.tls ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCA, policy: config.tlsPolicy } : undefined,
     upstreams: config.upstreams.map((upstream) => ({ name: upstream.name, hosts: upstream.hosts, target: upstream })),
     defaultUpstream: config.routing.defaultUpstream,
     revealUpstreamNames: config.routing.revealUpstreamNames,
@@ -73,6 +73,13 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
       maxSessionMs: limits.maxSessionSeconds * 1000,
     },
+    connections: {
+      headerTimeoutMs: limits.headerTimeoutSeconds * 1000,
+      maxConnections: limits.maxConnections,
+      maxConnectionsPerClient: limits.maxConnectionsPerClient,
+    },
+    network: config.network,
+    onConnectionRefused: (reason) => metrics.connectionRefused(reason),
     maxMessageBytes: limits.maxMessageBytes,
     maxHeaderBlockBytes: limits.maxHeaderBlockBytes,
     sessionBufferBytes: limits.sessionBufferBytes,

@@ -11,6 +11,13 @@ import { HttpStatusError } from '../sessions/http-answers.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import type { AccessControl, AccessRequest } from './access.js';
 
+/**
+ * Edge mode tells the upstream the real client address as an impersonated user extra, named as
+ * kube-oidc-proxy names it: key `remote-client-ip` (the gateway needs `impersonate` on
+ * `userextras/remote-client-ip`, docs/auth.md).
+ */
+export const REMOTE_CLIENT_IP_HEADER = 'impersonate-extra-remote-client-ip';
+
 /** A decision the gateway makes for itself (edge policy) or asks the upstream for (SubjectAccessReview). */
 export interface Authorizer {
   /** `upstream`: the cluster the request goes to (SubjectAccessReview asks that one). */
@@ -25,6 +32,8 @@ export interface EdgeAuthenticator {
 /** Why a request was refused before reaching its cluster, for audit and metrics. */
 export interface Denial {
   req: IncomingMessage;
+  /** The real client (client-address.ts), for the audit's sourceIPs. */
+  clientAddress: string;
   stage: 'rate-limit' | 'credentials' | 'authentication' | 'impersonation' | 'authorization';
   error: HttpStatusError;
   /** The caller, when authentication got that far (whom it acted as, when it impersonates). */
@@ -56,12 +65,12 @@ export interface EdgeAccessOptions {
 export class EdgeAccess implements AccessControl {
   constructor(private readonly options: EdgeAccessOptions) {}
 
-  async admit({ req, socket, route, upgrade }: AccessRequest): Promise<UpstreamCall> {
+  async admit({ req, route, upgrade, client }: AccessRequest): Promise<UpstreamCall> {
     const { options } = this;
-    const address = (socket as { remoteAddress?: string }).remoteAddress ?? 'unknown';
+    const address = client.address;
     const attributes = requestAttributes({ method: req.method ?? 'GET', url: route.path });
-    const deny = (denial: Omit<Denial, 'req' | 'attributes'>): never => {
-      options.onDenied?.({ req, attributes, ...denial });
+    const deny = (denial: Omit<Denial, 'req' | 'attributes' | 'clientAddress'>): never => {
+      options.onDenied?.({ req, attributes, clientAddress: address, ...denial });
       throw denial.error;
     };
 
@@ -86,7 +95,7 @@ export class EdgeAccess implements AccessControl {
     if (result.outcome !== 'authenticated') {
       options.failedAuth?.recordFailure(address);
       const why = result.outcome === 'rejected' ? result.reason : 'no credentials';
-      options.logger.info({ event: 'authentication-failed', address, reason: why }, 'authentication failed');
+      options.logger.info({ event: 'authentication-failed', address, clientAddress: address, reason: why }, 'authentication failed');
       // Kubernetes says only "Unauthorized": the reason is for the operator's log, not the caller.
       deny({ stage: 'authentication', reason: result.outcome === 'rejected' ? 'rejected' : 'no-credentials', error: new HttpStatusError(401, 'Unauthorized', 'Unauthorized') });
     }
@@ -117,12 +126,16 @@ export class EdgeAccess implements AccessControl {
       offeredProtocols: webSocketProtocols ?? [],
       user: user.name,
       identity: { user, ...(user !== caller ? { impersonator: caller } : {}), attributes, upgrade },
-      rewriteHeaders: (headers) =>
+      rewriteHeaders: (headers) => {
         // The token is read per call: a rotated token file takes effect on the next request.
-        upstreamHeaders(headers as Parameters<typeof upstreamHeaders>[0], user, {
+        const rewritten = upstreamHeaders(headers as Parameters<typeof upstreamHeaders>[0], user, {
           gatewayAuthorization: target.credentials?.bearerToken ? `Bearer ${target.credentials.bearerToken}` : undefined,
           webSocketProtocols,
-        }),
+        });
+        // As kube-oidc-proxy: the upstream's audit sees the client's address as a user extra.
+        rewritten[REMOTE_CLIENT_IP_HEADER] = address;
+        return rewritten;
+      },
     };
   }
 

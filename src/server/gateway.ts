@@ -26,12 +26,38 @@ import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../auth/audit-policy.js';
 import { requestAttributes } from '../auth/request-attributes.js';
 import { RequestAuditor, type AuditedRequest, type AuditIdentity } from './request-audit.js';
+import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../tls/policy.js';
+import { ClientAddressResolver, withForwardedFor, type ClientAddress } from './client-address.js';
+import { guardConnections, type ConnectionRefusal } from './connection-guard.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 export interface GatewayTls extends ServerTls {
   /** PEM bundle that verifies client certificates; certificates are requested but not required. */
   clientCa?: string | Buffer;
+  /** Protocol versions and TLS 1.2 suites offered; forward-secret AEAD only by default. */
+  policy?: TlsPolicy;
 }
+
+/** Bounds on connections before (and between) requests; see connection-guard.ts. */
+export interface ConnectionLimits {
+  /** From accept to a complete request head (PROXY header, TLS handshake, request line, headers). */
+  headerTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headerTimeoutMs: 10_000, maxConnections: 10_000, maxConnectionsPerClient: 200 };
+
+/** How the gateway learns the real client behind load balancers (client-address.ts). */
+export interface NetworkOptions {
+  /** CIDR ranges whose X-Forwarded-For and X-Forwarded-Proto are believed. */
+  trustedProxies?: string[];
+  /** Every connection starts with a PROXY protocol v1/v2 header (AWS NLB, HAProxy). */
+  proxyProtocol?: boolean;
+}
+
+/** Idle time allowed between requests on a keep-alive connection (Node's default, made explicit). */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 export interface GatewayOptions {
   listen: ListenAddress;
@@ -46,6 +72,10 @@ export interface GatewayOptions {
   /** Who may reach which cluster, and as whom; passthrough (the upstream decides) by default. */
   access?: AccessControl;
   limits?: Partial<SessionLimits>;
+  connections?: Partial<ConnectionLimits>;
+  network?: NetworkOptions;
+  /** Told about every connection closed before its request head: caps, header timeout, bad PROXY header. */
+  onConnectionRefused?: (reason: ConnectionRefusal) => void;
   /** Largest WebSocket message accepted from a client. */
   maxMessageBytes?: number;
   /** Bound on one decompressed SPDY header block from an upstream. */
@@ -113,7 +143,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const tunnel = new PortForwardTunnel(clientLimits);
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
-  const server = options.tls ? https.createServer(tlsOptions(options.tls)) : http.createServer();
+  const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
+  // Requests after the first on a keep-alive connection: Node's own head deadline, checked often enough.
+  const httpOptions: http.ServerOptions = {
+    headersTimeout: connectionLimits.headerTimeoutMs,
+    // Node's default (a whole request body in 5 min), never shorter than the head's deadline (Node requires it).
+    requestTimeout: Math.max(300_000, connectionLimits.headerTimeoutMs),
+    connectionsCheckingInterval: Math.min(1000, connectionLimits.headerTimeoutMs),
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  };
+  const server = options.tls ? https.createServer({ ...httpOptions, ...tlsOptions(options.tls) }) : http.createServer(httpOptions);
+  const clients = new ClientAddressResolver(options.network?.trustedProxies ?? []);
+  const guard = guardConnections(server, {
+    ...connectionLimits,
+    proxyProtocol: options.network?.proxyProtocol ?? false,
+    isTrustedProxy: (address) => clients.isTrusted(address),
+    onRefused: options.onConnectionRefused,
+    logger,
+  });
   const sockets = new Set<Socket>();
   let draining = false;
 
@@ -124,10 +171,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /**
    * Routing, then access control; the call also reports its dials (metrics), carries the audit ID
-   * (logs) and sends it upstream as `Audit-ID`, so the cluster's audit log joins the gateway's.
+   * (logs) and sends it upstream as `Audit-ID`, so the cluster's audit log joins the gateway's. The
+   * upstream learns the client as the gateway believes it (X-Forwarded-For), in either mode.
    */
-  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, audited: AuditedRequest): Promise<UpstreamCall> {
-    const call = await access.admit({ req, socket, route: router.route(req), upgrade });
+  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, client: ClientAddress, audited: AuditedRequest): Promise<UpstreamCall> {
+    const call = await access.admit({ req, socket, route: router.route(req), upgrade, client });
     audited.identify(auditIdentity(req, call), { 'kube-stream-gateway/upstream': call.upstreamName });
     // After admission: only callers the upstream would serve learn that it is down.
     if (options.upstreamAvailable?.(call.upstreamName) === false) throw new HttpStatusError(503, 'ServiceUnavailable', upstreamUnavailable(call.upstreamName));
@@ -135,7 +183,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return {
       ...call,
       auditID: audited.auditID,
-      rewriteHeaders: (headers) => ({ ...call.rewriteHeaders(headers), 'audit-id': audited.auditID }),
+      clientAddress: client.address,
+      rewriteHeaders: (headers) => ({ ...withForwardedFor(call.rewriteHeaders(headers), client), 'audit-id': audited.auditID }),
       ...(onDial ? { onDial: (seconds: number, error?: Error) => onDial(call.upstreamName, seconds, error) } : {}),
     };
   }
@@ -145,7 +194,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     res.once('close', () => audited.complete(res.headersSent ? { code: res.statusCode } : undefined));
     let call: UpstreamCall;
     try {
-      call = await admit(req, req.socket, false, audited);
+      call = await admit(req, req.socket, false, clients.resolve(req), audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       audited.complete(failure(error));
@@ -158,19 +207,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** Resolves true when a session started, false when the upgrade was refused. */
   async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, audited: AuditedRequest): Promise<boolean> {
     socket.on('error', () => undefined);
+    const client = clients.resolve(req);
     let call: UpstreamCall;
     try {
       if (draining) throw new HttpStatusError(503, 'ServiceUnavailable', SHUTTING_DOWN);
       // Cross-site WebSocket hijacking: a page elsewhere must not open sessions with the browser's credentials.
       if (isWebSocketUpgrade(req)) {
-        const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, allowedOrigins: options.allowedOrigins ?? [] });
+        const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, scheme: listenerScheme(client), allowedOrigins: options.allowedOrigins ?? [] });
         if (!origin.allowed) throw new HttpStatusError(403, 'Forbidden', `WebSocket upgrade from origin ${JSON.stringify(req.headers.origin)} refused: ${origin.reason} (auth.allowedOrigins)`);
       }
-      call = await admit(req, socket, true, audited);
+      call = await admit(req, socket, true, client, audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       audited.complete(failure(error));
-      logger.info({ event: 'session-refused', auditID: audited.auditID, path: req.url?.split('?')[0], status: error.code, reason: error.message }, 'upgrade refused');
+      logger.info({ event: 'session-refused', auditID: audited.auditID, path: req.url?.split('?')[0], clientAddress: client.address, status: error.code, reason: error.message }, 'upgrade refused');
       sendStatusOnSocket(socket, error);
       return false;
     }
@@ -178,11 +228,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const start = streamingSession(req, socket, head, call) ?? (() => relayUpgrade(call, req, socket, head, logger));
     let reservation;
     try {
-      reservation = registry.reserve(call.user, (socket as Socket).remoteAddress);
+      reservation = registry.reserve(call.user, client.address);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       audited.complete(failure(error));
-      logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, status: error.code, reason: error.message }, 'session limit reached');
+      logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: error.code, reason: error.message }, 'session limit reached');
       sendStatusOnSocket(socket, error);
       return false;
     }
@@ -214,9 +264,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return undefined;
   }
 
+  /** The scheme the client used: TLS here, else what a trusted TLS-terminating proxy says. */
+  function listenerScheme(client: ClientAddress): 'http' | 'https' {
+    return options.tls ? 'https' : (client.forwardedProto ?? 'http');
+  }
+
   // One bad request must never take the process down: an unexpected error ends that request only.
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const audited = auditor.begin(req);
+    guard.headReceived(req.socket);
+    const audited = auditor.begin(req, clients.resolve(req).address);
     serveRequest(req, res, audited).catch((error: unknown) => {
       logger.error({ err: error, auditID: audited.auditID, path: req.url?.split('?')[0] }, 'request failed unexpectedly');
       if (res.headersSent) return res.destroy();
@@ -226,7 +282,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const audited = auditor.begin(req);
+    guard.headReceived(socket);
+    const audited = auditor.begin(req, clients.resolve(req).address);
     serveUpgrade(req, socket, head, audited).then((started) => options.onUpgrade?.(req.headers.upgrade, started ? 'upgraded' : 'refused')).catch((error: unknown) => {
       logger.error({ err: error, auditID: audited.auditID, path: req.url?.split('?')[0] }, 'upgrade failed unexpectedly');
       const internal = new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the upgrade');
@@ -234,8 +291,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, internal);
     });
   });
-  server.on('clientError', (error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    // Node's headersTimeout on a later request of a keep-alive connection: the same deadline as the first.
+    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (timedOut) options.onConnectionRefused?.('header-timeout');
+    if (timedOut) {
+      if (socket.writable) socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', () => socket.destroy());
+      else socket.destroy();
+    } else if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     logger.debug({ err: error.message }, 'malformed client request');
   });
 
@@ -280,7 +343,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return draining;
     },
     updateTls(tls: GatewayTls) {
-      if (server instanceof https.Server) server.setSecureContext(tlsOptions(tls));
+      if (server instanceof https.Server) server.setSecureContext(tlsOptions({ policy: options.tls?.policy, ...tls }));
     },
     async drain(graceMs: number) {
       if (!draining) {
@@ -309,7 +372,7 @@ function failure(error: HttpStatusError): { code: number; status: 'Failure'; rea
 }
 
 function tlsOptions(tls: GatewayTls): https.ServerOptions {
-  const base: https.ServerOptions = { cert: tls.cert, key: tls.key };
+  const base: https.ServerOptions = { cert: tls.cert, key: tls.key, ...tlsPolicyOptions(tls.policy ?? DEFAULT_TLS_POLICY) };
   // Requested, not required: callers with a bearer token have no certificate, and an unverified one
   // must get a 401 Status (kubectl prints it), not a TLS alert.
   if (tls.clientCa) return { ...base, ca: tls.clientCa, requestCert: true, rejectUnauthorized: false };

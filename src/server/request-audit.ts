@@ -52,8 +52,9 @@ export class RequestAuditor {
     this.write = options.write;
   }
 
-  begin(req: IncomingMessage): AuditedRequest {
-    const audited = new AuditedRequest(req, { policy: this.policy, write: this.write });
+  /** `clientAddress`: the real client behind trusted proxies (server/client-address.ts), for `sourceIPs`. */
+  begin(req: IncomingMessage, clientAddress?: string): AuditedRequest {
+    const audited = new AuditedRequest(req, { policy: this.policy, write: this.write }, clientAddress ?? req.socket?.remoteAddress);
     this.requests.set(req, audited);
     return audited;
   }
@@ -81,6 +82,7 @@ export class AuditedRequest {
   constructor(
     private readonly req: IncomingMessage,
     private readonly options: RequestAuditorOptions,
+    private readonly clientAddress: string | undefined,
   ) {}
 
   /** Who asked for what; the first call decides the level (later ones only add annotations). */
@@ -132,7 +134,7 @@ export class AuditedRequest {
   private emit(stage: AuditStage, status?: ResponseStatus): void {
     const { decision, identity, options } = this;
     if (!options.write || !decision || !identity || decision.level === 'None' || decision.omitStages.has(stage)) return;
-    const address = this.req.socket?.remoteAddress;
+    const address = this.clientAddress;
     options.write(
       auditEvent({
         auditID: this.auditID,

@@ -54,7 +54,7 @@ export function sessionSubject(call: UpstreamCall, req: IncomingMessage, mode: S
     pod: remoteCommand?.pod ?? portForward?.pod ?? null,
     container: remoteCommand?.container ?? null,
     command: remoteCommand && remoteCommand.kind === 'exec' ? remoteCommand.command : null,
-    clientAddress: req.socket.remoteAddress ?? null,
+    clientAddress: call.clientAddress ?? req.socket.remoteAddress ?? null,
     userAgent: headerValue(req.headers['user-agent']),
   };
 }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import { tlsPolicyOptions } from '../tls/policy.js';
 import type { UpstreamTarget } from './target.js';
 
 export type UpstreamRequestOptions = https.RequestOptions;
@@ -22,7 +23,8 @@ export function upstreamHost(target: UpstreamTarget): string {
 }
 
 /**
- * Connection options shared by proxied requests and upgrades: address, TLS trust, SNI.
+ * Connection options shared by proxied requests and upgrades: address, TLS trust, SNI, and the
+ * TLS versions and suites (tls.minVersion, tls.cipherSuites) the listener uses too.
  * SNI is only sent for DNS names; Node rejects IP addresses as servername (RFC 6066 §3).
  */
 export function connectionOptions(target: UpstreamTarget): UpstreamRequestOptions {
@@ -33,6 +35,7 @@ export function connectionOptions(target: UpstreamTarget): UpstreamRequestOption
     port: target.url.port || (secure ? 443 : 80),
   };
   if (secure) {
+    Object.assign(options, tlsPolicyOptions(target.tlsPolicy));
     options.rejectUnauthorized = !target.insecureSkipTlsVerify;
     if (target.ca) options.ca = target.ca;
     const serverName = target.serverName ?? hostname;

@@ -1,3 +1,5 @@
+import type { TlsPolicy } from '../tls/policy.js';
+
 /** Where and how the gateway reaches the legacy API server or kubelet. */
 export interface UpstreamTarget {
   /** Base URL, `https://host:port` or `http://host:port`, optionally with a path prefix. */
@@ -13,6 +15,8 @@ export interface UpstreamTarget {
    * they are kept for the edge mode.
    */
   credentials?: UpstreamCredentials;
+  /** TLS versions and suites toward this upstream; forward-secret AEAD only (DEFAULT_TLS_POLICY) when absent. */
+  tlsPolicy?: TlsPolicy;
 }
 
 export interface UpstreamCredentials {

@@ -178,7 +178,9 @@ t.test('defaults: one upstream is the default; admin on, passthrough, no audit',
   t.equal(config.audit, undefined);
   t.same(config.logging, { level: 'info', format: 'auto' });
   t.same(config.shutdown, { gracePeriodSeconds: 25 });
-  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 16777216, maxHeaderBlockBytes: 262144, sessionBufferBytes: 2097152, failedAuthPerMinute: 30 });
+  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 16777216, maxHeaderBlockBytes: 262144, sessionBufferBytes: 2097152, failedAuthPerMinute: 30, headerTimeoutSeconds: 10, maxConnections: 10000, maxConnectionsPerClient: 200 });
+    t.same(config.network, { trustedProxies: [], proxyProtocol: false });
+    t.same(config.tlsPolicy, { minVersion: 'TLSv1.2', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305'] });
   const two = await load({ config: await configFile('two.yaml', 'upstreams: [{name: a, server: "https://a"}, {name: b, server: "https://b"}]\nadmin: {listen: "off"}\n') });
   t.equal(two.routing.defaultUpstream, undefined, 'no default among several unless named');
   t.equal(primaryUpstream(two).name, 'a', 'the first, for single-upstream callers');
@@ -232,7 +234,7 @@ shutdown: {gracePeriodSeconds: "25"}
   const lines = await problems({ config: file });
   const expected = [
     'listen: must be a string, got 8080',
-    'lisen: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, logging, shutdown)',
+    'lisen: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown)',
     'tls.cert: given without tls.key (give both or neither)',
     'upstreams[0].name: must be lowercase letters, digits and "-"',
     'upstreams[0].server: must be an https URL, got "http://10.0.0.1:6443" (http only with upstreams[0].allowInsecureHTTP: true)',
@@ -285,6 +287,36 @@ t.test('problems from flags and variables name them', async (t) => {
   t.match((await problems({ upstream: 'https://a', listen: 'x' }, { KSG_LISTEN: '127.0.0.1:1' }))[0], /^--listen: /, 'the flag, not the variable it replaced');
 });
 
+t.test('network, connection limits and TLS policy: values checked, each problem named', async (t) => {
+  const file = await configFile(
+    'edge-network.yaml',
+    `upstreams: [{name: a, server: "https://a"}]
+tls: {minVersion: TLSv1.1, cipherSuites: [ECDHE-RSA-AES128-GCM-SHA256, NOT-A-SUITE]}
+limits: {headerTimeoutSeconds: 0, maxConnections: 0, maxConnectionsPerClient: 1.5}
+network: {trustedProxies: [10.0.0.0/8, "10.0.0.0/33", "fd00::/129", ingress, "::ffff:10.0.0.0/104"], proxyProtocol: "yes"}
+`,
+  );
+  const lines = await problems({ config: file });
+  for (const line of [
+    'tls.minVersion: must be one of TLSv1.2, TLSv1.3, got "TLSv1.1"',
+    'tls.cipherSuites[1]: "NOT-A-SUITE" is not a cipher suite this OpenSSL knows',
+    'limits.headerTimeoutSeconds: must be 1 or more',
+    'limits.maxConnections: must be 1 or more',
+    'limits.maxConnectionsPerClient: must be a whole number',
+    'network.trustedProxies[1]: prefix length must be 0-32, got "10.0.0.0/33"',
+    'network.trustedProxies[2]: prefix length must be 0-128, got "fd00::/129"',
+    'network.trustedProxies[3]: must be an IPv4 or IPv6 address or CIDR range',
+    'network.proxyProtocol: must be true or false, got "yes"',
+  ]) {
+    t.ok(lines.some((found) => found.startsWith(`${file}: ${line}`)), line);
+  }
+  t.equal(lines.length, 9, lines.join('\n'));
+  const good = await load({ config: await configFile('good-network.yaml', 'upstreams: [{name: a, server: "https://a"}]\ntls: {minVersion: TLSv1.3}\nnetwork: {trustedProxies: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7], proxyProtocol: true}\n') });
+  t.same(good.network, { trustedProxies: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'], proxyProtocol: true });
+  t.equal(good.tlsPolicy.minVersion, 'TLSv1.3', 'the TLS policy holds without a certificate: it applies toward upstreams');
+  t.equal(good.upstreams[0]!.tlsPolicy?.minVersion, 'TLSv1.3', 'and each upstream carries it');
+});
+
 t.test('the file itself: unreadable, not YAML, not a mapping, empty', async (t) => {
   t.same(await problems({ config: join(dir, 'absent.yaml') }), [`--config: cannot read ${join(dir, 'absent.yaml')}: no such file or directory`]);
   const broken = await configFile('broken.yaml', 'listen: "unterminated\n');
@@ -293,7 +325,7 @@ t.test('the file itself: unreadable, not YAML, not a mapping, empty', async (t) 
   t.match((await problems({ config: twice }))[0], /twice\.yaml: invalid YAML: .*[Dd]uplicate|unique/);
   t.same(await problems({ config: await configFile('list.yaml', '- listen\n') }), [`${join(etc, 'list.yaml')}: expected a mapping of settings (listen: …, upstreams: …), got a list`]);
   t.same(await problems({ config: await configFile('empty.yaml', '# nothing\n') }), [`${join(etc, 'empty.yaml')}: upstreams: required: list the legacy clusters here, or give --upstream / --upstream-kubeconfig for one named "default"`]);
-  t.same((await problems({ config: await configFile('flat.yaml', 'upstream: https://x\n') })).reverse(), [`${join(etc, 'flat.yaml')}: upstream: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, logging, shutdown)`, `${join(etc, 'flat.yaml')}: upstreams: required: list the legacy clusters here, or give --upstream / --upstream-kubeconfig for one named "default"`], 'the old flat keys are refused, by name');
+  t.same((await problems({ config: await configFile('flat.yaml', 'upstream: https://x\n') })).reverse(), [`${join(etc, 'flat.yaml')}: upstream: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown)`, `${join(etc, 'flat.yaml')}: upstreams: required: list the legacy clusters here, or give --upstream / --upstream-kubeconfig for one named "default"`], 'the old flat keys are refused, by name');
   t.same(await problems({ config: await configFile('wrong-sections.yaml', 'tls: yes\nupstreams: {name: a}\nauth: []\n') }), [
     `${join(etc, 'wrong-sections.yaml')}: tls: must be a mapping, got "yes"`,
     `${join(etc, 'wrong-sections.yaml')}: upstreams: must be a list, got a mapping`,

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import https from 'node:https';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
@@ -18,6 +19,7 @@ import { LogRecorder } from '../helpers/log-recorder.js';
 import { rawExchange } from '../helpers/raw-exchange.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
+import { until } from '../helpers/wait.js';
 import { createTestClientCa, type TestClientCa } from '../unit/auth/pki.js';
 
 const ALICE = 'alice-token-0123456789';
@@ -65,7 +67,7 @@ interface EdgeGateway {
 }
 
 /** An edge-mode gateway from a real configuration file; `auth` and `limits` merge into the defaults below. */
-async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown> } = {}): Promise<EdgeGateway> {
+async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown>; network?: Record<string, unknown> } = {}): Promise<EdgeGateway> {
   const dir = env.dir;
   const auditPath = join(dir, `${name}.audit.jsonl`);
   const configPath = join(dir, `${name}.yaml`);
@@ -86,6 +88,7 @@ async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<str
       },
       audit: { path: auditPath },
       limits: { failedAuthPerMinute: 0, ...overrides.limits },
+      ...(overrides.network ? { network: overrides.network } : {}),
     }),
   );
   const logs = new LogRecorder();
@@ -146,6 +149,7 @@ t.test('token file: kubectl 1.33 exec runs upstream as the caller, translated, t
   t.equal(seen.uid, 'alice-uid');
   t.same([...seen.groups].sort(), ['devs', 'qa', 'system:authenticated']);
   t.equal(seen.impersonatedBy, 'kubernetes-admin', 'the gateway authenticated upstream with its own credential and impersonated');
+  t.same(seen.extra, { 'remote-client-ip': ['127.0.0.1'] }, "the client's address reaches the cluster as a user extra (as kube-oidc-proxy)");
   const end = gw.logs.find((record) => record.event === 'session-end').at(-1)!;
   t.equal(end.user, 'alice');
   t.equal(end.clientProtocol, 'v5.channel.k8s.io', 'WebSocket from kubectl');
@@ -351,6 +355,33 @@ t.test('limits per identity: concurrent sessions per user and failed authenticat
   t.match(third, /limits\.failedAuthPerMinute/);
   const good = await rawExchange(bad, `GET /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: close\r\n\r\n`);
   t.match(good, /^HTTP\/1\.1 429 /, 'the address is blocked whatever it sends, until the bucket refills');
+});
+
+t.test('behind a trusted proxy: failed authentications count per X-Forwarded-For client; cluster and audit see that client', async (t) => {
+  const gw = await edgeGateway(t, 'behind-proxy', { limits: { failedAuthPerMinute: 2 }, network: { trustedProxies: ['127.0.0.1/32'] } });
+  const endpoint = { gateway: { port: gw.port }, caPem: env.ca.caCertPem };
+  const from = (client: string, token: string) => rawExchange(endpoint, `GET /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nX-Forwarded-For: ${client}\r\nConnection: close\r\n\r\n`);
+  t.match(await from('198.51.100.66', 'wrong'), /^HTTP\/1\.1 401 /);
+  t.match(await from('198.51.100.66', 'wrong'), /^HTTP\/1\.1 401 /);
+  const blocked = await from('198.51.100.66', 'wrong');
+  t.match(blocked, /^HTTP\/1\.1 429 /, 'the attacker is rate-limited');
+  t.match(blocked, /from 198\.51\.100\.66/);
+  t.match(await from('198.51.100.77', ALICE), /^HTTP\/1\.1 200 /, 'everybody else behind the same proxy is not locked out');
+  // The attacker cannot escape by writing its own entry in front: only the rightmost untrusted counts.
+  t.match(await from('198.51.100.77, 198.51.100.66', ALICE), /^HTTP\/1\.1 429 /);
+
+  const before = sessions().length;
+  const opened = await connect({ gateway: { url: gw.url }, caPem: env.ca.caCertPem, token: ALICE }, '/api/v1/namespaces/default/pods/demo/exec?command=true&stdout=true', ['v5.channel.k8s.io'], { 'x-forwarded-for': '203.0.113.5' });
+  if (opened.kind !== 'open') throw new Error(`refused: ${opened.statusCode} ${opened.body}`);
+  await opened.closed;
+  t.same(sessions()[before]?.extra, { 'remote-client-ip': ['203.0.113.5'] }, 'the cluster sees the client, not the proxy');
+  const refusedLine = gw.logs.find((record) => record.event === 'authentication-failed')[0]!;
+  t.equal(refusedLine.clientAddress, '198.51.100.66', 'logs name the client');
+  type AuditLine = { sourceIPs: string[]; responseStatus: { code: number } };
+  const auditLines = (): AuditLine[] => readFileSync(gw.auditPath, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuditLine);
+  t.same(auditLines().find((event) => event.responseStatus.code === 401)?.sourceIPs, ['198.51.100.66'], 'audit sourceIPs: the client');
+  await until(() => auditLines().some((event) => event.responseStatus.code === 101), 'the session audit event');
+  t.same(auditLines().find((event) => event.responseStatus.code === 101)?.sourceIPs, ['203.0.113.5'], 'and for the session');
 });
 
 /** A local HTTPS OIDC issuer: discovery and a JWKS with one RS256 key. */

@@ -16,6 +16,8 @@ export interface Stack {
   cluster: LegacyCluster;
   token: string;
   caPem: string;
+  /** The certificate and key both servers use (for 127.0.0.1 and localhost). */
+  serverTls: { cert: string; key: string };
   /** kubeconfig pointing at the gateway. */
   kubeconfig: string;
   /** kubeconfig pointing straight at the legacy cluster. */
@@ -69,6 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cluster,
     token,
     caPem: ca.caCertPem,
+    serverTls: tls,
     kubeconfig,
     directKubeconfig,
     gatewayLogs,

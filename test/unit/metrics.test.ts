@@ -273,3 +273,19 @@ t.test('upstream_up: one gauge per upstream', async (t) => {
   metrics.upstreamReachable('legacy-b', false);
   t.same((await samples(metrics, 'kube_stream_gateway_upstream_up')).sort(), ['kube_stream_gateway_upstream_up{upstream="default"} 1', 'kube_stream_gateway_upstream_up{upstream="legacy-b"} 0']);
 });
+
+t.test('connections refused at the listener: every reason from 0, anything else is "other"', async (t) => {
+  const { metrics } = fixture();
+  t.same(await samples(metrics, 'kube_stream_gateway_connections_refused_total'), [
+    'kube_stream_gateway_connections_refused_total{reason="max-connections"} 0',
+    'kube_stream_gateway_connections_refused_total{reason="max-connections-per-client"} 0',
+    'kube_stream_gateway_connections_refused_total{reason="header-timeout"} 0',
+    'kube_stream_gateway_connections_refused_total{reason="proxy-protocol"} 0',
+  ]);
+  metrics.connectionRefused('header-timeout');
+  metrics.connectionRefused('header-timeout');
+  metrics.connectionRefused('203.0.113.7');
+  const after = await samples(metrics, 'kube_stream_gateway_connections_refused_total');
+  t.ok(after.includes('kube_stream_gateway_connections_refused_total{reason="header-timeout"} 2'));
+  t.ok(after.includes('kube_stream_gateway_connections_refused_total{reason="other"} 1'), 'an address never becomes a label');
+});
