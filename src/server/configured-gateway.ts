@@ -210,7 +210,7 @@ function deniedEvent(denial: Denial) {
   return auditEvent({
     stage: 'ResponseComplete',
     requestURI: req.url ?? '/',
-    attributes: denial.attributes ?? requestAttributes({ method: req.method ?? 'GET', url: req.url ?? '/' }),
+    attributes: denial.attributes,
     user: denial.user,
     sourceIPs: req.socket.remoteAddress ? [req.socket.remoteAddress] : [],
     userAgent: req.headers['user-agent'],

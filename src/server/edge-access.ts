@@ -29,7 +29,8 @@ export interface Denial {
   error: HttpStatusError;
   /** The caller, when authentication got that far. */
   user?: UserInfo;
-  attributes?: RequestAttributes;
+  /** What the request asked for, read from the routed target (the one the upstream would act on). */
+  attributes: RequestAttributes;
   /** A label for metrics: bounded vocabulary, never a user name or a token. */
   reason: string;
 }
@@ -56,8 +57,10 @@ export class EdgeAccess implements AccessControl {
   async admit({ req, socket, route, upgrade }: AccessRequest): Promise<UpstreamCall> {
     const { options } = this;
     const address = (socket as { remoteAddress?: string }).remoteAddress ?? 'unknown';
-    const deny = (denial: Omit<Denial, 'req'>): never => {
-      options.onDenied?.({ req, ...denial });
+    // Read from the routed target, so every denial's audit event names what the upstream would have served.
+    const attributes = requestAttributes({ method: req.method ?? 'GET', target: route.target });
+    const deny = (denial: Omit<Denial, 'req' | 'attributes'>): never => {
+      options.onDenied?.({ req, attributes, ...denial });
       throw denial.error;
     };
 
@@ -94,14 +97,13 @@ export class EdgeAccess implements AccessControl {
     if (impersonation.kind === 'denied') deny({ stage: 'impersonation', reason: 'impersonation-denied', user: caller, error: new HttpStatusError(403, 'Forbidden', impersonation.reason) });
     if (impersonation.kind === 'allowed') user = impersonation.user;
 
-    const attributes = requestAttributes({ method: req.method ?? 'GET', url: route.path });
     if (options.authorizer) {
       const decision = await options.authorizer.authorize(user, attributes, route.upstream.name);
       if (decision.unavailable) {
-        deny({ stage: 'authorization', reason: 'unavailable', user, attributes, error: new HttpStatusError(503, 'ServiceUnavailable', `authorization is unavailable: ${decision.reason}`) });
+        deny({ stage: 'authorization', reason: 'unavailable', user, error: new HttpStatusError(503, 'ServiceUnavailable', `authorization is unavailable: ${decision.reason}`) });
       }
       if (!decision.allowed) {
-        deny({ stage: 'authorization', reason: 'denied', user, attributes, error: new HttpStatusError(403, 'Forbidden', forbiddenMessage(user, attributes, decision.reason)) });
+        deny({ stage: 'authorization', reason: 'denied', user, error: new HttpStatusError(403, 'Forbidden', forbiddenMessage(user, attributes, decision.reason)) });
       }
     }
 

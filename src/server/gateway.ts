@@ -18,12 +18,14 @@ import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';
 import { createHttpProxy } from './http-proxy.js';
 import { listen } from './listen.js';
-import { Router, type NamedUpstream } from './routing.js';
+import { Router, type NamedUpstream, type Route } from './routing.js';
 import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type SessionObserver } from './session-registry.js';
 import { relayUpgrade } from './upgrade-relay.js';
 import { checkOrigin } from '../auth/origin.js';
 import { nowMicros } from '../auth/audit.js';
+import { isStreamingRequest, requestAttributes } from '../auth/request-attributes.js';
+import { PORT_FORWARD_CHANNEL_PROTOCOLS, SPDY_TUNNELING_PREFIX } from '../codecs/channels/protocols.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 export interface GatewayTls extends ServerTls {
@@ -90,6 +92,13 @@ export interface Gateway extends RunningServer {
 }
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
+const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
+/**
+ * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
+ * what every real SPDY client sends, and what an API server before 1.35 (or a kubelet) authorizes as
+ * `create`. A GET would be authorized as `get`, letting read-only identities exec (issue 17).
+ */
+const STREAMING_UPSTREAM_METHOD = 'POST';
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
@@ -112,18 +121,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     socket.on('close', () => sockets.delete(socket));
   });
 
-  /** Routing, then access control; the call also reports its dials (metrics). */
-  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean): Promise<UpstreamCall> {
-    const call = await access.admit({ req, socket, route: router.route(req), upgrade });
+  /** Access control on a routed request; the call also reports its dials (metrics). */
+  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, route: Route): Promise<UpstreamCall> {
+    const call = await access.admit({ req, socket, route, upgrade });
     const onDial = options.onDial;
     return onDial ? { ...call, onDial: (seconds, error) => onDial(call.upstreamName, seconds, error) } : call;
   }
 
   async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (draining) res.setHeader('connection', 'close');
+    // Go's server answers `OPTIONS *` itself; every other target must be origin-form (the router says so).
+    if (req.url === '*' && req.method === 'OPTIONS') {
+      res.writeHead(200, { 'content-length': '0' }).end();
+      return;
+    }
     let call: UpstreamCall;
     try {
-      call = await admit(req, req.socket, false);
+      const route = router.route(req);
+      // No client streams without an upgrade, and an upstream before 1.35 would authorize a GET as `get`.
+      if (isStreaming(req, route)) throw new HttpStatusError(400, 'BadRequest', UPGRADE_REQUIRED);
+      call = await admit(req, req.socket, false, route);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       sendStatusResponse(res, error);
@@ -136,6 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     socket.on('error', () => undefined);
     const receivedMicros = nowMicros();
     let call: UpstreamCall;
+    let route: Route;
     try {
       if (draining) throw new HttpStatusError(503, 'ServiceUnavailable', SHUTTING_DOWN);
       // Cross-site WebSocket hijacking: a page elsewhere must not open sessions with the browser's credentials.
@@ -143,15 +161,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, allowedOrigins: options.allowedOrigins ?? [] });
         if (!origin.allowed) throw new HttpStatusError(403, 'Forbidden', `WebSocket upgrade from origin ${JSON.stringify(req.headers.origin)} refused: ${origin.reason} (auth.allowedOrigins)`);
       }
-      call = await admit(req, socket, true);
+      route = router.route(req);
+      call = await admit(req, socket, true, route);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       logger.info({ event: 'session-refused', path: req.url?.split('?')[0], status: error.code, reason: error.message }, 'upgrade refused');
       sendStatusOnSocket(socket, error);
       return;
     }
+    const streaming = isStreaming(req, route);
+    const translated = streamingSession(req, socket, head, call);
+    // A WebSocket exec/attach/port-forward no translator serves is never relayed: it would reach the upstream as a GET.
+    if (!translated && streaming && isWebSocketUpgrade(req)) {
+      const refusal = untranslatable(call);
+      logger.info({ event: 'session-refused', upstream: call.upstreamName, user: call.user, path: call.path.split('?')[0], status: refusal.code, reason: refusal.message }, 'upgrade refused');
+      sendStatusOnSocket(socket, refusal);
+      return;
+    }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
-    const start = streamingSession(req, socket, head, call) ?? (() => relayUpgrade(call, req, socket, head, logger));
+    const method = streaming ? STREAMING_UPSTREAM_METHOD : (req.method ?? 'GET');
+    const start = translated ?? (() => relayUpgrade(call, req, socket, head, logger, method));
     let reservation;
     try {
       reservation = registry.reserve(call.user, (socket as Socket).remoteAddress);
@@ -182,6 +211,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return undefined;
   }
 
+  /** exec, attach or portforward of a pod (API or kubelet path), read from the routed target. */
+  function isStreaming(req: http.IncomingMessage, route: Route): boolean {
+    return isStreamingRequest(requestAttributes({ method: req.method ?? 'GET', target: route.target }));
+  }
+
+  /** What Kubernetes answers an exec/attach/port-forward WebSocket it cannot serve. */
+  function untranslatable(call: UpstreamCall): HttpStatusError {
+    if (portForwardTarget(call.path)) {
+      const supported = [`${SPDY_TUNNELING_PREFIX}portforward.k8s.io`, ...PORT_FORWARD_CHANNEL_PROTOCOLS.map((protocol) => protocol.name || '""')];
+      return new HttpStatusError(403, 'Forbidden', `unable to negotiate a port-forward subprotocol: the client offered [${call.offeredProtocols.join(', ')}], the gateway supports [${supported.join(', ')}]`);
+    }
+    return new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
   // One bad request must never take the process down: an unexpected error ends that request only.
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     serveRequest(req, res).catch((error: unknown) => {
@@ -195,6 +238,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       logger.error({ err: error, path: req.url?.split('?')[0] }, 'upgrade failed unexpectedly');
       sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the upgrade'));
     });
+  });
+  // CONNECT carries an authority-form target (host:port): never a Kubernetes request. Node would drop it silently.
+  server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    logger.info({ event: 'request-refused', method: req.method, status: 400 }, 'CONNECT refused');
+    sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'CONNECT is not supported: only origin-form request targets (a path starting with "/") are accepted'));
   });
   server.on('clientError', (error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
