@@ -38,6 +38,20 @@ t.test('an unreachable upstream answers a relayed upgrade with 503 and a Status'
   t.match(status.message, /error dialing backend: .*ECONNREFUSED/);
 });
 
+/** Sends a raw request and returns the answer once its Status body (or a 101) has arrived: a relayed upgrade would never close. */
+async function answerUntilBody(stack: Stack, request: string): Promise<string> {
+  const client = tls.connect({ host: '127.0.0.1', port: stack.gateway.port, ca: stack.caPem, servername: 'localhost' });
+  client.on('error', () => undefined);
+  await once(client, 'secureConnect');
+  client.write(request);
+  let answer = '';
+  client.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+  const complete = (): boolean => /^HTTP\/1\.1 101 [^]*\r\n\r\n/.test(answer) || /\r\n\r\n\{[^]*\}$/.test(answer) || client.destroyed;
+  await until(() => complete() || client.readableEnded, 'an answer');
+  client.destroy();
+  return answer;
+}
+
 /** An upstream that records each upgrade request and, after its 101, every byte that follows it. */
 async function recordingUpstream(): Promise<{ port: number; seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; after: () => string }>; close(): void }> {
   const seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; after: () => string }> = [];
@@ -89,4 +103,23 @@ t.test('a streaming upgrade is relayed as POST with no body whatever its method;
     t.equal(recorded.after(), 'FIRST-SPDY-BYTES', 'nothing of a request body precedes the upgraded stream');
   }
   t.match(stack.gatewayLogs.find((r) => r.msg === 'relayed upgrade started'), [{ method: 'POST', clientMethod: 'GET' }]);
+});
+
+t.test('a WebSocket exec, attach or port-forward that no translator serves is refused, never relayed as a GET', async (t) => {
+  const upstream = await recordingUpstream();
+  t.teardown(() => upstream.close());
+  const stack = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${upstream.port}`), insecureSkipTlsVerify: false }) });
+  t.teardown(() => stack.close());
+  const webSocket = (path: string, protocol: string): string =>
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${stack.token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ${protocol}\r\n\r\n`;
+  const cases: Array<[string, string, RegExp]> = [
+    ['/api/v1/namespaces/default/pods/demo/portforward?ports=7', 'x.unsupported.example', /^HTTP\/1\.1 403 [^]*unable to negotiate a port-forward subprotocol: the client offered \[x\.unsupported\.example\], the gateway supports \[SPDY\/3\.1\+portforward\.k8s\.io, v4\.channel\.k8s\.io/],
+    ['/portForward/default/demo', 'x.unsupported.example', /^HTTP\/1\.1 403 /],
+    ['/api/v1/namespaces/default/pods/demo/exec/extra?command=id', 'v5.channel.k8s.io', /^HTTP\/1\.1 404 [^]*the server could not find the requested resource/],
+    ['/exec/default/demo?command=id', 'v5.channel.k8s.io', /^HTTP\/1\.1 404 /],
+    ['/api/v1/namespaces/default/pods/demo/attach/x', 'v5.channel.k8s.io', /^HTTP\/1\.1 404 /],
+  ];
+  for (const [path, protocol, expected] of cases) t.match(await answerUntilBody(stack, webSocket(path, protocol)), expected, path);
+  t.same(upstream.seen, [], 'nothing reached the upstream');
 });
