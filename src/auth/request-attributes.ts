@@ -4,9 +4,11 @@
  *
  *   requestAttributes({ method, url }) → RequestAttributes
  *
- * `url` is the request target as the upstream will see it (path and query, after the gateway's own
- * `/clusters/{name}` routing prefix is removed). The path is percent-decoded before it is split, as
- * Go's URL.Path is: `/pods/web/%65xec` is the exec subresource.
+ * The request target is the one the upstream will see (path and query, after the gateway's own
+ * `/clusters/{name}` routing prefix is removed), read by `parseRequestTarget` — the gateway's one
+ * reading of a target, shared with routing and audit: percent-decoded as Go's URL.Path is
+ * (`/pods/web/%65xec` is the exec subresource). A target that reading refuses is a non-resource
+ * request here (the gateway never lets one through; the legacy stand-in may see one).
  *
  * Verbs: POST create, GET/HEAD get (list, or watch with a true `?watch=`, when no name), PUT update,
  * PATCH patch, DELETE delete (deletecollection when no name), `/watch/` and `/proxy/` path verbs;
@@ -15,7 +17,7 @@
  * is a GET, and authorizing it as `get` let read-only roles exec until Kubernetes 1.35. The kubelet's
  * own paths (/exec, /attach, /portForward/{namespace}/{pod}/…) are the same subresources.
  */
-import { splitRequestTarget } from '../codecs/k8s/request-url.js';
+import { splitRequestTarget, tryParseRequestTarget, type RequestTarget } from '../codecs/k8s/request-url.js';
 
 export interface RequestAttributes {
   verb: string;
@@ -36,7 +38,8 @@ const API_PREFIXES = new Set(['api', 'apis']);
 const GROUPLESS_PREFIX = 'api';
 const SPECIAL_VERBS = new Set(['proxy', 'watch']);
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
-const KUBELET_STREAMING = /^\/(exec|attach|portForward)\/([^/]+)\/([^/]+)(?:\/.*)?$/;
+/** The kubelet's `/exec|attach/{namespace}/{pod}/…` and `/portForward/{namespace}/{pod}…`, by first segment. */
+const KUBELET_STREAMING = new Set(['exec', 'attach', 'portForward']);
 
 export interface RequestAttributeOptions {
   /**
@@ -47,10 +50,10 @@ export interface RequestAttributeOptions {
   pre135Verbs?: boolean;
 }
 
-export function requestAttributes(request: { method: string; url: string }, options: RequestAttributeOptions = {}): RequestAttributes {
-  const { pathname, query } = splitRequestTarget(request.url);
-  const path = decodePath(pathname);
+/** `url`: the raw request target; `target`: one already read by `parseRequestTarget` (routing's). */
+export function requestAttributes(request: { method: string; url: string } | { method: string; target: RequestTarget }, options: RequestAttributeOptions = {}): RequestAttributes {
   const method = request.method.toUpperCase();
+  const target = 'target' in request ? request.target : tryParseRequestTarget(request.url);
   const attributes: RequestAttributes = {
     verb: method.toLowerCase(),
     apiGroup: '',
@@ -60,15 +63,19 @@ export function requestAttributes(request: { method: string; url: string }, opti
     namespace: '',
     name: '',
     resourceRequest: false,
-    path,
+    // A target `parseRequestTarget` refuses is still described, by its raw path, as a non-resource request.
+    path: target ? target.path : splitRequestTarget((request as { url: string }).url).pathname,
   };
+  if (!target) return attributes;
+  const { query } = target;
 
-  const kubelet = options.pre135Verbs ? null : KUBELET_STREAMING.exec(path);
-  if (kubelet) {
-    return { ...attributes, verb: 'create', apiVersion: 'v1', resource: 'pods', subresource: kubelet[1]!.toLowerCase(), namespace: kubelet[2]!, name: kubelet[3]!, resourceRequest: true };
+  const first = target.segments[0] ?? '';
+  if (!options.pre135Verbs && KUBELET_STREAMING.has(first) && target.segments.length >= 3) {
+    const [, namespace, name] = target.segments as [string, string, string];
+    return { ...attributes, verb: 'create', apiVersion: 'v1', resource: 'pods', subresource: first.toLowerCase(), namespace, name, resourceRequest: true };
   }
 
-  let parts = splitPath(path);
+  let parts = target.segments;
   if (parts.length < 3 || !API_PREFIXES.has(parts[0]!)) return attributes;
   const prefix = parts[0]!;
   parts = parts.slice(1);
@@ -106,10 +113,16 @@ export function requestAttributes(request: { method: string; url: string }, opti
   }
   if (attributes.name === '' && attributes.verb === 'delete') attributes.verb = 'deletecollection';
 
-  if (!options.pre135Verbs && attributes.resource === 'pods' && attributes.apiGroup === '' && STREAMING_SUBRESOURCES.has(attributes.subresource)) {
-    attributes.verb = 'create';
-  }
+  if (!options.pre135Verbs && isStreamingRequest(attributes)) attributes.verb = 'create';
   return attributes;
+}
+
+/**
+ * exec, attach or portforward of a pod, by API or kubelet path: a streaming session, which only an
+ * upgrade may open and which is `create` whatever the method.
+ */
+export function isStreamingRequest(attributes: RequestAttributes): boolean {
+  return attributes.resourceRequest && attributes.resource === 'pods' && attributes.apiGroup === '' && STREAMING_SUBRESOURCES.has(attributes.subresource);
 }
 
 function methodVerb(method: string): string {
@@ -128,18 +141,4 @@ function methodVerb(method: string): string {
     default:
       return '';
   }
-}
-
-/** Go decodes URL.Path; an invalid escape makes Go refuse the request, so the raw text is as good as any here. */
-function decodePath(pathname: string): string {
-  try {
-    return decodeURIComponent(pathname);
-  } catch {
-    return pathname;
-  }
-}
-
-function splitPath(path: string): string[] {
-  const trimmed = path.replace(/^\/+|\/+$/g, '');
-  return trimmed === '' ? [] : trimmed.split('/');
 }

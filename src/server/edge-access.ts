@@ -40,7 +40,7 @@ export interface Denial {
   user?: UserInfo;
   /** The caller itself, when `user` is whom it impersonates. */
   impersonator?: UserInfo;
-  /** What the request asks for (the routing prefix removed). */
+  /** What the request asked for, read from the routed target (the one the upstream would act on). */
   attributes: RequestAttributes;
   /** A label for metrics: bounded vocabulary, never a user name or a token. */
   reason: string;
@@ -68,7 +68,8 @@ export class EdgeAccess implements AccessControl {
   async admit({ req, route, upgrade, client }: AccessRequest): Promise<UpstreamCall> {
     const { options } = this;
     const address = client.address;
-    const attributes = requestAttributes({ method: req.method ?? 'GET', url: route.path });
+    // Read from the routed target, so every denial's audit event names what the upstream would have served.
+    const attributes = requestAttributes({ method: req.method ?? 'GET', target: route.target });
     const deny = (denial: Omit<Denial, 'req' | 'attributes' | 'clientAddress'>): never => {
       options.onDenied?.({ req, attributes, clientAddress: address, ...denial });
       throw denial.error;

@@ -18,17 +18,18 @@ import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';
 import { createHttpProxy, type ProxiedRequestObserver } from './http-proxy.js';
 import { listen } from './listen.js';
-import { Router, type NamedUpstream } from './routing.js';
+import { Router, type NamedUpstream, type Route } from './routing.js';
 import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type SessionObserver } from './session-registry.js';
 import { relayUpgrade } from './upgrade-relay.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../auth/audit-policy.js';
-import { requestAttributes } from '../auth/request-attributes.js';
+import { isStreamingRequest, requestAttributes } from '../auth/request-attributes.js';
 import { RequestAuditor, type AuditedRequest, type AuditIdentity } from './request-audit.js';
 import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../tls/policy.js';
 import { ClientAddressResolver, withForwardedFor, type ClientAddress } from './client-address.js';
 import { guardConnections, type ConnectionRefusal } from './connection-guard.js';
+import { PORT_FORWARD_CHANNEL_PROTOCOLS, SPDY_TUNNELING_PREFIX } from '../codecs/channels/protocols.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 export interface GatewayTls extends ServerTls {
@@ -129,6 +130,13 @@ export interface Gateway extends RunningServer {
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
+const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
+/**
+ * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
+ * what every real SPDY client sends, and what an API server before 1.35 (or a kubelet) authorizes as
+ * `create`. A GET would be authorized as `get`, letting read-only identities exec (issue 17).
+ */
+const STREAMING_UPSTREAM_METHOD = 'POST';
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
@@ -170,12 +178,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   /**
-   * Routing, then access control; the call also reports its dials (metrics), carries the audit ID
-   * (logs) and sends it upstream as `Audit-ID`, so the cluster's audit log joins the gateway's. The
+   * Access control on a routed request; the call also reports its dials (metrics), carries the audit
+   * ID (logs) and sends it upstream as `Audit-ID`, so the cluster's audit log joins the gateway's. The
    * upstream learns the client as the gateway believes it (X-Forwarded-For), in either mode.
    */
-  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, client: ClientAddress, audited: AuditedRequest): Promise<UpstreamCall> {
-    const call = await access.admit({ req, socket, route: router.route(req), upgrade, client });
+  async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, route: Route, client: ClientAddress, audited: AuditedRequest): Promise<UpstreamCall> {
+    const call = await access.admit({ req, socket, route, upgrade, client });
     audited.identify(auditIdentity(req, call), { 'kube-stream-gateway/upstream': call.upstreamName });
     // After admission: only callers the upstream would serve learn that it is down.
     if (options.upstreamAvailable?.(call.upstreamName) === false) throw new HttpStatusError(503, 'ServiceUnavailable', upstreamUnavailable(call.upstreamName));
@@ -192,9 +200,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse, audited: AuditedRequest): Promise<void> {
     if (draining) res.setHeader('connection', 'close');
     res.once('close', () => audited.complete(res.headersSent ? { code: res.statusCode } : undefined));
+    // Go's server answers `OPTIONS *` itself; every other target must be origin-form (the router says so).
+    if (req.url === '*' && req.method === 'OPTIONS') {
+      res.writeHead(200, { 'content-length': '0' }).end();
+      return;
+    }
     let call: UpstreamCall;
     try {
-      call = await admit(req, req.socket, false, clients.resolve(req), audited);
+      const route = router.route(req);
+      // No client streams without an upgrade, and an upstream before 1.35 would authorize a GET as `get`.
+      if (isStreaming(req, route)) throw new HttpStatusError(400, 'BadRequest', UPGRADE_REQUIRED);
+      call = await admit(req, req.socket, false, route, clients.resolve(req), audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       audited.complete(failure(error));
@@ -209,6 +225,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     socket.on('error', () => undefined);
     const client = clients.resolve(req);
     let call: UpstreamCall;
+    let route: Route;
     try {
       if (draining) throw new HttpStatusError(503, 'ServiceUnavailable', SHUTTING_DOWN);
       // Cross-site WebSocket hijacking: a page elsewhere must not open sessions with the browser's credentials.
@@ -216,7 +233,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, scheme: listenerScheme(client), allowedOrigins: options.allowedOrigins ?? [] });
         if (!origin.allowed) throw new HttpStatusError(403, 'Forbidden', `WebSocket upgrade from origin ${JSON.stringify(req.headers.origin)} refused: ${origin.reason} (auth.allowedOrigins)`);
       }
-      call = await admit(req, socket, true, client, audited);
+      route = router.route(req);
+      call = await admit(req, socket, true, route, client, audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       audited.complete(failure(error));
@@ -224,8 +242,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, error);
       return false;
     }
+    const streaming = isStreaming(req, route);
+    const translated = streamingSession(req, socket, head, call);
+    // A WebSocket exec/attach/port-forward no translator serves is never relayed: it would reach the upstream as a GET.
+    if (!translated && streaming && isWebSocketUpgrade(req)) {
+      const refusal = untranslatable(call);
+      audited.complete(failure(refusal));
+      logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, path: call.path.split('?')[0], status: refusal.code, reason: refusal.message }, 'upgrade refused');
+      sendStatusOnSocket(socket, refusal);
+      return false;
+    }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
-    const start = streamingSession(req, socket, head, call) ?? (() => relayUpgrade(call, req, socket, head, logger));
+    const method = streaming ? STREAMING_UPSTREAM_METHOD : (req.method ?? 'GET');
+    const start = translated ?? (() => relayUpgrade(call, req, socket, head, logger, method));
     let reservation;
     try {
       reservation = registry.reserve(call.user, client.address);
@@ -269,6 +298,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return options.tls ? 'https' : (client.forwardedProto ?? 'http');
   }
 
+  /** exec, attach or portforward of a pod (API or kubelet path), read from the routed target. */
+  function isStreaming(req: http.IncomingMessage, route: Route): boolean {
+    return isStreamingRequest(requestAttributes({ method: req.method ?? 'GET', target: route.target }));
+  }
+
+  /** What Kubernetes answers an exec/attach/port-forward WebSocket it cannot serve. */
+  function untranslatable(call: UpstreamCall): HttpStatusError {
+    if (portForwardTarget(call.path)) {
+      const supported = [`${SPDY_TUNNELING_PREFIX}portforward.k8s.io`, ...PORT_FORWARD_CHANNEL_PROTOCOLS.map((protocol) => protocol.name || '""')];
+      return new HttpStatusError(403, 'Forbidden', `unable to negotiate a port-forward subprotocol: the client offered [${call.offeredProtocols.join(', ')}], the gateway supports [${supported.join(', ')}]`);
+    }
+    return new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
   // One bad request must never take the process down: an unexpected error ends that request only.
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     guard.headReceived(req.socket);
@@ -290,6 +333,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       audited.complete(failure(internal));
       sendStatusOnSocket(socket, internal);
     });
+  });
+  // CONNECT carries an authority-form target (host:port): never a Kubernetes request. Node would drop it silently.
+  server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    logger.info({ event: 'request-refused', method: req.method, status: 400 }, 'CONNECT refused');
+    sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', 'CONNECT is not supported: only origin-form request targets (a path starting with "/") are accepted'));
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     // Node's headersTimeout on a later request of a keep-alive connection: the same deadline as the first.

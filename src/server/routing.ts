@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { HttpStatusError } from '../sessions/http-answers.js';
+import { parseRequestTarget, RequestTargetError, type RequestTarget } from '../codecs/k8s/request-url.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 
 /** One legacy cluster behind the gateway. */
@@ -23,10 +24,11 @@ export interface Route {
   upstream: NamedUpstream;
   /** The request target as the upstream sees it: the `/clusters/{name}` prefix removed. */
   path: string;
+  /** `path` as read once for authorization and audit (`parseRequestTarget`): what the upstream will act on. */
+  target: RequestTarget;
 }
 
-const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
-const CLUSTER_PREFIX = /^\/clusters\/([^/?#]+)(?=$|[/?#])/;
+const CLUSTER_PREFIX = 'clusters';
 
 /**
  * Picks the cluster for a request. An explicit `/clusters/{name}/` prefix wins (a client asked for
@@ -53,26 +55,29 @@ export class Router {
     return this.options.upstreams;
   }
 
-  /** The route, or a 404 Status error naming what was asked for (400 for a path with dot segments). */
+  /**
+   * The route, or a 404 Status error naming what was asked for. A request target the gateway could
+   * read differently from the upstream (absolute-form, `%2F`, dot segments, `//`…: parseRequestTarget)
+   * is a 400 before anything else: `/pods/p/log/../exec` or `http://x/…/exec` would otherwise be
+   * authorized as one thing and served as another.
+   */
   route(req: Pick<IncomingMessage, 'url' | 'headers'>): Route {
-    const target = req.url ?? '/';
-    // `/pods/p/log/../exec` would be authorized as one thing and served as another by an upstream
-    // that normalises paths; no Kubernetes client sends dot segments, so they are refused.
-    if (DOT_SEGMENT.test(target.split('?')[0]!)) throw new HttpStatusError(400, 'BadRequest', 'the request path must not contain "." or ".." segments');
-    const prefixed = CLUSTER_PREFIX.exec(target);
-    if (prefixed) {
-      const name = decodeURIComponentSafe(prefixed[1]!);
+    const target = readTarget(req.url ?? '/');
+    if (target.segments[0] === CLUSTER_PREFIX && target.segments.length >= 2) {
+      const name = target.segments[1]!;
       const upstream = this.byName.get(name);
       if (!upstream) throw this.notFound(`no cluster named ${JSON.stringify(name)} behind this gateway`);
-      const rest = target.slice(prefixed[0].length);
-      return { upstream, path: rest.startsWith('/') ? rest : `/${rest}` };
+      // rawPath is `/clusters/{name}[/rest]`: the upstream gets `/rest` exactly as sent.
+      const rest = `/${target.rawPath.split('/').slice(3).join('/')}${target.search}`;
+      return { upstream, path: rest, target: readTarget(rest) };
     }
+    const path = req.url ?? '/';
     const host = hostName(req.headers.host);
     // A host configured with its port matches only that port; one without matches any port.
     const fullHost = req.headers.host?.trim().toLowerCase();
     const byHost = (fullHost === undefined ? undefined : this.byHost.get(fullHost)) ?? (host === undefined ? undefined : this.byHost.get(host));
-    if (byHost) return { upstream: byHost, path: target };
-    if (this.fallback) return { upstream: this.fallback, path: target };
+    if (byHost) return { upstream: byHost, path, target };
+    if (this.fallback) return { upstream: this.fallback, path, target };
     throw this.notFound(`no cluster for host ${JSON.stringify(host ?? '')}; use a cluster's host name or the /clusters/{name}/ prefix`);
   }
 
@@ -91,10 +96,11 @@ function hostName(header: string | undefined): string | undefined {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
-function decodeURIComponentSafe(text: string): string {
+function readTarget(url: string): RequestTarget {
   try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
+    return parseRequestTarget(url);
+  } catch (error) {
+    if (error instanceof RequestTargetError) throw new HttpStatusError(400, 'BadRequest', error.message);
+    throw error;
   }
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -15,7 +15,8 @@ const MAX_REPLAYED_BODY = 1024 * 1024;
 /**
  * Passes an upgrade the gateway does not translate (the SPDY upgrade of kubectl ≤ 1.30, or any other
  * upgrade) to the upstream byte for byte. http-proxy and http-proxy-3 destroy every upgrade that is not
- * `GET` + `Upgrade: websocket` (docs/decisions.md), hence this relay.
+ * `GET` + `Upgrade: websocket` (docs/decisions.md), hence this relay. `method` is the upstream
+ * request's: the gateway sends streaming upgrades as POST whatever the client used.
  */
 export function relayUpgrade(
   call: UpstreamCall,
@@ -23,18 +24,20 @@ export function relayUpgrade(
   clientSocket: Duplex,
   head: Buffer,
   logger: Logger,
+  method: string = req.method ?? 'GET',
 ): Promise<LiveSession | undefined> {
   let settle!: (session: LiveSession | undefined) => void;
   const result = new Promise<LiveSession | undefined>((resolve) => (settle = resolve));
   const { target } = call;
-  const sessionLog = new SessionLog(logger, sessionSubject(call, req, 'relay'), { method: req.method, path: call.path.split('?')[0] });
+  const clientMethod = method === req.method ? {} : { clientMethod: req.method };
+  const sessionLog = new SessionLog(logger, sessionSubject(call, req, 'relay'), { method, ...clientMethod, path: call.path.split('?')[0] });
   const log = sessionLog.logger;
   const upstreamReq = requestFunction(target)({
     ...connectionOptions(target),
     agent: false,
-    method: req.method,
+    method,
     path: upstreamPath(target, call.path),
-    headers: { ...call.rewriteHeaders(req.headers), host: upstreamHost(target) },
+    headers: upstreamHeaders(call, req, method),
   });
   let answered = false;
   clientSocket.on('error', () => upstreamReq.destroy());
@@ -137,6 +140,20 @@ export function relayUpgrade(
   });
   upstreamReq.end();
   return result;
+}
+
+/**
+ * The client's headers as access control rewrites them. A method changed to POST also says it has no
+ * body, as kubectl's SPDY POST does: Node would otherwise send a chunked body, whose terminator the
+ * upstream could read as the first bytes of the upgraded stream.
+ */
+function upstreamHeaders(call: UpstreamCall, req: IncomingMessage, method: string): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ...call.rewriteHeaders(req.headers), host: upstreamHost(call.target) };
+  if (method !== req.method) {
+    delete headers['transfer-encoding'];
+    headers['content-length'] = '0';
+  }
+  return headers;
 }
 
 function statusLine(res: IncomingMessage): string {

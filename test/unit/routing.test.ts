@@ -10,10 +10,10 @@ const request = (url: string, host?: string) => ({ url, headers: host === undefi
 
 t.test('a /clusters/{name}/ prefix picks the cluster and is stripped', async (t) => {
   const router = new Router({ upstreams: [a, b] });
-  t.same(router.route(request('/clusters/beta/api/v1/namespaces/default/pods?limit=1', 'alpha.example.com')), { upstream: b, path: '/api/v1/namespaces/default/pods?limit=1' }, 'the prefix wins over the host');
-  t.same(router.route(request('/clusters/alpha')), { upstream: a, path: '/' });
-  t.same(router.route(request('/clusters/alpha?x=1')), { upstream: a, path: '/?x=1' });
-  t.same(router.route(request('/clusters/al%70ha/version')), { upstream: a, path: '/version' }, 'percent-encoded names are decoded');
+  t.match(router.route(request('/clusters/beta/api/v1/namespaces/default/pods?limit=1', 'alpha.example.com')), { upstream: b, path: '/api/v1/namespaces/default/pods?limit=1' }, 'the prefix wins over the host');
+  t.match(router.route(request('/clusters/alpha')), { upstream: a, path: '/' });
+  t.match(router.route(request('/clusters/alpha?x=1')), { upstream: a, path: '/?x=1' });
+  t.match(router.route(request('/clusters/al%70ha/version')), { upstream: a, path: '/version' }, 'percent-encoded names are decoded');
   t.same(router.route(request('/clustersalpha/api', 'alpha.example.com')).path, '/clustersalpha/api', 'only a whole path segment is a prefix');
 });
 

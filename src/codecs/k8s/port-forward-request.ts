@@ -1,4 +1,4 @@
-import { splitRequestTarget } from './request-url.js';
+import { tryParseRequestTarget } from './request-url.js';
 
 /** A port-forward request read from an API-server or kubelet URL. */
 export interface PortForwardRequest {
@@ -19,20 +19,23 @@ export class PortForwardRequestError extends Error {
   override name = 'PortForwardRequestError';
 }
 
-/** The pod a port-forward URL addresses, or undefined when the URL is not a port-forward path. */
+/**
+ * The pod a port-forward URL addresses, or undefined when the URL is not a port-forward path (or is
+ * a target the gateway refuses). Matched on the path as Go decodes it, as exec/attach are.
+ */
 export function portForwardTarget(url: string): { namespace: string; pod: string } | undefined {
-  const { pathname } = splitRequestTarget(url);
-  const match = API_PATH.exec(pathname) ?? KUBELET_PATH.exec(pathname);
-  return match ? { namespace: decode(match[1]!), pod: decode(match[2]!) } : undefined;
+  const path = tryParseRequestTarget(url)?.path;
+  const match = path === undefined ? null : (API_PATH.exec(path) ?? KUBELET_PATH.exec(path));
+  return match ? { namespace: match[1]!, pod: match[2]! } : undefined;
 }
 
 /** Undefined when the URL is not a port-forward path; throws PortForwardRequestError for bad `ports`. */
 export function parsePortForwardRequest(url: string): PortForwardRequest | undefined {
-  const target = portForwardTarget(url);
-  if (!target) return undefined;
-  const { pathname, query } = splitRequestTarget(url);
-  const parameter = API_PATH.test(pathname) ? 'ports' : 'port';
-  return { ...target, ports: parsePorts(query.getAll(parameter)) };
+  const pod = portForwardTarget(url);
+  if (!pod) return undefined;
+  const { path, query } = tryParseRequestTarget(url)!;
+  const parameter = API_PATH.test(path) ? 'ports' : 'port';
+  return { ...pod, ports: parsePorts(query.getAll(parameter)) };
 }
 
 /**
@@ -48,12 +51,4 @@ export function parsePorts(values: string[]): number[] {
     ports.push(port);
   }
   return ports;
-}
-
-function decode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }

@@ -1,4 +1,4 @@
-import { splitRequestTarget } from './request-url.js';
+import { tryParseRequestTarget } from './request-url.js';
 
 /** What a client asked for, read from an exec/attach URL of the API server or of a kubelet. */
 export interface RemoteCommandRequest {
@@ -18,18 +18,22 @@ const API_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach)\
 const KUBELET_PATH = /^\/(exec|attach)\/([^/]+)\/([^/]+)\/(?:[^/]+\/)?([^/]+)\/?$/;
 
 /**
- * Reads an exec/attach request, or returns undefined when the path is not one. The API server takes
- * `stdin=true`, the kubelet `input=1` (PROTOCOLS.md §7); both spellings are read so either kind of
- * upstream can be fronted. The URL itself is passed upstream unchanged.
+ * Reads an exec/attach request, or returns undefined when the path is not one (or is a target the
+ * gateway refuses). The path is matched as Go decodes it (`%65xec` is exec; `parseRequestTarget`
+ * refuses `%2F`, so decoding cannot move a segment). The API server takes `stdin=true`, the kubelet
+ * `input=1` (PROTOCOLS.md §7); both spellings are read so either kind of upstream can be fronted.
+ * The URL itself is passed upstream unchanged.
  */
 export function parseRemoteCommandRequest(url: string): RemoteCommandRequest | undefined {
-  const { pathname: path, query } = splitRequestTarget(url);
+  const target = tryParseRequestTarget(url);
+  if (!target) return undefined;
+  const { path, query } = target;
   const api = API_PATH.exec(path);
   if (api) {
     return {
       kind: api[3] as 'exec' | 'attach',
-      namespace: decodeSegment(api[1]!),
-      pod: decodeSegment(api[2]!),
+      namespace: api[1]!,
+      pod: api[2]!,
       container: query.get('container') ?? undefined,
       ...streamsFrom(query),
     };
@@ -38,9 +42,9 @@ export function parseRemoteCommandRequest(url: string): RemoteCommandRequest | u
   if (kubelet) {
     return {
       kind: kubelet[1] as 'exec' | 'attach',
-      namespace: decodeSegment(kubelet[2]!),
-      pod: decodeSegment(kubelet[3]!),
-      container: decodeSegment(kubelet[4]!),
+      namespace: kubelet[2]!,
+      pod: kubelet[3]!,
+      container: kubelet[4]!,
       ...streamsFrom(query),
     };
   }
@@ -62,13 +66,4 @@ function streamsFrom(query: URLSearchParams): Pick<RemoteCommandRequest, 'comman
 /** Go's strconv.ParseBool, which both the API server and the kubelet use for these parameters. */
 function flag(query: URLSearchParams, ...names: string[]): boolean {
   return names.some((name) => ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(query.get(name) ?? ''));
-}
-
-/** Segments are matched before decoding so that an encoded `/` cannot change the route. */
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
