@@ -62,6 +62,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       maxSessionMs: limits.maxSessionSeconds * 1000,
     },
     maxMessageBytes: limits.maxMessageBytes,
+    clientPingIntervalMs: limits.pingIntervalSeconds * 1000,
     maxHeaderBlockBytes: limits.maxHeaderBlockBytes,
     sessionBufferBytes: limits.sessionBufferBytes,
     observer: sessionObserver(metrics, audit),

@@ -94,7 +94,7 @@ export function relayUpgrade(
       // Bytes of a protocol the gateway does not speak: it can only cut the connection, and log why.
       end(status, why) {
         ending.outcome = why;
-        log.info({ event: 'relay-ended-by-gateway', reason: status.message }, 'relayed upgrade ended by the gateway');
+        log.info({ event: 'relay-ended-by-gateway', outcome: why, reason: status.message }, 'relayed upgrade ended by the gateway');
         end();
       },
     });

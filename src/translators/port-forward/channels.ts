@@ -13,7 +13,7 @@ import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.
 import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
+import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
@@ -146,6 +146,10 @@ export class PortForwardChannels {
       ending.outcome = 'client-error';
       end(`client protocol error: ${error.message}`, 1002);
     });
+    channels.on('message-too-large', (maxBytes) => {
+      ending.outcome = 'message-too-large';
+      end(`a WebSocket message over ${maxBytes} bytes was refused (limits.maxMessageBytes)`, 1009);
+    });
     channels.on('data', (channel, payload) => {
       // Even channels are data; odd ones are error channels, which only the server writes (ignored,
       // like any channel the server does not read).
@@ -165,7 +169,7 @@ export class PortForwardChannels {
       upstream.close();
       peer.resumeIncoming();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
-      logger.info({ event: 'session-end', clientProtocol: protocol.name, bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+      logger.info({ event: 'session-end', clientProtocol: protocol.name, bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, outcome: ending.outcome, reason }, 'session ended');
       ending.settle();
     };
     const session: LiveSession = {
@@ -184,7 +188,7 @@ export class PortForwardChannels {
         return total;
       },
       // The channel protocol has no Status channel for the session: the close frame says why.
-      end(status: Status, why: 'shutdown' | 'limit') {
+      end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
@@ -193,7 +197,10 @@ export class PortForwardChannels {
       if (!ended) ending.outcome = 'upstream-error';
       end('the upstream connection closed', 1011);
     });
-    peer.on('close', (code) => end(`client closed the connection (code ${code})`, 1000));
+    peer.on('close', (code, _reason, cut) => {
+      if (cut && !ended) ending.outcome = cut.outcome;
+      end(cut?.reason ?? `client closed the connection (code ${code})`, 1000);
+    });
     logger.info({ event: 'session-start', clientProtocol: protocol.name, upstreamProtocol: 'portforward.k8s.io' }, 'session started');
     return session;
   }

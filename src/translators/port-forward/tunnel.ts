@@ -6,7 +6,7 @@ import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers
 import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
+import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
@@ -106,7 +106,7 @@ export class PortForwardTunnel {
       ended = true;
       upstream.destroy();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
-      logger.info({ event: 'session-end', bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, reason }, 'session ended');
+      logger.info({ event: 'session-end', bytesFromClient: fromClient, bytesToClient: toClient, durationMs: Date.now() - started, outcome: ending.outcome, reason }, 'session ended');
       ending.settle();
     };
     const session: LiveSession = {
@@ -122,7 +122,7 @@ export class PortForwardTunnel {
       get bufferedBytes() {
         return peer.unflushedBytes + upstream.writableLength;
       },
-      end(status: Status, why: 'shutdown' | 'limit') {
+      end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
@@ -132,7 +132,10 @@ export class PortForwardTunnel {
       end(`upstream connection failed: ${error.message}`, 1011);
     });
     upstream.on('close', () => end('upstream closed the connection'));
-    peer.on('close', (code) => end(`client closed the connection (code ${code})`));
+    peer.on('close', (code, _reason, cut) => {
+      if (cut && !ended) ending.outcome = cut.outcome;
+      end(cut?.reason ?? `client closed the connection (code ${code})`);
+    });
     return session;
   }
 }
