@@ -151,9 +151,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     return (this.pongInFlight ? 127 : 0) + (this.pingInFlight ? 2 : 0);
   }
 
-  /** Whether anything (data or control) arrived since the last call. */
+  /**
+   * Whether anything (data or control) arrived since the last call — or the socket is not being
+   * read: then the gateway is the slow side (or the flood bound applies), not a silent client.
+   */
   takeHeard(): boolean {
-    const heard = this.heard;
+    const heard = this.heard || this.holds.size > 0;
     this.heard = false;
     return heard;
   }

@@ -320,3 +320,23 @@ t.test('liveness is any traffic: a client that never answers pings but keeps sen
   t.match(reason, /nothing received from the client for 1\.24 s \(12 × limits\.pingIntervalSeconds \+ 1 s\)/);
   t.ok(silentMs >= 1_200, `cut after ${silentMs} ms of silence, not before the bound`);
 });
+
+t.test('a client is not cut as silent while the gateway itself is not reading it (back-pressure toward the upstream)', async (t) => {
+  const server = await serve(t);
+  const ws = new WebSocket(server.url, { autoPong: false });
+  ws.on('error', () => undefined);
+  await once(ws, 'open');
+  const { client } = await server.next();
+  const peer = new WebSocketPeer(client, { pingIntervalMs: 20 });
+  client.pause();
+  let pingsSeen = 0;
+  // 80 pings (1.6 s) of saying nothing, past the 1.24 s silence bound, while the gateway is not reading.
+  await new Promise<void>((resolve) => {
+    ws.on('ping', () => ++pingsSeen === 80 && resolve());
+    ws.on('close', () => resolve());
+  });
+  t.ok(peer.isOpen, 'not cut while paused');
+  client.resume();
+  const [, , cut] = (await once(peer, 'close')) as [number, string, { outcome: string } | undefined];
+  t.equal(cut?.outcome, 'ping-timeout', 'reading again, the silence bound applies once more');
+});
