@@ -5,7 +5,7 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { startStack } from '../helpers/stack.js';
-import { connect } from '../helpers/ws-client.js';
+import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
 import type { SessionObserver } from '../../src/server/session-registry.js';
 
@@ -104,4 +104,42 @@ t.test('a whole (base64) message over limits.maxMessageBytes: a Status naming th
   t.equal(end.outcome, 'message-too-large');
   await until(() => seen.length === 1, 'the registry to report the end');
   t.same(seen, ['message-too-large']);
+});
+
+/** `n` masked empty pings in one buffer, as a client would put them on the wire. */
+function maskedPings(n: number): Buffer {
+  const one = Buffer.from([0x89, 0x80, 1, 2, 3, 4]);
+  const all = Buffer.allocUnsafe(one.length * n);
+  for (let at = 0; at < all.length; at += one.length) one.copy(all, at);
+  return all;
+}
+
+t.test('a client flooding pings while not reading: memory stays flat, it is paused, then cut and counted as control-flood', async (t) => {
+  const { observer, seen } = outcomes();
+  const budget = 256 * 1024;
+  const stack = await startStack({ gateway: { sessionBufferBytes: budget, controlFloodTimeoutMs: 1_000, observer } });
+  t.teardown(() => stack.close());
+  const outcome = await connect(stack, exec(['yes'], 'stdout=true'), ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail('refused');
+  const raw = (outcome.socket as unknown as { _socket: { pause(): void; write(data: Buffer): boolean } })._socket;
+  await waitForMessage(outcome.socket, outcome.messages, (m) => m.data[0] === STDOUT && m.data.length > 1);
+  // The client stops reading: output fills the kernel buffers, then the session's share of the budget.
+  raw.pause();
+  await until(() => stack.gateway.bufferedBytes >= budget / 2, "the session's WebSocket share to fill");
+  const flood = maskedPings(1_000_000);
+  const memory = (): number => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const before = memory();
+  let peak = 0;
+  raw.write(flood);
+  await until(() => {
+    peak = Math.max(peak, memory() - before);
+    return stack.sessionEnds().length > 0;
+  }, 'the session to end', 30_000);
+  t.ok(peak < 64 * 1024 * 1024, `memory grew by ${Math.round(peak / 1024 / 1024)} MiB at most for a million pings (a pong each grew it by hundreds)`);
+  t.ok(stack.gateway.bufferedBytes <= budget + 128 * 1024, 'the session stayed within its budget');
+  const end = stack.sessionEnds()[0]!;
+  t.equal(end.outcome, 'control-flood');
+  t.match(end.reason, /pings sent without reading the answers for 1 s \(limits\.sessionBufferBytes\)/);
+  await until(() => seen.length === 1, 'the registry to report the end');
+  t.same(seen, ['control-flood']);
 });

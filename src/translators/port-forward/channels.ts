@@ -32,6 +32,8 @@ export interface PortForwardChannelsOptions {
   /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
   sessionBufferBytes?: number;
   closeTimeoutMs?: number;
+  /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
 }
 
 interface PortPair {

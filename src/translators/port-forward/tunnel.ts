@@ -22,6 +22,8 @@ export interface PortForwardTunnelOptions {
   clientPingIntervalMs?: number;
   maxMessageBytes?: number;
   closeTimeoutMs?: number;
+  /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
 }
 
 /** The SPDY protocols a client asks to tunnel, in its order (`SPDY/3.1+portforward.k8s.io` → `portforward.k8s.io`). */

@@ -35,6 +35,8 @@ export interface RemoteCommandTranslatorOptions {
   sessionBufferBytes?: number;
   /** How long the gateway waits for the client's close frame after sending its own. */
   closeTimeoutMs?: number;
+  /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
 }
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
