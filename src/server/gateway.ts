@@ -64,7 +64,7 @@ export interface GatewayOptions {
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
-  /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
+  /** How long a peer (client or upstream) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
 }
 

@@ -32,7 +32,7 @@ export interface PortForwardChannelsOptions {
   /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
   sessionBufferBytes?: number;
   closeTimeoutMs?: number;
-  /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
+  /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
 }
 
@@ -97,7 +97,7 @@ export class PortForwardChannels {
     const client = acceptClientWebSocket(req, socket, head, protocol.name, this.options);
     // Each port's data and error streams buffer what they read.
     const budget = splitSessionBudget(this.options.sessionBufferBytes, 2 * ports.length);
-    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
+    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark, pingFloodTimeoutMs: this.options.controlFloodTimeoutMs }, outcome.head);
     return this.run(client, protocol, upstream, ports, logger, budget.webSocketHighWaterMark);
   }
 

@@ -178,6 +178,8 @@ export class RemoteCommandSession implements LiveSession {
   }
 
   private fromClient(channel: number, payload: Buffer): void {
+    // After the end, what the client still sends is read and dropped, so its close frame behind it is read too.
+    if (this.ended) return;
     if (channel === Channel.stdin && this.stdin) {
       this.stdinBytes += payload.length;
       if (!this.stdin.writableEnded && !this.stdin.write(payload)) this.options.channels.pauseIncoming();
