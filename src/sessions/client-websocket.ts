@@ -60,7 +60,7 @@ export interface ClientWebSocketEvents {
 }
 
 /** What golang.org/x/net/websocket (the API server's WebSocket code) accepts: DefaultMaxPayloadBytes. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 const DEFAULT_CONTROL_FLOOD_TIMEOUT_MS = 30_000;
 /**

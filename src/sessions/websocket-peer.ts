@@ -10,13 +10,13 @@ export interface WebSocketPeerOptions {
 
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 /** Kubernetes' own WebSocket heartbeat period (client-go's pingPeriod). */
-export const DEFAULT_PING_INTERVAL_MS = 5_000;
+const DEFAULT_PING_INTERVAL_MS = 5_000;
 
 /**
  * How long a client may send nothing at all before it is cut: twelve ping intervals and a second,
  * the read deadline client-go gives the API server (pingReadDeadline = 12 × pingPeriod + 1 s: 61 s at 5 s).
  */
-export function silenceTimeoutMs(pingIntervalMs: number): number {
+function silenceTimeoutMs(pingIntervalMs: number): number {
   return 12 * pingIntervalMs + 1_000;
 }
 
