@@ -272,9 +272,10 @@ const limitsSchema = z
     maxSessionsPerUser: count(1).default(100).meta({ description: 'Concurrent sessions of one user (edge mode) or one client address (passthrough).' }),
     idleTimeoutSeconds: seconds().default(3600).meta({ description: 'End a session after this long without bytes in either direction; 0 = never.' }),
     maxSessionSeconds: seconds().default(86400).meta({ description: 'End a session after this long; 0 = never.' }),
-    maxMessageBytes: count(1024).default(16777216).meta({ description: 'Largest WebSocket message accepted from a client.' }),
+    maxMessageBytes: count(1024).default(33554432).meta({ description: "Largest WebSocket message from a client that must be held whole (text, base64 framing): larger ones are refused with a Status on the error channel, then close 1009. Binary messages are streamed upstream as they arrive, whatever their size. The default is the API server's own limit (32 MiB)." }),
     maxHeaderBlockBytes: count(1024).default(262144).meta({ description: 'Largest decompressed SPDY header block accepted from an upstream.' }),
     sessionBufferBytes: count(65536).default(2097152).meta({ description: "Bytes one session may buffer before it stops reading its source (back-pressure): half for the client's WebSocket send queue, half shared by the SPDY streams." }),
+    pingIntervalSeconds: count(1).default(5).meta({ description: "Ping every client WebSocket this often (Kubernetes' own heartbeat period), which keeps load balancers and proxies with an idle timeout above it from cutting quiet sessions. Anything from the client counts as alive; a client that sends nothing at all for 12 intervals + 1 s (61 s at 5) is cut." }),
     failedAuthPerMinute: count(0).default(30).meta({ description: 'Failed authentications per client address per minute before 429; 0 = no limit.' }),
     headerTimeoutSeconds: count(1)
       .max(300, 'must be 300 or less')

@@ -18,7 +18,19 @@ import {
 export const SESSION_KINDS = ['exec', 'attach', 'portforward-tunnel', 'portforward-channels', 'relay'] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
 
-export const SESSION_OUTCOMES = ['completed', 'client-error', 'upstream-error', 'refused', 'shutdown', 'limit'] as const;
+/** `shutdown` is the drain's end; the others after `refused` name why the gateway ended a session. */
+export const SESSION_OUTCOMES = [
+  'completed',
+  'client-error',
+  'upstream-error',
+  'refused',
+  'shutdown',
+  'idle-timeout',
+  'max-duration',
+  'ping-timeout',
+  'message-too-large',
+  'control-flood',
+] as const;
 export type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
 
 /** Why a connection was closed before its first request head (src/server/connection-guard.ts). */

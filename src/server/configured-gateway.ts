@@ -81,6 +81,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     network: config.network,
     onConnectionRefused: (reason) => metrics.connectionRefused(reason),
     maxMessageBytes: limits.maxMessageBytes,
+    clientPingIntervalMs: limits.pingIntervalSeconds * 1000,
     maxHeaderBlockBytes: limits.maxHeaderBlockBytes,
     sessionBufferBytes: limits.sessionBufferBytes,
     observer: sessionObserver(metrics),

@@ -103,6 +103,8 @@ export interface GatewayOptions {
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
+  /** How long a peer (client or upstream) pinging without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
 }
 
 /**
@@ -146,7 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const access = options.access ?? new PassthroughAccess();
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger, options.onProxied);
-  const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes };
+  const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes, controlFloodTimeoutMs: options.controlFloodTimeoutMs };
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
   const tunnel = new PortForwardTunnel(clientLimits);
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });

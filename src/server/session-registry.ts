@@ -155,9 +155,9 @@ export class SessionRegistry {
     for (const entry of this.tracked) {
       if (this.meter(entry)) entry.lastActivityAt = at;
       if (maxSessionMs > 0 && at - entry.startedAt >= maxSessionMs) {
-        entry.session.end(limitStatus(`the session reached the maximum duration of ${seconds(maxSessionMs)} (limits.maxSessionSeconds)`), 'limit');
+        entry.session.end(limitStatus(`the session reached the maximum duration of ${seconds(maxSessionMs)} (limits.maxSessionSeconds)`), 'max-duration');
       } else if (idleTimeoutMs > 0 && at - entry.lastActivityAt >= idleTimeoutMs) {
-        entry.session.end(limitStatus(`the session was idle (no data either way) for ${seconds(idleTimeoutMs)} (limits.idleTimeoutSeconds)`), 'limit');
+        entry.session.end(limitStatus(`the session was idle (no data either way) for ${seconds(idleTimeoutMs)} (limits.idleTimeoutSeconds)`), 'idle-timeout');
       }
     }
   }

@@ -75,7 +75,7 @@ export function relayUpgrade(
       ended = true;
       upstreamSocket.destroy();
       clientSocket.destroy();
-      sessionLog.end({ bytesFromClient: bytesFromClient(), bytesToClient: bytesToClient(), reason: endReason }, { status: res.statusCode });
+      sessionLog.end({ bytesFromClient: bytesFromClient(), bytesToClient: bytesToClient(), outcome: ending.outcome, reason: endReason }, { status: res.statusCode });
       ending.settle();
     };
     const endedBy = (reason: string) => (): void => {

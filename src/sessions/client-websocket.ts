@@ -26,25 +26,54 @@ export interface IncomingMessages {
   binaryData(piece: Buffer): void;
   binaryEnd(): void;
   text(message: Buffer): void;
+  /**
+   * A text message over `maxMessageBytes` (it would have to be held whole): the consumer may first
+   * say so where its protocol has a place for it (a Status); the connection is then failed with 1009.
+   */
+  tooLarge?(maxMessageBytes: number): void;
 }
 
 export interface ClientWebSocketLimits {
-  /** Largest message accepted (close 1009 beyond it); text messages are also held whole up to this. */
+  /**
+   * Largest text message accepted (close 1009 beyond it): text is held whole, binary messages are
+   * streamed and not bounded by it.
+   */
   maxMessageBytes?: number;
   /** How long the closing handshake may wait for the client's close frame before the socket is cut. */
   closeTimeoutMs?: number;
+  /** How long a client that floods pings without reading the answers stays paused before it is cut. */
+  controlFloodTimeoutMs?: number;
+}
+
+/** Why the gateway itself ended a client connection: the session outcome it stands for, and the reason in words. */
+export interface ClientWebSocketCut {
+  outcome: 'ping-timeout' | 'control-flood' | 'message-too-large';
+  reason: string;
 }
 
 export interface ClientWebSocketEvents {
   pong: [];
-  /** The TCP connection is gone: the client's close code (1005 none given, 1006 no close frame at all). */
-  close: [code: number, reason: string];
+  /**
+   * The TCP connection is gone: the client's close code (1005 none given, 1006 no close frame at all),
+   * or the code the gateway ended it with; `cut` says why when the gateway did.
+   */
+  close: [code: number, reason: string, cut: ClientWebSocketCut | undefined];
 }
 
-const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** What golang.org/x/net/websocket (the API server's WebSocket code) accepts: DefaultMaxPayloadBytes. */
+const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
+const DEFAULT_CONTROL_FLOOD_TIMEOUT_MS = 30_000;
+/**
+ * Pings answered by one coalesced pong (RFC 6455 §5.5.3 lets a pong answer only the latest ping)
+ * while the previous pong has not reached the kernel: past this many the client is sending pings
+ * without reading, and its socket is no longer read.
+ */
+const CONTROL_FLOOD_PINGS = 64;
 /** No close frame from the client: RFC 6455 §7.1.5's "abnormal closure", never sent on the wire. */
 const ABNORMAL_CLOSURE = 1006;
+const POLICY_VIOLATION = 1008;
+const MESSAGE_TOO_BIG = 1009;
 
 /** Answers a validated WebSocket upgrade with 101 and takes the socket over as a WebSocket. */
 export function acceptClientWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | undefined, limits: ClientWebSocketLimits = {}): ClientWebSocket {
@@ -57,6 +86,8 @@ export function acceptClientWebSocket(req: IncomingMessage, socket: Duplex, head
 }
 
 type State = 'open' | 'closing' | 'closed';
+/** Why the socket is not read: the consumer's back-pressure, or a client flooding pings. */
+type Hold = 'consumer' | 'control-flood';
 
 /**
  * The server side of one client WebSocket, over the upgraded socket: the frame codec for what comes
@@ -77,6 +108,17 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   private closeReason = '';
   private messageIsText = false;
   private textPieces: Buffer[] = [];
+  private cut: ClientWebSocketCut | undefined;
+  /** Something arrived since the last `takeHeard` (the liveness check: any traffic counts). */
+  private heard = false;
+  private readonly holds = new Set<Hold>();
+  // At most one pong and one ping of ours in the socket's queue; later pings are answered by the latest payload.
+  private pongInFlight = false;
+  private pendingPong: Buffer | undefined;
+  private pingsCoalesced = 0;
+  private pingInFlight = false;
+  private floodTimer?: NodeJS.Timeout;
+  private readonly controlFloodTimeoutMs: number;
 
   constructor(
     readonly socket: Duplex,
@@ -87,7 +129,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     super();
     this.maxMessageBytes = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.closeTimeoutMs = limits.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    this.parser = new WebSocketFrameParser(this.frameHandler(), { maxMessageBytes: this.maxMessageBytes });
+    this.controlFloodTimeoutMs = limits.controlFloodTimeoutMs ?? DEFAULT_CONTROL_FLOOD_TIMEOUT_MS;
+    // Binary pieces go on as they arrive (nothing is held), so only text is bounded.
+    this.parser = new WebSocketFrameParser(this.frameHandler(), { maxMessageBytes: this.maxMessageBytes, maxBinaryMessageBytes: Number.MAX_SAFE_INTEGER });
     // The HTTP server's idle timeout was for the request; a session may stay quiet for hours.
     (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     socket.on('error', () => undefined);
@@ -97,6 +141,26 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
 
   get isOpen(): boolean {
     return this.state === 'open';
+  }
+
+  /** Largest text message accepted: consumers that must hold a binary message whole bound it by this too. */
+  get messageLimit(): number {
+    return this.maxMessageBytes;
+  }
+
+  /** Control frames of ours not yet handed to the kernel (one pong and one ping at most). */
+  get queuedControlBytes(): number {
+    return (this.pongInFlight ? 127 : 0) + (this.pingInFlight ? 2 : 0);
+  }
+
+  /**
+   * Whether anything (data or control) arrived since the last call — or the socket is not being
+   * read: then the gateway is the slow side (or the flood bound applies), not a silent client.
+   */
+  takeHeard(): boolean {
+    const heard = this.heard || this.holds.size > 0;
+    this.heard = false;
+    return heard;
   }
 
   /** Starts reading; the head (bytes that came with the upgrade request) is parsed first. */
@@ -124,16 +188,34 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     socket.uncork();
   }
 
+  /** A ping of ours, unless the previous one has not even reached the kernel (the client is not reading). */
   ping(): void {
-    if (this.state === 'open') this.socket.write(encodeControlFrame(Opcode.ping, Buffer.alloc(0)));
+    if (this.state !== 'open' || this.pingInFlight) return;
+    this.pingInFlight = true;
+    this.socket.write(encodeControlFrame(Opcode.ping, Buffer.alloc(0)), () => (this.pingInFlight = false));
   }
 
   pause(): void {
-    this.socket.pause();
+    this.hold('consumer');
   }
 
   resume(): void {
-    this.socket.resume();
+    this.release('consumer');
+  }
+
+  /**
+   * The gateway ends the connection on its own (silence, a flood): a close frame with `code` and the
+   * reason, then the socket goes at once — the client has shown it is not reading or not there.
+   */
+  cutOff(cut: ClientWebSocketCut, code: number): void {
+    if (this.state === 'closed') return;
+    this.cut ??= cut;
+    this.failed = true;
+    this.closeCode = code;
+    this.closeReason = cut.reason;
+    this.state = 'closing';
+    if (!this.closeSent) this.sendClose(code, cut.reason);
+    this.socket.destroy();
   }
 
   /** Starts the closing handshake; the socket is cut if the client does not answer in time. */
@@ -169,9 +251,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
         if (!isUtf8(message)) throw new WebSocketProtocolError(1007, 'text message is not valid UTF-8');
         this.incoming!.text(message);
       },
-      ping: (payload) => {
-        if (this.state === 'open') this.socket.write(encodeControlFrame(Opcode.pong, payload));
-      },
+      ping: (payload) => this.answerPing(payload),
       pong: () => this.emit('pong'),
       close: (code, reason) => this.closeReceived(code, reason),
     };
@@ -191,13 +271,59 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   }
 
   private parse(chunk: Buffer): void {
+    this.heard = true;
     if (this.failed || this.parser.finished) return;
     try {
       this.parser.push(chunk);
     } catch (error) {
       if (!(error instanceof WebSocketProtocolError)) throw error;
-      this.fail(error.closeCode, error.message);
+      if (error.closeCode !== MESSAGE_TOO_BIG) return this.fail(error.closeCode, error.message);
+      const reason = `a text message over ${this.maxMessageBytes} bytes (limits.maxMessageBytes)`;
+      this.cut ??= { outcome: 'message-too-large', reason };
+      // The consumer's Status (if any) goes out before the close frame.
+      this.incoming?.tooLarge?.(this.maxMessageBytes);
+      this.fail(MESSAGE_TOO_BIG, reason);
     }
+  }
+
+  /** One pong in the socket's queue at most: while it waits, later pings only replace its successor's payload. */
+  private answerPing(payload: Buffer): void {
+    if (this.state !== 'open') return;
+    if (!this.pongInFlight) return this.writePong(payload);
+    // A copy: the payload is a view of a socket read that would otherwise stay alive with it.
+    this.pendingPong = Buffer.from(payload);
+    if (++this.pingsCoalesced !== CONTROL_FLOOD_PINGS) return;
+    // Sending pings without reading the answers: stop reading (TCP pushes back), and cut it if that lasts.
+    this.hold('control-flood');
+    this.floodTimer = setTimeout(() => {
+      const seconds = this.controlFloodTimeoutMs / 1000;
+      this.cutOff({ outcome: 'control-flood', reason: `pings sent without reading the answers for ${seconds} s (limits.sessionBufferBytes)` }, POLICY_VIOLATION);
+    }, this.controlFloodTimeoutMs);
+  }
+
+  private writePong(payload: Buffer): void {
+    this.pongInFlight = true;
+    this.socket.write(encodeControlFrame(Opcode.pong, payload), () => this.pongWritten());
+  }
+
+  private pongWritten(): void {
+    this.pongInFlight = false;
+    this.pingsCoalesced = 0;
+    clearTimeout(this.floodTimer);
+    this.floodTimer = undefined;
+    this.release('control-flood');
+    const next = this.pendingPong;
+    this.pendingPong = undefined;
+    if (next && this.state === 'open') this.writePong(next);
+  }
+
+  private hold(why: Hold): void {
+    this.holds.add(why);
+    this.socket.pause();
+  }
+
+  private release(why: Hold): void {
+    if (this.holds.delete(why) && this.holds.size === 0) this.socket.resume();
   }
 
   /** RFC 6455 §7.1.7: the connection is failed — a close frame saying why, then the socket ends. */
@@ -234,6 +360,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.closeTimer);
-    this.emit('close', this.closeCode, this.closeReason);
+    clearTimeout(this.floodTimer);
+    this.pendingPong = undefined;
+    this.emit('close', this.closeCode, this.closeReason, this.cut);
   }
 }

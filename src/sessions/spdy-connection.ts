@@ -25,6 +25,13 @@ export interface SpdyConnectionOptions {
   maxHeaderBlockBytes?: number;
   /** Bytes a stream buffers for its reader before the connection stops reading the socket. Default 256 KiB. */
   streamHighWaterMark?: number;
+  /** How long a peer that floods PINGs without reading the answers stays paused before the connection fails. Default 30 s. */
+  pingFloodTimeoutMs?: number;
+}
+
+/** The peer sent PINGs without reading the answers for longer than the bound: the connection fails with it. */
+export class SpdyPingFloodError extends Error {
+  override name = 'SpdyPingFloodError';
 }
 
 export interface SpdyConnectionEvents {
@@ -37,6 +44,12 @@ export interface SpdyConnectionEvents {
 type WriteCallback = (error?: Error | null) => void;
 
 const DEFAULT_STREAM_HIGH_WATER_MARK = 256 * 1024;
+const DEFAULT_PING_FLOOD_TIMEOUT_MS = 30_000;
+/**
+ * PINGs answered by one coalesced answer (the latest id) while the previous answer has not reached
+ * the kernel: past this many the peer is pinging without reading, and its socket is no longer read.
+ */
+const PING_FLOOD_COUNT = 64;
 const MAX_ID = 0x7fffffff;
 const EMPTY = Buffer.alloc(0);
 const noop = (): void => undefined;
@@ -70,6 +83,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   private failed = false;
   private closed = false;
   private closeCause: Error | undefined;
+  // At most one PING answer in the socket's queue; later PINGs only replace the id of the next one.
+  private pingAnswerInFlight = false;
+  private pendingPingAnswer: number | undefined;
+  private pingsCoalesced = 0;
+  private pingFloodTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Duplex,
@@ -203,7 +221,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   /** @internal The stream's reader wants more, or the stream will receive nothing more. */
   streamNotFull(stream: SpdyStream): void {
-    if (this.fullStreams.delete(stream) && this.fullStreams.size === 0 && !this.closed) this.socket.resume();
+    if (this.fullStreams.delete(stream) && this.fullStreams.size === 0 && !this.closed && !this.pingFloodTimer) this.socket.resume();
   }
 
   /** @internal Both directions of the stream are done on the wire (FIN each way, or RST). */
@@ -259,7 +277,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
           this.pings.delete(frame.id);
           pending?.resolve(Number(process.hrtime.bigint() - pending.sentAt) / 1e6);
         } else {
-          this.writeFrame(encodePing(frame.id));
+          this.answerPing(frame.id);
         }
         return;
       case 'goaway':
@@ -270,6 +288,35 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
         // Windows are deliberately neither enforced nor waited for: see the class comment.
         return;
     }
+  }
+
+  /** One answer in the socket's queue at most: a peer that pings without reading is paused, then failed. */
+  private answerPing(id: number): void {
+    if (!this.pingAnswerInFlight) return this.writePingAnswer(id);
+    this.pendingPingAnswer = id;
+    if (++this.pingsCoalesced !== PING_FLOOD_COUNT) return;
+    this.socket.pause();
+    const ms = this.options.pingFloodTimeoutMs ?? DEFAULT_PING_FLOOD_TIMEOUT_MS;
+    this.pingFloodTimer = setTimeout(() => this.fail(new SpdyPingFloodError(`the peer sent PINGs without reading the answers for ${ms / 1000} s`)), ms);
+  }
+
+  private writePingAnswer(id: number): void {
+    if (this.closed || !this.socket.writable) return;
+    this.pingAnswerInFlight = true;
+    this.socket.write(encodePing(id), () => this.pingAnswerWritten());
+  }
+
+  private pingAnswerWritten(): void {
+    this.pingAnswerInFlight = false;
+    this.pingsCoalesced = 0;
+    if (this.pingFloodTimer) {
+      clearTimeout(this.pingFloodTimer);
+      this.pingFloodTimer = undefined;
+      if (this.fullStreams.size === 0 && !this.closed) this.socket.resume();
+    }
+    const next = this.pendingPingAnswer;
+    this.pendingPingAnswer = undefined;
+    if (next !== undefined) this.writePingAnswer(next);
   }
 
   private acceptStream(frame: Extract<SpdyFrame, { type: 'syn_stream' }>): void {
@@ -320,6 +367,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   private onSocketClose(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.pingFloodTimer);
     const error = this.closeError();
     for (const stream of [...this.streams.values()]) stream.connectionClosed(error);
     this.streams.clear();

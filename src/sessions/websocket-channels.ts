@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { ChannelProtocol } from '../codecs/channels/protocols.js';
 import { ChannelProtocolError, encodeChannelMessage } from '../codecs/channels/framing.js';
-import { IncomingChannelMessages } from '../codecs/channels/incoming.js';
-import type { ClientWebSocket } from './client-websocket.js';
+import { ChannelMessageTooLargeError, IncomingChannelMessages } from '../codecs/channels/incoming.js';
+import type { ClientWebSocket, ClientWebSocketCut } from './client-websocket.js';
 import { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
 
 export interface WebSocketChannelsEvents {
@@ -13,8 +13,13 @@ export interface WebSocketChannelsEvents {
   /** Everything sent has been written after `send` had returned false. */
   drain: [];
   'protocol-error': [error: ChannelProtocolError];
-  /** The WebSocket is closed (by either side). */
-  close: [code: number, reason: string];
+  /**
+   * A message that would have to be held whole is over the limit (`maxBytes`): the session may say so
+   * on its error channel; the WebSocket is then closed with 1009.
+   */
+  'message-too-large': [maxBytes: number];
+  /** The WebSocket is closed (by either side); `cut` says why when the gateway cut it. */
+  close: [code: number, reason: string, cut: ClientWebSocketCut | undefined];
 }
 
 /** Kubernetes channel framing over one WebSocket, on top of WebSocketPeer's back-pressure. */
@@ -34,7 +39,7 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
     this.incoming = new IncomingChannelMessages(protocol, {
       data: (channel, payload) => this.emit('data', channel, payload),
       close: (channel) => this.emit('channel-close', channel),
-    });
+    }, undefined, socket.messageLimit);
     socket.receive({
       binaryStart: () => this.incoming.start(),
       binaryData: (piece) => {
@@ -48,9 +53,13 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
       },
       binaryEnd: () => this.guarded(() => this.incoming.end()),
       text: (message) => this.guarded(() => this.incoming.whole(message, false)),
+      tooLarge: (maxBytes) => {
+        this.failed = true;
+        this.emit('message-too-large', maxBytes);
+      },
     });
     this.peer.on('drain', () => this.emit('drain'));
-    this.peer.on('close', (code, reason) => this.emit('close', code, reason));
+    this.peer.on('close', (code, reason, cut) => this.emit('close', code, reason, cut));
   }
 
   /** Sends one message on a channel; false means "stop producing until 'drain'". */
@@ -88,6 +97,7 @@ export class WebSocketChannels extends EventEmitter<WebSocketChannelsEvents> {
   private protocolError(error: unknown): void {
     if (!(error instanceof ChannelProtocolError)) throw error;
     this.failed = true;
-    this.emit('protocol-error', error);
+    if (error instanceof ChannelMessageTooLargeError) this.emit('message-too-large', error.maxBytes);
+    else this.emit('protocol-error', error);
   }
 }

@@ -1,27 +1,41 @@
 import { EventEmitter } from 'node:events';
-import type { ClientWebSocket } from './client-websocket.js';
+import type { ClientWebSocket, ClientWebSocketCut } from './client-websocket.js';
 
 export interface WebSocketPeerOptions {
   /** Bytes sent but not yet written to the kernel above which `send` asks the caller to pause. */
   highWaterMark?: number;
-  /** Interval of pings toward the client; keeps load balancers' idle timers (60–90 s) from firing. */
+  /** Interval of pings toward the client (limits.pingIntervalSeconds); keeps load balancers' idle timers from firing. */
   pingIntervalMs?: number;
 }
 
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
-const DEFAULT_PING_INTERVAL_MS = 30_000;
+/** Kubernetes' own WebSocket heartbeat period (client-go's pingPeriod). */
+const DEFAULT_PING_INTERVAL_MS = 5_000;
+
+/**
+ * How long a client may send nothing at all before it is cut: twelve ping intervals and a second,
+ * the read deadline client-go gives the API server (pingReadDeadline = 12 × pingPeriod + 1 s: 61 s at 5 s).
+ */
+function silenceTimeoutMs(pingIntervalMs: number): number {
+  return 12 * pingIntervalMs + 1_000;
+}
+
+/** A client that sent nothing for the silence timeout is told so with 1008 (policy violation). */
+const POLICY_VIOLATION = 1008;
 
 /**
  * Sending side of one WebSocket with back-pressure and keep-alive: bytes are counted from `send`
  * until the socket reports them written, `send` returns false above the high-water mark and `'drain'` fires
- * when everything is out; a client that does not answer a ping by the next one is cut off.
+ * when everything is out. A ping goes out every interval; anything from the client (data, ping, pong,
+ * close) proves it alive, and only a client silent for `silenceTimeoutMs` is cut.
  */
-export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: number, reason: string] }> {
+export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: number, reason: string, cut: ClientWebSocketCut | undefined] }> {
   private unflushed = 0;
   private needDrain = false;
   private readonly highWaterMark: number;
   private readonly pingTimer: NodeJS.Timeout;
-  private pongSinceLastPing = true;
+  private readonly silenceMs: number;
+  private lastHeardAt = Date.now();
 
   constructor(
     readonly socket: ClientWebSocket,
@@ -29,18 +43,19 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
   ) {
     super();
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    socket.on('pong', () => (this.pongSinceLastPing = true));
-    socket.on('close', (code, reason) => {
+    socket.on('close', (code, reason, cut) => {
       clearInterval(this.pingTimer);
-      this.emit('close', code, reason);
+      this.emit('close', code, reason, cut);
     });
-    this.pingTimer = setInterval(() => this.ping(), options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
+    const intervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.silenceMs = silenceTimeoutMs(intervalMs);
+    this.pingTimer = setInterval(() => this.ping(), intervalMs);
     this.pingTimer.unref();
   }
 
-  /** Bytes sent and not yet written to the kernel. */
+  /** Bytes sent (messages, and our pongs and pings) and not yet written to the kernel. */
   get unflushedBytes(): number {
-    return this.unflushed;
+    return this.unflushed + this.socket.queuedControlBytes;
   }
 
   get isOpen(): boolean {
@@ -88,11 +103,13 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
 
   private ping(): void {
     if (!this.isOpen) return;
-    if (!this.pongSinceLastPing) {
-      this.socket.terminate();
+    const now = Date.now();
+    if (this.socket.takeHeard()) this.lastHeardAt = now;
+    else if (now - this.lastHeardAt >= this.silenceMs) {
+      const reason = `nothing received from the client for ${this.silenceMs / 1000} s (12 × limits.pingIntervalSeconds + 1 s)`;
+      this.socket.cutOff({ outcome: 'ping-timeout', reason }, POLICY_VIOLATION);
       return;
     }
-    this.pongSinceLastPing = false;
     this.socket.ping();
   }
 }

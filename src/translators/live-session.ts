@@ -3,8 +3,21 @@ import { MAX_CLOSE_REASON_BYTES, utf8Prefix } from '../codecs/websocket/frames.j
 
 export type SessionKind = 'exec' | 'attach' | 'portforward-tunnel' | 'portforward-channels' | 'relay';
 
-/** How a session ended, as metrics count it. */
-export type SessionOutcome = 'completed' | 'client-error' | 'upstream-error' | 'shutdown' | 'limit';
+/** Ends the gateway decides from outside a session (the registry): drain, and its idle and age limits. */
+export type EndedFromOutside = 'shutdown' | 'idle-timeout' | 'max-duration';
+
+/**
+ * How a session ended, as metrics count it: by itself, by either peer, or by the gateway — each of
+ * the gateway's reasons under its own name (a closed set: metrics label values).
+ */
+export type SessionOutcome =
+  | 'completed'
+  | 'client-error'
+  | 'upstream-error'
+  | EndedFromOutside
+  | 'ping-timeout'
+  | 'message-too-large'
+  | 'control-flood';
 
 /**
  * A running streaming session as the server layer sees it, whatever translated it: enough to count
@@ -19,7 +32,7 @@ export interface LiveSession {
   /** Bytes held in user space right now (the per-session budget). */
   readonly bufferedBytes: number;
   /** Ends the session from outside, telling the client why: a Status where the protocol has a place for one, a close reason otherwise. */
-  end(status: Status, outcome: 'shutdown' | 'limit'): void;
+  end(status: Status, outcome: EndedFromOutside): void;
   readonly done: Promise<SessionOutcome>;
 }
 

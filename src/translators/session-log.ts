@@ -37,6 +37,8 @@ export interface SessionOutcomeFields {
   bytesToClient: number;
   /** The command's exit code (exec/attach when known); null otherwise. */
   exitCode?: number | null;
+  /** Who or what ended it, as the metrics count it (completed, ping-timeout, control-flood, …). */
+  outcome?: string;
   reason: string;
 }
 
@@ -98,6 +100,7 @@ export class SessionLog {
         bytesToClient: outcome.bytesToClient,
         exitCode: outcome.exitCode ?? null,
         durationMs: Date.now() - this.startedAt,
+        outcome: outcome.outcome ?? null,
         reason: outcome.reason,
         ...extra,
       },

@@ -178,7 +178,7 @@ t.test('defaults: one upstream is the default; admin on, passthrough, no audit',
   t.equal(config.audit, undefined);
   t.same(config.logging, { level: 'info', format: 'auto' });
   t.same(config.shutdown, { gracePeriodSeconds: 25 });
-  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 16777216, maxHeaderBlockBytes: 262144, sessionBufferBytes: 2097152, failedAuthPerMinute: 30, headerTimeoutSeconds: 10, maxConnections: 10000, maxConnectionsPerClient: 200 });
+  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 33554432, maxHeaderBlockBytes: 262144, sessionBufferBytes: 2097152, failedAuthPerMinute: 30, pingIntervalSeconds: 5, headerTimeoutSeconds: 10, maxConnections: 10000, maxConnectionsPerClient: 200 });
     t.same(config.network, { trustedProxies: [], proxyProtocol: false });
     t.same(config.tlsPolicy, { minVersion: 'TLSv1.2', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305'] });
   const two = await load({ config: await configFile('two.yaml', 'upstreams: [{name: a, server: "https://a"}, {name: b, server: "https://b"}]\nadmin: {listen: "off"}\n') });
@@ -226,7 +226,7 @@ upstreams:
   - {name: b, server: "gopher://x", context: c, ca: legacy-ca.crt, insecureSkipTLSVerify: true}
   - {name: b, hosts: [A.example.com, b.example.com, B.example.com], tlsServerName: "a b"}
 routing: {defaultUpstream: x}
-limits: {maxSessions: 0, idleTimeoutSeconds: 1.5}
+limits: {maxSessions: 0, idleTimeoutSeconds: 1.5, pingIntervalSeconds: 0}
 logging: {level: loud}
 shutdown: {gracePeriodSeconds: "25"}
 `,
@@ -252,6 +252,7 @@ shutdown: {gracePeriodSeconds: "25"}
     'routing.defaultUpstream: "x" is not one of the upstreams (Legacy_A, b)',
     'limits.maxSessions: must be 1 or more',
     'limits.idleTimeoutSeconds: must be a whole number of seconds',
+    'limits.pingIntervalSeconds: must be 1 or more',
     'logging.level: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
     'shutdown.gracePeriodSeconds: must be a number, got "25"',
   ];

@@ -1,4 +1,4 @@
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 import type { IncomingMessage } from 'node:http';
 
 /** What the client needs of a stack: where the gateway is, the CA to trust, and a bearer token (none: no Authorization). */
@@ -17,10 +17,11 @@ export type ConnectOutcome =
   | { kind: 'open'; socket: WebSocket; protocol: string; messages: ReceivedMessage[]; closed: Promise<{ code: number; reason: string }> }
   | { kind: 'refused'; statusCode: number; body: string };
 
-/** A hand-driven WebSocket client (browsers, client libraries) against the gateway of a stack. */
-export function connect(stack: GatewayEndpoint, path: string, protocols: string[], headers: Record<string, string> = {}): Promise<ConnectOutcome> {
+/** A hand-driven WebSocket client (browsers, client libraries) against the gateway of a stack; `options` go to ws (e.g. autoPong). */
+export function connect(stack: GatewayEndpoint, path: string, protocols: string[], headers: Record<string, string> = {}, options: ClientOptions = {}): Promise<ConnectOutcome> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws') + path, protocols, {
+      ...options,
       ca: stack.caPem,
       headers: { ...(stack.token === undefined ? {} : { authorization: `Bearer ${stack.token}` }), ...headers },
     });

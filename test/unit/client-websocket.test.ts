@@ -4,7 +4,9 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
+import { until } from '../helpers/wait.js';
 import { acceptClientWebSocket, ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
+import { WebSocketPeer } from '../../src/sessions/websocket-peer.js';
 
 interface Received {
   binary: Buffer[][];
@@ -12,7 +14,7 @@ interface Received {
 }
 
 /** An HTTP server whose upgrades become ClientWebSockets recording what they receive. */
-async function serve(t: Test, limits: ClientWebSocketLimits = {}, protocol?: string) {
+async function serve(t: Test, limits: ClientWebSocketLimits = {}, protocol?: string, tooLarge?: (client: ClientWebSocket, limit: number) => void) {
   const accepted: { client: ClientWebSocket; received: Received }[] = [];
   const waiting: ((entry: (typeof accepted)[number]) => void)[] = [];
   const server: Server = createServer();
@@ -24,6 +26,7 @@ async function serve(t: Test, limits: ClientWebSocketLimits = {}, protocol?: str
       binaryData: (piece) => received.binary.at(-1)!.push(Buffer.from(piece)),
       binaryEnd: () => undefined,
       text: (message) => received.text.push(message.toString()),
+      ...(tooLarge ? { tooLarge: (limit: number) => tooLarge(client, limit) } : {}),
     };
     client.receive(incoming);
     const entry = { client, received };
@@ -147,7 +150,7 @@ t.test('a small message (a keystroke) is one socket write of the whole frame; ab
 
 t.test('protocol errors close with their code and the reason', async (t) => {
   for (const [name, act, expected] of [
-    ['message above the limit', (ws: WebSocket) => ws.send(Buffer.alloc(2000)), 1009],
+    ['text message above the limit', (ws: WebSocket) => ws.send('x'.repeat(2000)), 1009],
     ['text that is not UTF-8', (ws: WebSocket) => ws.send(Buffer.from([0xff, 0xfe]), { binary: false }), 1007],
   ] as const) {
     const { ws, client, received } = await connected(t, { maxMessageBytes: 1000 });
@@ -217,4 +220,123 @@ t.test('a client that half-closes TCP without a close frame ends the session', a
   socket.end();
   const [code] = await closed;
   t.equal(code, 1006);
+});
+
+t.test('a binary message over maxMessageBytes is streamed on, not refused; a text one is refused with the limit named, after the consumer had its say', async (t) => {
+  const said: string[] = [];
+  const server = await serve(t, { maxMessageBytes: 1000 }, undefined, (client, limit) => {
+    said.push(`limit ${limit}`);
+    client.send(`over ${limit}`, false);
+  });
+  const ws = await open(server.url);
+  const { client, received } = await server.next();
+  const serverClosed = once(client, 'close');
+  const payload = Buffer.alloc(5000, 7);
+  ws.send(payload);
+  ws.send('short text');
+  const messages: string[] = [];
+  ws.on('message', (data) => messages.push(data.toString()));
+  ws.send('y'.repeat(1001));
+  const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+  t.equal(code, 1009);
+  t.match(reason.toString(), /over 1000 bytes \(limits\.maxMessageBytes\)/, 'the close reason names the limit');
+  t.same(said, ['limit 1000'], 'the consumer was told');
+  t.same(messages, ['over 1000'], "the consumer's message went out before the close frame");
+  t.ok(Buffer.concat(received.binary[0]!).equals(payload), 'the 5000-byte binary message arrived whole');
+  t.same(received.text, ['short text']);
+  const [, , cut] = await serverClosed;
+  t.same(cut, { outcome: 'message-too-large', reason: 'a text message over 1000 bytes (limits.maxMessageBytes)' });
+});
+
+/** A socket whose peer never reads: writes are queued and never complete; what the test pushes is what the client sent. */
+class UnreadSocket extends Duplex {
+  override _read(): void {}
+  override _write(_chunk: Buffer, _encoding: BufferEncoding, _callback: () => void): void {
+    // Never called back: the kernel buffer toward the client is full.
+  }
+}
+
+/** Masked pings, `n` of them in one buffer (one socket read). */
+function pings(n: number): Buffer {
+  const one = clientFrame(0x9, Buffer.from('hi'));
+  return Buffer.concat(Array.from({ length: n }, () => one));
+}
+
+t.test('a client flooding pings without reading: one pong queued at most, reading paused, then cut with 1008 naming the flood', async (t) => {
+  const socket = new UnreadSocket();
+  const client = new ClientWebSocket(socket, Buffer.alloc(0), '', { controlFloodTimeoutMs: 1_000 });
+  client.receive({ binaryStart: () => undefined, binaryData: () => undefined, binaryEnd: () => undefined, text: () => undefined });
+  const closed = once(client, 'close');
+  for (let i = 0; i < 5; i++) socket.push(pings(10_000));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.ok(socket.writableLength <= 16, `${socket.writableLength} bytes of answers queued for 50,000 pings (one pong)`);
+  t.ok(client.queuedControlBytes <= 129, 'counted in what the session holds');
+  t.ok(socket.isPaused(), 'the socket is no longer read');
+  const [code, reason, cut] = await closed;
+  t.equal(code, 1008, 'policy violation');
+  t.match(reason, /pings sent without reading the answers/);
+  t.equal(cut?.outcome, 'control-flood');
+});
+
+t.test('pings that are read and answered promptly are never treated as a flood', async (t) => {
+  const { ws, client } = await connected(t, { controlFloodTimeoutMs: 20 });
+  let pongs = 0;
+  ws.on('pong', () => pongs++);
+  for (let i = 0; i < 200; i++) {
+    ws.ping();
+    if (i % 50 === 0) await once(ws, 'pong');
+  }
+  await until(() => pongs >= 4, 'pongs');
+  ws.send('still here');
+  const closed = once(client, 'close');
+  ws.close(1000);
+  const [code] = await closed;
+  t.equal(code, 1000, 'the client closed it, the gateway did not cut it');
+});
+
+t.test('liveness is any traffic: a client that never answers pings but keeps sending stays; a silent one is cut after 12 intervals + 1 s', async (t) => {
+  const server = await serve(t);
+  const ws = new WebSocket(server.url, { autoPong: false });
+  ws.on('error', () => undefined);
+  await once(ws, 'open');
+  const { client, received } = await server.next();
+  const peer = new WebSocketPeer(client, { pingIntervalMs: 20 });
+  let pingsSeen = 0;
+  // The old rule cut a client whose ping was unanswered at the next one (40 ms here); 80 pings is 1.6 s, past the 1.24 s silence bound too.
+  await new Promise<void>((resolve) => {
+    ws.on('ping', () => {
+      if (++pingsSeen <= 80) ws.send(`stdin ${pingsSeen}`);
+      if (pingsSeen === 80) resolve();
+    });
+    ws.on('close', () => resolve());
+  });
+  t.ok(peer.isOpen, 'still open after 80 unanswered pings while sending');
+  await until(() => received.text.length === 80, 'every message to arrive');
+  const started = Date.now();
+  const [code, reason, cut] = (await once(peer, 'close')) as [number, string, { outcome: string } | undefined];
+  const silentMs = Date.now() - started;
+  t.equal(cut?.outcome, 'ping-timeout');
+  t.equal(code, 1008);
+  t.match(reason, /nothing received from the client for 1\.24 s \(12 × limits\.pingIntervalSeconds \+ 1 s\)/);
+  t.ok(silentMs >= 1_200, `cut after ${silentMs} ms of silence, not before the bound`);
+});
+
+t.test('a client is not cut as silent while the gateway itself is not reading it (back-pressure toward the upstream)', async (t) => {
+  const server = await serve(t);
+  const ws = new WebSocket(server.url, { autoPong: false });
+  ws.on('error', () => undefined);
+  await once(ws, 'open');
+  const { client } = await server.next();
+  const peer = new WebSocketPeer(client, { pingIntervalMs: 20 });
+  client.pause();
+  let pingsSeen = 0;
+  // 80 pings (1.6 s) of saying nothing, past the 1.24 s silence bound, while the gateway is not reading.
+  await new Promise<void>((resolve) => {
+    ws.on('ping', () => ++pingsSeen === 80 && resolve());
+    ws.on('close', () => resolve());
+  });
+  t.ok(peer.isOpen, 'not cut while paused');
+  client.resume();
+  const [, , cut] = (await once(peer, 'close')) as [number, string, { outcome: string } | undefined];
+  t.equal(cut?.outcome, 'ping-timeout', 'reading again, the silence bound applies once more');
 });

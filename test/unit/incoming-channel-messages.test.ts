@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { ChannelProtocolError, decodeChannelMessage } from '../../src/codecs/channels/framing.js';
-import { IncomingChannelMessages } from '../../src/codecs/channels/incoming.js';
+import { ChannelMessageTooLargeError, IncomingChannelMessages } from '../../src/codecs/channels/incoming.js';
 import { REMOTE_COMMAND_PROTOCOLS, type RemoteCommandProtocol } from '../../src/codecs/channels/protocols.js';
 
 type Outcome = { data: [number, string][]; closed: number[]; error?: string };
@@ -110,4 +110,20 @@ t.test('a CLOSE signal split across pieces is recognised; a long one fails as so
 t.test('a message that is only its channel byte is empty data, as when read whole', async (t) => {
   t.same(streamed(V4, Buffer.from([0]), []), { data: [[0, '']], closed: [], pieces: 1 });
   t.same(streamed(V4, Buffer.alloc(0), []), { data: [], closed: [], pieces: 0 }, 'an empty message is nothing');
+});
+
+t.test('a binary message collected whole (base64 framing) fails at the bound as it grows; binary framing is not bounded', async (t) => {
+  const base64 = new IncomingChannelMessages(BASE64, { data: () => t.fail('no data'), close: () => t.fail('no close') }, undefined, 8);
+  base64.start();
+  base64.piece(Buffer.from('0AAAA'));
+  const error = t.throws(() => base64.piece(Buffer.from('AAAA'))) as ChannelMessageTooLargeError;
+  t.ok(error instanceof ChannelMessageTooLargeError, 'before the message ends, nothing past the bound held');
+  t.equal(error.maxBytes, 8);
+  const seen: number[] = [];
+  const binary = new IncomingChannelMessages(V5, { data: (_channel, payload) => seen.push(payload.length), close: () => undefined }, undefined, 8);
+  binary.start();
+  binary.piece(Buffer.alloc(100));
+  binary.piece(Buffer.alloc(100));
+  binary.end();
+  t.same(seen, [99, 100], 'streamed on, whatever its size');
 });

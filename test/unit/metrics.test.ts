@@ -91,12 +91,12 @@ t.test('sessions of several kinds count separately; every kind × outcome series
   c.addBytes('upstream-to-client', 5);
   a.ended('upstream-error');
   b.ended('shutdown');
-  c.ended('limit');
+  c.ended('idle-timeout');
   const body = await lines(metrics);
   containsLines(t, body, [
     'kube_stream_gateway_sessions_ended_total{kind="portforward-tunnel",outcome="upstream-error"} 1',
     'kube_stream_gateway_sessions_ended_total{kind="portforward-tunnel",outcome="shutdown"} 1',
-    'kube_stream_gateway_sessions_ended_total{kind="relay",outcome="limit"} 1',
+    'kube_stream_gateway_sessions_ended_total{kind="relay",outcome="idle-timeout"} 1',
     'kube_stream_gateway_session_bytes_total{direction="upstream-to-client",kind="portforward-tunnel"} 7',
     'kube_stream_gateway_session_bytes_total{direction="upstream-to-client",kind="relay"} 5',
     'kube_stream_gateway_sessions_active{kind="portforward-tunnel",client_protocol="SPDY/3.1+portforward.k8s.io",upstream="legacy-b"} 0',
@@ -288,4 +288,14 @@ t.test('connections refused at the listener: every reason from 0, anything else 
   const after = await samples(metrics, 'kube_stream_gateway_connections_refused_total');
   t.ok(after.includes('kube_stream_gateway_connections_refused_total{reason="header-timeout"} 2'));
   t.ok(after.includes('kube_stream_gateway_connections_refused_total{reason="other"} 1'), 'an address never becomes a label');
+});
+
+t.test("the gateway's own ends are counted under their own outcome, not as a client's close", async (t) => {
+  const { metrics } = fixture();
+  const ends = ['ping-timeout', 'message-too-large', 'control-flood', 'idle-timeout', 'max-duration', 'shutdown'] as const;
+  for (const outcome of ends) metrics.sessionStarted({ kind: 'exec', clientProtocol: 'v5.channel.k8s.io', upstream: 'default' }).ended(outcome);
+  const body = await lines(metrics);
+  containsLines(t, body, ends.map((outcome) => `kube_stream_gateway_sessions_ended_total{kind="exec",outcome="${outcome}"} 1`));
+  containsLines(t, body, ['kube_stream_gateway_sessions_ended_total{kind="exec",outcome="client-error"} 0']);
+  t.notOk(body.some((line) => line.includes('outcome="other"') && !line.endsWith(' 0')), 'none counted as "other"');
 });

@@ -1,7 +1,7 @@
 // The session registry: concurrency limits at admission, idle and age limits by sweep, metering, drain.
 import t from 'tap';
 import { SessionRegistry, type SessionObserver } from '../../src/server/session-registry.js';
-import type { LiveSession, SessionOutcome } from '../../src/translators/live-session.js';
+import type { EndedFromOutside, LiveSession, SessionOutcome } from '../../src/translators/live-session.js';
 import type { Status } from '../../src/codecs/k8s/status.js';
 import { HttpStatusError } from '../../src/sessions/http-answers.js';
 
@@ -14,7 +14,7 @@ class FakeSession implements LiveSession {
   endedWith: { status: Status; outcome: string } | undefined;
   private resolve!: (outcome: SessionOutcome) => void;
   done = new Promise<SessionOutcome>((resolve) => (this.resolve = resolve));
-  end(status: Status, outcome: 'shutdown' | 'limit'): void {
+  end(status: Status, outcome: EndedFromOutside): void {
     this.endedWith ??= { status, outcome };
     this.resolve(outcome);
   }
@@ -64,7 +64,7 @@ t.test('idle sessions end with a Status naming the limit; active ones do not', a
     busy.bytesToClient += 1;
     registry.sweep();
   }
-  t.equal(idle.endedWith?.outcome, 'limit');
+  t.equal(idle.endedWith?.outcome, 'idle-timeout', 'the idle limit ends it under its own outcome');
   t.equal(idle.endedWith?.status.code, 408);
   t.match(idle.endedWith?.status.message, /idle \(no data either way\) for 1 s \(limits\.idleTimeoutSeconds\)/);
   t.equal(busy.endedWith, undefined, 'a session moving bytes is not idle');
@@ -84,6 +84,7 @@ t.test('sessions older than the maximum duration end', async (t) => {
   session.bytesFromClient = 20;
   registry.sweep();
   t.match(session.endedWith?.status.message, /maximum duration of 5 s \(limits\.maxSessionSeconds\)/);
+  t.equal(session.endedWith?.outcome, 'max-duration', 'the age limit ends it under its own outcome');
 });
 
 t.test('the observer sees starts, byte deltas and the outcome', async (t) => {

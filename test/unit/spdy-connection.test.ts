@@ -5,7 +5,8 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { SpdyConnection, type SpdyStream } from '../../src/sessions/spdy-connection.js';
+import { SpdyConnection, SpdyPingFloodError, type SpdyStream } from '../../src/sessions/spdy-connection.js';
+import { Duplex } from 'node:stream';
 import {
   GoawayStatus,
   RstStatus,
@@ -25,6 +26,7 @@ import {
 import { HeaderBlockDecoder, HeaderBlockEncoder } from '../../src/codecs/spdy/header-block.js';
 import { SPDY3_DICTIONARY } from '../../src/codecs/spdy/dictionary.js';
 import { readCapture } from '../helpers/captures.js';
+import { until } from '../helpers/wait.js';
 import zlib from 'node:zlib';
 
 type Summary = Record<string, unknown>;
@@ -690,4 +692,18 @@ t.test('protocol errors: GOAWAY PROTOCOL_ERROR on the wire, an error event, the 
     t.equal(streams.length, 0, `${what}: no stream came of it`);
   }
   t.type(await bystanders.client.ping(), 'number', 'another connection in the process still works');
+});
+
+t.test('a peer flooding PINGs without reading: one answer queued at most, the socket no longer read, then the connection fails naming it', async (t) => {
+  // The upstream's side of the socket never reads: writes toward it never complete.
+  const socket = new Duplex({ read() {}, write() {} });
+  const connection = new SpdyConnection(socket, { role: 'client', pingFloodTimeoutMs: 1_000 });
+  const failed = once(connection, 'error');
+  const flood = Buffer.concat(Array.from({ length: 10_000 }, (_, i) => encodePing(2 * (i + 1))));
+  for (let i = 0; i < 5; i++) socket.push(flood);
+  await until(() => socket.isPaused(), 'the socket to be paused');
+  t.ok(socket.writableLength <= 12, `${socket.writableLength} bytes of answers queued (one PING answer) — not 50,000 answers`);
+  const [error] = (await failed) as [Error];
+  t.ok(error instanceof SpdyPingFloodError, 'a SpdyPingFloodError');
+  t.match(error.message, /sent PINGs without reading the answers for 1 s/);
 });

@@ -1,4 +1,13 @@
 import { ChannelProtocolError, decodeChannelMessage } from './framing.js';
+
+/** A message that must be read whole (base64 framing) is larger than the bound it is held to. */
+export class ChannelMessageTooLargeError extends ChannelProtocolError {
+  override name = 'ChannelMessageTooLargeError';
+
+  constructor(readonly maxBytes: number) {
+    super(`message over ${maxBytes} bytes`);
+  }
+}
 import { CLOSE_SIGNAL, type RemoteCommandProtocol } from './protocols.js';
 
 export interface ChannelMessageSink {
@@ -42,6 +51,8 @@ export class IncomingChannelMessages {
     private readonly protocol: RemoteCommandProtocol,
     private readonly sink: ChannelMessageSink,
     private readonly channelCount = 256,
+    /** Bound on a binary message collected whole (base64 framing); text messages come whole already bounded. */
+    private readonly maxCollectedBytes = Number.MAX_SAFE_INTEGER,
   ) {}
 
   start(): void {
@@ -107,6 +118,7 @@ export class IncomingChannelMessages {
   private collect(piece: Buffer): void {
     this.collected.push(piece);
     this.collectedBytes += piece.length;
+    if (this.collectedBytes > this.maxCollectedBytes) throw new ChannelMessageTooLargeError(this.maxCollectedBytes);
     if (this.protocol.framing !== 'base64' && this.collectedBytes >= CLOSE_SIGNAL_LIMIT) {
       throw new ChannelProtocolError(`CLOSE signal must be 2 bytes, got ${this.collectedBytes} or more`);
     }

@@ -62,6 +62,8 @@ export interface WebSocketFrameHandler {
 export interface WebSocketFrameParserOptions {
   /** Largest message (sum of its fragments' payloads) accepted; beyond → WebSocketProtocolError(1009). */
   maxMessageBytes: number;
+  /** The same bound for binary messages alone, when their owner streams them (default: maxMessageBytes). */
+  maxBinaryMessageBytes?: number;
   /**
    * Whether frames must be masked: a client's are (the default, the gateway's side), a server's never
    * are (RFC 6455 §5.1) — false for a client of a WebSocket server, such as the benchmark's.
@@ -91,6 +93,7 @@ function isValidCloseCode(code: number): boolean {
 export class WebSocketFrameParser {
   private readonly handler: WebSocketFrameHandler;
   private readonly maxMessageBytes: number;
+  private readonly maxBinaryMessageBytes: number;
   private readonly masked: boolean;
   private state = HEADER;
 
@@ -105,6 +108,7 @@ export class WebSocketFrameParser {
 
   // The message in progress (its first frame was text or binary and its last has not ended yet).
   private inMessage = false;
+  private messageBinary = false;
   private messageBytes = 0;
 
   // Scratch for what straddles chunks.
@@ -118,6 +122,7 @@ export class WebSocketFrameParser {
     if (!(options.maxMessageBytes >= 0)) throw new RangeError(`maxMessageBytes must be ≥ 0, got ${options.maxMessageBytes}`);
     this.handler = handler;
     this.maxMessageBytes = options.maxMessageBytes;
+    this.maxBinaryMessageBytes = options.maxBinaryMessageBytes ?? options.maxMessageBytes;
     this.masked = options.masked ?? true;
     // One allocation for all of a parser's scratch: thousands of mostly idle connections each hold one.
     const scratch = Buffer.alloc(4 + MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD);
@@ -268,8 +273,10 @@ export class WebSocketFrameParser {
     }
     // From the header, before any of this frame's payload is handed on.
     const total = (opcode === Opcode.continuation ? this.messageBytes : 0) + length;
-    if (total > this.maxMessageBytes) {
-      throw new WebSocketProtocolError(MESSAGE_TOO_BIG, `message over ${this.maxMessageBytes} bytes`);
+    const binary = opcode === Opcode.continuation ? this.messageBinary : opcode === Opcode.binary;
+    const limit = binary ? this.maxBinaryMessageBytes : this.maxMessageBytes;
+    if (total > limit) {
+      throw new WebSocketProtocolError(MESSAGE_TOO_BIG, `message over ${limit} bytes`);
     }
     this.messageBytes = total;
     this.delivered = 0;
@@ -285,6 +292,7 @@ export class WebSocketFrameParser {
 
   private startMessage(opcode: number): void {
     this.inMessage = true;
+    this.messageBinary = opcode === Opcode.binary;
     this.handler.messageStart(opcode === Opcode.binary);
   }
 

@@ -14,7 +14,7 @@ import { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
+import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
@@ -33,6 +33,8 @@ export interface PortForwardChannelsOptions {
   /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
   sessionBufferBytes?: number;
   closeTimeoutMs?: number;
+  /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
 }
 
 interface PortPair {
@@ -95,7 +97,7 @@ export class PortForwardChannels {
     const client = acceptClientWebSocket(req, socket, head, protocol.name, this.options);
     // Each port's data and error streams buffer what they read.
     const budget = splitSessionBudget(this.options.sessionBufferBytes, 2 * ports.length);
-    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
+    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark, pingFloodTimeoutMs: this.options.controlFloodTimeoutMs }, outcome.head);
     return this.run(client, protocol, upstream, ports, log, budget.webSocketHighWaterMark);
   }
 
@@ -152,6 +154,10 @@ export class PortForwardChannels {
       ending.outcome = 'client-error';
       end(`client protocol error: ${error.message}`, 1002);
     });
+    channels.on('message-too-large', (maxBytes) => {
+      ending.outcome = 'message-too-large';
+      end(`a WebSocket message over ${maxBytes} bytes was refused (limits.maxMessageBytes)`, 1009);
+    });
     channels.on('data', (channel, payload) => {
       // Even channels are data; odd ones are error channels, which only the server writes (ignored,
       // like any channel the server does not read).
@@ -171,7 +177,7 @@ export class PortForwardChannels {
       upstream.close();
       peer.resumeIncoming();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
-      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, reason });
+      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, outcome: ending.outcome, reason });
       ending.settle();
     };
     const session: LiveSession = {
@@ -190,7 +196,7 @@ export class PortForwardChannels {
         return total;
       },
       // The channel protocol has no Status channel for the session: the close frame says why.
-      end(status: Status, why: 'shutdown' | 'limit') {
+      end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
@@ -199,7 +205,10 @@ export class PortForwardChannels {
       if (!ended) ending.outcome = 'upstream-error';
       end('the upstream connection closed', 1011);
     });
-    peer.on('close', (code) => end(`client closed the connection (code ${code})`, 1000));
+    peer.on('close', (code, _reason, cut) => {
+      if (cut && !ended) ending.outcome = cut.outcome;
+      end(cut?.reason ?? `client closed the connection (code ${code})`, 1000);
+    });
     log.start({ clientProtocol: protocol.name, upstreamProtocol: 'portforward.k8s.io' });
     return session;
   }

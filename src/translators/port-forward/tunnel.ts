@@ -7,7 +7,7 @@ import { WebSocketPeer } from '../../sessions/websocket-peer.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, SessionEnding, type LiveSession } from '../live-session.js';
+import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
@@ -23,6 +23,8 @@ export interface PortForwardTunnelOptions {
   clientPingIntervalMs?: number;
   maxMessageBytes?: number;
   closeTimeoutMs?: number;
+  /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
 }
 
 /** The SPDY protocols a client asks to tunnel, in its order (`SPDY/3.1+portforward.k8s.io` → `portforward.k8s.io`). */
@@ -107,7 +109,7 @@ export class PortForwardTunnel {
       ended = true;
       upstream.destroy();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
-      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, reason });
+      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, outcome: ending.outcome, reason });
       ending.settle();
     };
     const session: LiveSession = {
@@ -123,7 +125,7 @@ export class PortForwardTunnel {
       get bufferedBytes() {
         return peer.unflushedBytes + upstream.writableLength;
       },
-      end(status: Status, why: 'shutdown' | 'limit') {
+      end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
@@ -133,7 +135,10 @@ export class PortForwardTunnel {
       end(`upstream connection failed: ${error.message}`, 1011);
     });
     upstream.on('close', () => end('upstream closed the connection'));
-    peer.on('close', (code) => end(`client closed the connection (code ${code})`));
+    peer.on('close', (code, _reason, cut) => {
+      if (cut && !ended) ending.outcome = cut.outcome;
+      end(cut?.reason ?? `client closed the connection (code ${code})`);
+    });
     return session;
   }
 }

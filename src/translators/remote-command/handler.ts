@@ -36,6 +36,8 @@ export interface RemoteCommandTranslatorOptions {
   sessionBufferBytes?: number;
   /** How long the gateway waits for the client's close frame after sending its own. */
   closeTimeoutMs?: number;
+  /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
 }
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
@@ -106,7 +108,7 @@ export class RemoteCommandTranslator {
     const client = this.accept(req, socket, head, protocol);
     // stdout, stderr and error buffer what they read; stdin and resize are bounded by their writes.
     const budget = splitSessionBudget(this.options.sessionBufferBytes, 4);
-    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark }, outcome.head);
+    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark, pingFloodTimeoutMs: this.options.controlFloodTimeoutMs }, outcome.head);
     const channels = new WebSocketChannels(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: budget.webSocketHighWaterMark });
     return new RemoteCommandSession({
       request,

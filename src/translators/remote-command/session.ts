@@ -1,5 +1,5 @@
 import type { SessionLog } from '../session-log.js';
-import type { SpdyConnection, SpdyStream } from '../../sessions/spdy-connection.js';
+import { SpdyPingFloodError, type SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
 import type { WebSocketChannels } from '../../sessions/websocket-channels.js';
 import { Channel } from '../../codecs/channels/protocols.js';
 import {
@@ -13,7 +13,7 @@ import {
 } from '../../codecs/k8s/status.js';
 import { TerminalSizeDecoder, TerminalSizeError, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
-import { SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
+import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession, type SessionOutcome } from '../live-session.js';
 
 /** Upstream remote-command versions with a resize stream (v1/v2 have none). */
 const RESIZE_CAPABLE = new Set(['v4.channel.k8s.io', 'v3.channel.k8s.io']);
@@ -79,15 +79,28 @@ export class RemoteCommandSession implements LiveSession {
       for (const stream of this.outputs.values()) stream.resume();
     });
     channels.on('protocol-error', (error) => this.abort(`client protocol error: ${error.message}`, 1002));
-    channels.on('close', (code) => {
-      if (!this.ended) this.abort(`client closed the connection (code ${code})`);
+    // The Status names the limit (kubectl and client-node print it), then the close says 1009.
+    channels.on('message-too-large', (maxBytes) => {
+      if (this.ended) return;
+      const message = `a WebSocket message over ${maxBytes} bytes was refused (limits.maxMessageBytes)`;
+      this.ending.outcome = 'message-too-large';
+      this.finish(errorStatus(413, 'RequestEntityTooLarge', message), message, 1009);
+    });
+    channels.on('close', (code, _reason, cut) => {
+      if (!this.ended) {
+        if (cut) this.abort(cut.reason, undefined, cut.outcome);
+        else this.abort(`client closed the connection (code ${code})`);
+      }
       // 1000 here means the client's close frame was read; 1006 after a normal end means it was not.
       else options.log.logger.debug({ event: 'client-closed', code }, 'client connection closed');
     });
 
     // A lost connection fails the streams still expecting data (their 'error' below); streams the
     // upstream had already ended normally are not a loss.
-    upstream.on('error', (error: Error) => (this.upstreamLost ??= `upstream SPDY error: ${error.message}`));
+    upstream.on('error', (error: Error) => {
+      if (error instanceof SpdyPingFloodError) this.ending.outcome = 'control-flood';
+      this.upstreamLost ??= `upstream SPDY error: ${error.message}`;
+    });
 
     this.pingTimer = setInterval(() => this.pingUpstream(), options.upstreamPingIntervalMs);
     this.pingTimer.unref();
@@ -122,7 +135,7 @@ export class RemoteCommandSession implements LiveSession {
   }
 
   /** Ends the session from outside (shutdown, a limit): the Status on the error channel says why. */
-  end(status: Status, outcome: 'shutdown' | 'limit'): void {
+  end(status: Status, outcome: EndedFromOutside): void {
     if (this.ended) return;
     this.ending.outcome = outcome;
     this.finish(status, status.message ?? outcome);
@@ -162,6 +175,8 @@ export class RemoteCommandSession implements LiveSession {
   }
 
   private fromClient(channel: number, payload: Buffer): void {
+    // After the end, what the client still sends is read and dropped, so its close frame behind it is read too.
+    if (this.ended) return;
     if (channel === Channel.stdin && this.stdin) {
       this.stdinBytes += payload.length;
       if (!this.stdin.writableEnded && !this.stdin.write(payload)) this.options.channels.pauseIncoming();
@@ -217,13 +232,13 @@ export class RemoteCommandSession implements LiveSession {
       return textToStatus(text);
     }
     if (this.upstreamLost) {
-      this.ending.outcome = 'upstream-error';
+      if (this.ending.outcome === 'completed') this.ending.outcome = 'upstream-error';
       return errorStatus(500, 'InternalError', `Internal error occurred: ${this.upstreamLost}`);
     }
     return successStatus();
   }
 
-  private finish(status: Status, reason: string): void {
+  private finish(status: Status, reason: string, closeCode = 1000): void {
     if (this.ended) return;
     this.ended = true;
     const { channels } = this.options;
@@ -234,16 +249,16 @@ export class RemoteCommandSession implements LiveSession {
     }
     // The close frame is queued behind every message on the socket, and the closing handshake waits
     // (bounded by closeTimeoutMs) for the client's close frame, so a slow reader still receives all output.
-    channels.close(1000, '');
+    channels.close(closeCode, closeCode === 1000 ? '' : closeReason(reason));
     this.release();
     this.logEnd(reason, exitCodeOf(status));
   }
 
   /** The client is gone or broke the protocol: nothing more can be delivered to it. */
-  private abort(reason: string, closeCode?: number): void {
+  private abort(reason: string, closeCode?: number, outcome: SessionOutcome = 'client-error'): void {
     if (this.ended) return;
     this.ended = true;
-    this.ending.outcome = 'client-error';
+    this.ending.outcome = outcome;
     if (closeCode !== undefined) this.options.channels.close(closeCode, reason);
     else this.options.channels.terminate();
     this.release();
@@ -263,7 +278,7 @@ export class RemoteCommandSession implements LiveSession {
   private logEnd(reason: string, exitCode: number | undefined): void {
     const { upstream } = this.options;
     this.options.log.end(
-      { bytesFromClient: this.stdinBytes, bytesToClient: this.outputBytes, exitCode, reason },
+      { bytesFromClient: this.stdinBytes, bytesToClient: this.outputBytes, exitCode, outcome: this.ending.outcome, reason },
       { upstreamBytesRead: upstream.bytesRead, upstreamBytesWritten: upstream.bytesWritten },
     );
   }
