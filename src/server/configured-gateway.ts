@@ -129,6 +129,7 @@ async function edgeAccess(
         chain.push(
           createTokenReviewAuthenticator({
             postJson: (path, body) => postJson(target, path, body),
+            audiences: auth.tokenReview.audiences,
             cacheTTLSeconds: auth.tokenReview.cacheTTLSeconds,
             negativeCacheTTLSeconds: auth.tokenReview.negativeCacheTTLSeconds,
           }),
@@ -142,7 +143,7 @@ async function edgeAccess(
   let authorizer: Authorizer | undefined;
   if (auth.authorization.mode === 'policy') {
     const policy = createPolicyAuthorizer(auth.authorization.policy);
-    authorizer = { authorize: async (user, attributes) => policy.authorize(user, attributes) };
+    authorizer = { authorize: async (user, attributes, upstream) => policy.authorize(user, attributes, upstream) };
   } else if (auth.authorization.mode === 'subjectAccessReview') {
     const reviewers = new Map(config.upstreams.map((upstream) => [upstream.name, createSubjectAccessReviewAuthorizer({ postJson: (path, body) => postJson(upstream, path, body) })]));
     authorizer = { authorize: (user, attributes, upstream) => reviewers.get(upstream)!.authorize(user, attributes) };

@@ -61,11 +61,16 @@ interface EdgeGateway {
   port: number;
   logs: LogRecorder;
   auditPath: string;
-  kubeconfig(name: string, user: Record<string, unknown>): Promise<string>;
+  /** `cluster`: reach that upstream through its `/clusters/{name}/` prefix. */
+  kubeconfig(name: string, user: Record<string, unknown>, cluster?: string): Promise<string>;
 }
 
 /** An edge-mode gateway from a real configuration file; `auth` and `limits` merge into the defaults below. */
-async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown> } = {}): Promise<EdgeGateway> {
+async function edgeGateway(
+  t: Test,
+  name: string,
+  overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown>; upstreams?: string[] } = {},
+): Promise<EdgeGateway> {
   const dir = env.dir;
   const auditPath = join(dir, `${name}.audit.jsonl`);
   const configPath = join(dir, `${name}.yaml`);
@@ -75,7 +80,9 @@ async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<str
       listen: '127.0.0.1:0',
       tls: { cert: 'tls.crt', key: 'tls.key', clientCA: 'client-ca.crt' },
       admin: { listen: 'off' },
-      upstreams: [{ name: 'legacy', server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } }],
+      // Several names for the one cluster: each stands for a cluster of its own, reached by its prefix.
+      upstreams: (overrides.upstreams ?? ['legacy']).map((upstream) => ({ name: upstream, server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } })),
+      ...(overrides.upstreams ? { routing: { defaultUpstream: overrides.upstreams[0] } } : {}),
       auth: {
         mode: 'edge',
         tokenFile: 'tokens.csv',
@@ -98,14 +105,14 @@ async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<str
     port: running.gateway.port,
     logs,
     auditPath,
-    async kubeconfig(kubeconfigName, user) {
+    async kubeconfig(kubeconfigName, user, cluster) {
       const path = join(dir, `${name}-${kubeconfigName}.kubeconfig`);
       await writeFile(
         path,
         stringify({
           apiVersion: 'v1',
           kind: 'Config',
-          clusters: [{ name: 'gw', cluster: { server: url, 'certificate-authority-data': Buffer.from(env.ca.caCertPem).toString('base64') } }],
+          clusters: [{ name: 'gw', cluster: { server: cluster ? `${url}/clusters/${cluster}` : url, 'certificate-authority-data': Buffer.from(env.ca.caCertPem).toString('base64') } }],
           users: [{ name: 'caller', user }],
           contexts: [{ name: 'gw', context: { cluster: 'gw', user: 'caller', namespace: 'default' } }],
           'current-context': 'gw',
@@ -226,6 +233,29 @@ t.test('TokenReview: a token only the cluster knows; denied tokens and an unreac
   const raw = await rawExchange({ gateway: { port: down.port }, caPem: env.ca.caCertPem }, `GET /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${BOB}\r\nConnection: close\r\n\r\n`);
   t.match(raw, /^HTTP\/1\.1 503 /, 'the reviewer down is a 503, not a 401');
   t.match(raw, /authentication is unavailable/);
+});
+
+t.test('identities stay per cluster: TokenReview audiences and policy rules scoped by clusters', async (t) => {
+  // legacy-a reviews tokens for every cluster; its token-file tokens are for its API audience only.
+  const wrongAudience = await edgeGateway(t, 'audience-b', {
+    upstreams: ['legacy-a', 'legacy-b'],
+    auth: { authenticators: ['tokenReview'], tokenReview: { upstream: 'legacy-a', audiences: ['https://legacy-b.example'] } },
+  });
+  await refusedExec(t, await wrongAudience.kubeconfig('bob-on-b', { token: BOB }, 'legacy-b'), /Unauthorized|must be logged in/);
+  const failure = wrongAudience.logs.records.find((record) => record.event === 'authentication-failed');
+  t.match(String(failure?.reason), /token not authenticated|audiences/, 'the log says why');
+  const rightAudience = await edgeGateway(t, 'audience-a', {
+    upstreams: ['legacy-a', 'legacy-b'],
+    auth: { authenticators: ['tokenReview'], tokenReview: { upstream: 'legacy-a', audiences: ['https://kubernetes.default.svc.cluster.local'] } },
+  });
+  t.equal((await execAs(t, await rightAudience.kubeconfig('bob-on-a', { token: BOB }, 'legacy-a'), 'for a')).user, 'bob', 'the audience the reviewer grants passes');
+
+  const scoped = await edgeGateway(t, 'clusters', {
+    upstreams: ['legacy-a', 'legacy-b'],
+    auth: { authorization: { mode: 'policy', policy: [{ users: ['alice'], verbs: ['*'], clusters: ['legacy-a'] }, { users: ['alice'], verbs: ['api'] }] } },
+  });
+  t.equal((await execAs(t, await scoped.kubeconfig('alice-a', { token: ALICE }, 'legacy-a'), 'on a')).user, 'alice', 'the rule allows its cluster');
+  await refusedExec(t, await scoped.kubeconfig('alice-b', { token: ALICE }, 'legacy-b'), /cannot create resource "pods\/exec".*no edge policy rule allows exec in namespace default on cluster legacy-b/);
 });
 
 /** A gateway whose TokenReview goes to a second upstream that is not listening. */
