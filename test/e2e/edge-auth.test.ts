@@ -69,7 +69,7 @@ interface EdgeGateway {
 async function edgeGateway(
   t: Test,
   name: string,
-  overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown>; upstreams?: string[] } = {},
+  overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown>; upstreams?: string[]; credentialFile?: string } = {},
 ): Promise<EdgeGateway> {
   const dir = env.dir;
   const auditPath = join(dir, `${name}.audit.jsonl`);
@@ -81,7 +81,7 @@ async function edgeGateway(
       tls: { cert: 'tls.crt', key: 'tls.key', clientCA: 'client-ca.crt' },
       admin: { listen: 'off' },
       // Several names for the one cluster: each stands for a cluster of its own, reached by its prefix.
-      upstreams: (overrides.upstreams ?? ['legacy']).map((upstream) => ({ name: upstream, server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } })),
+      upstreams: (overrides.upstreams ?? ['legacy']).map((upstream) => ({ name: upstream, server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: overrides.credentialFile ?? 'gateway.token' } })),
       ...(overrides.upstreams ? { routing: { defaultUpstream: overrides.upstreams[0] } } : {}),
       auth: {
         mode: 'edge',
@@ -233,6 +233,15 @@ t.test('TokenReview: a token only the cluster knows; denied tokens and an unreac
   const raw = await rawExchange({ gateway: { port: down.port }, caPem: env.ca.caCertPem }, `GET /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${BOB}\r\nConnection: close\r\n\r\n`);
   t.match(raw, /^HTTP\/1\.1 503 /, 'the reviewer down is a 503, not a 401');
   t.match(raw, /authentication is unavailable/);
+  t.notMatch(raw, /ECONNREFUSED|127\.0\.0\.1|token review|upstream unreachable/, 'the reviewer and its error are not told to an unauthenticated caller');
+  t.ok(down.logs.records.some((record) => record.event === 'authentication-unavailable' && /ECONNREFUSED/.test(String(record.reason))), 'the log has the detail');
+
+  const sar = await edgeGatewayWithDeadReviewer(t, 'subjectAccessReview');
+  const denied = await rawExchange({ gateway: { port: sar.port }, caPem: env.ca.caCertPem }, `GET /clusters/reviewer/api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: close\r\n\r\n`);
+  t.match(denied, /^HTTP\/1\.1 503 /);
+  t.match(denied, /authorization is unavailable/);
+  t.notMatch(denied, /ECONNREFUSED|127\.0\.0\.1|subject access review|upstream unreachable/, 'nor the authorizer and its error');
+  t.ok(sar.logs.records.some((record) => record.event === 'authorization-unavailable' && /ECONNREFUSED/.test(String(record.reason))), 'the log has the detail');
 });
 
 t.test('identities stay per cluster: TokenReview audiences and policy rules scoped by clusters', async (t) => {
@@ -258,10 +267,36 @@ t.test('identities stay per cluster: TokenReview audiences and policy rules scop
   await refusedExec(t, await scoped.kubeconfig('alice-b', { token: ALICE }, 'legacy-b'), /cannot create resource "pods\/exec".*no edge policy rule allows exec in namespace default on cluster legacy-b/);
 });
 
+t.test("a gateway credential that may not impersonate: callers are not told the gateway's own user name", async (t) => {
+  // bob exists on the cluster but may not impersonate: the cluster's 403 names him as the caller.
+  await writeFile(join(env.dir, 'weak-gateway.token'), BOB);
+  const gw = await edgeGateway(t, 'weak-credential', { credentialFile: 'weak-gateway.token' });
+  const plain = await rawExchange({ gateway: { port: gw.port }, caPem: env.ca.caCertPem }, `GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: close\r\n\r\n`);
+  t.match(plain, /^HTTP\/1\.1 403 /);
+  t.match(plain, /does not let the gateway act as user \\"alice\\"/);
+  t.notMatch(plain, /bob/, 'a plain request: not the gateway\'s user');
+  const exec = '/api/v1/namespaces/default/pods/demo/exec?command=true&stdout=true';
+  const webSocket = await connect({ gateway: { url: gw.url }, caPem: env.ca.caCertPem, token: ALICE }, exec, ['v5.channel.k8s.io']);
+  t.equal(webSocket.kind, 'refused', 'a WebSocket exec is refused before the upgrade');
+  if (webSocket.kind === 'refused') {
+    t.equal(webSocket.statusCode, 403);
+    t.match(JSON.parse(webSocket.body), { reason: 'Forbidden', message: 'the upstream cluster does not let the gateway act as user "alice"' });
+    t.notMatch(webSocket.body, /bob/, "a WebSocket exec: not the gateway's user");
+  }
+  const spdy = await rawExchange(
+    { gateway: { port: gw.port }, caPem: env.ca.caCertPem },
+    `POST ${exec} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n`,
+  );
+  t.match(spdy, /^HTTP\/1\.1 403 /, 'a relayed SPDY exec (kubectl 1.30 and older) likewise');
+  t.match(spdy, /does not let the gateway act as user/);
+  t.notMatch(spdy, /bob/, "a relayed SPDY exec: not the gateway's user");
+  t.ok(gw.logs.records.some((record) => record.event === 'impersonation-refused-upstream' && /User \\?"bob\\?" cannot impersonate/.test(String(record.reason))), 'the log has the upstream\'s words');
+});
+
 /** A gateway whose TokenReview goes to a second upstream that is not listening. */
-async function edgeGatewayWithDeadReviewer(t: Test): Promise<EdgeGateway> {
+async function edgeGatewayWithDeadReviewer(t: Test, authorization?: 'subjectAccessReview'): Promise<EdgeGateway> {
   const dead = await import('../helpers/closed-port.js').then((m) => m.closedPort());
-  const configPath = join(env.dir, 'dead-reviewer.yaml');
+  const configPath = join(env.dir, `dead-reviewer-${authorization ?? 'token-review'}.yaml`);
   await writeFile(
     configPath,
     stringify({
@@ -273,12 +308,15 @@ async function edgeGatewayWithDeadReviewer(t: Test): Promise<EdgeGateway> {
         { name: 'reviewer', server: `https://127.0.0.1:${dead}`, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } },
       ],
       routing: { defaultUpstream: 'legacy' },
-      auth: { mode: 'edge', authenticators: ['tokenReview'], tokenReview: { upstream: 'reviewer' } },
+      auth: authorization
+        ? { mode: 'edge', authenticators: ['tokenFile'], tokenFile: 'tokens.csv', authorization: { mode: authorization } }
+        : { mode: 'edge', authenticators: ['tokenReview'], tokenReview: { upstream: 'reviewer' } },
     }),
   );
-  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: new LogRecorder() }));
+  const logs = new LogRecorder();
+  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs }));
   t.teardown(() => running.close());
-  return { running, url: running.gateway.url, port: running.gateway.port, logs: new LogRecorder(), auditPath: '', kubeconfig: async () => '' };
+  return { running, url: running.gateway.url, port: running.gateway.port, logs, auditPath: '', kubeconfig: async () => '' };
 }
 
 t.test('exec is authorized as create: a get-only identity cannot exec (policy and SubjectAccessReview)', async (t) => {
