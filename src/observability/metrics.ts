@@ -95,6 +95,7 @@ export class GatewayMetrics {
   private readonly authorizationDenials: Counter<'reason'>;
   private readonly upstreamErrors: Counter<'upstream' | 'reason'>;
   private readonly proxiedRequests: Counter<'upstream' | 'code'>;
+  private readonly configReloads: Counter<'file' | 'result'>;
 
   constructor(options: GatewayMetricsOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -169,6 +170,13 @@ export class GatewayMetrics {
       registers,
     });
 
+    this.configReloads = new Counter({
+      name: 'kube_stream_gateway_config_reloads_total',
+      help: 'Changes of watched files (certificates, CA bundles, credentials, the token file) taken or refused, by setting and result.',
+      labelNames: ['file', 'result'],
+      registers,
+    });
+
     // Known combinations start at 0, so rates and absent-series alerts work from the first scrape.
     for (const kind of SESSION_KINDS) {
       this.byteCells.set(kind, { 'client-to-upstream': { pending: 0 }, 'upstream-to-client': { pending: 0 } });
@@ -230,6 +238,14 @@ export class GatewayMetrics {
   proxiedRequest(upstream: string, status: number | string): void {
     const code = typeof status === 'number' ? statusClass(status) : /^([1-5]xx|none)$/.test(status) ? status : OTHER;
     this.proxiedRequests.inc({ upstream: this.upstreamLabel(upstream), code });
+  }
+
+  /**
+   * A watched file changed: `file` is the setting it feeds (`auth.tokenFile`, `tls.cert`, bounded by
+   * the configuration), `result` `success` or why it was refused (`invalid`, `empty`, `unstable`, …).
+   */
+  configReload(file: string, result: string): void {
+    this.configReloads.inc({ file, result: this.reasonLabel('config_reloads', result) });
   }
 
   /** The Prometheus text exposition of every metric, for GET /metrics. */

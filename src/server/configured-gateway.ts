@@ -83,7 +83,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     throw error;
   }
 
-  const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger);
+  const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger, metrics);
   let stopped: Promise<void> | undefined;
   const stop = (drainMs: number): Promise<void> => {
     stopped ??= (async () => {
@@ -114,7 +114,8 @@ async function edgeAccess(
   const { auth } = config;
   const byName = new Map(config.upstreams.map((upstream) => [upstream.name, upstream]));
   const reviewer = (requestUpstream: string): ResolvedUpstream => byName.get(auth.tokenReview.upstream ?? requestUpstream)!;
-  const tokenFile = auth.tokenFile ? await createTokenFileAuthenticator(auth.tokenFile.path) : undefined;
+  // The contents the configuration already read and parsed: serve refuses what check-config refuses.
+  const tokenFile = auth.tokenFile ? await createTokenFileAuthenticator(auth.tokenFile.path, { initial: auth.tokenFile.content }) : undefined;
 
   // TokenReview asks a cluster, possibly the request's own: one authenticator chain per upstream.
   const chains = new Map<string, ReturnType<typeof createUnionAuthenticator>>();
@@ -226,17 +227,23 @@ function deniedEvent(denial: Denial) {
  * upstream's CA and credential (read per connection from the same objects the router holds), the
  * token file. A file that does not parse keeps the previous contents in use (and is logged).
  */
-function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile: TokenFileAuthenticator | undefined, logger: Logger): FileWatcher {
+function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile: TokenFileAuthenticator | undefined, logger: Logger, metrics: GatewayMetrics): FileWatcher {
   const files = reloadableFiles(config);
   const current = new Map<string, string>();
   const tls = config.tls;
+  const tokenFileInForce = config.auth.tokenFile;
   return watchFiles(
-    files.map((file) => file.path),
+    // The token file's contents in force are known: a rewrite right after start is still a change.
+    files.map((file) => (file.path === tokenFileInForce?.path ? { path: file.path, content: tokenFileInForce.content } : file.path)),
     {
-      onError: (path, message) => logger.warn({ event: 'reload-failed', path, err: message }, 'cannot read a watched file; keeping the previous contents'),
+      onError: (path, message) => {
+        logger.warn({ event: 'reload-failed', path, err: message }, 'cannot read a watched file; keeping the previous contents');
+        for (const file of files) if (file.path === path) metrics.configReload(file.setting, 'unreadable');
+      },
       onChange: (path, content) => {
         current.set(path, content);
         const setting = files.filter((file) => file.path === path).map((file) => file.setting);
+        const counted = (result: string): void => setting.forEach((name) => metrics.configReload(name, result));
         try {
           if (tls && (path === tls.files.cert || path === tls.files.key || path === tls.files.clientCA)) {
             const next = {
@@ -254,13 +261,16 @@ function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile
           for (const upstream of config.upstreams) reloadUpstreamFile(upstream, path, content);
           if (tokenFile && path === config.auth.tokenFile?.path) {
             void tokenFile.reload().then((result) => {
+              metrics.configReload('auth.tokenFile', result.ok ? 'success' : result.result);
               if (result.ok) logger.info({ event: 'reloaded', path, settings: setting, tokens: result.tokens }, 'reloaded the token file');
-              else logger.warn({ event: 'reload-failed', path, settings: setting, err: result.error }, 'the token file does not parse; keeping the previous tokens');
+              else logger.warn({ event: 'reload-failed', path, settings: setting, result: result.result, err: result.error }, 'the token file was not taken; keeping the previous tokens');
             });
             return;
           }
+          counted('success');
           logger.info({ event: 'reloaded', path, settings: setting }, 'reloaded a rotated file');
         } catch (error) {
+          counted('unusable');
           logger.warn({ event: 'reload-failed', path, settings: setting, err: (error as Error).message }, 'a rotated file is not usable yet; keeping the previous contents');
         }
       },

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import https from 'node:https';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
@@ -186,6 +186,32 @@ t.test('token file reload: a token added to the file works without a restart', a
   await writeFile(join(env.dir, 'tokens.csv'), `${original}dave-token-added-later,dave,dave-uid,ops\n`);
   await gw.logs.waitFor((record) => record.event === 'reloaded' && record.tokens === 4);
   t.equal((await execAs(t, kubeconfig, 'dave now')).user, 'dave');
+});
+
+t.test('token file rewritten in place (printf > tokens.csv): no reload ever locks users out', async (t) => {
+  const gw = await edgeGateway(t, 'rewrite');
+  const path = join(env.dir, 'tokens.csv');
+  const original = await readFile(path, 'utf8');
+  t.teardown(() => writeFile(path, original));
+  const endpoint = { gateway: { port: gw.port }, caPem: env.ca.caCertPem };
+  const aliceGetsIn = async (when: string) =>
+    t.match(await rawExchange(endpoint, `GET /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: close\r\n\r\n`), /^HTTP\/1\.1 200 /, `alice gets in ${when}`);
+  const refused = (result: string) => gw.logs.waitFor((record) => record.event === 'reload-failed' && record.result === result);
+
+  const handle = await open(path, 'w'); // truncated, as the shell does before printf writes
+  t.teardown(() => handle.close());
+  t.match(await refused('empty'), { msg: /keeping the previous tokens/ });
+  await aliceGetsIn('while the file is empty');
+  await handle.write(original.slice(0, original.indexOf(',') + 3));
+  await refused('invalid');
+  await aliceGetsIn('while the file holds half a record');
+  await handle.write(original.slice(original.indexOf(',') + 3));
+  await gw.logs.waitFor((record) => record.event === 'reloaded' && record.tokens === 3);
+  await aliceGetsIn('after the write completes');
+  const metrics = (await gw.running.metrics.render()).body;
+  t.match(metrics, /kube_stream_gateway_config_reloads_total\{file="auth\.tokenFile",result="empty"\} 1/);
+  t.match(metrics, /kube_stream_gateway_config_reloads_total\{file="auth\.tokenFile",result="invalid"\} 1/);
+  t.match(metrics, /kube_stream_gateway_config_reloads_total\{file="auth\.tokenFile",result="success"\} 1/);
 });
 
 t.test('OIDC: an ID token in the kubeconfig; expired and wrong-audience tokens are refused', async (t) => {
