@@ -20,6 +20,7 @@ import { postJson } from '../upstream/api-client.js';
 import type { AccessControl } from './access.js';
 import { EdgeAccess, type Authorizer, type Denial, type EdgeAuthenticator } from './edge-access.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { withListenSetting } from './listen.js';
 import { PassthroughAccess } from './passthrough-access.js';
 import type { RunningServer } from './running-server.js';
 import type { SessionObserver } from './session-registry.js';
@@ -47,6 +48,17 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
   const access: AccessControl = edge?.access ?? new PassthroughAccess();
   const limits = config.limits;
 
+  // The admin listener binds first: when its port is taken, the error names admin.listen and no
+  // "gateway listening" line has claimed that the gateway is up.
+  const health = new HealthChecks({ logger });
+  for (const upstream of config.upstreams) health.addReadinessCheck(upstreamReachableCheck(upstream.name, upstream));
+  let admin: RunningServer | undefined;
+  if (config.admin) {
+    admin = await startAdminServer({ listen: config.admin, health, metrics, logger }).catch((error: unknown) => {
+      throw withListenSetting(error, 'admin.listen');
+    });
+  }
+
   const gateway = await startGateway({
     listen: config.listen,
     tls: config.tls ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCA } : undefined,
@@ -71,17 +83,10 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       if (error) metrics.upstreamError(upstream, 'connect');
     },
     logger,
-  });
-
-  const health = new HealthChecks({ logger });
-  for (const upstream of config.upstreams) health.addReadinessCheck(upstreamReachableCheck(upstream.name, upstream));
-  let admin: RunningServer | undefined;
-  try {
-    if (config.admin) admin = await startAdminServer({ listen: config.admin, health, metrics, logger });
-  } catch (error) {
-    await gateway.close();
+  }).catch(async (error: unknown) => {
+    await admin?.close();
     throw error;
-  }
+  });
 
   const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger, metrics);
   let stopped: Promise<void> | undefined;
