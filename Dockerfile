@@ -32,7 +32,8 @@ RUN npx tsc -p tsconfig.json \
 FROM ${NODE_IMAGE} AS production-dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-# bufferutil (optional, speeds up ws) loads its shipped prebuilt binary, so no script has to run.
+# bufferutil (optional, unmasks WebSocket frames faster) loads its shipped prebuilt binary, so no
+# script has to run. node-pty is optional too (the stand-in cluster's terminals): removed here.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm uninstall --omit=dev --ignore-scripts --no-audit --no-fund node-pty
 
