@@ -13,7 +13,12 @@
 # Every RUN below uses paths relative to its WORKDIR: test/deploy/dockerfile.test.ts replays the
 # stages as plain commands on a machine without a Docker engine.
 
-ARG NODE_IMAGE=node:26-trixie-slim
+# Pinned by digest, so a rebuild gets the same base whatever the tag points to today. The digest
+# below is a PLACEHOLDER until the maintainer pins the release's base (machines here cannot reach
+# Docker Hub); refresh it with each Node.js patch release:
+#   docker buildx imagetools inspect node:26-trixie-slim --format '{{json .Manifest.Digest}}'
+# Until then: docker build --build-arg NODE_IMAGE=node:26-trixie-slim@sha256:<digest> .
+ARG NODE_IMAGE=node:26-trixie-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000
 
 # --- compile TypeScript -----------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -32,7 +37,8 @@ RUN npx tsc -p tsconfig.json \
 FROM ${NODE_IMAGE} AS production-dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-# bufferutil (optional, speeds up ws) loads its shipped prebuilt binary, so no script has to run.
+# bufferutil (optional, unmasks WebSocket frames faster) loads its shipped prebuilt binary, so no
+# script has to run. node-pty is optional too (the stand-in cluster's terminals): removed here.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm uninstall --omit=dev --ignore-scripts --no-audit --no-fund node-pty
 

@@ -17,6 +17,8 @@
  *    the pod name matches a glob of `pods` ("*" or absent = all; `*` any run, `?` one character).
  *    Any other request matches only a rule whose `pods` is "*" or absent, so a rule limited to some
  *    pods never grants wider access.
+ *  - cluster: the upstream the request goes to is in `clusters` ("*" or absent = all), so an
+ *    identity allowed on one cluster is not allowed on another by the same rule.
  */
 import type { UserInfo } from './identity.js';
 import { STREAMING_SUBRESOURCES, type RequestAttributes } from './request-attributes.js';
@@ -27,6 +29,8 @@ export interface PolicyRule {
   verbs: string[];
   namespaces?: string[];
   pods?: string[];
+  /** Upstream names; "*" or absent = all. */
+  clusters?: string[];
 }
 
 export interface AuthorizationDecision {
@@ -35,7 +39,8 @@ export interface AuthorizationDecision {
 }
 
 export interface PolicyAuthorizer {
-  authorize(user: UserInfo, attributes: RequestAttributes): AuthorizationDecision;
+  /** `upstream`: the name of the cluster the request goes to. */
+  authorize(user: UserInfo, attributes: RequestAttributes, upstream?: string): AuthorizationDecision;
 }
 
 export type PolicyVerb = 'exec' | 'attach' | 'portforward' | 'api';
@@ -50,19 +55,23 @@ export function policyVerb(attributes: RequestAttributes): PolicyVerb {
 export function createPolicyAuthorizer(rules: PolicyRule[]): PolicyAuthorizer {
   const compiled = rules.map((rule, index) => ({ rule, index, pods: rule.pods?.map(globToRegExp) }));
   return {
-    authorize(user, attributes) {
+    authorize(user, attributes, upstream = '') {
       const verb = policyVerb(attributes);
       const podName = attributes.resourceRequest && attributes.resource === 'pods' && attributes.apiGroup === '' ? attributes.name : '';
       for (const { rule, index, pods } of compiled) {
         if (!subjectMatches(rule, user)) continue;
         if (!rule.verbs.includes('*') && !rule.verbs.includes(verb)) continue;
         if (!allOrIncludes(rule.namespaces, attributes.namespace)) continue;
+        if (!allOrIncludes(rule.clusters, upstream)) continue;
         if (pods && !rule.pods!.includes('*')) {
           if (podName === '' || !pods.some((glob) => glob.test(podName))) continue;
         }
         return { allowed: true, reason: `allowed by edge policy rule ${index + 1}` };
       }
-      return { allowed: false, reason: `no edge policy rule allows ${verb}${attributes.namespace ? ` in namespace ${attributes.namespace}` : ''}` };
+      return {
+        allowed: false,
+        reason: `no edge policy rule allows ${verb}${attributes.namespace ? ` in namespace ${attributes.namespace}` : ''}${upstream ? ` on cluster ${upstream}` : ''}`,
+      };
     },
   };
 }

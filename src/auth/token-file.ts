@@ -9,12 +9,18 @@
  *   parseTokenFile(text) → { entries, warnings }          throws TokenFileError
  *   createTokenFileAuthenticator(path) → Authenticator & { reload() }   (first load must succeed)
  *
- * reload() re-reads the file; on any error the last good contents stay in force and the error is
- * returned (the config engineer's file watcher calls it). Tokens are compared in constant time:
+ * reload() re-reads the file and takes only a complete, valid one; otherwise the last good contents
+ * stay in force and the reason is returned (the file watcher calls it). An editor or `printf >
+ * tokens.csv` rewrites the file in place: truncated first, then written in pieces. So a reload
+ * reads until two reads settleMs apart agree (at most maxReads), refuses a file that does not parse
+ * (`invalid`), and refuses a file with no tokens when the one in force has some (`empty`): a
+ * truncated file must not lock every user out, and the next good write reloads as usual. Reloads
+ * run one at a time. Tokens are compared in constant time:
  * every entry's SHA-256 digest is compared with timingSafeEqual, without stopping at a match.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Authenticator, AuthenticationResult, Credentials, UserInfo } from './identity.js';
 
 export class TokenFileError extends Error {
@@ -31,7 +37,19 @@ export interface ParsedTokenFile {
   warnings: string[];
 }
 
-export type TokenFileReload = { ok: true; tokens: number; warnings: string[] } | { ok: false; error: string };
+/** Why a reload did not take the file: a bounded vocabulary, for metrics. */
+export type TokenFileRefusal = 'unreadable' | 'unstable' | 'invalid' | 'empty';
+
+export type TokenFileReload = { ok: true; tokens: number; warnings: string[] } | { ok: false; result: TokenFileRefusal; error: string };
+
+export interface TokenFileOptions {
+  /** Time between the reads that must agree. Default 100 ms. */
+  settleMs?: number;
+  /** Reads before giving up on a file that keeps changing (it is reloaded on its next change). Default 10. */
+  maxReads?: number;
+  /** The contents already read and checked (the configuration's), instead of reading the file again. */
+  initial?: string;
+}
 
 export interface TokenFileAuthenticator extends Authenticator {
   reload(): Promise<TokenFileReload>;
@@ -139,15 +157,56 @@ function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
-async function loadTokens(path: string): Promise<{ tokens: StoredToken[]; warnings: string[] }> {
+async function readBounded(path: string): Promise<Buffer> {
   const bytes = await readFile(path);
   if (bytes.length > MAX_FILE_BYTES) throw new TokenFileError(`${path}: larger than ${MAX_FILE_BYTES} bytes`);
+  return bytes;
+}
+
+function tokensOf(bytes: Buffer, path: string): { tokens: StoredToken[]; warnings: string[] } {
   const parsed = parseTokenFile(bytes.toString('utf8'), path);
   return { tokens: parsed.entries.map((e) => ({ digest: digest(e.token), user: e.user })), warnings: parsed.warnings };
 }
 
-export async function createTokenFileAuthenticator(path: string): Promise<TokenFileAuthenticator> {
-  let tokens = (await loadTokens(path)).tokens;
+/** The file once two reads settleMs apart agree, or undefined when it kept changing. */
+async function readSettled(path: string, settleMs: number, maxReads: number): Promise<Buffer | undefined> {
+  let previous = await readBounded(path);
+  for (let read = 1; read < maxReads; read++) {
+    await delay(settleMs);
+    const next = await readBounded(path);
+    if (next.equals(previous)) return next;
+    previous = next;
+  }
+  return undefined;
+}
+
+export async function createTokenFileAuthenticator(path: string, options: TokenFileOptions = {}): Promise<TokenFileAuthenticator> {
+  const settleMs = options.settleMs ?? 100;
+  const maxReads = Math.max(2, options.maxReads ?? 10);
+  let tokens = tokensOf(options.initial === undefined ? await readBounded(path) : Buffer.from(options.initial, 'utf8'), path).tokens;
+  let running: Promise<TokenFileReload> = Promise.resolve({ ok: true, tokens: tokens.length, warnings: [] });
+
+  async function reloadOnce(): Promise<TokenFileReload> {
+    const keeping = `keeping the previous ${tokens.length} token${tokens.length === 1 ? '' : 's'}`;
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await readSettled(path, settleMs, maxReads);
+    } catch (error) {
+      return { ok: false, result: 'unreadable', error: `token file not reloaded, keeping the previous contents: ${(error as Error).message}` };
+    }
+    if (!bytes) return { ok: false, result: 'unstable', error: `token file not reloaded: it kept changing over ${maxReads} reads; ${keeping}` };
+    let loaded: ReturnType<typeof tokensOf>;
+    try {
+      loaded = tokensOf(bytes, path);
+    } catch (error) {
+      return { ok: false, result: 'invalid', error: `token file not reloaded, keeping the previous contents: ${(error as Error).message}` };
+    }
+    if (loaded.tokens.length === 0 && tokens.length > 0) {
+      return { ok: false, result: 'empty', error: `token file not reloaded: it now holds no tokens (a file being rewritten in place?); ${keeping}` };
+    }
+    tokens = loaded.tokens;
+    return { ok: true, tokens: loaded.tokens.length, warnings: loaded.warnings };
+  }
   return {
     name: 'token-file',
     async authenticate(credentials: Credentials): Promise<AuthenticationResult> {
@@ -161,14 +220,10 @@ export async function createTokenFileAuthenticator(path: string): Promise<TokenF
       if (!found) return { outcome: 'rejected', reason: 'token is not in the token file' };
       return { outcome: 'authenticated', user: structuredClone(found), by: 'token-file' };
     },
-    async reload(): Promise<TokenFileReload> {
-      try {
-        const loaded = await loadTokens(path);
-        tokens = loaded.tokens;
-        return { ok: true, tokens: loaded.tokens.length, warnings: loaded.warnings };
-      } catch (error) {
-        return { ok: false, error: `token file not reloaded, keeping the previous contents: ${(error as Error).message}` };
-      }
+    reload(): Promise<TokenFileReload> {
+      // One at a time: a reload never overwrites a later one's tokens with an older read.
+      running = running.then(reloadOnce, reloadOnce);
+      return running;
     },
   };
 }

@@ -6,6 +6,10 @@
  * tokens. An upstream that fails (transport error, any HTTP status but 200/201, a body that is not a
  * TokenReview) gives 'unavailable', which is not cached.
  *
+ * With `audiences`, the request names them (spec.audiences) and an answer counts only when its
+ * status.audiences intersects them, as kube-apiserver's webhook token authenticator checks: a token
+ * another cluster (or service) was issued for is rejected even if the reviewer knows its subject.
+ *
  *   createTokenReviewAuthenticator({ postJson, audiences?, … }) → Authenticator
  *   type PostJson = (path, body) → Promise<{ status, body }>   (the gateway's own credential)
  */
@@ -31,6 +35,7 @@ interface TokenReviewStatus {
   authenticated?: boolean;
   user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
   error?: string;
+  audiences?: string[];
 }
 
 type Answer = { outcome: 'authenticated'; user: UserInfo; by: 'token-review' } | { outcome: 'rejected'; reason: string };
@@ -63,17 +68,23 @@ export function createTokenReviewAuthenticator(options: TokenReviewOptions): Aut
       const status = (response.body as { status?: TokenReviewStatus } | null)?.status;
       if (!status || typeof status !== 'object') return { outcome: 'unavailable', reason: 'token review: the answer has no status' };
 
-      const answer = answerOf(status);
+      const answer = answerOf(status, options.audiences);
       cache.set(key, answer, answer.outcome === 'authenticated' ? positiveTtlMs : negativeTtlMs);
       return structuredClone(answer);
     },
   };
 }
 
-function answerOf(status: TokenReviewStatus): Answer {
+function answerOf(status: TokenReviewStatus, audiences: string[] | undefined): Answer {
   const username = status.user?.username;
   if (status.authenticated !== true || typeof username !== 'string' || username === '') {
     return { outcome: 'rejected', reason: `token review: ${status.error || 'token not authenticated'}` };
+  }
+  if (audiences?.length) {
+    const granted = Array.isArray(status.audiences) ? status.audiences : [];
+    if (!granted.some((audience) => audiences.includes(audience))) {
+      return { outcome: 'rejected', reason: `token review: the token is not for audiences ${audiences.join(', ')} (it is for ${granted.join(', ') || 'none named'})` };
+    }
   }
   const user: UserInfo = {
     name: username,

@@ -36,7 +36,8 @@ Options:
   --listen HOST:PORT      the gateway's address, loopback only (default ${DEFAULT_DEMO_LISTEN};
                           port 0: any free port, printed)
   --kubeconfig-out FILE   where to write the kubeconfig (default ./${DEFAULT_DEMO_KUBECONFIG}); a file already
-                          there is replaced only if it is an earlier demo kubeconfig; removed on stop
+                          there is replaced only if it is an earlier demo kubeconfig whose demo has
+                          stopped (FILE.lock holds the running demo's pid); removed on stop
   -h, --help              this text
 
 Output: progress lines and the banner go to stderr; stdout carries the JSON logs (a line at the start
@@ -60,6 +61,10 @@ export async function runDemo(args: string[]): Promise<void> {
       throw new ConfigError(`--listen: the demo binds loopback only (127.0.0.1, [::1] or localhost) because its pod runs commands on this host; got ${listen.host}`);
     }
     const kubeconfigPath = resolve((flags['kubeconfig-out'] as string | undefined) ?? DEFAULT_DEMO_KUBECONFIG);
+    await checkKubeconfigFolder(kubeconfigPath);
+    // Claimed before anything is cleared: a second demo never touches a running one's kubeconfig.
+    const release = await claimKubeconfigPath(kubeconfigPath);
+    life.closeOnStop(release);
     await clearKubeconfigPath(kubeconfigPath);
     const logger = createLogger();
 
@@ -145,11 +150,7 @@ function withSecondContext(kubeconfig: string, name: string, server: string): st
   return stringify(document);
 }
 
-/**
- * Makes sure the kubeconfig can be written later and that nobody mistakes an old one for this run's:
- * an earlier demo kubeconfig is removed now; any other file (someone's ~/.kube/config) is refused.
- */
-async function clearKubeconfigPath(path: string): Promise<void> {
+async function checkKubeconfigFolder(path: string): Promise<void> {
   const folder = dirname(path);
   let isFolder: boolean;
   try {
@@ -158,6 +159,50 @@ async function clearKubeconfigPath(path: string): Promise<void> {
     throw new ConfigError(`--kubeconfig-out: cannot use folder ${folder}: ${describeFsError(error)}`);
   }
   if (!isFolder) throw new ConfigError(`--kubeconfig-out: ${folder} is not a directory`);
+}
+
+/**
+ * `FILE.lock` beside the kubeconfig holds the pid of the demo that owns FILE. A lock whose demo is
+ * alive refuses this one (a second `npm start`); one whose demo is gone (killed) is taken over.
+ * Resolves with the release, which removes the lock only while it is still this demo's.
+ */
+async function claimKubeconfigPath(path: string): Promise<() => Promise<void>> {
+  const lock = `${path}.lock`;
+  const mine = `${process.pid}\n`;
+  const release = async (): Promise<void> => {
+    if ((await readFile(lock, 'utf8').catch(() => '')) === mine) await rm(lock, { force: true });
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(lock, mine, { flag: 'wx', mode: 0o600 });
+      return release;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`--kubeconfig-out: cannot create ${lock}: ${describeFsError(error)}`);
+    }
+    const owner = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
+      throw new ConfigError(`--kubeconfig-out: ${path} belongs to a demo that is still running (pid ${owner}); stop it first, or give this one another --kubeconfig-out (and --listen)`);
+    }
+    await rm(lock, { force: true });
+  }
+  throw new ConfigError(`--kubeconfig-out: cannot claim ${path}: ${lock} keeps reappearing`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Makes sure nobody mistakes an old kubeconfig for this run's: an earlier demo kubeconfig (its demo
+ * gone, see claimKubeconfigPath) is removed now; any other file (someone's ~/.kube/config) is refused.
+ */
+async function clearKubeconfigPath(path: string): Promise<void> {
   let existing: string;
   try {
     existing = await readFile(path, 'utf8');

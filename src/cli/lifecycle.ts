@@ -86,13 +86,16 @@ export class ListenError extends ConfigError {
 
 /**
  * Awaits a start-up step that binds a socket; a failure to listen (port in use, no such address or
- * host, permission) becomes a one-line ListenError naming the option and the address.
+ * host, permission) becomes a one-line ListenError naming the option and the address. A step that
+ * binds several sockets marks the failure with the setting of the one that failed (`admin.listen`,
+ * server/listen.ts withListenSetting); `option` names the others.
  */
 export async function listening<T>(option: string, start: Promise<T>): Promise<T> {
   try {
     return await start;
   } catch (error) {
-    const failure = error as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+    const failure = error as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string; setting?: string };
+    option = failure.setting ?? option;
     if (failure.syscall === 'listen' || failure.syscall === 'bind') {
       const reasons: Record<string, string> = { EADDRINUSE: 'address already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'address not available on this host' };
       const where = failure.address?.includes(':') ? `[${failure.address}]:${failure.port}` : `${failure.address}:${failure.port}`;

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AuditPolicyError, parseAuditPolicy, type AuditPolicy } from '../auth/audit-policy.js';
+import { parseTokenFile, TokenFileError } from '../auth/token-file.js';
 import type { ListenAddress, ServerTls } from '../server/running-server.js';
 import type { UpstreamCredentials, UpstreamTarget } from '../upstream/target.js';
 import { DEFAULT_TLS_POLICY, type TlsPolicy } from '../tls/policy.js';
@@ -128,7 +129,7 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
   const [tls, upstreams, tokenFile, oidcCa, audit] = await Promise.all([
     resolveTls(file.tls, reader),
     Promise.all(file.upstreams.map((entry, index) => resolveUpstream(entry, ['upstreams', index], file.auth.mode === 'edge', reader))),
-    file.auth.tokenFile === undefined ? undefined : reader.read(file.auth.tokenFile, ['auth', 'tokenFile']),
+    file.auth.tokenFile === undefined ? undefined : reader.readTokenFile(file.auth.tokenFile, ['auth', 'tokenFile']),
     file.auth.oidc?.ca === undefined ? undefined : reader.readCaBundle(file.auth.oidc.ca, ['auth', 'oidc', 'ca']),
     resolveAudit(file.audit, reader),
   ]);
@@ -339,6 +340,20 @@ class FileReader {
       return { path: absolute, content: await readFile(absolute, 'utf8') };
     } catch (error) {
       this.problems.add(at, `cannot read ${absolute}: ${describeFsError(error)}`);
+      return undefined;
+    }
+  }
+
+  /** Parsed by the authenticator's own parser, so check-config and serve refuse the same files. */
+  async readTokenFile(path: string, at: FieldPath): Promise<LoadedFile | undefined> {
+    const file = await this.read(path, at);
+    if (!file) return undefined;
+    try {
+      parseTokenFile(file.content, file.path);
+      return file;
+    } catch (error) {
+      if (!(error instanceof TokenFileError)) throw error;
+      this.problems.add(at, error.message);
       return undefined;
     }
   }

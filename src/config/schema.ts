@@ -160,6 +160,7 @@ const oidcSchema = z
 const tokenReviewSchema = z
   .strictObject({
     upstream: z.string().optional().meta({ description: 'The upstream whose API server reviews tokens (TokenReview), with the gateway\'s credential for it.', defaultText: "the request's upstream" }),
+    audiences: names().min(1).optional().meta({ description: "Audiences the token must be for: sent as `spec.audiences`, and the answer's `status.audiences` must include one of them (as kube-apiserver's webhook token authenticator checks). Set them when one cluster reviews tokens for several, so a token issued for one cluster is not accepted for another.", defaultText: "none sent: the reviewing API server's own audiences" }),
     cacheTTLSeconds: seconds().default(120).meta({ description: 'How long a positive answer is cached.' }),
     negativeCacheTTLSeconds: seconds().default(10).meta({ description: 'How long a negative answer is cached.' }),
   })
@@ -172,6 +173,7 @@ const policyRuleSchema = z
     verbs: z.array(z.enum(POLICY_VERBS)).min(1, 'must list at least one verb').meta({ description: '`exec`, `attach`, `portforward`, `api` (every other request) or `*` (all).' }),
     namespaces: names().min(1).default(['*']).meta({ description: 'Namespaces; `*` = all.' }),
     pods: names().min(1).default(['*']).meta({ description: 'Pod name globs (`web-*`); `*` = all.' }),
+    clusters: names().min(1).default(['*']).meta({ description: 'Upstream names (the cluster the request goes to); `*` = all.' }),
   })
   .superRefine((rule, ctx) => {
     if (rule.users.length === 0 && rule.groups.length === 0) ctx.addIssue({ code: 'custom', message: 'names no users and no groups (it would never match)' });
@@ -372,6 +374,13 @@ function checkUpstreamReferences(file: GatewayFile, ctx: Ctx): void {
   };
   reference(file.routing?.defaultUpstream, ['routing', 'defaultUpstream']);
   reference(file.auth?.tokenReview?.upstream, ['auth', 'tokenReview', 'upstream']);
+  const policy: unknown = file.auth?.authorization?.policy;
+  if (Array.isArray(policy)) {
+    policy.forEach((rule: { clusters?: unknown } | null, index) => {
+      if (!Array.isArray(rule?.clusters)) return;
+      rule.clusters.forEach((name: unknown, at) => name !== '*' && reference(name, ['auth', 'authorization', 'policy', index, 'clusters', at]));
+    });
+  }
 }
 
 function checkEdgeMode(file: GatewayFile, ctx: Ctx): void {

@@ -39,7 +39,7 @@ import { execInContainer } from './exec.js';
 import { attachToContainer } from './attach.js';
 import { ContainerMainProcess } from './containers.js';
 import { ContainerLog, parseLogOptions, serveContainerLog } from './container-logs.js';
-import { ProcessRegistry } from './processes.js';
+import { ProcessRegistry, type ProcessRegistryOptions } from './processes.js';
 import { namespaceTable, podTable, tableRequested, type ApiObject } from './tables.js';
 import { sendApiError, sendJson, sendRaw, writeApiErrorOnSocket, writeRaw } from './http-replies.js';
 import { servePortForward } from './port-forward.js';
@@ -86,6 +86,8 @@ export interface LegacyClusterOptions {
   workRoot?: string;
   /** How long the kubelet side waits for a client's exec/attach streams; 30 s, as the kubelet. */
   streamCreationTimeoutMs?: number;
+  /** Loads node-pty for tty sessions (optional dependency); the dynamic import by default. */
+  loadPty?: ProcessRegistryOptions['loadPty'];
 }
 
 const NAMESPACES = ['default'];
@@ -124,7 +126,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   const ownsWorkRoot = !options.workRoot;
   const workRoot = options.workRoot ?? (await mkdtemp(join(tmpdir(), 'ksg-legacy-cluster-')));
   const podDirs = await createPodDirectories(pods, workRoot);
-  const registry = new ProcessRegistry();
+  const registry = new ProcessRegistry({ loadPty: options.loadPty });
   const mainProcesses = new Map<string, ContainerMainProcess>();
   const containerLogs = new Map<string, ContainerLog>();
   const podServices = new Map<DemoPod, PodServices>();

@@ -4,7 +4,6 @@ import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { spawn as spawnPty, type IPty } from 'node-pty';
 
 /** What a "container" process is started with: argv, the pod's scratch directory, the container's env. */
 export interface ProcessSpec {
@@ -39,9 +38,48 @@ export interface StartedProcess {
  * Every process the cluster started, so that close() can kill them all and wait until they are gone,
  * whichever session or container started them.
  */
+/**
+ * What the legacy cluster uses of node-pty, an optional dependency loaded on the first terminal
+ * session. Declared here rather than imported, so that the project builds where it is not installed.
+ */
+interface Pty {
+  readonly pid: number;
+  write(data: string | Buffer): void;
+  resize(columns: number, rows: number): void;
+  onData(listener: (data: string | Buffer) => void): unknown;
+  onExit(listener: (event: { exitCode: number; signal?: number }) => void): unknown;
+  pause(): void;
+  resume(): void;
+}
+export interface PtyModule {
+  spawn(file: string, args: string[], options: { name: string; cols: number; rows: number; cwd: string; env: Record<string, string | undefined>; encoding: null }): Pty;
+}
+/** A variable, not a literal: TypeScript must not look for the package's types at build time. */
+const NODE_PTY = 'node-pty';
+
+/** What a tty exec answers where node-pty is not installed (it needs a C++ toolchain to build). */
+export const NO_PTY_MESSAGE = 'terminal sessions need the optional node-pty package, which is not installed here: npm install node-pty (it builds with a C++ toolchain)';
+
+export interface ProcessRegistryOptions {
+  /** Loads node-pty; the dynamic import by default (tests stand in a loader that fails). */
+  loadPty?: () => Promise<PtyModule>;
+}
+
 export class ProcessRegistry {
   private readonly running = new Set<StartedProcess>();
   private closed = false;
+  private pty: Promise<PtyModule> | undefined;
+
+  constructor(private readonly options: ProcessRegistryOptions = {}) {}
+
+  /** node-pty, loaded once; rejects with NO_PTY_MESSAGE when it is not installed. */
+  loadPty(): Promise<PtyModule> {
+    this.pty ??= (this.options.loadPty ?? (() => import(NODE_PTY) as Promise<PtyModule>))().catch((error: unknown) => {
+      this.pty = undefined;
+      throw new Error(NO_PTY_MESSAGE, { cause: error });
+    });
+    return this.pty;
+  }
 
   get size(): number {
     return this.running.size;
@@ -179,8 +217,9 @@ export const DEFAULT_TERMINAL_SIZE = { columns: 80, rows: 24 };
  * the exit only after the terminal's output has been read to its end.
  */
 export async function spawnTerminal(spec: ProcessSpec, registry: ProcessRegistry): Promise<TerminalProcess> {
+  const { spawn: spawnPty } = await registry.loadPty();
   const file = await lookPath(spec.argv[0] ?? '', spec.env, spec.cwd);
-  let terminal: IPty;
+  let terminal: Pty;
   try {
     terminal = spawnPty(file, spec.argv.slice(1), {
       name: 'xterm',

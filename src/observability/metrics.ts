@@ -73,7 +73,9 @@ export type UpgradeResult = (typeof UPGRADE_RESULTS)[number];
 export const CERTIFICATES = ['serving', 'client-ca', 'upstream-client'] as const;
 export type CertificateRole = (typeof CERTIFICATES)[number];
 
-export const RELOAD_RESULTS = ['success', 'failure'] as const;
+/** What became of a changed file: taken, or why not (token-file.ts names the first three). */
+export const RELOAD_RESULTS = ['success', 'invalid', 'empty', 'unstable', 'unreadable', 'unusable'] as const;
+export type ReloadResult = (typeof RELOAD_RESULTS)[number];
 
 /** A plain request: discovery and GETs take milliseconds; watches and `logs -f` last minutes or hours. */
 const REQUEST_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
@@ -311,6 +313,7 @@ export class GatewayMetrics {
     });
     for (const reason of CONNECTION_REFUSAL_REASONS) this.connectionsRefused.inc({ reason }, 0);
 
+
     // Known combinations start at 0, so rates and absent-series alerts work from the first scrape.
     for (const kind of SESSION_KINDS) {
       this.byteCells.set(kind, { 'client-to-upstream': { pending: 0 }, 'upstream-to-client': { pending: 0 } });
@@ -404,8 +407,12 @@ export class GatewayMetrics {
   }
 
   /** A rotated file was read: its setting name (`tls.cert`, `auth.tokenFile`, …) and the outcome. */
-  configReload(file: string, ok: boolean): void {
-    this.configReloads.inc({ file: this.reloadableSettings.has(file) ? file : OTHER, result: ok ? 'success' : 'failure' });
+  /**
+   * A watched file changed: `file` is the setting it feeds (`auth.tokenFile`, `tls.cert`; bounded by
+   * the configuration), `result` `success` or why it was refused (`invalid`, `empty`, `unstable`, …).
+   */
+  configReload(file: string, result: ReloadResult): void {
+    this.configReloads.inc({ file: this.reloadableSettings.has(file) ? file : OTHER, result });
   }
 
   /** The outcome of an upstream's reachability check (health.ts). */

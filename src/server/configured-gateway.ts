@@ -16,13 +16,14 @@ import { watchFiles, type FileWatcher } from '../config/file-watcher.js';
 import { caBundleProblem } from '../config/pem.js';
 import { HealthChecks, startAdminServer, upstreamReachableCheck } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
-import { GatewayMetrics, type SessionMetrics } from '../observability/metrics.js';
+import { GatewayMetrics, type ReloadResult, type SessionMetrics } from '../observability/metrics.js';
 import type { LiveSession } from '../translators/live-session.js';
 import { postJson } from '../upstream/api-client.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { EdgeAccess, type Authorizer, type EdgeAuthenticator } from './edge-access.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { withListenSetting } from './listen.js';
 import { PassthroughAccess } from './passthrough-access.js';
 import { RequestAuditor } from './request-audit.js';
 import type { RunningServer } from './running-server.js';
@@ -58,6 +59,16 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
   const limits = config.limits;
   const health = new HealthChecks({ logger, onUpstreamOutcome: (upstream, reachable) => metrics.upstreamReachable(upstream, reachable) });
   for (const upstream of config.upstreams) health.addUpstreamCheck(upstream.name, upstreamReachableCheck(upstream.name, upstream));
+
+  // The admin listener binds first: when its port is taken, the error names admin.listen and no
+  // "gateway listening" line has claimed that the gateway is up.
+  let admin: RunningServer | undefined;
+  if (config.admin) {
+    admin = await startAdminServer({ listen: config.admin, health, metrics, logger }).catch(async (error: unknown) => {
+      await sinks.close();
+      throw withListenSetting(error, 'admin.listen');
+    });
+  }
 
   const gateway = await startGateway({
     listen: config.listen,
@@ -102,18 +113,12 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       return false;
     },
     logger,
-  });
-
-  const stopWatchingUpstreams = health.watchUpstreams();
-  let admin: RunningServer | undefined;
-  try {
-    if (config.admin) admin = await startAdminServer({ listen: config.admin, health, metrics, logger });
-  } catch (error) {
-    stopWatchingUpstreams();
-    await gateway.close();
+  }).catch(async (error: unknown) => {
+    await admin?.close();
     await sinks.close();
     throw error;
-  }
+  });
+  const stopWatchingUpstreams = health.watchUpstreams();
 
   const watcher = watchReloadableFiles(config, gateway, edge?.tokenFile, logger, metrics, auditor);
   let stopped: Promise<void> | undefined;
@@ -147,7 +152,8 @@ async function edgeAccess(
   const { auth } = config;
   const byName = new Map(config.upstreams.map((upstream) => [upstream.name, upstream]));
   const reviewer = (requestUpstream: string): ResolvedUpstream => byName.get(auth.tokenReview.upstream ?? requestUpstream)!;
-  const tokenFile = auth.tokenFile ? await createTokenFileAuthenticator(auth.tokenFile.path) : undefined;
+  // The contents the configuration already read and parsed: serve refuses what check-config refuses.
+  const tokenFile = auth.tokenFile ? await createTokenFileAuthenticator(auth.tokenFile.path, { initial: auth.tokenFile.content }) : undefined;
 
   // TokenReview asks a cluster, possibly the request's own: one authenticator chain per upstream.
   const chains = new Map<string, ReturnType<typeof createUnionAuthenticator>>();
@@ -162,6 +168,7 @@ async function edgeAccess(
         chain.push(
           createTokenReviewAuthenticator({
             postJson: (path, body) => postJson(target, path, body),
+            audiences: auth.tokenReview.audiences,
             cacheTTLSeconds: auth.tokenReview.cacheTTLSeconds,
             negativeCacheTTLSeconds: auth.tokenReview.negativeCacheTTLSeconds,
           }),
@@ -175,7 +182,7 @@ async function edgeAccess(
   let authorizer: Authorizer | undefined;
   if (auth.authorization.mode === 'policy') {
     const policy = createPolicyAuthorizer(auth.authorization.policy);
-    authorizer = { authorize: async (user, attributes) => policy.authorize(user, attributes) };
+    authorizer = { authorize: async (user, attributes, upstream) => policy.authorize(user, attributes, upstream) };
   } else if (auth.authorization.mode === 'subjectAccessReview') {
     const reviewers = new Map(config.upstreams.map((upstream) => [upstream.name, createSubjectAccessReviewAuthorizer({ postJson: (path, body) => postJson(upstream, path, body) })]));
     authorizer = { authorize: (user, attributes, upstream) => reviewers.get(upstream)!.authorize(user, attributes) };
@@ -268,15 +275,17 @@ function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile
   const files = reloadableFiles(config);
   const current = new Map<string, string>();
   const tls = config.tls;
+  const tokenFileInForce = config.auth.tokenFile;
   const settingsOf = (path: string): string[] => files.filter((file) => file.path === path).map((file) => file.setting);
-  const counted = (path: string, ok: boolean): void => {
-    for (const setting of settingsOf(path)) metrics.configReload(setting, ok);
+  const counted = (path: string, result: ReloadResult): void => {
+    for (const setting of settingsOf(path)) metrics.configReload(setting, result);
   };
   return watchFiles(
-    files.map((file) => file.path),
+    // The token file's contents in force are known: a rewrite right after start is still a change.
+    files.map((file) => (file.path === tokenFileInForce?.path ? { path: file.path, content: tokenFileInForce.content } : file.path)),
     {
       onError: (path, message) => {
-        counted(path, false);
+        counted(path, 'unreadable');
         logger.warn({ event: 'reload-failed', path, err: message }, 'cannot read a watched file; keeping the previous contents');
       },
       onChange: (path, content) => {
@@ -300,17 +309,17 @@ function watchReloadableFiles(config: GatewayConfig, gateway: Gateway, tokenFile
           if (path === config.audit?.policyFile?.path) auditor.policy = parseAuditPolicy(content);
           if (tokenFile && path === config.auth.tokenFile?.path) {
             void tokenFile.reload().then((result) => {
-              counted(path, result.ok);
+              counted(path, result.ok ? 'success' : result.result);
               if (result.ok) logger.info({ event: 'reloaded', path, settings: setting, tokens: result.tokens }, 'reloaded the token file');
-              else logger.warn({ event: 'reload-failed', path, settings: setting, err: result.error }, 'the token file does not parse; keeping the previous tokens');
+              else logger.warn({ event: 'reload-failed', path, settings: setting, result: result.result, err: result.error }, 'the token file was not taken; keeping the previous tokens');
             });
             return;
           }
           recordCertificates(config, metrics);
-          counted(path, true);
+          counted(path, 'success');
           logger.info({ event: 'reloaded', path, settings: setting }, 'reloaded a rotated file');
         } catch (error) {
-          counted(path, false);
+          counted(path, 'unusable');
           logger.warn({ event: 'reload-failed', path, settings: setting, err: (error as Error).message }, 'a rotated file is not usable yet; keeping the previous contents');
         }
       },

@@ -90,8 +90,9 @@ export class EdgeAccess implements AccessControl {
 
     const result = await options.authenticator.authenticate(credentials, route.upstream.name);
     if (result.outcome === 'unavailable') {
-      options.logger.warn({ event: 'authentication-unavailable', reason: result.reason }, 'authentication unavailable');
-      deny({ stage: 'authentication', reason: 'unavailable', error: new HttpStatusError(503, 'ServiceUnavailable', `authentication is unavailable: ${result.reason}`) });
+      // The reason names the reviewer or issuer and its error: logged, never sent to the caller.
+      options.logger.warn({ event: 'authentication-unavailable', upstream: route.upstream.name, reason: result.reason }, 'authentication unavailable');
+      deny({ stage: 'authentication', reason: 'unavailable', error: new HttpStatusError(503, 'ServiceUnavailable', 'authentication is unavailable') });
     }
     if (result.outcome !== 'authenticated') {
       options.failedAuth?.recordFailure(address);
@@ -112,7 +113,9 @@ export class EdgeAccess implements AccessControl {
     if (options.authorizer) {
       const decision = await options.authorizer.authorize(user, attributes, route.upstream.name);
       if (decision.unavailable) {
-        deny({ stage: 'authorization', reason: 'unavailable', user, impersonator, error: new HttpStatusError(503, 'ServiceUnavailable', `authorization is unavailable: ${decision.reason}`) });
+        // The reason names the reviewer's address and error: the operator's to read, not the caller's.
+        options.logger.warn({ event: 'authorization-unavailable', upstream: route.upstream.name, reason: decision.reason }, 'authorization unavailable');
+        deny({ stage: 'authorization', reason: 'unavailable', user, impersonator, error: new HttpStatusError(503, 'ServiceUnavailable', 'authorization is unavailable') });
       }
       if (!decision.allowed) {
         deny({ stage: 'authorization', reason: 'denied', user, impersonator, error: new HttpStatusError(403, 'Forbidden', forbiddenMessage(user, attributes, decision.reason)) });

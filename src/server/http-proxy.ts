@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger.js';
-import type { UpstreamCall } from '../translators/upstream-call.js';
+import { gatewayIdentityRefusal, MAX_JUDGED_REFUSAL_BYTES, UPSTREAM_UNAVAILABLE, type UpstreamCall } from '../translators/upstream-call.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { endToEndHeaders } from './hop-by-hop.js';
@@ -50,6 +50,10 @@ export function createHttpProxy(logger: Logger, onAnswered?: ProxiedRequestObser
 
     upstreamReq.on('response', (upstreamRes) => {
       res.once('close', () => answered(upstreamRes.statusCode ?? 0));
+      if (call.identity && upstreamRes.statusCode === 403) {
+        answerForbidden(upstreamRes, res, call);
+        return;
+      }
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.headers));
       // Watches and `logs -f` send a header and then nothing for a while: show the client the
       // status at once instead of waiting for the first body chunk.
@@ -67,13 +71,36 @@ export function createHttpProxy(logger: Logger, onAnswered?: ProxiedRequestObser
       if (!res.destroyed) answered(0);
       const message = describeDialError(error);
       logger.warn({ auditID: call.auditID, upstream: call.upstreamName, method: req.method, path: call.path.split('?')[0], err: message }, 'proxied request failed');
-      sendStatusResponse(res, new HttpStatusError(503, 'ServiceUnavailable', message));
+      sendStatusResponse(res, new HttpStatusError(503, 'ServiceUnavailable', UPSTREAM_UNAVAILABLE));
     });
     // A client that goes away (Ctrl-C on a watch) must not leave the upstream request running.
     res.on('close', () => {
       if (!res.writableFinished) upstreamReq.destroy();
     });
     req.pipe(upstreamReq);
+  }
+
+  /** Edge mode: a 403 is read whole (bounded) so one naming the gateway's own user can be replaced. */
+  function answerForbidden(upstreamRes: IncomingMessage, res: ServerResponse, call: UpstreamCall): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    upstreamRes.on('data', (chunk: Buffer) => {
+      if (size < MAX_JUDGED_REFUSAL_BYTES) chunks.push(chunk);
+      size += chunk.length;
+    });
+    upstreamRes.on('error', () => res.destroy());
+    upstreamRes.on('end', () => {
+      const body = Buffer.concat(chunks).subarray(0, MAX_JUDGED_REFUSAL_BYTES);
+      const masked = gatewayIdentityRefusal(call, 403, body, logger);
+      if (masked) {
+        sendStatusResponse(res, new HttpStatusError(403, 'Forbidden', masked));
+        return;
+      }
+      const headers = endToEndHeaders(upstreamRes.headers);
+      delete headers['content-length'];
+      res.writeHead(403, upstreamRes.statusMessage, headers);
+      res.end(body);
+    });
   }
 
   return {

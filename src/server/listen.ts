@@ -29,3 +29,12 @@ export function listen(server: Server, address: ListenAddress): Promise<BoundAdd
     });
   });
 }
+
+/**
+ * Marks a failure to bind with the setting that named the address (`admin.listen`), so the command
+ * line can say which of its listeners could not start; the first setting given wins.
+ */
+export function withListenSetting(error: unknown, setting: string): unknown {
+  if (error !== null && typeof error === 'object') (error as { setting?: string }).setting ??= setting;
+  return error;
+}

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SessionLog, sessionSubject } from '../translators/session-log.js';
 import type { Logger } from '../observability/logger.js';
-import type { UpstreamCall } from '../translators/upstream-call.js';
+import { gatewayIdentityRefusal, UPSTREAM_UNAVAILABLE, type UpstreamCall } from '../translators/upstream-call.js';
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
@@ -124,7 +124,10 @@ export function relayUpgrade(
       settle(undefined);
     });
     res.on('end', () => {
-      replayResponse(clientSocket, res.statusCode ?? 502, res.rawHeaders, Buffer.concat(chunks).subarray(0, MAX_REPLAYED_BODY));
+      const body = Buffer.concat(chunks).subarray(0, MAX_REPLAYED_BODY);
+      const masked = gatewayIdentityRefusal(call, res.statusCode ?? 502, body, log);
+      if (masked) sendStatusOnSocket(clientSocket, new HttpStatusError(403, 'Forbidden', masked));
+      else replayResponse(clientSocket, res.statusCode ?? 502, res.rawHeaders, body);
       log.info({ status: res.statusCode }, 'upgrade refused by upstream');
       settle(undefined);
     });
@@ -135,7 +138,7 @@ export function relayUpgrade(
     answered = true;
     const message = describeDialError(error);
     log.warn({ err: message }, 'upgrade relay could not reach the upstream');
-    sendStatusOnSocket(clientSocket, new HttpStatusError(503, 'ServiceUnavailable', message));
+    sendStatusOnSocket(clientSocket, new HttpStatusError(503, 'ServiceUnavailable', UPSTREAM_UNAVAILABLE));
     settle(undefined);
   });
   upstreamReq.end();

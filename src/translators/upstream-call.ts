@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { dialSpdyUpgrade, UpstreamUnreachableError, type SpdyUpgradeOutcome } from '../upstream/spdy-dialer.js';
 import type { Logger } from '../observability/logger.js';
-import { replayResponse } from '../sessions/http-answers.js';
+import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
 import { forwardedHeaders, UPSTREAM_DIAL_TIMEOUT_MS } from './upgrade-request.js';
 import type { UserInfo } from '../auth/identity.js';
 import type { RequestAttributes } from '../auth/request-attributes.js';
@@ -42,13 +42,35 @@ export interface UpstreamCall {
   };
 }
 
+/**
+ * What a caller is told when its cluster cannot be reached. The detail (address, errno, TLS error)
+ * is the operator's: it goes to the log, never to a caller, who may not even be authenticated.
+ */
+export const UPSTREAM_UNAVAILABLE = 'the upstream cluster is unavailable';
+
+/** Bound on an upstream 403 body read to judge it; real ones are a short Status. */
+export const MAX_JUDGED_REFUSAL_BYTES = 64 * 1024;
+
+/**
+ * Edge mode: an upstream 403 saying the gateway may not impersonate names the gateway's own user
+ * (`User "system:serviceaccount:ksg:gateway" cannot impersonate …`). The caller is told which of
+ * its identities the cluster refused, not who the gateway is there; the original goes to the log.
+ * Returns the Status message to send instead, or undefined to replay the answer as it came.
+ */
+export function gatewayIdentityRefusal(call: UpstreamCall, statusCode: number, body: Buffer, logger: Logger): string | undefined {
+  if (!call.identity || statusCode !== 403 || !body.includes('cannot impersonate')) return undefined;
+  logger.warn({ event: 'impersonation-refused-upstream', upstream: call.upstreamName, reason: body.toString('utf8', 0, 1024) }, 'the upstream refused the gateway\'s impersonation');
+  return `the upstream cluster does not let the gateway act as user "${call.identity.user.name}"`;
+}
+
 export type UpgradedUpstream = Extract<SpdyUpgradeOutcome, { kind: 'upgraded' }>;
 
 /**
  * Dials the call's upstream for a SPDY session on behalf of a client's upgrade `req`, reporting the
  * time it took to `onDial`. A refusal (401, 403, 404, 400…) is replayed to the client as it came:
  * it is what a real API server would have said before upgrading, and kubectl prints it. An
- * unreachable upstream is handed to `unreachable`, which answers the client as its protocol allows.
+ * unreachable upstream is logged with its detail and `unreachable` is told only the message a
+ * caller may see (UPSTREAM_UNAVAILABLE), which it answers as the client's protocol allows.
  * Resolves with the upgraded connection, or undefined once the client has had its answer.
  */
 export async function dialForClient(
@@ -57,7 +79,7 @@ export async function dialForClient(
   client: Duplex,
   protocols: readonly string[],
   logger: Logger,
-  unreachable: (error: UpstreamUnreachableError) => void,
+  unreachable: (message: string) => void,
 ): Promise<UpgradedUpstream | undefined> {
   const started = performance.now();
   let outcome: SpdyUpgradeOutcome;
@@ -68,12 +90,14 @@ export async function dialForClient(
     call.onDial?.((performance.now() - started) / 1000, error as Error);
     if (!(error instanceof UpstreamUnreachableError)) throw error;
     logger.warn({ event: 'session-refused', reason: error.message }, 'upstream unreachable');
-    unreachable(error);
+    unreachable(UPSTREAM_UNAVAILABLE);
     return undefined;
   }
   if (outcome.kind === 'refused') {
     logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
-    replayResponse(client, outcome.statusCode, outcome.rawHeaders, outcome.body);
+    const masked = gatewayIdentityRefusal(call, outcome.statusCode, outcome.body, logger);
+    if (masked) sendStatusOnSocket(client, new HttpStatusError(403, 'Forbidden', masked));
+    else replayResponse(client, outcome.statusCode, outcome.rawHeaders, outcome.body);
     return undefined;
   }
   return outcome;

@@ -73,6 +73,22 @@ t.test('audit: the policy file is parsed and the webhook kubeconfig read, one li
   t.match(lonely.stderr, /^lonely\.yaml: audit\.policyFile: has no effect without audit\.path or audit\.webhook\n/);
 });
 
+t.test('a malformed token file: check-config and serve run one parser and both refuse it in one line', async (t) => {
+  await writeFile(join(dir, 'gateway.token'), 'gateway-token\n');
+  await writeFile(join(dir, 'tokens.csv'), 'alice-token,alice,u1\nbob-token,bob\n');
+  await writeFile(
+    join(dir, 'edge.yaml'),
+    'listen: 127.0.0.1:0\nadmin: {listen: "off"}\nupstreams: [{name: a, server: "https://127.0.0.1:1", credential: {tokenFile: gateway.token}}]\nauth: {mode: edge, tokenFile: tokens.csv}\n',
+  );
+  const problem = `auth.tokenFile: ${join(dir, 'tokens.csv')} line 2: must have at least 3 columns (token, user name, user uid), found 2`;
+  const checked = await cli(['check-config', '--config', 'edge.yaml'], { cwd: dir });
+  t.equal(checked.code, 1, 'check-config does not accept it');
+  t.equal(checked.stderr, `edge.yaml: ${problem}\nedge.yaml: 1 problem\n`);
+  const served = await cli(['serve', '--config', 'edge.yaml'], { cwd: dir });
+  t.equal(served.code, 2, 'serve: a configuration problem, exit 2');
+  t.equal(served.stderr, `kube-stream-gateway: edge.yaml: ${problem}\n`, 'one line, no stack trace');
+});
+
 t.test('--help: exit 0, usage on stdout', async (t) => {
   const result = await cli(['check-config', '--help']);
   t.equal(result.code, 0);

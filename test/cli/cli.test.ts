@@ -146,6 +146,10 @@ t.test('an address in use: exit 1 with one line naming it', async (t) => {
     t.match(result.stderr, new RegExp(`kube-stream-gateway: --listen: cannot listen on 127\\.0\\.0\\.1:${held.port}: address already in use\\n$`), args[0]!);
     t.notMatch(result.stderr, /\n\s+at /);
   }
+  const admin = await cli(['serve', '--listen', '127.0.0.1:0', '--admin-listen', `127.0.0.1:${held.port}`, '--upstream', 'https://127.0.0.1:1']);
+  t.equal(admin.code, 1, 'the admin port taken');
+  t.equal(admin.stderr, `kube-stream-gateway: admin.listen: cannot listen on 127.0.0.1:${held.port}: address already in use\n`, 'the error names admin.listen');
+  t.notMatch(admin.stdout, /listening/, 'and no "listening" line came before it');
   const unknownHost = await cli(['serve', '--listen', 'no-such-host.invalid:8080', '--upstream', 'https://127.0.0.1:1']);
   t.equal(unknownHost.code, 1);
   t.match(unknownHost.stderr, /^kube-stream-gateway: --listen: cannot listen: unknown host "no-such-host\.invalid"\n$/);

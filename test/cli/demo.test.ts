@@ -4,6 +4,7 @@
 import t from 'tap';
 import https from 'node:https';
 import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -148,4 +149,36 @@ t.test('a file at --kubeconfig-out that is not a demo kubeconfig is never overwr
   t.equal(code, 2);
   t.match(demo.stderr, /^kube-stream-gateway: --kubeconfig-out: .*config exists and is not a demo kubeconfig; refusing to overwrite it/);
   t.equal(await readFile(precious, 'utf8'), content, 'untouched');
+});
+
+t.test('a second demo with the same --kubeconfig-out refuses, and never touches the running one\'s file', async (t) => {
+  const kubeconfigPath = join(dir, 'shared.kubeconfig');
+  const first = new CliProcess(['demo', '--listen', '127.0.0.1:0', '--kubeconfig-out', kubeconfigPath]);
+  t.teardown(() => first.stop('SIGKILL'));
+  await first.waitFor('the banner', () => first.stderr.includes('Ctrl-C stops the demo'));
+  const written = await readFile(kubeconfigPath, 'utf8');
+
+  const second = new CliProcess(['demo', '--listen', '127.0.0.1:0', '--kubeconfig-out', kubeconfigPath]);
+  t.teardown(() => second.stop('SIGKILL'));
+  t.equal((await second.exited).code, 2, 'refused as a bad option');
+  t.equal(second.stderr, `kube-stream-gateway: --kubeconfig-out: ${kubeconfigPath} belongs to a demo that is still running (pid ${first.child.pid}); stop it first, or give this one another --kubeconfig-out (and --listen)\n`);
+  t.equal(await readFile(kubeconfigPath, 'utf8'), written, "the first demo's kubeconfig is untouched");
+  t.equal(await getVersion(readKubeconfig(written)), 200, 'and still reaches the first gateway');
+
+  t.equal(await first.stop('SIGTERM'), 0);
+  t.notOk(existsSync(kubeconfigPath), 'the owner removes its kubeconfig on stop');
+  t.notOk(existsSync(`${kubeconfigPath}.lock`), 'and its lock');
+});
+
+t.test('a lock left by a demo that was killed is taken over', async (t) => {
+  const kubeconfigPath = join(dir, 'orphan.kubeconfig');
+  const gone = spawnSync(process.execPath, ['-e', '']).pid; // a pid whose process has exited
+  await writeFile(`${kubeconfigPath}.lock`, `${gone}\n`);
+  await writeFile(kubeconfigPath, renderKubeconfig({ server: 'https://127.0.0.1:1', caPem: 'old', token: 'old', contextName: 'kube-stream-gateway-demo' }));
+  const demo = new CliProcess(['demo', '--listen', '127.0.0.1:0', '--kubeconfig-out', kubeconfigPath]);
+  t.teardown(() => demo.stop('SIGKILL'));
+  await demo.waitFor('the banner', () => demo.stderr.includes('Ctrl-C stops the demo'));
+  t.equal(await readFile(`${kubeconfigPath}.lock`, 'utf8'), `${demo.child.pid}\n`);
+  t.equal(await demo.stop('SIGTERM'), 0);
+  t.notOk(existsSync(kubeconfigPath));
 });

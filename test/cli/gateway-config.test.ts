@@ -143,7 +143,7 @@ shutdown: {gracePeriodSeconds: 3}
   t.equal(config.auth.oidc?.usernameClaim, 'sub', 'default');
   t.same(config.auth.oidc?.signingAlgorithms, ['RS256'], 'default');
   t.equal(config.auth.oidc?.clockSkewSeconds, 60);
-  t.same(config.auth.authorization.policy, [{ users: [], groups: ['devs'], verbs: ['exec'], namespaces: ['*'], pods: ['*'] }], 'rule defaults');
+  t.same(config.auth.authorization.policy, [{ users: [], groups: ['devs'], verbs: ['exec'], namespaces: ['*'], pods: ['*'], clusters: ['*'] }], 'rule defaults');
   t.same(config.auth.tokenReview, { cacheTTLSeconds: 120, negativeCacheTTLSeconds: 10 });
   t.same(config.auth.allowedOrigins, ['https://console.example.com']);
   t.same(config.audit, { path: join(etc, 'audit.log'), rotation: { maxSizeBytes: 100 * 1024 * 1024, maxBackups: 10, maxAgeDays: 0 } }, 'rotation on by default');
@@ -400,7 +400,8 @@ t.test('auth: edge mode needs credentials and configured authenticators; edge se
 auth:
   mode: edge
   authenticators: [clientCertificate, oidc, tokenFile, oidc]
-  tokenReview: {upstream: z}
+  tokenReview: {upstream: z, audiences: []}
+  authorization: {mode: policy, policy: [{users: [alice], verbs: [exec], clusters: [a, y, "*"]}]}
 `,
   );
   t.same((await problems({ config: edge })).sort(), [
@@ -408,6 +409,8 @@ auth:
     `${edge}: auth.oidc: required when auth.authenticators lists oidc`,
     `${edge}: auth.tokenFile: required when auth.authenticators lists tokenFile`,
     `${edge}: auth.tokenReview.upstream: "z" is not one of the upstreams (a, b, c)`,
+    `${edge}: auth.tokenReview.audiences: must list at least 1`,
+    `${edge}: auth.authorization.policy[0].clusters[1]: "y" is not one of the upstreams (a, b, c)`,
     `${edge}: tls.clientCA: required when auth.authenticators lists clientCertificate`,
     `${edge}: upstreams[0].credential: required in edge mode (auth.mode: edge): the gateway reaches the upstream with its own credential (tokenFile, or clientCert and clientKey, or a kubeconfig user)`,
   ].sort());

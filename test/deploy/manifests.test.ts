@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
@@ -170,7 +171,51 @@ t.test('base', async (t) => {
   t.equal(gateway.ports.find((port: Obj) => port.name === 'http')?.containerPort, 8080);
   t.equal(only(objects, 'Deployment').spec.template.spec.terminationGracePeriodSeconds, 35);
   t.equal(config.shutdown.gracePeriodSeconds, 25);
-  t.equal(only(objects, 'Secret').metadata.name, 'kube-stream-gateway-upstream');
+  t.notOk(find(objects, 'Secret'), 'no Secret: a re-apply never puts placeholders over the real one');
+  const volume = only(objects, 'Deployment').spec.template.spec.volumes[0];
+  t.ok(volume.projected.sources.some((source: Obj) => source.secret?.name === 'kube-stream-gateway-upstream'), 'the Secret the operator creates is mounted');
+});
+
+t.test('every overlay: no Secret to overwrite a real one, and the image set in one place', async (t) => {
+  for (const folder of ['deploy/base', 'deploy/overlays/ingress-backend', 'deploy/overlays/standalone', 'deploy/overlays/sidecar']) {
+    t.notOk(find(render(folder), 'Secret'), `${folder}: no Secret in the manifests`);
+  }
+  const kustomizations = execFileSync('find', [join(ROOT, 'deploy'), '-name', 'kustomization.yaml'], { encoding: 'utf8' }).trim().split('\n');
+  const settingImages = kustomizations.filter((file) => /^images:/m.test(readFileSync(file, 'utf8')));
+  t.same(settingImages.map((file) => file.slice(ROOT.length)), ['deploy/components/image/kustomization.yaml'], 'images: in one file only');
+  t.match(readFileSync(join(ROOT, 'deploy/components/image/kustomization.yaml'), 'utf8'), /placeholder/, 'and it says it is a placeholder');
+});
+
+t.test('autoscaling is sized for a streaming proxy: CPU request and target from the bench', async (t) => {
+  const objects = render('deploy/base');
+  const gateway = only(objects, 'Deployment').spec.template.spec.containers[0];
+  const target = only(objects, 'HorizontalPodAutoscaler').spec.metrics[0].resource.target.averageUtilization as number;
+  const requestCpu = Number(/^(\d+)m$/.exec(gateway.resources.requests.cpu)?.[1] ?? NaN) / 1000;
+  t.equal(requestCpu, 0.5, 'request 500m (docs/deployment.md, sizing)');
+  t.ok(target >= 60 && target <= 70, `target ${target} % of the request`);
+  // At ~3 CPU-s per GiB with TLS, the load a pod takes before the HPA adds one: 80–150 MiB/s.
+  const mibPerSecond = ((requestCpu * target) / 100 / 3) * 1024;
+  t.ok(mibPerSecond >= 80 && mibPerSecond <= 150, `${mibPerSecond.toFixed(0)} MiB/s per pod before scaling out`);
+  t.ok(Number(gateway.resources.limits.cpu) >= 4 * requestCpu, 'the limit leaves room for bursts while a new pod starts');
+});
+
+t.test('NetworkPolicy: the admin port only from the monitoring namespace, the listener from anyone', async (t) => {
+  for (const folder of ['deploy/base', 'deploy/overlays/ingress-backend', 'deploy/overlays/standalone']) {
+    const objects = render(folder);
+    const policy = only(objects, 'NetworkPolicy');
+    const deployment = only(objects, 'Deployment');
+    t.same(policy.spec.podSelector.matchLabels, deployment.spec.selector.matchLabels, `${folder}: it selects the gateway's pods`);
+    t.same(policy.spec.policyTypes, ['Ingress']);
+    const rules: Obj[] = policy.spec.ingress;
+    const admin = rules.filter((rule) => rule.ports.some((port: Obj) => port.port === 9090));
+    t.equal(admin.length, 1, 'one rule opens the admin port');
+    t.same(admin[0]!.from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], 'from the monitoring namespace only');
+    const listenerPort = deployment.spec.template.spec.containers[0].ports[0].containerPort as number;
+    const open = rules.find((rule) => rule.from === undefined);
+    t.ok(open?.ports.some((port: Obj) => port.port === listenerPort), `the listener port ${listenerPort} is open to clients`);
+    t.notOk(open?.ports.some((port: Obj) => port.port === 9090), 'but not the admin port');
+  }
+  t.notOk(find(render('deploy/overlays/sidecar'), 'NetworkPolicy'), "the sidecar: the application's own policy governs its pod");
 });
 
 t.test('overlay ingress-backend: Ingress and HTTPRoute with WebSocket-friendly timeouts', async (t) => {

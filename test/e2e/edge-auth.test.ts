@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import https from 'node:https';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -63,11 +63,16 @@ interface EdgeGateway {
   port: number;
   logs: LogRecorder;
   auditPath: string;
-  kubeconfig(name: string, user: Record<string, unknown>): Promise<string>;
+  /** `cluster`: reach that upstream through its `/clusters/{name}/` prefix. */
+  kubeconfig(name: string, user: Record<string, unknown>, cluster?: string): Promise<string>;
 }
 
 /** An edge-mode gateway from a real configuration file; `auth` and `limits` merge into the defaults below. */
-async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown>; network?: Record<string, unknown> } = {}): Promise<EdgeGateway> {
+async function edgeGateway(
+  t: Test,
+  name: string,
+  overrides: { auth?: Record<string, unknown>; limits?: Record<string, unknown>; network?: Record<string, unknown>; upstreams?: string[]; credentialFile?: string } = {},
+): Promise<EdgeGateway> {
   const dir = env.dir;
   const auditPath = join(dir, `${name}.audit.jsonl`);
   const configPath = join(dir, `${name}.yaml`);
@@ -77,7 +82,9 @@ async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<str
       listen: '127.0.0.1:0',
       tls: { cert: 'tls.crt', key: 'tls.key', clientCA: 'client-ca.crt' },
       admin: { listen: 'off' },
-      upstreams: [{ name: 'legacy', server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } }],
+      // Several names for the one cluster: each stands for a cluster of its own, reached by its prefix.
+      upstreams: (overrides.upstreams ?? ['legacy']).map((upstream) => ({ name: upstream, server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: overrides.credentialFile ?? 'gateway.token' } })),
+      ...(overrides.upstreams ? { routing: { defaultUpstream: overrides.upstreams[0] } } : {}),
       auth: {
         mode: 'edge',
         tokenFile: 'tokens.csv',
@@ -101,14 +108,14 @@ async function edgeGateway(t: Test, name: string, overrides: { auth?: Record<str
     port: running.gateway.port,
     logs,
     auditPath,
-    async kubeconfig(kubeconfigName, user) {
+    async kubeconfig(kubeconfigName, user, cluster) {
       const path = join(dir, `${name}-${kubeconfigName}.kubeconfig`);
       await writeFile(
         path,
         stringify({
           apiVersion: 'v1',
           kind: 'Config',
-          clusters: [{ name: 'gw', cluster: { server: url, 'certificate-authority-data': Buffer.from(env.ca.caCertPem).toString('base64') } }],
+          clusters: [{ name: 'gw', cluster: { server: cluster ? `${url}/clusters/${cluster}` : url, 'certificate-authority-data': Buffer.from(env.ca.caCertPem).toString('base64') } }],
           users: [{ name: 'caller', user }],
           contexts: [{ name: 'gw', context: { cluster: 'gw', user: 'caller', namespace: 'default' } }],
           'current-context': 'gw',
@@ -185,6 +192,32 @@ t.test('token file reload: a token added to the file works without a restart', a
   t.equal((await execAs(t, kubeconfig, 'dave now')).user, 'dave');
 });
 
+t.test('token file rewritten in place (printf > tokens.csv): no reload ever locks users out', async (t) => {
+  const gw = await edgeGateway(t, 'rewrite');
+  const path = join(env.dir, 'tokens.csv');
+  const original = await readFile(path, 'utf8');
+  t.teardown(() => writeFile(path, original));
+  const endpoint = { gateway: { port: gw.port }, caPem: env.ca.caCertPem };
+  const aliceGetsIn = async (when: string) =>
+    t.match(await rawExchange(endpoint, `GET /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: close\r\n\r\n`), /^HTTP\/1\.1 200 /, `alice gets in ${when}`);
+  const refused = (result: string) => gw.logs.waitFor((record) => record.event === 'reload-failed' && record.result === result);
+
+  const handle = await open(path, 'w'); // truncated, as the shell does before printf writes
+  t.teardown(() => handle.close());
+  t.match(await refused('empty'), { msg: /keeping the previous tokens/ });
+  await aliceGetsIn('while the file is empty');
+  await handle.write(original.slice(0, original.indexOf(',') + 3));
+  await refused('invalid');
+  await aliceGetsIn('while the file holds half a record');
+  await handle.write(original.slice(original.indexOf(',') + 3));
+  await gw.logs.waitFor((record) => record.event === 'reloaded' && record.tokens === 3);
+  await aliceGetsIn('after the write completes');
+  const metrics = (await gw.running.metrics.render()).body;
+  t.match(metrics, /kube_stream_gateway_config_reloads_total\{file="auth\.tokenFile",result="empty"\} 1/);
+  t.match(metrics, /kube_stream_gateway_config_reloads_total\{file="auth\.tokenFile",result="invalid"\} 1/);
+  t.match(metrics, /kube_stream_gateway_config_reloads_total\{file="auth\.tokenFile",result="success"\} 1/);
+});
+
 t.test('OIDC: an ID token in the kubeconfig; expired and wrong-audience tokens are refused', async (t) => {
   const gw = await edgeGateway(t, 'oidc');
   const now = Math.floor(Date.now() / 1000);
@@ -230,12 +263,70 @@ t.test('TokenReview: a token only the cluster knows; denied tokens and an unreac
   const raw = await rawExchange({ gateway: { port: down.port }, caPem: env.ca.caCertPem }, `GET /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${BOB}\r\nConnection: close\r\n\r\n`);
   t.match(raw, /^HTTP\/1\.1 503 /, 'the reviewer down is a 503, not a 401');
   t.match(raw, /authentication is unavailable/);
+  t.notMatch(raw, /ECONNREFUSED|127\.0\.0\.1|token review|upstream unreachable/, 'the reviewer and its error are not told to an unauthenticated caller');
+  t.ok(down.logs.records.some((record) => record.event === 'authentication-unavailable' && /ECONNREFUSED/.test(String(record.reason))), 'the log has the detail');
+
+  const sar = await edgeGatewayWithDeadReviewer(t, 'subjectAccessReview');
+  const denied = await rawExchange({ gateway: { port: sar.port }, caPem: env.ca.caCertPem }, `GET /clusters/reviewer/api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: close\r\n\r\n`);
+  t.match(denied, /^HTTP\/1\.1 503 /);
+  t.match(denied, /authorization is unavailable/);
+  t.notMatch(denied, /ECONNREFUSED|127\.0\.0\.1|subject access review|upstream unreachable/, 'nor the authorizer and its error');
+  t.ok(sar.logs.records.some((record) => record.event === 'authorization-unavailable' && /ECONNREFUSED/.test(String(record.reason))), 'the log has the detail');
+});
+
+t.test('identities stay per cluster: TokenReview audiences and policy rules scoped by clusters', async (t) => {
+  // legacy-a reviews tokens for every cluster; its token-file tokens are for its API audience only.
+  const wrongAudience = await edgeGateway(t, 'audience-b', {
+    upstreams: ['legacy-a', 'legacy-b'],
+    auth: { authenticators: ['tokenReview'], tokenReview: { upstream: 'legacy-a', audiences: ['https://legacy-b.example'] } },
+  });
+  await refusedExec(t, await wrongAudience.kubeconfig('bob-on-b', { token: BOB }, 'legacy-b'), /Unauthorized|must be logged in/);
+  const failure = wrongAudience.logs.records.find((record) => record.event === 'authentication-failed');
+  t.match(String(failure?.reason), /token not authenticated|audiences/, 'the log says why');
+  const rightAudience = await edgeGateway(t, 'audience-a', {
+    upstreams: ['legacy-a', 'legacy-b'],
+    auth: { authenticators: ['tokenReview'], tokenReview: { upstream: 'legacy-a', audiences: ['https://kubernetes.default.svc.cluster.local'] } },
+  });
+  t.equal((await execAs(t, await rightAudience.kubeconfig('bob-on-a', { token: BOB }, 'legacy-a'), 'for a')).user, 'bob', 'the audience the reviewer grants passes');
+
+  const scoped = await edgeGateway(t, 'clusters', {
+    upstreams: ['legacy-a', 'legacy-b'],
+    auth: { authorization: { mode: 'policy', policy: [{ users: ['alice'], verbs: ['*'], clusters: ['legacy-a'] }, { users: ['alice'], verbs: ['api'] }] } },
+  });
+  t.equal((await execAs(t, await scoped.kubeconfig('alice-a', { token: ALICE }, 'legacy-a'), 'on a')).user, 'alice', 'the rule allows its cluster');
+  await refusedExec(t, await scoped.kubeconfig('alice-b', { token: ALICE }, 'legacy-b'), /cannot create resource "pods\/exec".*no edge policy rule allows exec in namespace default on cluster legacy-b/);
+});
+
+t.test("a gateway credential that may not impersonate: callers are not told the gateway's own user name", async (t) => {
+  // bob exists on the cluster but may not impersonate: the cluster's 403 names him as the caller.
+  await writeFile(join(env.dir, 'weak-gateway.token'), BOB);
+  const gw = await edgeGateway(t, 'weak-credential', { credentialFile: 'weak-gateway.token' });
+  const plain = await rawExchange({ gateway: { port: gw.port }, caPem: env.ca.caCertPem }, `GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: close\r\n\r\n`);
+  t.match(plain, /^HTTP\/1\.1 403 /);
+  t.match(plain, /does not let the gateway act as user \\"alice\\"/);
+  t.notMatch(plain, /bob/, 'a plain request: not the gateway\'s user');
+  const exec = '/api/v1/namespaces/default/pods/demo/exec?command=true&stdout=true';
+  const webSocket = await connect({ gateway: { url: gw.url }, caPem: env.ca.caCertPem, token: ALICE }, exec, ['v5.channel.k8s.io']);
+  t.equal(webSocket.kind, 'refused', 'a WebSocket exec is refused before the upgrade');
+  if (webSocket.kind === 'refused') {
+    t.equal(webSocket.statusCode, 403);
+    t.match(JSON.parse(webSocket.body), { reason: 'Forbidden', message: 'the upstream cluster does not let the gateway act as user "alice"' });
+    t.notMatch(webSocket.body, /bob/, "a WebSocket exec: not the gateway's user");
+  }
+  const spdy = await rawExchange(
+    { gateway: { port: gw.port }, caPem: env.ca.caCertPem },
+    `POST ${exec} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ALICE}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n`,
+  );
+  t.match(spdy, /^HTTP\/1\.1 403 /, 'a relayed SPDY exec (kubectl 1.30 and older) likewise');
+  t.match(spdy, /does not let the gateway act as user/);
+  t.notMatch(spdy, /bob/, "a relayed SPDY exec: not the gateway's user");
+  t.ok(gw.logs.records.some((record) => record.event === 'impersonation-refused-upstream' && /User \\?"bob\\?" cannot impersonate/.test(String(record.reason))), 'the log has the upstream\'s words');
 });
 
 /** A gateway whose TokenReview goes to a second upstream that is not listening. */
-async function edgeGatewayWithDeadReviewer(t: Test): Promise<EdgeGateway> {
+async function edgeGatewayWithDeadReviewer(t: Test, authorization?: 'subjectAccessReview'): Promise<EdgeGateway> {
   const dead = await import('../helpers/closed-port.js').then((m) => m.closedPort());
-  const configPath = join(env.dir, 'dead-reviewer.yaml');
+  const configPath = join(env.dir, `dead-reviewer-${authorization ?? 'token-review'}.yaml`);
   await writeFile(
     configPath,
     stringify({
@@ -247,12 +338,15 @@ async function edgeGatewayWithDeadReviewer(t: Test): Promise<EdgeGateway> {
         { name: 'reviewer', server: `https://127.0.0.1:${dead}`, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } },
       ],
       routing: { defaultUpstream: 'legacy' },
-      auth: { mode: 'edge', authenticators: ['tokenReview'], tokenReview: { upstream: 'reviewer' } },
+      auth: authorization
+        ? { mode: 'edge', authenticators: ['tokenFile'], tokenFile: 'tokens.csv', authorization: { mode: authorization } }
+        : { mode: 'edge', authenticators: ['tokenReview'], tokenReview: { upstream: 'reviewer' } },
     }),
   );
-  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: new LogRecorder() }));
+  const logs = new LogRecorder();
+  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs }));
   t.teardown(() => running.close());
-  return { running, url: running.gateway.url, port: running.gateway.port, logs: new LogRecorder(), auditPath: '', kubeconfig: async () => '' };
+  return { running, url: running.gateway.url, port: running.gateway.port, logs, auditPath: '', kubeconfig: async () => '' };
 }
 
 t.test('exec is authorized as create: a get-only identity cannot exec (policy and SubjectAccessReview)', async (t) => {

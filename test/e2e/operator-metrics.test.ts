@@ -105,7 +105,7 @@ t.test('a plain request the upstream never answers is an upstream error', async 
 });
 
 t.test('reloads are counted per file, failures and successes', async (t) => {
-  const failures = 'kube_stream_gateway_config_reloads_total{file="upstreams[alpha].ca",result="failure"}';
+  const failures = 'kube_stream_gateway_config_reloads_total{file="upstreams[alpha].ca",result="unusable"}';
   const successes = 'kube_stream_gateway_config_reloads_total{file="upstreams[alpha].ca",result="success"}';
   t.equal(await metric(failures), 0);
   await writeFile(join(env.dir, 'ca.crt'), 'not a certificate\n');

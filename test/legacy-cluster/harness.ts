@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/observability/logger.js';
 import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
-import { startLegacyCluster, type LegacyCluster } from '../../src/legacy-cluster/cluster.js';
+import { startLegacyCluster, type LegacyCluster, type LegacyClusterOptions } from '../../src/legacy-cluster/cluster.js';
 import type { AccessRule } from '../../src/legacy-cluster/authorizer.js';
 import type { LegacyUser } from '../../src/legacy-cluster/identity.js';
 import { SpdyConnection, type SpdyStream } from '../../src/sessions/spdy-connection.js';
@@ -36,6 +36,7 @@ export interface HarnessOptions {
   workRoot?: string;
   users?: LegacyUser[];
   rules?: AccessRule[];
+  loadPty?: LegacyClusterOptions['loadPty'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -58,6 +59,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     tls: serverTls,
     logger: createLogger({ destination: logs, level: 'debug' }),
     streamCreationTimeoutMs: options.streamCreationTimeoutMs,
+    loadPty: options.loadPty,
     workRoot: options.workRoot,
   });
   let kubeconfig: string | undefined;

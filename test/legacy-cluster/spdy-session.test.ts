@@ -2,6 +2,7 @@
 // version, the end of a session (RST_STREAM CANCEL on every stream, then GOAWAY), tty and resize,
 // start failures, timeouts and clients that vanish.
 import t from 'tap';
+import { NO_PTY_MESSAGE } from '../../src/legacy-cluster/processes.js';
 import { until as waitUntil } from '../helpers/wait.js';
 import { startHarness, dialSpdy, openStreams, collect, execPath, until, isAlive, type Harness, type SpdySession } from './harness.js';
 
@@ -156,6 +157,24 @@ t.test('a command that cannot be started: the runtime error as an InternalError 
   const tty = await dialSpdy(h, execPath(['./not-here'], { container: 'shell', stdout: 'true', tty: 'true' }));
   const u = openStreams(tty.connection, ['error', 'stdout', 'resize']);
   t.match(JSON.parse((await collect(u.error!)).toString()).message, /exec: "\.\/not-here": stat \.\/not-here: no such file or directory: unknown$/);
+});
+
+t.test('without node-pty (an optional dependency): a tty exec fails with one clear Status, pipes still work', async (t) => {
+  const withoutPty = await startHarness({
+    loadPty: async () => {
+      throw Object.assign(new Error("Cannot find package 'node-pty'"), { code: 'ERR_MODULE_NOT_FOUND' });
+    },
+  });
+  t.teardown(() => withoutPty.close());
+  const tty = await dialSpdy(withoutPty, execPath(['sh'], { container: 'shell', stdin: 'true', stdout: 'true', tty: 'true' }));
+  const u = openStreams(tty.connection, ['error', 'stdin', 'stdout', 'resize']);
+  const status = JSON.parse((await collect(u.error!)).toString());
+  t.match(status, { status: 'Failure', reason: 'InternalError', code: 500 });
+  t.equal(status.message, `Internal error occurred: error executing command in container: ${NO_PTY_MESSAGE}`);
+  t.notMatch(status.message, /ERR_MODULE_NOT_FOUND|Cannot find package/, 'one message, not the loader\'s error');
+  const piped = await dialSpdy(withoutPty, execPath(['echo', 'piped'], { container: 'shell', stdout: 'true' }));
+  const p = openStreams(piped.connection, ['error', 'stdout']);
+  t.equal((await collect(p.stdout!)).toString(), 'piped\n', 'exec without a tty needs no node-pty');
 });
 
 t.test('an empty command is not refused before the upgrade: runc reports it on the error stream', async (t) => {

@@ -255,14 +255,15 @@ t.test('certificate expiry as a timestamp (earliest of a bundle) and reloads per
 
   containsLines(t, await samples(metrics, 'kube_stream_gateway_config_reloads_total'), [
     'kube_stream_gateway_config_reloads_total{file="tls.cert",result="success"} 0',
-    'kube_stream_gateway_config_reloads_total{file="upstreams[a].ca",result="failure"} 0',
+    'kube_stream_gateway_config_reloads_total{file="upstreams[a].ca",result="unusable"} 0',
+    'kube_stream_gateway_config_reloads_total{file="upstreams[a].ca",result="empty"} 0',
   ]);
-  metrics.configReload('tls.cert', true);
-  metrics.configReload('upstreams[a].ca', false);
-  metrics.configReload('/etc/passwd', true);
+  metrics.configReload('tls.cert', 'success');
+  metrics.configReload('upstreams[a].ca', 'unusable');
+  metrics.configReload('/etc/passwd', 'success');
   containsLines(t, await samples(metrics, 'kube_stream_gateway_config_reloads_total'), [
     'kube_stream_gateway_config_reloads_total{file="tls.cert",result="success"} 1',
-    'kube_stream_gateway_config_reloads_total{file="upstreams[a].ca",result="failure"} 1',
+    'kube_stream_gateway_config_reloads_total{file="upstreams[a].ca",result="unusable"} 1',
     'kube_stream_gateway_config_reloads_total{file="other",result="success"} 1',
   ]);
 });

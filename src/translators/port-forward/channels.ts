@@ -85,7 +85,7 @@ export class PortForwardChannels {
     }
     const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
 
-    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (error) => refuse(new HttpStatusError(503, 'ServiceUnavailable', error.message)));
+    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (message) => refuse(new HttpStatusError(503, 'ServiceUnavailable', message)));
     if (!outcome) return undefined;
     const upstreamSocket = outcome.socket;
     if (socket.destroyed) {

@@ -55,8 +55,8 @@ export class PortForwardTunnel {
       return undefined;
     }
     // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
-    const outcome = await dialForClient(call, req, socket, tunneledProtocols(call.offeredProtocols), logger, (error) =>
-      sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', error.message)),
+    const outcome = await dialForClient(call, req, socket, tunneledProtocols(call.offeredProtocols), logger, (message) =>
+      sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message)),
     );
     if (!outcome) return undefined;
     const upstream = outcome.socket;

@@ -93,8 +93,8 @@ export class RemoteCommandTranslator {
 
     // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure
     // reported as an InternalError Status on the error channel (apiserver streamtranslator.go).
-    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (error) =>
-      this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${error.message}`),
+    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (message) =>
+      this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${message}`),
     );
     if (!outcome) return undefined;
 

@@ -19,6 +19,13 @@ t.test('policy verbs', async (t) => {
   t.equal(policyVerb(api('GET', '/apis/x.io/v1/namespaces/a/pods/b/exec')), 'api', 'a CRD named pods is not the core pods resource');
 });
 
+t.test('clusters: a rule scoped to one upstream does not allow another', async (t) => {
+  const policy = createPolicyAuthorizer([{ users: ['alice'], verbs: ['*'], clusters: ['legacy-a'] }, { users: ['bob'], verbs: ['*'] }]);
+  t.equal(policy.authorize(alice, exec('default', 'web'), 'legacy-a').allowed, true);
+  t.same(policy.authorize(alice, exec('default', 'web'), 'legacy-b'), { allowed: false, reason: 'no edge policy rule allows exec in namespace default on cluster legacy-b' });
+  t.equal(policy.authorize(bob, exec('default', 'web'), 'legacy-b').allowed, true, 'absent clusters = all');
+});
+
 t.test('first matching rule allows; no match denies', async (t) => {
   const policy = createPolicyAuthorizer([
     { users: ['alice'], groups: ['devs'], verbs: ['exec', 'attach', 'portforward', 'api'], namespaces: ['default'], pods: ['web-*'] },

@@ -1,6 +1,7 @@
 // kube-apiserver --token-auth-file: CSV rules, authentication, reload keeping the last good contents.
 import t from 'tap';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTokenFileAuthenticator, parseTokenFile, TokenFileError } from '../../../src/auth/token-file.js';
@@ -54,8 +55,49 @@ t.test('authenticate, and reload() keeps the last good contents on an error', as
   t.match(await auth.authenticate({ bearerToken: 'secret-a' }), { outcome: 'rejected' }, 'removed tokens stop working');
 
   rmSync(path);
-  t.match(await auth.reload(), { ok: false, error: /ENOENT/ });
+  t.match(await auth.reload(), { ok: false, result: 'unreadable', error: /ENOENT/ });
   t.match(await auth.authenticate({ bearerToken: 'secret-c' }), { outcome: 'authenticated' });
+});
+
+t.test('a file rewritten in place: a truncated or half-written file never replaces the tokens in force', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ksg-tokens-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'tokens.csv');
+  writeFileSync(path, 'secret-a,alice,u1\nsecret-b,bob,u2\n');
+  const auth = await createTokenFileAuthenticator(path, { settleMs: 5 });
+  // `printf '…' > tokens.csv`: the shell truncates first, then the writes arrive in pieces.
+  const handle = await open(path, 'w');
+  t.teardown(() => handle.close());
+  t.match(await auth.reload(), { ok: false, result: 'empty', error: /no tokens.*keeping the previous 2 tokens/ }, 'the truncated file is refused');
+  t.match(await auth.authenticate({ bearerToken: 'secret-a' }), { outcome: 'authenticated' }, 'alice still gets in');
+  await handle.write('secret-a,alice,u1\nsecret-b,bo');
+  t.match(await auth.reload(), { ok: false, result: 'invalid' }, 'half a record is refused');
+  t.match(await auth.authenticate({ bearerToken: 'secret-b' }), { outcome: 'authenticated' }, 'bob too: the empty file was never kept');
+  await handle.write('b,u2\nsecret-c,carol,u3\n');
+  t.match(await auth.reload(), { ok: true, tokens: 3 }, 'the complete file is taken');
+  t.match(await auth.authenticate({ bearerToken: 'secret-c' }), { outcome: 'authenticated', user: { name: 'carol' } });
+
+  const emptyAtStart = join(dir, 'empty.csv');
+  writeFileSync(emptyAtStart, '');
+  const none = await createTokenFileAuthenticator(emptyAtStart);
+  writeFileSync(emptyAtStart, '\n');
+  t.match(await none.reload(), { ok: true, tokens: 0 }, 'a file that had no tokens may stay empty');
+});
+
+t.test('a file still being written is read until two reads agree, and given up when it never settles', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ksg-tokens-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'tokens.csv');
+  writeFileSync(path, 'secret-a,alice,u1\n');
+  const auth = await createTokenFileAuthenticator(path, { settleMs: 30, maxReads: 4 });
+  // A writer that appends a record every few milliseconds: no two reads 30 ms apart agree.
+  let n = 0;
+  const writer = setInterval(() => appendFileSync(path, `secret-${n},user-${n++},u\n`), 2);
+  const unsettled = await auth.reload();
+  clearInterval(writer);
+  t.match(unsettled, { ok: false, result: 'unstable', error: /kept changing over 4 reads; keeping the previous 1 token/ });
+  t.match(await auth.authenticate({ bearerToken: 'secret-a' }), { outcome: 'authenticated' });
+  t.match(await auth.reload(), { ok: true, tokens: n + 1 }, 'once the writer is done, the whole file is taken');
 });
 
 t.test('the first load must succeed', async (t) => {

@@ -25,7 +25,7 @@ function upstream(answer: (token: string) => { status: number; body: unknown } |
 const review = (status: unknown) => ({ status: 201, body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status } });
 const known = upstream((token) =>
   token === 'good'
-    ? review({ authenticated: true, user: { username: 'system:serviceaccount:ns:sa', uid: 'u-1', groups: ['system:serviceaccounts'], extra: { 'authentication.kubernetes.io/pod-name': ['p'] } } })
+    ? review({ authenticated: true, user: { username: 'system:serviceaccount:ns:sa', uid: 'u-1', groups: ['system:serviceaccounts'], extra: { 'authentication.kubernetes.io/pod-name': ['p'] } }, audiences: ['https://kubernetes.default.svc'] })
     : review({ authenticated: false, error: 'invalid bearer token' }),
 );
 
@@ -41,6 +41,23 @@ t.test('allowed: the user from status.user; the request is a TokenReview', async
     body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'good', audiences: ['https://kubernetes.default.svc'] } },
   });
   t.same(await auth.authenticate({}), { outcome: 'no-credential' });
+});
+
+t.test('audiences: sent as spec.audiences; an answer whose status.audiences misses them is rejected', async (t) => {
+  const issuedFor = (audiences: string[] | undefined) =>
+    upstream(() => review({ authenticated: true, user: { username: 'system:serviceaccount:ns:sa' }, ...(audiences ? { audiences } : {}) }));
+  const wanted = ['https://cluster-b.example'];
+  const other = issuedFor(['https://cluster-a.example']);
+  const result = await createTokenReviewAuthenticator({ postJson: other.postJson, audiences: wanted }).authenticate({ bearerToken: 'sa-token' });
+  t.match(result, { outcome: 'rejected', reason: /not for audiences https:\/\/cluster-b\.example/ });
+  t.same((other.calls[0]!.body as { spec: { audiences: string[] } }).spec.audiences, wanted);
+  t.match(await createTokenReviewAuthenticator({ postJson: issuedFor(undefined).postJson, audiences: wanted }).authenticate({ bearerToken: 'x' }), { outcome: 'rejected' }, 'no audiences in the answer');
+  t.match(
+    await createTokenReviewAuthenticator({ postJson: issuedFor(['https://cluster-a.example', ...wanted]).postJson, audiences: wanted }).authenticate({ bearerToken: 'y' }),
+    { outcome: 'authenticated' },
+    'one audience in common is enough',
+  );
+  t.match(await createTokenReviewAuthenticator({ postJson: issuedFor(undefined).postJson }).authenticate({ bearerToken: 'z' }), { outcome: 'authenticated' }, 'without audiences configured, none is checked');
 });
 
 t.test('denied: rejected with the upstream error', async (t) => {
