@@ -14,13 +14,16 @@ export class GatewayWatch {
 
   constructor(readonly process: ServerProcess) {
     process.onLog((record) => {
-      if (record.event === 'session-start') {
+      // A relayed upgrade logs session lines too (mode relay): counted apart, never as translated.
+      if (record.mode === 'relay') {
+        if (record.event !== 'session-start') return;
+        this.relayed += 1;
+      } else if (record.event === 'session-start') {
         // The start line names the client's protocol in every translator (the tunnel's end line does not).
         this.started += 1;
         const protocol = String(record.clientProtocol ?? 'unknown');
         this.clientProtocols.set(protocol, (this.clientProtocols.get(protocol) ?? 0) + 1);
       } else if (record.event === 'session-end') this.ended += 1;
-      else if (record.msg === 'relayed upgrade started') this.relayed += 1;
       else return;
       for (const wake of this.waiters.splice(0)) wake();
     });

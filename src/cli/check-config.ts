@@ -11,7 +11,7 @@ parse, keys match them, CA bundles and token files are readable), relative to th
 The file is checked alone: serve's flags and KSG_* environment variables are not applied.
 
 Prints "FILE: ok" and a summary line, and exits 0; or prints every problem, one per line on stderr,
-and exits 1. Exit 2: bad options.
+and exits 2, as serve does for the same file. Exit 2 also for bad options.
 
 Options:
   --config FILE   the YAML configuration file (see docs/configuration.md)
@@ -32,7 +32,8 @@ export async function runCheckConfig(args: string[]): Promise<void> {
     if (!(error instanceof ConfigError)) throw error;
     const lines = error.message.split('\n');
     process.stderr.write(`${lines.join('\n')}\n${file}: ${lines.length} ${lines.length === 1 ? 'problem' : 'problems'}\n`);
-    process.exitCode = 1;
+    // The same exit code serve gives the same configuration: a script can run either to check a file.
+    process.exitCode = 2;
     return;
   }
   process.stdout.write(`${file}: ok\n${summary(config)}\n`);

@@ -73,7 +73,8 @@ t.test('the protocols clients spoke come from session-start lines; relayed upgra
   gateway.log({ event: 'session-end' });
   gateway.log({ event: 'session-start', clientProtocol: 'SPDY/3.1+portforward.k8s.io' });
   gateway.log({ event: 'session-end' });
-  gateway.log({ msg: 'relayed upgrade started' });
+  gateway.log({ event: 'session-start', mode: 'relay', clientProtocol: 'SPDY/3.1' });
+  gateway.log({ event: 'session-end', mode: 'relay' });
   t.same(watch.since(mark), { ended: 2, relayed: 1, clientProtocols: { 'SPDY/3.1+portforward.k8s.io': 1 } });
 });
 

@@ -1,4 +1,4 @@
-// `kube-stream-gateway check-config --config FILE`: exit 0 with "FILE: ok" and a summary, exit 1
+// `kube-stream-gateway check-config --config FILE`: exit 0 with "FILE: ok" and a summary, exit 2
 // with every problem (one line each, then their count), exit 2 for bad options; nothing starts.
 import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,10 +20,10 @@ t.test('a valid file: exit 0, "FILE: ok" and a summary line, environment not app
   t.equal(result.stdout, 'ok.yaml: ok\nlisten http://0.0.0.0:0; admin off; 2 upstreams: a https://a:6443/, b http://b:8080/; default upstream none; auth passthrough\n');
 });
 
-t.test('an invalid file: exit 1, every problem on stderr, then their count', async (t) => {
+t.test('an invalid file: exit 2, every problem on stderr, then their count', async (t) => {
   await writeFile(join(dir, 'bad.yaml'), 'listen: nowhere\ntls: {cert: missing.crt}\nupstreams: [{name: a, server: "ftp://a"}]\nextra: 1\n');
   const result = await cli(['check-config', '--config', 'bad.yaml'], { cwd: dir });
-  t.equal(result.code, 1);
+  t.equal(result.code, 2);
   t.equal(result.stdout, '');
   t.same(result.stderr.split('\n'), [
     'bad.yaml: listen: expected HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080; port 0-65535), got "nowhere"',
@@ -35,13 +35,13 @@ t.test('an invalid file: exit 1, every problem on stderr, then their count', asy
   ]);
 });
 
-t.test('files it names are read and checked: exit 1 naming the field and the path', async (t) => {
+t.test('files it names are read and checked: exit 2 naming the field and the path', async (t) => {
   await writeFile(join(dir, 'files.yaml'), 'tls: {cert: missing.crt, key: files.yaml}\nupstreams: [{name: a, server: "https://a"}]\n');
   const result = await cli(['check-config', '--config', join(dir, 'files.yaml')]);
-  t.equal(result.code, 1);
+  t.equal(result.code, 2);
   t.equal(result.stderr, `${join(dir, 'files.yaml')}: tls.cert: cannot read ${join(dir, 'missing.crt')}: no such file or directory\n${join(dir, 'files.yaml')}: 1 problem\n`);
   const absent = await cli(['check-config', '--config', 'absent.yaml'], { cwd: dir });
-  t.equal(absent.code, 1);
+  t.equal(absent.code, 2);
   t.equal(absent.stderr, '--config: cannot read absent.yaml: no such file or directory\nabsent.yaml: 1 problem\n');
 });
 
@@ -52,7 +52,7 @@ t.test('audit: the policy file is parsed and the webhook kubeconfig read, one li
     'upstreams: [{name: a, server: "https://a"}]\naudit: {path: "-", policyFile: policy.yaml, maxBackups: -1, webhook: {kubeconfig: nowhere.kubeconfig, batchMaxWaitSeconds: 0}}\n',
   );
   const result = await cli(['check-config', '--config', 'audit.yaml'], { cwd: dir });
-  t.equal(result.code, 1);
+  t.equal(result.code, 2);
   t.same(result.stderr.split('\n'), [
     'audit.yaml: audit.maxBackups: must be 0 or more',
     'audit.yaml: audit.webhook.batchMaxWaitSeconds: must be more than 0',
@@ -61,7 +61,7 @@ t.test('audit: the policy file is parsed and the webhook kubeconfig read, one li
   ], 'the schema first');
   await writeFile(join(dir, 'audit.yaml'), 'upstreams: [{name: a, server: "https://a"}]\naudit: {path: "-", policyFile: policy.yaml, webhook: {kubeconfig: nowhere.kubeconfig}}\n');
   const files = await cli(['check-config', '--config', 'audit.yaml'], { cwd: dir });
-  t.equal(files.code, 1);
+  t.equal(files.code, 2);
   t.same(files.stderr.split('\n'), [
     `audit.yaml: audit.policyFile: ${join(dir, 'policy.yaml')}: rules[1].level: must be one of None, Metadata, Request, RequestResponse, not "Everything"`,
     `audit.yaml: audit.webhook.kubeconfig: kubeconfig ${join(dir, 'nowhere.kubeconfig')}: cannot read: no such file or directory`,
@@ -82,7 +82,7 @@ t.test('a malformed token file: check-config and serve run one parser and both r
   );
   const problem = `auth.tokenFile: ${join(dir, 'tokens.csv')} line 2: must have at least 3 columns (token, user name, user uid), found 2`;
   const checked = await cli(['check-config', '--config', 'edge.yaml'], { cwd: dir });
-  t.equal(checked.code, 1, 'check-config does not accept it');
+  t.equal(checked.code, 2, 'check-config does not accept it');
   t.equal(checked.stderr, `edge.yaml: ${problem}\nedge.yaml: 1 problem\n`);
   const served = await cli(['serve', '--config', 'edge.yaml'], { cwd: dir });
   t.equal(served.code, 2, 'serve: a configuration problem, exit 2');

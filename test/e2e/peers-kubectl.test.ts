@@ -60,9 +60,9 @@ t.before(async () => {
 });
 t.teardown(() => rm(local, { recursive: true, force: true }));
 
-const relayed = (): LogRecord[] => stack.gatewayLogs.find((r) => r.msg === 'relayed upgrade started');
+const relayed = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-start' && r.mode === 'relay');
 const ends = (): LogRecord[] => stack.sessionEnds();
-const starts = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-start');
+const starts = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-start' && r.mode !== 'relay');
 interface Mark {
   sessions: number;
   starts: number;
@@ -86,7 +86,7 @@ function assertPath(t: Test, before: Mark, release: Release, kind: 'remoteComman
   } else {
     t.equal(sessions.length, 0, 'not translated');
     t.ok(relays.length >= 1, 'SPDY relayed untouched');
-    for (const r of relays) t.equal(r.protocol, kind === 'remoteCommand' ? 'v4.channel.k8s.io' : 'portforward.k8s.io');
+    for (const r of relays) t.equal(r.upstreamProtocol, kind === 'remoteCommand' ? 'v4.channel.k8s.io' : 'portforward.k8s.io');
   }
   return sessions;
 }

@@ -77,7 +77,7 @@ export async function startPeerStack(options: PeerStackOptions = {}): Promise<Pe
     modernKubeconfig,
     podDir: dir,
     gatewayLogs,
-    sessionEnds: () => gatewayLogs.find((record) => record.event === 'session-end'),
+    sessionEnds: () => gatewayLogs.find((record) => record.event === 'session-end' && record.mode !== 'relay'),
     async close() {
       await gateway.close();
       await Promise.all([legacy.close(), modern?.close()]);
