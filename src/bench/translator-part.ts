@@ -6,7 +6,7 @@ import { startPeer, type Peer } from './go-peers.js';
 import { echoThrough, runKubectl, startForward, type KubectlCall } from './kubectl.js';
 import { execDownloadRow, execUploadRow, expectClientProtocol, kubectlWorkspace, portForwardEchoRow, SPDY_ONLY, type KubectlRow, type KubectlWorkspace } from './kubectl-rows.js';
 import { cpuSecondsOf, PLACEMENT, pinToCpu, startGatewayServer, track, type ServerProcess } from './processes.js';
-import { spread, type PartRows } from './results.js';
+import { spread, type PartRows, type Spread } from './results.js';
 import { above, perGiBTargets, TARGETS } from './targets.js';
 
 const MiB = 1024 * 1024;
@@ -147,8 +147,9 @@ async function measureRow(
   rows.note(expectClientProtocol(watch, mark, row));
 
   const { gateway, modern, direct } = measured.results as Record<'gateway' | 'modern' | 'direct', Metered[]>;
-  const throughput = (runs: Metered[]): ReturnType<typeof spread> => spread(runs.map((run) => bytes / MiB / run.seconds));
-  const perGiB = (seconds: number[]): ReturnType<typeof spread> => spread(seconds.map((cpu) => cpu / (row.bytesMoved / GiB)));
+  const throughput = (runs: Metered[]): Spread => spread(runs.map((run) => bytes / MiB / run.seconds));
+  // CPU seconds or full GCs per GiB the translating hop moved.
+  const perGiB = (amounts: number[]): Spread => spread(amounts.map((amount) => amount / (row.bytesMoved / GiB)));
   const gatewayThroughput = throughput(gateway);
   const goTranslator = throughput(modern);
   const cpu = perGiB(measured.gatewayCpu);
