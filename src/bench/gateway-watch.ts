@@ -81,7 +81,8 @@ export interface WatchMark {
   clientProtocols: Map<string, number>;
 }
 
-export type PathName = 'gateway' | 'floor' | 'direct';
+/** `modern`: kubectl straight to a 1.31+ API server, its own translator (the translator part only). */
+export type PathName = 'gateway' | 'floor' | 'direct' | 'modern';
 
 export interface Alternated<T> {
   results: Partial<Record<PathName, T[]>>;
@@ -91,9 +92,10 @@ export interface Alternated<T> {
 }
 
 /**
- * Each path's run `repeat` times, the order reversed every other round (direct, floor, gateway; then
- * gateway, floor, direct; …), so that whatever else the machine does falls on every path alike. The
- * gateway's runs are measured with `watch` (each opens at least `sessions` sessions).
+ * Each path's run `repeat` times, the order reversed every other round (direct, floor, modern,
+ * gateway; then gateway, modern, floor, direct; …), so that whatever else the machine does falls on
+ * every path alike. The gateway's runs are measured with `watch` (each opens at least `sessions`
+ * sessions).
  */
 export async function alternate<T>(
   repeat: number,
@@ -102,7 +104,7 @@ export async function alternate<T>(
   sessions: number,
   onRound?: (round: number) => void,
 ): Promise<Alternated<T>> {
-  const order = (['direct', 'floor', 'gateway'] as const).filter((path) => runs[path]);
+  const order = (['direct', 'floor', 'modern', 'gateway'] as const).filter((path) => runs[path]);
   const alternated: Alternated<T> = { results: {}, gatewayCpu: [], gatewayGcs: [] };
   for (let round = 1; round <= repeat; round++) {
     onRound?.(round);

@@ -47,10 +47,10 @@ const KUBECTL_TIMEOUT_MS = 300_000;
 
 /**
  * One kubectl command: `stdinBytes` zero bytes on its stdin (then end of file; none: closed at once),
- * its stdout counted and dropped. Resolves with the seconds from spawn to exit and the stdout count;
- * rejects naming kubectl's stderr when it exits non-zero.
+ * its stdout counted and dropped. Resolves with the seconds from spawn to exit, the stdout count and
+ * the end of its stderr (the last 4 KiB); rejects naming kubectl's stderr when it exits non-zero.
  */
-export function runKubectl(call: KubectlCall, args: string[], stdinBytes = 0): Promise<{ seconds: number; stdoutBytes: number }> {
+export function runKubectl(call: KubectlCall, args: string[], stdinBytes = 0): Promise<{ seconds: number; stdoutBytes: number; stderr: string }> {
   const started = process.hrtime.bigint();
   const child = spawn(call.binary, ['--kubeconfig', call.kubeconfig, ...args], { env: call.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdoutBytes = 0;
@@ -65,7 +65,7 @@ export function runKubectl(call: KubectlCall, args: string[], stdinBytes = 0): P
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolve({ seconds, stdoutBytes });
+      if (code === 0) resolve({ seconds, stdoutBytes, stderr });
       else reject(new Error(`kubectl ${args.slice(0, 2).join(' ')} exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' / ')}`));
     });
   });
@@ -84,12 +84,14 @@ async function feedZeros(stdin: NodeJS.WritableStream, bytes: number): Promise<v
 /** A running `kubectl port-forward pod/<pod> :<port>`: where it listens, and how to stop it. */
 export interface Forward {
   localPort: number;
+  /** The end of kubectl's stderr so far (the last 4 KiB). */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
-/** Starts a port-forward and resolves once kubectl says where it listens (rejects if it exits first). */
-export function startForward(call: KubectlCall, pod: string, podPort: number): Promise<Forward> {
-  const child = spawn(call.binary, ['--kubeconfig', call.kubeconfig, 'port-forward', `pod/${pod}`, `:${podPort}`], { env: call.env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a port-forward (`flags` before the command, e.g. `-v=6`) and resolves once kubectl says where it listens (rejects if it exits first). */
+export function startForward(call: KubectlCall, pod: string, podPort: number, flags: string[] = []): Promise<Forward> {
+  const child = spawn(call.binary, ['--kubeconfig', call.kubeconfig, ...flags, 'port-forward', `pod/${pod}`, `:${podPort}`], { env: call.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)));
@@ -105,6 +107,7 @@ export function startForward(call: KubectlCall, pod: string, podPort: number): P
       child.stdout.resume();
       resolve({
         localPort: Number(match[1]),
+        stderr: () => stderr,
         stop: async () => {
           child.kill('SIGINT');
           await exited;

@@ -6,13 +6,15 @@ import { directPortForward, gatewayPortForward, gatewayTunnelPortForward, type E
 import { createBench, placementOf, sizesFor, type Bench } from './context.js';
 import { latencyRows, transferRows, warmUp } from './exec-rows.js';
 import { alternate, type PathName } from './gateway-watch.js';
-import { KUBECTL_MINOR, kubectlPart } from './kubectl-part.js';
+import { kubectlPart } from './kubectl-part.js';
+import { KUBECTL_MINOR } from './kubectl-rows.js';
 import { describeKubectl, kubectlBinary } from './kubectl.js';
 import { PLACEMENT, pinToCpu, stopAll, type Transport } from './processes.js';
 import { describeRun, RunReport } from './report.js';
 import { PartRows, spread, type PartResult } from './results.js';
 import { arrivalPart, concurrencyPart, idlePart } from './session-parts.js';
 import { startBenchStack } from './stacks.js';
+import { translatorPart } from './translator-part.js';
 import { perGiBTargets } from './targets.js';
 import { createBenchTls } from './tls-material.js';
 import { seconds, writePipelined } from './transfers.js';
@@ -28,6 +30,10 @@ import { seconds, writePipelined } from './transfers.js';
  */
 const PARTS = {
   kubectl: { run: kubectlPart, about: `kubectl 1.${KUBECTL_MINOR} itself through the gateway (WebSocket) vs direct to the legacy cluster (SPDY) vs direct through the relay (floor); a real process per exec in the legacy cluster.` },
+  translator: {
+    run: translatorPart,
+    about: `kubectl 1.${KUBECTL_MINOR} against the real Kubernetes code (the Go peers of test/peers): through the gateway to the legacy peer vs straight to the modern peer, the API server's own translator (Go translator) vs SPDY straight to the legacy peer (direct); the CPU per GiB of each translating process, the modern peer's with its in-process kubelet.`,
+  },
   legacy: { run: legacyPart, about: "The bench's own clients against the legacy cluster (a real process per exec): WebSocket v5 through the gateway vs SPDY direct vs SPDY through the relay (floor) — transfers, port-forward echoes, round trips, set-ups." },
   synthetic: { run: syntheticPart, about: "The bench's own clients against the synthetic upstream, which runs the commands in-process: without a process per exec on either path, what is left of the difference is the gateway's." },
   concurrency: { run: concurrencyPart, about: 'The concurrency curve against the synthetic upstream: sessions opened first, then released to stream at once; the gateway CPU per GiB over the streaming only.' },

@@ -45,8 +45,7 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
   const nodeArgs = options.countGcs ? ['--import', GC_COUNTER] : [];
   // Logs stay at info, as in production: two lines per session are part of the cost measured.
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
+  track(child);
   let fullGcs = 0;
   eachLine(child.stderr!, (line) => {
     if (line === FULL_GC_LINE) fullGcs += 1;
@@ -63,10 +62,7 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
         resolve({
           url,
           pid: child.pid!,
-          cpuSeconds: () => {
-            const { userSeconds, systemSeconds } = usageOf(child.pid!);
-            return userSeconds + systemSeconds;
-          },
+          cpuSeconds: () => cpuSecondsOf(child.pid!),
           usage: () => usageOf(child.pid!),
           fullGcs: () => fullGcs,
           onLog: (listener) => void listeners.push(listener),
@@ -96,6 +92,12 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
 
 /** Every process started here that has not exited yet. */
 const running = new Set<ChildProcess>();
+
+/** Counts a process the bench started among those `stopAll` stops (the Go peers are started elsewhere). */
+export function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
 
 /**
  * Stops every process started here that is still running: after a part that failed or overran its
@@ -220,6 +222,12 @@ function usageOf(pid: number): ProcessUsage {
   return { userSeconds: Number(fields[11]) / 100, systemSeconds: Number(fields[12]) / 100, minorFaults: Number(fields[7]) };
 }
 
+/** User + system CPU seconds a process has used so far (its own threads, not its children). */
+export function cpuSecondsOf(pid: number): number {
+  const { userSeconds, systemSeconds } = usageOf(pid);
+  return userSeconds + systemSeconds;
+}
+
 /** Resident memory of a process in bytes. */
 export function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -245,7 +253,8 @@ export function descriptorLimitOf(pid: number | 'self'): number {
  */
 export const PLACEMENT = { clientsAndUpstream: 0, hop: 1 } as const;
 
-/** Binds every thread of a process to one CPU (util-linux taskset). */
-export function pinToCpu(pid: number | 'self', cpu: number): void {
-  execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(cpu), String(pid === 'self' ? process.pid : pid)], { stdio: 'ignore' });
+/** Binds every thread of a process to one CPU, or to a set of them (util-linux taskset). */
+export function pinToCpu(pid: number | 'self', cpu: number | readonly number[]): void {
+  const list = typeof cpu === 'number' ? String(cpu) : cpu.join(',');
+  execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', list, String(pid === 'self' ? process.pid : pid)], { stdio: 'ignore' });
 }

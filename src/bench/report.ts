@@ -82,15 +82,47 @@ const ratio = (value: number | undefined): string => (value === undefined ? '—
 const targets = (row: Row): string =>
   (row.targets ?? []).map((target) => `${target.met === undefined ? '' : target.met ? '✓ ' : '✗ '}${target.text}`).join('; ') || '—';
 
-const COLUMNS = ['measure', 'unit', 'gateway', 'floor', 'direct', 'gateway/direct', 'floor/direct', 'gateway CPU s/GiB', 'full GCs/GiB', 'target'];
+/** A column of a part's table: its heading and what a row shows in it. */
+type Column = [heading: string, cell: (row: Row) => string];
 
-function cells(row: Row): string[] {
-  return [row.name, `${row.unit} (${row.better} is better)`, show(row.gateway), show(row.floor), show(row.direct), ratio(row.ratio), ratio(row.floorRatio), show(row.gatewayCpuPerGiB), show(row.fullGcsPerGiB), targets(row)];
+const COLUMNS: Column[] = [
+  ['measure', (row) => row.name],
+  ['unit', (row) => `${row.unit} (${row.better} is better)`],
+  ['gateway', (row) => show(row.gateway)],
+  ['floor', (row) => show(row.floor)],
+  ['direct', (row) => show(row.direct)],
+  ['gateway/direct', (row) => ratio(row.ratio)],
+  ['floor/direct', (row) => ratio(row.floorRatio)],
+  ['gateway CPU s/GiB', (row) => show(row.gatewayCpuPerGiB)],
+  ['full GCs/GiB', (row) => show(row.fullGcsPerGiB)],
+  ['target', targets],
+];
+
+/** The translator part's table: the Go translator in the floor's place, and the CPU of each translating process. */
+const TRANSLATOR_COLUMNS: Column[] = [
+  ...COLUMNS.slice(0, 3),
+  ['Go translator', (row) => show(row.goTranslator)],
+  ['direct', (row) => show(row.direct)],
+  ['gateway/Go translator', (row) => ratio(row.translatorRatio)],
+  ['gateway/direct', (row) => ratio(row.ratio)],
+  ['gateway CPU s/GiB', (row) => show(row.gatewayCpuPerGiB)],
+  ['Go translator CPU s/GiB (with its kubelet)', (row) => show(row.goTranslatorCpuPerGiB)],
+  ['legacy peer CPU s/GiB (kubelet side)', (row) => show(row.upstreamCpuPerGiB)],
+  ['Go translator less kubelet side', (row) => show(row.goTranslatorLessKubeletCpuPerGiB)],
+  ...COLUMNS.slice(-2),
+];
+
+const columnsOf = (rows: Row[]): Column[] => (rows.some((row) => row.goTranslator) ? TRANSLATOR_COLUMNS : COLUMNS);
+
+/** The part's table: the heading line, then one line of cells per row. */
+function tableOf(rows: Row[]): string[][] {
+  const columns = columnsOf(rows);
+  return [columns.map(([heading]) => heading), ...rows.map((row) => columns.map(([, cell]) => cell(row)))];
 }
 
 function printPart(part: PartResult): void {
   process.stdout.write(`\n== ${part.part}: ${part.status}${part.error ? ` — ${part.error}` : ''} (${part.seconds.toFixed(0)} s)\n`);
-  if (part.rows.length) printTable([COLUMNS, ...part.rows.map(cells)], { rule: true });
+  if (part.rows.length) printTable(tableOf(part.rows), { rule: true });
   for (const note of part.notes) process.stdout.write(`  - ${note}\n`);
 }
 
@@ -100,15 +132,16 @@ export function renderMarkdown(meta: RunMeta, parts: PartResult[]): string {
     '',
     `One run of \`${meta.command}\`, started ${meta.startedAt}, commit ${meta.commit}; ${meta.machine}; Node ${meta.node}${meta.kubectl ? `; ${meta.kubectl}` : ''}.`,
     `Transport: ${meta.transport === 'tls' ? 'TLS on both legs (client → gateway and gateway → upstream), as deployed' : 'plain HTTP on both legs (`--plain`)'}. CPUs: ${meta.placement}.`,
-    'Each cell is the median of the repetitions, with (min–max); ratios are of medians. ✓/✗: the row against its target from issue 22.',
+    "Each cell is the median of the repetitions, with (min–max); ratios are of medians. ✓/✗: the row against its targets (issue 22; the translator part's from issue 23).",
     '',
   ];
   for (const part of parts) {
     lines.push(`### ${part.part}`, '', part.about, '');
     if (part.status === 'failed') lines.push(`**This part failed and has no (or only some) rows:** ${part.error ?? 'unknown error'}`, '');
     if (part.rows.length) {
-      lines.push(`| ${COLUMNS.join(' | ')} |`, `|${COLUMNS.map(() => '---').join('|')}|`);
-      for (const row of part.rows) lines.push(`| ${cells(row).map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`);
+      const [headings, ...body] = tableOf(part.rows);
+      lines.push(`| ${headings!.join(' | ')} |`, `|${headings!.map(() => '---').join('|')}|`);
+      for (const cells of body) lines.push(`| ${cells.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`);
       lines.push('');
     }
     for (const note of part.notes) lines.push(`- ${note}`);

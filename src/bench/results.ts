@@ -14,7 +14,7 @@ export function spread(samples: number[]): Spread {
   return { min: round(Math.min(...samples)), median: round(percentile(samples, 50)), max: round(Math.max(...samples)), n: samples.length };
 }
 
-/** A target from issue 22, and whether this row meets it (undefined: the row cannot say). */
+/** A target from issue 22 (or 23), and whether this row meets it (undefined: the row cannot say). */
 export interface TargetCheck {
   text: string;
   met?: boolean;
@@ -37,6 +37,16 @@ export interface Row {
   gatewayCpuPerGiB?: Spread;
   /** The gateway's full (mark-compact) collections per GiB it moved, per repetition. */
   fullGcsPerGiB?: Spread;
+  /** The translator part: kubectl straight to the modern peer, the API server's own (Go) translator. */
+  goTranslator?: Spread;
+  /** Median gateway / median Go translator. */
+  translatorRatio?: number;
+  /** The modern peer process's CPU seconds per GiB: its translator and its in-process kubelet and runtime. */
+  goTranslatorCpuPerGiB?: Spread;
+  /** The upstream's CPU seconds per GiB on the gateway path (the legacy peer: the kubelet side of the work). */
+  upstreamCpuPerGiB?: Spread;
+  /** Go translator CPU less the upstream's, round by round: the modern peer without its kubelet side. */
+  goTranslatorLessKubeletCpuPerGiB?: Spread;
   targets?: TargetCheck[];
 }
 
@@ -58,10 +68,11 @@ export class PartRows {
   readonly rows: Row[] = [];
   readonly notes: string[] = [];
 
-  add(row: Omit<Row, 'ratio' | 'floorRatio'>): Row {
+  add(row: Omit<Row, 'ratio' | 'floorRatio' | 'translatorRatio'>): Row {
     const full: Row = { ...row };
     if (row.direct && row.direct.median !== 0) full.ratio = round(row.gateway.median / row.direct.median, 3);
     if (row.floor && row.direct && row.direct.median !== 0) full.floorRatio = round(row.floor.median / row.direct.median, 3);
+    if (row.goTranslator && row.goTranslator.median !== 0) full.translatorRatio = round(row.gateway.median / row.goTranslator.median, 3);
     this.rows.push(full);
     return full;
   }

@@ -27,11 +27,9 @@ function fakeGateway(): { process: ServerProcess; log(record: Record<string, unk
   return state;
 }
 
-t.test('paths alternate: direct, floor, gateway, then the reverse, round after round', async (t) => {
-  const gateway = fakeGateway();
-  const watch = new GatewayWatch(gateway.process);
-  const order: string[] = [];
-  const run = (path: string) => async () => {
+/** Runs that note their path in `order` and return how many have run; the gateway's logs one session costing 2 CPU seconds. */
+function recordingRuns(gateway: ReturnType<typeof fakeGateway>, order: string[]): (path: string) => () => Promise<number> {
+  return (path) => async () => {
     order.push(path);
     if (path === 'gateway') {
       gateway.log({ event: 'session-start', clientProtocol: 'v5.channel.k8s.io' });
@@ -40,10 +38,28 @@ t.test('paths alternate: direct, floor, gateway, then the reverse, round after r
     }
     return order.length;
   };
+}
+
+t.test('paths alternate: direct, floor, gateway, then the reverse, round after round', async (t) => {
+  const gateway = fakeGateway();
+  const watch = new GatewayWatch(gateway.process);
+  const order: string[] = [];
+  const run = recordingRuns(gateway, order);
   const measured = await alternate(3, { gateway: run('gateway'), direct: run('direct'), floor: run('floor') }, watch, 1);
   t.same(order, ['direct', 'floor', 'gateway', 'gateway', 'floor', 'direct', 'direct', 'floor', 'gateway']);
   t.same(measured.results.direct, [1, 6, 7]);
   t.same(measured.gatewayCpu, [2, 2, 2], "each gateway run's CPU, and only its");
+});
+
+t.test('the Go translator path takes its turn between direct and gateway, reversed every other round', async (t) => {
+  const gateway = fakeGateway();
+  const watch = new GatewayWatch(gateway.process);
+  const order: string[] = [];
+  const run = recordingRuns(gateway, order);
+  const measured = await alternate(2, { gateway: run('gateway'), modern: run('modern'), direct: run('direct') }, watch, 1);
+  t.same(order, ['direct', 'modern', 'gateway', 'gateway', 'modern', 'direct']);
+  t.same(measured.results.modern, [2, 5]);
+  t.same(measured.gatewayCpu, [2, 2], 'only the gateway runs are measured through its log');
 });
 
 t.test("a gateway run is measured up to the end of its sessions in the gateway's log", async (t) => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PartResult, Row } from '../../src/bench/results.js';
 import type { RunMeta } from '../../src/bench/report.js';
+import { kubectlReleasesDir } from '../helpers/kubectl.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.url));
 
@@ -19,9 +20,9 @@ t.before(async () => {
 });
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
-/** Runs the bench; resolves with its exit code and stderr (the progress lines). */
-function bench(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Runs the bench (in `env`, by default this one's); resolves with its exit code and stderr (the progress lines). */
+function bench(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
@@ -95,4 +96,46 @@ t.test('a part that cannot run is recorded with its reason; the others are writt
   );
   t.match(parts[0]!.error, /only over TLS/);
   t.ok(parts[1]!.rows.length > 0 && parts[2]!.rows.length > 0, 'the parts after the failed one have their rows');
+});
+
+t.test('the translator part: kubectl through the gateway vs the Go translator vs SPDY direct, with each CPU', async (t) => {
+  const out = { json: join(dir, 'translator.json'), markdown: join(dir, 'translator.md') };
+  const run = await bench(['--quick', '--only', 'translator', '--json', out.json, '--markdown', out.markdown]);
+  t.equal(run.code, 0, run.stderr.slice(-2000));
+  const { parts } = await results(out.json);
+  t.same(
+    parts.map((part) => [part.part, part.status]),
+    [['translator', 'ok']],
+  );
+  const translator = parts[0]!;
+  t.same(
+    translator.rows.map((row) => row.name.split(' (')[0]),
+    ['kubectl exec download', 'kubectl exec upload', 'kubectl port-forward echo'],
+  );
+  for (const row of translator.rows) {
+    for (const field of ['gateway', 'goTranslator', 'direct', 'gatewayCpuPerGiB', 'goTranslatorCpuPerGiB', 'upstreamCpuPerGiB', 'goTranslatorLessKubeletCpuPerGiB', 'fullGcsPerGiB'] as const) {
+      t.ok(hasSpread(row[field]), `${row.name}: ${field} as min/median/max`);
+    }
+    t.type(row.translatorRatio, 'number');
+    t.ok(row.targets?.some((target) => target.text === 'gateway/Go translator > 1×'), `${row.name}: the issue 23 target`);
+  }
+  // Through the gateway, its session lines; toward the modern peer (SPDY refused), kubectl's own -v=6 account.
+  t.equal(translator.notes.filter((note) => /through the gateway kubectl spoke v5\.channel\.k8s\.io/.test(note)).length, 2);
+  t.equal(translator.notes.filter((note) => /through the gateway kubectl spoke SPDY\/3\.1\+portforward\.k8s\.io/.test(note)).length, 1);
+  t.ok(translator.notes.some((note) => /kubectl -v=6 reported 101 Switching Protocols with subprotocol v5\.channel\.k8s\.io/.test(note)), 'the Go translator served kubectl');
+  t.match(await readFile(out.markdown, 'utf8'), '| gateway/Go translator |');
+});
+
+t.test('without Go the translator part fails naming what it needs', async (t) => {
+  const json = join(dir, 'no-go.json');
+  // A PATH without go (kubectl found through KUBECTL_RELEASES_DIR instead).
+  const env = { ...process.env, PATH: '/usr/bin:/bin', KUBECTL_RELEASES_DIR: kubectlReleasesDir() };
+  const run = await bench(['--quick', '--only', 'translator', '--json', json], env);
+  t.equal(run.code, 1, 'a failed part fails the run');
+  const { parts } = await results(json);
+  t.same(
+    parts.map((part) => [part.part, part.status]),
+    [['translator', 'failed']],
+  );
+  t.match(parts[0]!.error, /the translator part needs the Go peers of test\/peers: .*no `go` is on PATH/s);
 });

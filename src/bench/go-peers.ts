@@ -1,6 +1,7 @@
 // The Go peers of test/peers (real Kubernetes streaming code on both sides): built once per machine
-// into a cache folder, then started per test file.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// into a cache folder, then started per test file and by the bench's translator part. One launcher
+// for both: the bench may not import test code, the tests may import the bench's.
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
@@ -18,7 +19,7 @@ export const PEERS_MODULE = join(REPO, 'test/peers');
 const CACHE = process.env.KSG_PEERS_CACHE ?? join(REPO, 'node_modules/.cache/ksg-peers');
 const LOCK = join(CACHE, 'build.lock');
 const INSTALL_GO =
-  'the peer tests build test/peers with Go (>= 1.26), and no `go` is on PATH. Install it, e.g.\n' +
+  "the Go peers (the peer tests, the bench's translator part) are built from test/peers with Go (>= 1.26), and no `go` is on PATH. Install it, e.g.\n" +
   '  curl -fsSL https://go.dev/dl/go1.26.8.linux-amd64.tar.gz | sudo tar -C /usr/local -xz && export PATH=$PATH:/usr/local/go/bin\n' +
   'then run `(cd test/peers && go mod download && go build ./...)` once.';
 
@@ -108,6 +109,8 @@ function holderAlive(): boolean {
 export interface Peer {
   /** https://127.0.0.1:port of the API front. */
   url: string;
+  /** The peer's process (its CPU is read from /proc by the bench). */
+  pid: number;
   /** Everything the peer wrote on stderr (klog lines of the Kubernetes code). */
   stderr(): string;
   close(): Promise<void>;
@@ -120,6 +123,8 @@ export interface PeerOptions {
   refuseSpdy?: boolean;
   /** Working directory of the pod's processes. */
   dir?: string;
+  /** Called with the peer's process as soon as it is spawned (the bench stops whatever a failed part left running). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** Starts the legacy (≤1.28) or modern (1.31+) peer and resolves once it announced its URL. */
@@ -131,6 +136,7 @@ export async function startPeer(kind: 'legacy' | 'modern', options: PeerOptions)
   const args = ['--token', options.token, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--dir', options.dir ?? dir];
   if (options.refuseSpdy) args.push('--refuse-spdy');
   const child: ChildProcessWithoutNullStreams = spawn(binaries[`${kind}-peer`], args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  options.onSpawn?.(child);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = once(child, 'exit');
@@ -142,6 +148,7 @@ export async function startPeer(kind: 'legacy' | 'modern', options: PeerOptions)
   const { url } = await ready;
   return {
     url,
+    pid: child.pid!,
     stderr: () => stderr,
     async close() {
       // Closing its stdin ends the peer; SIGKILL only if it does not go.
