@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { gatewayExec } from './clients.js';
 import { PLACEMENT, pinToCpu, startGatewayServer, startSyntheticUpstreamServer, trustOf, type ProcessUsage, type ServerProcess, type Transport } from './processes.js';
 import { printTable } from './table.js';
+import { readCommandLine } from './command-line.js';
 import { createBenchTls } from './tls-material.js';
 import { download, percentile, roundTrips, upload, type Open } from './transfers.js';
 
@@ -20,10 +21,13 @@ import { download, percentile, roundTrips, upload, type Open } from './transfers
  * upstream the first, as `npm run bench -- --pin` does. TLS on both legs, as deployed (`--plain`: plain
  * HTTP on both).
  */
-const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, mib: { type: 'string' }, 'round-trips': { type: 'string' }, plain: { type: 'boolean' } } });
+const USAGE = 'usage: npm run bench:ab -- --against <git ref> [--rounds N (6)] [--mib N (256)] [--round-trips N (1000)] [--plain (plain HTTP instead of TLS on both legs)]';
+const values = readCommandLine('bench:ab', USAGE, () =>
+  parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, mib: { type: 'string' }, 'round-trips': { type: 'string' }, plain: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }),
+);
 const say = (line: string): void => void process.stderr.write(`bench:ab: ${line}\n`);
 if (!values.against) {
-  say('usage: npm run bench:ab -- --against <git ref> [--rounds N (6)] [--mib N (256)] [--round-trips N (1000)] [--plain (plain HTTP instead of TLS on both legs)]');
+  say(USAGE);
   process.exit(2);
 }
 if (availableParallelism() < 2) {

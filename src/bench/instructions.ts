@@ -10,6 +10,7 @@ import { directExec, gatewayExec, TOKEN } from './clients.js';
 import { startServer } from './processes.js';
 import { printTable } from './table.js';
 import { download, roundTrips, upload, type Open } from './transfers.js';
+import { readCommandLine } from './command-line.js';
 
 /**
  * `npm run bench:instructions`: what the gateway's own user-space work costs per byte, counted by
@@ -19,7 +20,9 @@ import { download, roundTrips, upload, type Open } from './transfers.js';
  * measured transfer, after a warm-up, so start-up and the first optimising compiles are not counted.
  * Kernel work (the socket copies) is not counted either: read this next to `npm run bench`.
  */
-const { values } = parseArgs({ options: { mib: { type: 'string' } } });
+const values = readCommandLine('bench:instructions', 'usage: npm run bench:instructions -- [--mib N (64)]', () =>
+  parseArgs({ options: { mib: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }),
+);
 const MiB = 1024 * 1024;
 const transferBytes = Number(values.mib ?? '64') * MiB;
 /** One-byte echoes counted per hop: what a keystroke costs, the part of the added latency that is the gateway's own work. */

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { readCommandLine } from './command-line.js';
 import { directPortForward, gatewayPortForward, gatewayTunnelPortForward, type EchoPipe } from './clients.js';
 import { createBench, placementOf, sizesFor, type Bench } from './context.js';
 import { latencyRows, transferRows, warmUp } from './exec-rows.js';
@@ -43,21 +44,6 @@ const PARTS = {
 type Part = keyof typeof PARTS;
 const PART_NAMES = Object.keys(PARTS) as Part[];
 
-const { values } = parseArgs({
-  options: {
-    plain: { type: 'boolean' },
-    pin: { type: 'boolean' },
-    quick: { type: 'boolean' },
-    mib: { type: 'string' },
-    repeat: { type: 'string' },
-    only: { type: 'string' },
-    json: { type: 'string' },
-    markdown: { type: 'string' },
-    svg: { type: 'string' },
-    publish: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
 const USAGE = `usage: npm run bench -- [--plain] [--pin] [--quick] [--mib N] [--repeat N] [--only ${PART_NAMES.join(',')}] [--json FILE] [--markdown FILE] [--svg FILE]
        npm run bench -- --publish
   --publish    one run in the published shape (TLS, --pin, every part, default sizes and rounds) written to
@@ -69,14 +55,27 @@ const USAGE = `usage: npm run bench -- [--plain] [--pin] [--quick] [--mib N] [--
   --repeat N   rounds of every row, alternating the paths (default 5; --quick 1)
   --only LIST  some parts, comma-separated (default all: ${PART_NAMES.join(', ')})
   --json, --markdown, --svg FILE   the results, rewritten as each part finishes`;
+const values = readCommandLine('bench', USAGE, () =>
+  parseArgs({
+    options: {
+      plain: { type: 'boolean' },
+      pin: { type: 'boolean' },
+      quick: { type: 'boolean' },
+      mib: { type: 'string' },
+      repeat: { type: 'string' },
+      only: { type: 'string' },
+      json: { type: 'string' },
+      markdown: { type: 'string' },
+      svg: { type: 'string' },
+      publish: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const fail = (message: string): never => {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
   process.exit(2);
 };
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
 /** Where --publish writes: the files docs/performance.md and the README show. */
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 if (values.publish) {

@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { gatewayExecWithWs, gatewayPortForward, gatewayTunnelPortForward, TOKEN, type EchoPipe } from './clients.js';
 import { rssOf, startGatewayServer, startServer, type ServerProcess } from './processes.js';
+import { readCommandLine } from './command-line.js';
 
 /**
  * `npm run soak`: many sessions through the gateway, concurrently, with random sizes and random
@@ -11,7 +12,9 @@ import { rssOf, startGatewayServer, startServer, type ServerProcess } from './pr
  * completed session's bytes are checked end to end. Fails on any lost or corrupted byte, or when the
  * gateway keeps file descriptors after the load stops.
  */
-const { values } = parseArgs({ options: { minutes: { type: 'string' }, concurrency: { type: 'string' } } });
+const values = readCommandLine('soak', 'usage: npm run soak -- [--minutes N (1)] [--concurrency N (16)]', () =>
+  parseArgs({ options: { minutes: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }),
+);
 const durationMs = Number(values.minutes ?? '1') * 60_000;
 const concurrency = Number(values.concurrency ?? '16');
 const say = (line: string): void => void process.stdout.write(`soak: ${line}\n`);
