@@ -86,17 +86,24 @@ export interface Forward {
   localPort: number;
   /** The end of kubectl's stderr so far (the last 4 KiB). */
   stderr(): string;
-  stop(): Promise<void>;
+  /** Ctrl-C, as a user would: resolves with kubectl's exit code. */
+  stop(): Promise<number | null>;
+  /** Resolves with kubectl's exit code when it exits by itself. */
+  exited: Promise<number | null>;
 }
 
-/** Starts a port-forward (`flags` before the command, e.g. `-v=6`) and resolves once kubectl says where it listens (rejects if it exits first). */
-export function startForward(call: KubectlCall, pod: string, podPort: number, flags: string[] = []): Promise<Forward> {
+/**
+ * Starts a port-forward (`flags` before the command, e.g. `-v=6`) and resolves once kubectl says
+ * where it listens (rejects if it exits first); a kubectl still running after `timeoutMs` is killed,
+ * so a forward that hangs fails its caller instead of stalling it. The bench and the tests share it.
+ */
+export function startForward(call: KubectlCall, pod: string, podPort: number, flags: string[] = [], timeoutMs = KUBECTL_TIMEOUT_MS): Promise<Forward> {
   const child = spawn(call.binary, ['--kubeconfig', call.kubeconfig, ...flags, 'port-forward', `pod/${pod}`, `:${podPort}`], { env: call.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), KUBECTL_TIMEOUT_MS);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   void exited.then(() => clearTimeout(timer));
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
@@ -108,13 +115,14 @@ export function startForward(call: KubectlCall, pod: string, podPort: number, fl
       resolve({
         localPort: Number(match[1]),
         stderr: () => stderr,
+        exited,
         stop: async () => {
           child.kill('SIGINT');
-          await exited;
+          return exited;
         },
       });
     });
-    void exited.then(() => reject(new Error(`kubectl port-forward exited before forwarding: ${stderr.trim()}`)));
+    void exited.then((code) => reject(new Error(`kubectl port-forward exited (${code}) before forwarding: ${stderr.trim()}`)));
   });
 }
 
