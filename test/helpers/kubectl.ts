@@ -1,5 +1,6 @@
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
+import { kubectlBinary } from '../../src/bench/kubectl.js';
 
 /**
  * Where the numbered kubectl releases live: the folder named by KUBECTL_RELEASES_DIR, else the folder
@@ -24,14 +25,8 @@ export function kubectlReleasesDir(): string {
   );
 }
 
-/** Path of `kubectl.1.<minor>`; throws (the test fails loudly, never skips) when it is missing. */
-export function kubectlPath(minor: number): string {
-  const dir = kubectlReleasesDir();
-  const path = join(dir, `kubectl.1.${minor}`);
-  try {
-    accessSync(path, constants.X_OK);
-  } catch {
-    throw new Error(`kubectl 1.${minor} is required by this test but ${path} is missing or not executable`);
-  }
-  return path;
-}
+/**
+ * Path of `kubectl.1.<minor>`, found as the bench finds it (KUBECTL_RELEASES_DIR, then beside each
+ * `kubectl` on PATH); throws (the test fails loudly, never skips) when it is missing.
+ */
+export const kubectlPath = kubectlBinary;
