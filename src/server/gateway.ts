@@ -199,7 +199,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
   }
 
-  async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse, audited: AuditedRequest): Promise<void> {
+  async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse, client: ClientAddress, audited: AuditedRequest): Promise<void> {
     if (draining) res.setHeader('connection', 'close');
     res.once('close', () => audited.complete(res.headersSent ? { code: res.statusCode } : undefined));
     // Go's server answers `OPTIONS *` itself; every other target must be origin-form (the router says so).
@@ -212,7 +212,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const route = router.route(req);
       // No client streams without an upgrade, and an upstream before 1.35 would authorize a GET as `get`.
       if (isStreaming(req, route)) throw new HttpStatusError(400, 'BadRequest', UPGRADE_REQUIRED);
-      call = await admit(req, req.socket, false, route, clients.resolve(req), audited);
+      call = await admit(req, req.socket, false, route, client, audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
       audited.complete(failure(error));
@@ -223,9 +223,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /** Resolves true when a session started, false when the upgrade was refused. */
-  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, audited: AuditedRequest): Promise<boolean> {
+  async function serveUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, client: ClientAddress, audited: AuditedRequest): Promise<boolean> {
     socket.on('error', () => undefined);
-    const client = clients.resolve(req);
     let call: UpstreamCall;
     let route: Route;
     try {
@@ -317,8 +316,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // One bad request must never take the process down: an unexpected error ends that request only.
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     guard.headReceived(req.socket);
-    const audited = auditor.begin(req, clients.resolve(req).address);
-    serveRequest(req, res, audited).catch((error: unknown) => {
+    const client = clients.resolve(req);
+    const audited = auditor.begin(req, client.address);
+    serveRequest(req, res, client, audited).catch((error: unknown) => {
       logger.error({ err: error, auditID: audited.auditID, path: req.url?.split('?')[0] }, 'request failed unexpectedly');
       if (res.headersSent) return res.destroy();
       const internal = new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the request');
@@ -328,8 +328,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     guard.headReceived(socket);
-    const audited = auditor.begin(req, clients.resolve(req).address);
-    serveUpgrade(req, socket, head, audited).then((started) => options.onUpgrade?.(req.headers.upgrade, started ? 'upgraded' : 'refused')).catch((error: unknown) => {
+    const client = clients.resolve(req);
+    const audited = auditor.begin(req, client.address);
+    serveUpgrade(req, socket, head, client, audited).then((started) => options.onUpgrade?.(req.headers.upgrade, started ? 'upgraded' : 'refused')).catch((error: unknown) => {
       logger.error({ err: error, auditID: audited.auditID, path: req.url?.split('?')[0] }, 'upgrade failed unexpectedly');
       const internal = new HttpStatusError(500, 'InternalError', 'Internal error occurred: the gateway failed to serve the upgrade');
       audited.complete(failure(internal));
