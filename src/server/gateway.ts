@@ -270,7 +270,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       session = await start();
     } finally {
-      if (session) reservation.track(session, { upstream: call.upstreamName, user: call.user, call });
+      if (session) reservation.track(session, { upstream: call.upstreamName });
       else reservation.release();
     }
     if (!session) {

@@ -1,7 +1,6 @@
 import { errorStatus, type Status } from '../codecs/k8s/status.js';
 import { HttpStatusError } from '../sessions/http-answers.js';
 import type { LiveSession, SessionOutcome } from '../translators/live-session.js';
-import type { UpstreamCall } from '../translators/upstream-call.js';
 
 export interface SessionLimits {
   /** Streaming sessions in progress, all callers together; 0 = no limit. */
@@ -23,9 +22,6 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxSessions: 0, maxSessio
 /** What the registry knows about a session besides the session itself. */
 export interface SessionLabels {
   upstream: string;
-  user?: string;
-  /** How it was admitted. */
-  call?: UpstreamCall;
 }
 
 /** Told about every session's life; metrics implement it. Byte deltas come from the sweep, never per chunk. */

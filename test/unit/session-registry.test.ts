@@ -29,7 +29,7 @@ t.test('per-user and total limits refuse with a 429 naming the limit; ending a s
   const registry = new SessionRegistry(limits);
   t.teardown(() => registry.close());
   const first = new FakeSession();
-  registry.reserve('alice').track(first, { upstream: 'default', user: 'alice' });
+  registry.reserve('alice').track(first, { upstream: 'default' });
   registry.reserve('alice').release();
   const second = registry.reserve('alice');
   const perUser = t.throws(() => registry.reserve('alice')) as HttpStatusError;
