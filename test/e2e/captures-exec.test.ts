@@ -55,7 +55,7 @@ async function checkExec(
   const upstream = `${capture}-upstream`;
   const request = upgradeRequestView(kubelet.requests[0]);
   const realRequest = upgradeRequestView(captureParts(`${upstream}.client-to-server.bin`).head);
-  t.same([request.line, request.upgrade], [realRequest.line, realRequest.upgrade], 'the SPDY upgrade the real API server sent: POST, same target, Upgrade: SPDY/3.1');
+  t.same([request.line, request.upgrade, request.authorization], [realRequest.line, realRequest.upgrade, realRequest.authorization], 'the SPDY upgrade the real API server sent: POST, same target, Upgrade: SPDY/3.1, no credential added');
   t.same(request.streamProtocols, realRequest.streamProtocols, 'the same X-Stream-Protocol-Version list, in order', { todo: V5_UPSTREAM_TODO });
   t.same(openedStreams(kubelet.received), openedStreams(capturedClientFrames(upstream)), 'the same streams opened');
   t.same(dataSequence(kubelet.received), dataSequence(capturedClientFrames(upstream)), 'the same DATA frames, payloads and half-closes, in order');

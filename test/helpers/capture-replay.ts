@@ -18,13 +18,13 @@ export interface Replay {
 export async function replay(
   t: Test,
   kubeletOptions: ScriptedKubeletOptions,
-  kubectlOptions: Omit<ScriptedKubectlOptions, 'token'>,
+  kubectlOptions: ScriptedKubectlOptions,
 ): Promise<Replay> {
   const kubelet = await scriptedKubelet(kubeletOptions);
   t.teardown(() => kubelet.close());
   const stack = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${kubelet.port}`), insecureSkipTlsVerify: false }) });
   t.teardown(() => stack.close());
-  const kubectl = await scriptedKubectl({ port: stack.gateway.port, caPem: stack.caPem }, { ...kubectlOptions, token: stack.token });
+  const kubectl = await scriptedKubectl({ port: stack.gateway.port, caPem: stack.caPem }, kubectlOptions);
   await within(kubectl.closed, REPLAY_LIMIT_MS, () =>
     `the gateway did not close the client connection (kubectl wrote ${JSON.stringify(kubectl.progress())}, kubelet wrote ${JSON.stringify(kubelet.progress())}, client got ${JSON.stringify(describeMessages(webSocketMessages(kubectl.frames())))})`,
   );
@@ -68,12 +68,16 @@ export function handshakeView(head: string | undefined): Record<string, string> 
   return view;
 }
 
-/** The SPDY upgrade request as the protocol fixes it: method and target, Upgrade, the offered stream protocols in order. */
-export function upgradeRequestView(head: string | undefined): { line: string; upgrade: string[]; streamProtocols: string[] } {
+/**
+ * The SPDY upgrade request as the protocol fixes it: method and target, Upgrade, the caller's
+ * credential (passed through), the offered stream protocols in order.
+ */
+export function upgradeRequestView(head: string | undefined): { line: string; upgrade: string[]; authorization: string[]; streamProtocols: string[] } {
   const parsed = parseHead(head ?? '');
   return {
     line: parsed.line,
     upgrade: parsed.headers.filter(([n]) => n === 'upgrade').map(([, v]) => v),
+    authorization: parsed.headers.filter(([n]) => n === 'authorization').map(([, v]) => v),
     streamProtocols: parsed.headers.filter(([n]) => n === 'x-stream-protocol-version').flatMap(([, v]) => v.split(',').map((p) => p.trim())),
   };
 }

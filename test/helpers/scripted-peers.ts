@@ -175,8 +175,6 @@ export interface ScriptedKubectlOptions {
   capture: string;
   /** Client frame index → a condition on what the gateway has sent so far (its WebSocket frames). */
   gates?: Record<number, (received: WebSocketFrame[]) => boolean>;
-  /** Bearer token for the gateway (the captures carry none: kubectl sends no token over plain http). */
-  token: string;
 }
 
 export interface ScriptedKubectl {
@@ -193,15 +191,15 @@ export interface ScriptedKubectl {
 
 /**
  * Plays a capture's client side against the gateway over TLS: the recorded request head (Host set to
- * the gateway, an Authorization header added), then each recorded frame byte for byte (they are
+ * the gateway), then each recorded frame byte for byte (they are
  * masked already, with kubectl's own keys), the first once the gateway's head has arrived.
  */
 export async function scriptedKubectl(gateway: { port: number; caPem: string }, options: ScriptedKubectlOptions): Promise<ScriptedKubectl> {
   const recorded = captureParts(`${options.capture}.client-to-server.bin`);
   const outgoing = splitWebSocket(recorded.body).frames;
-  const head = recorded.head
-    .replace(/^Host: .*$/m, `Host: 127.0.0.1:${gateway.port}`)
-    .replace('\r\n\r\n', `\r\nAuthorization: Bearer ${options.token}\r\n\r\n`);
+  // Credentials go as recorded: the test gateway passes them through (the upstream decides), and
+  // kubectl sent none over plain http.
+  const head = recorded.head.replace(/^Host: .*$/m, `Host: 127.0.0.1:${gateway.port}`);
   const socket = tls.connect({ host: '127.0.0.1', port: gateway.port, ca: gateway.caPem, servername: 'localhost' });
   socket.on('error', () => undefined);
   await once(socket, 'secureConnect');
