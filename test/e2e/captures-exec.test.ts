@@ -114,3 +114,23 @@ t.test('exec v5, tty with resize (websocket-apiserver-exec-v5-tty-resize)', asyn
 function prompts(frames: WebSocketFrame[]): number {
   return frames.filter((frame) => frame.payload.equals(Buffer.from('\x01# '))).length;
 }
+
+t.test('exec v5 tty: the kubelet gets what kubectl 1.27 sent it directly over SPDY (spdy-exec-tty-resize)', async (t) => {
+  // The same terminal session recorded twice: kubectl 1.33 through the real translator (client side
+  // played here) and kubectl 1.27 straight to the kubelet over SPDY (its kubelet answers played here,
+  // without the echo of kubectl 1.27's timer PING). client-go's own SPDY executor is the authority
+  // for the upstream side: same streams, same resize JSON and keystrokes, in the same order.
+  const { kubelet, kubectl } = await replay(
+    t,
+    { capture: 'spdy-exec-tty-resize', gates: { 4: 5, 5: 6, 8: 8, 11: 9 }, endAfterLast: true, skipPingEchoes: true },
+    {
+      capture: 'websocket-apiserver-exec-v5-tty-resize',
+      gates: { 1: (frames) => prompts(frames) >= 1, 2: (frames) => prompts(frames) >= 2, 3: (frames) => prompts(frames) >= 2, 4: (frames) => prompts(frames) >= 3, 5: gotClose },
+    },
+  );
+  const direct = capturedClientFrames('spdy-exec-tty-resize');
+  t.same(openedStreams(kubelet.received), openedStreams(direct), 'the streams kubectl 1.27 opened');
+  t.same(dataSequence(kubelet.received), dataSequence(direct), 'the DATA frames kubectl 1.27 sent: resize JSON and keystrokes, byte for byte, in order');
+  const stdout = (messages: string[]): string[] => messages.filter((line) => line.startsWith('binary 01 '));
+  t.same(stdout(describeMessages(gatewayMessages(kubectl.frames()))), stdout(describeMessages(capturedServerMessages('websocket-apiserver-exec-v5-tty-resize'))), 'kubectl 1.33 gets the pty output the real translator relayed');
+});

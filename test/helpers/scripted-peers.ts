@@ -41,6 +41,8 @@ export interface ScriptedKubeletOptions {
   gates?: Record<number, number>;
   /** Close the connection once every frame is written, as the kubelet does when its handler returns. */
   endAfterLast?: boolean;
+  /** Leave out the echoes of the recorded client's own PINGs (a client that pings on a timer, where the gateway need not). */
+  skipPingEchoes?: boolean;
 }
 
 export interface ScriptedKubelet {
@@ -68,7 +70,8 @@ function sameStream(a: Record<string, string>, b: Record<string, string>): boole
 /** A plain-HTTP upstream serving one connection from a capture (a 101 and SPDY frames, or a refusal as recorded). */
 export async function scriptedKubelet(options: ScriptedKubeletOptions): Promise<ScriptedKubelet> {
   const answer = captureParts(`${options.capture}.server-to-client.bin`);
-  const serverFrames = splitSpdy(answer.body).frames;
+  const isPingEcho = (frame: SpdyFrame): boolean => frame.type === 'control' && frame.kind === PING && (frame.body.readUInt32BE(0) & 1) === 1;
+  const serverFrames = splitSpdy(answer.body).frames.filter((frame) => !(options.skipPingEchoes && isPingEcho(frame)));
   const clientReader = new SpdyHeaderReader();
   const captureOpened = splitSpdy(captureParts(`${options.capture}.client-to-server.bin`).body)
     .frames.map((frame) => clientReader.read(frame))
@@ -90,7 +93,7 @@ export async function scriptedKubelet(options: ScriptedKubeletOptions): Promise<
     if (received.length < gate) return false;
     if (frame.type === 'data' || frame.streamId !== undefined) return toGateway.has(frame.type === 'data' ? frame.streamId : frame.streamId!);
     // A PING the client started (odd id) is answered after the gateway sent it.
-    if (frame.kind === PING && (frame.body.readUInt32BE(0) & 1) === 1) {
+    if (isPingEcho(frame)) {
       const id = frame.body.readUInt32BE(0);
       return received.some((r) => r.type === 'control' && r.kind === PING && r.body.readUInt32BE(0) === id);
     }
