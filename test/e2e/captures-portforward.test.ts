@@ -12,7 +12,18 @@
 // messages (one per upstream read(), the reads' timing is the kernel's), Date, header order.
 import t, { type Test } from 'tap';
 import { captureParts, within } from '../helpers/scripted-peers.js';
-import { handshakeView, replay, REPLAY_LIMIT_MS, upgradeRequestView } from '../helpers/capture-replay.js';
+import {
+  capturedClientFrames,
+  capturedServerMessages,
+  dataSequence,
+  describeMessages,
+  gatewayMessages,
+  handshakeView,
+  openedStreams,
+  replay,
+  REPLAY_LIMIT_MS,
+  upgradeRequestView,
+} from '../helpers/capture-replay.js';
 import { splitSpdy, splitWebSocket, webSocketMessages, type WebSocketFrame } from '../helpers/capture-frames.js';
 
 /** The SPDY bytes carried by a side's binary messages, in order. */
@@ -91,4 +102,26 @@ t.test('tunnel to a closed port: data FIN, error text, RST (websocket-apiserver-
     // kubectl: each stream's next step after its SYN_REPLY; RST 3, GOAWAY and CLOSE once the error stream was reset.
     { 1: 1, 3: 2, 4: 5 },
   );
+});
+
+t.test('channel mode to a closed port: the kubelet gets what kubectl 1.27 sent, the client what the kubelet\'s handler sent', async (t) => {
+  // Client: a raw v4.channel.k8s.io client, ?ports=1 (websocket-kubelet-portforward-closed-port, the
+  // kubelet's own WebSocket handler); upstream: the kubelet's SPDY answer to kubectl 1.27
+  // (spdy-portforward-closed-port): data FIN, error text and RST_STREAM written back to back here.
+  const { kubelet, kubectl } = await replay(
+    t,
+    { capture: 'spdy-portforward-closed-port', gates: { 2: 3 } },
+    { capture: 'websocket-kubelet-portforward-closed-port', gates: { 0: (frames) => closeCodes(frames).length > 0 } },
+  );
+  t.same(handshakeView(kubectl.head()), handshakeView(captureParts('websocket-kubelet-portforward-closed-port.server-to-client.bin').head), 'the 101 the kubelet sent');
+  t.same(
+    describeMessages(gatewayMessages(kubectl.frames())),
+    describeMessages(capturedServerMessages('websocket-kubelet-portforward-closed-port')),
+    'the messages the kubelet sent: both port prefixes, the error text on the error channel, CLOSE 1000',
+  );
+  // kubectl 1.27 then sent curl's request on the data stream; this client sends nothing.
+  const direct = capturedClientFrames('spdy-portforward-closed-port');
+  t.same(openedStreams(kubelet.received), openedStreams(direct), 'the streams kubectl 1.27 opened: error and data, port 1, request 0');
+  const errorStream = (lines: string[]): string[] => lines.filter((line) => line.startsWith('error'));
+  t.same(errorStream(dataSequence(kubelet.received)), errorStream(dataSequence(direct)), 'the error stream half-closed at once with an empty DATA FIN, as client-go does');
 });
