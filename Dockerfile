@@ -26,6 +26,7 @@ COPY package.json package-lock.json ./
 # No install scripts: compiling needs no native module built (and `prepare` would run too early).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+# The product's sources only: the benchmark lives in bench/, outside the build context and the image.
 COPY src ./src
 RUN npx tsc -p tsconfig.json \
  && chmod 0755 dist/cli/main.js \

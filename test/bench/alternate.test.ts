@@ -2,9 +2,9 @@
 // CPU and GC count are read only once the gateway has logged the end of the sessions it opened, and
 // the protocols kubectl spoke are read from the gateway's session-start lines.
 import t from 'tap';
-import { alternate, GatewayWatch } from '../../src/bench/gateway-watch.js';
-import type { ServerProcess } from '../../src/bench/processes.js';
-import { spread } from '../../src/bench/results.js';
+import { alternate, GatewayWatch } from '../../bench/gateway-watch.js';
+import type { ServerProcess } from '../../bench/processes.js';
+import { spread } from '../../bench/results.js';
 
 /** A stand-in gateway process whose CPU, GC count and log lines the test sets. */
 function fakeGateway(): { process: ServerProcess; log(record: Record<string, unknown>): void; cpu: number; gcs: number } {

@@ -1,10 +1,10 @@
 // The bench tools answer a bad option as the gateway's commands do: one line and the usage, exit 2,
-// never a stack trace; --help prints the usage and exits 0. (Runs the built tools in dist/.)
+// never a stack trace; --help prints the usage and exits 0. (Runs the built tools in build/bench/.)
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const tool = (name: string): string => fileURLToPath(new URL(`../../dist/bench/${name}.js`, import.meta.url));
+const tool = (name: string): string => fileURLToPath(new URL(`../../build/bench/${name}.js`, import.meta.url));
 const TOOLS = [
   ['main', 'bench', 'npm run bench --'],
   ['ab', 'bench:ab', 'npm run bench:ab --'],

@@ -1,18 +1,18 @@
-// `npm run bench -- --quick` end to end, from the built CLI (dist/): every part runs in the production
-// shape (TLS on both legs, kubectl 1.33 rows) and writes its rows as it finishes; a part that cannot run
-// is recorded with its reason while the others' results stand. Sizes are tiny: this proves the run
-// works, it measures nothing.
+// `npm run bench -- --quick` end to end, from the built bench (build/bench/, running the gateway of
+// dist/): every part runs in the production shape (TLS on both legs, kubectl 1.33 rows) and writes
+// its rows as it finishes; a part that cannot run is recorded with its reason while the others'
+// results stand. Sizes are tiny: this proves the run works, it measures nothing.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PartResult, Row } from '../../src/bench/results.js';
-import type { RunMeta } from '../../src/bench/report.js';
+import type { PartResult, Row } from '../../bench/results.js';
+import type { RunMeta } from '../../bench/report.js';
 import { kubectlReleasesDir } from '../helpers/kubectl.js';
 
-const MAIN = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../build/bench/main.js', import.meta.url));
 
 let dir: string;
 t.before(async () => {

@@ -4,8 +4,8 @@
 import t from 'tap';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway } from '../../src/server/gateway.js';
-import { directExec, gatewayExec, type ExecSession } from '../../src/bench/clients.js';
-import { startSyntheticUpstream } from '../../src/bench/synthetic-upstream.js';
+import { directExec, gatewayExec, type ExecSession } from '../../bench/clients.js';
+import { startSyntheticUpstream } from '../../bench/synthetic-upstream.js';
 import { until } from '../helpers/wait.js';
 
 const upstream = await startSyntheticUpstream({ listen: { host: '127.0.0.1', port: 0 }, token: 'bench-token', logger: createLogger({ level: 'silent' }) });

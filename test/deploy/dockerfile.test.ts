@@ -43,7 +43,7 @@ t.test('the Dockerfile: Node.js 26 LTS, multi-stage, non-root, ports, health che
   t.notOk(instructions.some((instruction) => instruction.keyword === 'ADD'), 'COPY only');
 
   t.same(dockerignoreAllows(readFileSync(join(ROOT, '.dockerignore'), 'utf8'), 'src/cli/main.ts'), true);
-  for (const excluded of ['node_modules', 'dist', 'test', '.git', 'demo.kubeconfig', 'tls.key']) {
+  for (const excluded of ['node_modules', 'dist', 'test', 'bench', 'build', '.git', 'demo.kubeconfig', 'tls.key']) {
     t.equal(dockerignoreAllows(readFileSync(join(ROOT, '.dockerignore'), 'utf8'), excluded), false, `${excluded} stays out of the build context`);
   }
 });
@@ -78,7 +78,7 @@ t.test('the build steps, replayed as plain commands, give a runtime stage that s
   // The build context as `docker build .` would send it (less what changes under a running test
   // suite): the replay only reads what .dockerignore lets through.
   const context = join(scratch, 'context');
-  cpSync(ROOT, context, { recursive: true, filter: (source) => !/\/(node_modules|dist|\.git|\.tap|coverage)$/.test(source) });
+  cpSync(ROOT, context, { recursive: true, filter: (source) => !/\/(node_modules|dist|build|\.git|\.tap|coverage)$/.test(source) });
   const stages = replayDockerfile({
     context,
     dockerfile: join(context, 'Dockerfile'),
@@ -91,6 +91,10 @@ t.test('the build steps, replayed as plain commands, give a runtime stage that s
   const app = join(runtime.root, 'app');
 
   t.same(readdirSync(app).sort(), ['bin', 'dist', 'node_modules', 'package.json']);
+  // The product alone: the benchmark lives in bench/ (built into build/), never compiled into dist/.
+  const compiled = readdirSync(join(app, 'dist'), { recursive: true, encoding: 'utf8' });
+  t.ok(compiled.includes(join('cli', 'main.js')), 'the CLI is compiled');
+  t.same(compiled.filter((file) => /(^|\/)bench(\/|$)/.test(file)), [], 'no benchmark file in the image');
   const modules = readdirSync(join(app, 'node_modules'));
   for (const needed of ['pino', 'prom-client', 'yaml', 'pako']) t.ok(modules.includes(needed), `${needed} is in the image`);
   // ws: only the tests and the benchmark's clients use it; node-pty: only the stand-in cluster's terminals.

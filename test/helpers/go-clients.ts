@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { peerBinaries } from '../../src/bench/go-peers.js';
+import { peerBinaries } from '../../bench/go-peers.js';
 
 export interface ClientEndpoint {
   /** https://… of the gateway or a peer. */

@@ -1,6 +1,6 @@
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { kubectlBinary } from '../../src/bench/kubectl.js';
+import { kubectlBinary } from '../../bench/kubectl.js';
 
 /**
  * Where the numbered kubectl releases live: the folder named by KUBECTL_RELEASES_DIR, else the folder

@@ -7,7 +7,7 @@ import { createCertificateAuthority } from '../../src/tls/certificate-authority.
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server/gateway.js';
 import { LogRecorder, type LogRecord } from './log-recorder.js';
-import { startPeer, type Peer } from '../../src/bench/go-peers.js';
+import { startPeer, type Peer } from '../../bench/go-peers.js';
 
 export interface PeerStack {
   /** The gateway in front of the legacy peer. */

@@ -1,4 +1,4 @@
-import { startForward, type Forward } from '../../src/bench/kubectl.js';
+import { startForward, type Forward } from '../../bench/kubectl.js';
 import { kubectlPath } from './kubectl.js';
 
 /** A forward that never comes up must fail the test, not hang it. */

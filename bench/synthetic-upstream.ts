@@ -2,15 +2,15 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../observability/logger.js';
-import { SpdyConnection } from '../sessions/spdy-connection.js';
-import { listen } from '../server/listen.js';
-import type { ListenAddress, RunningServer } from '../server/running-server.js';
-import { ApiError, badRequest, pathNotFound, unauthorized, type DemoPod } from '../legacy-cluster/api-objects.js';
-import { sendApiError, writeApiErrorOnSocket, writeRaw } from '../legacy-cluster/http-replies.js';
-import { decideRemoteCommand } from '../legacy-cluster/remote-command-endpoint.js';
-import { serveRemoteCommand } from '../legacy-cluster/remote-command.js';
-import { switchingProtocolsHead } from '../legacy-cluster/spdy-handshake.js';
+import type { Logger } from '../src/observability/logger.js';
+import { SpdyConnection } from '../src/sessions/spdy-connection.js';
+import { listen } from '../src/server/listen.js';
+import type { ListenAddress, RunningServer } from '../src/server/running-server.js';
+import { ApiError, badRequest, pathNotFound, unauthorized, type DemoPod } from '../src/legacy-cluster/api-objects.js';
+import { sendApiError, writeApiErrorOnSocket, writeRaw } from '../src/legacy-cluster/http-replies.js';
+import { decideRemoteCommand } from '../src/legacy-cluster/remote-command-endpoint.js';
+import { serveRemoteCommand } from '../src/legacy-cluster/remote-command.js';
+import { switchingProtocolsHead } from '../src/legacy-cluster/spdy-handshake.js';
 import { runSyntheticCommand } from './synthetic-commands.js';
 
 export interface SyntheticUpstreamOptions {

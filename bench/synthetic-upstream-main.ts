@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../observability/logger.js';
+import { createLogger } from '../src/observability/logger.js';
 import { TOKEN } from './clients.js';
 import { startSyntheticUpstream } from './synthetic-upstream.js';
 

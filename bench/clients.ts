@@ -1,8 +1,8 @@
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { SpdyConnection, type SpdyStream } from '../sessions/spdy-connection.js';
-import { dialSpdyUpgrade } from '../upstream/spdy-dialer.js';
-import { parseStatus, type Status } from '../codecs/k8s/status.js';
+import { SpdyConnection, type SpdyStream } from '../src/sessions/spdy-connection.js';
+import { dialSpdyUpgrade } from '../src/upstream/spdy-dialer.js';
+import { parseStatus, type Status } from '../src/codecs/k8s/status.js';
 import { BenchWebSocket } from './websocket-client.js';
 
 export const TOKEN = 'bench-token';

@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readCommandLine } from './command-line.js';
 import { directPortForward, gatewayPortForward, gatewayTunnelPortForward, type EchoPipe } from './clients.js';
@@ -12,6 +11,7 @@ import { KUBECTL_MINOR } from './kubectl-rows.js';
 import { describeKubectl, kubectlBinary } from './kubectl.js';
 import { PLACEMENT, pinToCpu, stopAll, type Transport } from './processes.js';
 import { describeRun, RunReport } from './report.js';
+import { REPO } from './repo.js';
 import { PartRows, spread, type PartResult } from './results.js';
 import { arrivalPart, concurrencyPart, idlePart } from './session-parts.js';
 import { startBenchStack } from './stacks.js';
@@ -77,7 +77,7 @@ const fail = (message: string): never => {
   process.exit(2);
 };
 /** Where --publish writes: the files docs/performance.md and the README show. */
-const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+const DOCS = join(REPO, 'docs');
 if (values.publish) {
   // One stated run of the current code, never a chosen one: the published shape has no knobs.
   for (const knob of ['plain', 'quick', 'mib', 'repeat', 'only', 'json', 'markdown', 'svg'] as const) if (values[knob] !== undefined) fail(`--publish takes no --${knob}: it publishes the one shape`);

@@ -9,8 +9,8 @@ import { stringify } from 'yaml';
 import { TOKEN } from './clients.js';
 import { FULL_GC_LINE } from './gc-counter-line.js';
 import type { BenchTls } from './tls-material.js';
+import { GATEWAY_MAIN as MAIN } from './repo.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const GC_COUNTER = new URL('./gc-counter.js', import.meta.url).href;
 const MiB = 1024 * 1024;
 

@@ -2,12 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gatewayExec } from './clients.js';
 import { PLACEMENT, pinToCpu, startGatewayServer, startSyntheticUpstreamServer, trustOf, type ProcessUsage, type ServerProcess, type Transport } from './processes.js';
 import { printTable } from './table.js';
 import { readCommandLine } from './command-line.js';
+import { REPO } from './repo.js';
 import { createBenchTls } from './tls-material.js';
 import { download, percentile, roundTrips, upload, type Open } from './transfers.js';
 
@@ -38,7 +38,6 @@ const rounds = Number(values.rounds ?? '6');
 const MiB = 1024 * 1024;
 const bytes = Number(values.mib ?? '256') * MiB;
 const echoes = Number(values['round-trips'] ?? '1000');
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Samples {
   download: Sample[];

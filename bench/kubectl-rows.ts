@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderKubeconfig } from '../config/kubeconfig.js';
+import { renderKubeconfig } from '../src/config/kubeconfig.js';
 import { TOKEN } from './clients.js';
 import type { Bench } from './context.js';
 import type { GatewayWatch, PathName, WatchMark } from './gateway-watch.js';

@@ -6,14 +6,13 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:f
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { REPO } from './repo.js';
 
 const PROGRAMS = ['legacy-peer', 'modern-peer', 'exec-client', 'portforward-client'] as const;
 export type PeerProgram = (typeof PROGRAMS)[number];
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const PEERS_MODULE = join(REPO, 'test/peers');
 /** KSG_PEERS_CACHE overrides; by default next to the other tools' caches in node_modules. */
 const CACHE = process.env.KSG_PEERS_CACHE ?? join(REPO, 'node_modules/.cache/ksg-peers');

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
-import { exitCodeStatus, successStatus, type Status } from '../codecs/k8s/status.js';
-import type { Execution, SessionStreams } from '../legacy-cluster/remote-command.js';
+import { exitCodeStatus, successStatus, type Status } from '../src/codecs/k8s/status.js';
+import type { Execution, SessionStreams } from '../src/legacy-cluster/remote-command.js';
 
 /**
  * The commands the synthetic upstream runs in-process instead of spawning them — exactly the ones the

@@ -11,6 +11,7 @@ import { startServer } from './processes.js';
 import { printTable } from './table.js';
 import { download, roundTrips, upload, type Open } from './transfers.js';
 import { readCommandLine } from './command-line.js';
+import { GATEWAY_MAIN as MAIN } from './repo.js';
 
 /**
  * `npm run bench:instructions`: what the gateway's own user-space work costs per byte, counted by
@@ -27,7 +28,6 @@ const MiB = 1024 * 1024;
 const transferBytes = Number(values.mib ?? '64') * MiB;
 /** One-byte echoes counted per hop: what a keystroke costs, the part of the added latency that is the gateway's own work. */
 const ROUND_TRIPS = 2_000;
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const RELAY = fileURLToPath(new URL('./tcp-relay.js', import.meta.url));
 const say = (line: string): void => void process.stderr.write(`bench:instructions: ${line}\n`);
 

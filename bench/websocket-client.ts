@@ -2,9 +2,9 @@ import { randomBytes, randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { encodeCloseFrame, encodeFrameHeader, MAX_HEADER_BYTES, WebSocketFrameParser, type WebSocketFrameHandler } from '../codecs/websocket/frames.js';
-import { webSocketAccept } from '../codecs/websocket/handshake.js';
-import { maskInto } from '../codecs/websocket/mask.js';
+import { encodeCloseFrame, encodeFrameHeader, MAX_HEADER_BYTES, WebSocketFrameParser, type WebSocketFrameHandler } from '../src/codecs/websocket/frames.js';
+import { webSocketAccept } from '../src/codecs/websocket/handshake.js';
+import { maskInto } from '../src/codecs/websocket/mask.js';
 
 /** Binary messages as they arrive: the first piece of each message starts with `start`, pieces in order. */
 export interface MessagePieces {
