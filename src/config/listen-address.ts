@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { ListenAddress } from '../server/running-server.js';
+import type { ListenAddress } from '../net/running-server.js';
 import { ConfigError } from './errors.js';
 
 export { ConfigError };

@@ -6,11 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AuditPolicyError, parseAuditPolicy, type AuditPolicy } from '../auth/audit-policy.js';
+import { AuditPolicyError, parseAuditPolicy, type AuditPolicy } from '../observability/audit/policy.js';
 import { parseTokenFile, TokenFileError } from '../auth/token-file.js';
-import type { ListenAddress, ServerTls } from '../server/running-server.js';
+import type { ListenAddress, ServerTls } from '../net/running-server.js';
 import type { UpstreamCredentials, UpstreamTarget } from '../upstream/target.js';
-import { DEFAULT_TLS_POLICY, type TlsPolicy } from '../tls/policy.js';
+import { DEFAULT_TLS_POLICY, type TlsPolicy } from '../net/tls-policy.js';
 import { describeFsError } from './errors.js';
 import { KubeconfigError, loadKubeconfigUpstream, type KubeconfigFiles } from './kubeconfig.js';
 import { parseListenAddress } from './listen-address.js';

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import type { ServerTls } from '../server/running-server.js';
+import type { ServerTls } from '../net/running-server.js';
 import { ConfigError, describeFsError } from './errors.js';
 
 /** Why `cert` and `key` cannot serve TLS together, or undefined when they can. */

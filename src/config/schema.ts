@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import { getCiphers } from 'node:tls';
-import { DEFAULT_TLS_CIPHER_SUITES, DEFAULT_TLS_MIN_VERSION, TLS_VERSIONS } from '../tls/policy.js';
-import { cidrProblem } from './cidr.js';
+import { DEFAULT_TLS_CIPHER_SUITES, DEFAULT_TLS_MIN_VERSION, TLS_VERSIONS } from '../net/tls-policy.js';
+import { cidrProblem } from '../net/cidr.js';
 import { listenAddressProblem } from './listen-address.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
-import { listen } from '../server/listen.js';
-import type { ListenAddress, RunningServer } from '../server/running-server.js';
+import { listen } from '../net/listen.js';
+import type { ListenAddress, RunningServer } from '../net/running-server.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 

@@ -33,7 +33,7 @@ export const SESSION_OUTCOMES = [
 ] as const;
 export type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
 
-/** Why a connection was closed before its first request head (src/server/connection-guard.ts). */
+/** Why a connection was closed before its first request head (src/net/connection-guard.ts). */
 export const CONNECTION_REFUSAL_REASONS = ['max-connections', 'max-connections-per-client', 'header-timeout', 'proxy-protocol'] as const;
 
 export const BYTE_DIRECTIONS = ['client-to-upstream', 'upstream-to-client'] as const;

@@ -1,7 +1,7 @@
 import { createSecureContext } from 'node:tls';
-import { createAuditWriter, type AuditEvent, type AuditWriter } from '../auth/audit.js';
-import { DEFAULT_AUDIT_POLICY, parseAuditPolicy } from '../auth/audit-policy.js';
-import { createAuditWebhook, type AuditWebhook } from '../auth/audit-webhook.js';
+import { createAuditWriter, type AuditEvent, type AuditWriter } from '../observability/audit/events.js';
+import { DEFAULT_AUDIT_POLICY, parseAuditPolicy } from '../observability/audit/policy.js';
+import { createAuditWebhook, type AuditWebhook } from '../observability/audit/webhook.js';
 import { createClientCertificateAuthenticator } from '../auth/client-certificate.js';
 import type { Authenticator } from '../auth/identity.js';
 import { createOidcAuthenticator } from '../auth/oidc.js';
@@ -23,10 +23,10 @@ import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { EdgeAccess, type Authorizer, type EdgeAuthenticator } from './edge-access.js';
 import { startGateway, type Gateway } from './gateway.js';
-import { withListenSetting } from './listen.js';
+import { withListenSetting } from '../net/listen.js';
 import { PassthroughAccess } from './passthrough-access.js';
-import { RequestAuditor } from './request-audit.js';
-import type { RunningServer } from './running-server.js';
+import { RequestAuditor } from '../observability/audit/request-audit.js';
+import type { RunningServer } from '../net/running-server.js';
 import type { SessionObserver } from './session-registry.js';
 
 /** The gateway as `serve` runs it: the listener, its admin listener, and what watches their files. */

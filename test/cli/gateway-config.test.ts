@@ -11,7 +11,7 @@ import { ConfigError } from '../../src/config/errors.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { primaryUpstream, reloadableFiles } from '../../src/config/model.js';
 import { ConfigProblems } from '../../src/config/problems.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 
 let dir: string;
 let etc: string;

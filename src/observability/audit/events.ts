@@ -18,8 +18,8 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
-import type { UserInfo } from './identity.js';
-import type { RequestAttributes } from './request-attributes.js';
+import type { UserInfo } from '../../auth/identity.js';
+import type { RequestAttributes } from '../../auth/request-attributes.js';
 import { RotatingFileStream, type RotationOptions } from './rotating-file.js';
 
 export type AuditStage = 'RequestReceived' | 'ResponseStarted' | 'ResponseComplete' | 'Panic';
