@@ -45,7 +45,7 @@ export async function loadServerTls(certPath: string, keyPath: string, certLabel
 }
 
 /** OpenSSL's words without its error-code prefix: `error:0480006C:PEM routines::no start line` → `no start line`. */
-export function openSslReason(error: unknown): string {
+function openSslReason(error: unknown): string {
   const message = (error as Error).message;
   return message.replace(/^error:[0-9A-F]+:[^:]*:[^:]*:/, '') || message;
 }

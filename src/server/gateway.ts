@@ -32,7 +32,7 @@ import { guardConnections, type ConnectionRefusal } from '../net/connection-guar
 import { PORT_FORWARD_CHANNEL_PROTOCOLS, SPDY_TUNNELING_PREFIX } from '../codecs/channels/protocols.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
-export interface GatewayTls extends ServerTls {
+interface GatewayTls extends ServerTls {
   /** PEM bundle that verifies client certificates; certificates are requested but not required. */
   clientCa?: string | Buffer;
   /** Protocol versions and TLS 1.2 suites offered; forward-secret AEAD only by default. */
@@ -40,17 +40,17 @@ export interface GatewayTls extends ServerTls {
 }
 
 /** Bounds on connections before (and between) requests; see connection-guard.ts. */
-export interface ConnectionLimits {
+interface ConnectionLimits {
   /** From accept to a complete request head (PROXY header, TLS handshake, request line, headers). */
   headerTimeoutMs: number;
   maxConnections: number;
   maxConnectionsPerClient: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headerTimeoutMs: 10_000, maxConnections: 10_000, maxConnectionsPerClient: 200 };
+const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headerTimeoutMs: 10_000, maxConnections: 10_000, maxConnectionsPerClient: 200 };
 
 /** How the gateway learns the real client behind load balancers (client-address.ts). */
-export interface NetworkOptions {
+interface NetworkOptions {
   /** CIDR ranges whose X-Forwarded-For and X-Forwarded-Proto are believed. */
   trustedProxies?: string[];
   /** Every connection starts with a PROXY protocol v1/v2 header (AWS NLB, HAProxy). */

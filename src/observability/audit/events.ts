@@ -126,7 +126,10 @@ export function nowMicros(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }
 
-/** metav1.MicroTime's RFC 3339 form, always six fractional digits, UTC. */
+/**
+ * metav1.MicroTime's RFC 3339 form, always six fractional digits, UTC.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export function microTime(epochMicros: number): string {
   const millis = Math.floor(epochMicros / 1000);
   const micros = String(Math.floor(epochMicros) - millis * 1000).padStart(3, '0');

@@ -49,7 +49,7 @@ export interface AuditIdentity {
 const LONG_RUNNING_VERBS = new Set(['watch', 'proxy']);
 const LONG_RUNNING_SUBRESOURCES = new Set(['attach', 'exec', 'proxy', 'log', 'portforward']);
 
-export function isLongRunning(attributes: RequestAttributes): boolean {
+function isLongRunning(attributes: RequestAttributes): boolean {
   return attributes.resourceRequest && (LONG_RUNNING_VERBS.has(attributes.verb) || LONG_RUNNING_SUBRESOURCES.has(attributes.subresource));
 }
 

@@ -13,7 +13,7 @@
  */
 import type { AuditEvent } from './events.js';
 
-export interface AuditEventList {
+interface AuditEventList {
   kind: 'EventList';
   apiVersion: 'audit.k8s.io/v1';
   metadata: Record<string, never>;
