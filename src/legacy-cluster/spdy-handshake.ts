@@ -70,7 +70,7 @@ export function headerValues(req: IncomingMessage, name: string): string[] {
  * Go's server keeps Host out of the map; the API server's authentication filter removes
  * Authorization before proxying, so the token never appears here.
  */
-export function goHeaderDump(req: IncomingMessage): string {
+function goHeaderDump(req: IncomingMessage): string {
   const header = new Map<string, string[]>();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     const name = canonicalHeaderKey(req.rawHeaders[i]!);

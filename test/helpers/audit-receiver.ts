@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import type { AuditEvent } from '../../src/observability/audit/events.js';
 
-export interface ReceivedPost {
+interface ReceivedPost {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: { kind: string; apiVersion: string; items: AuditEvent[] };

@@ -10,7 +10,7 @@ import type { ServerTls } from '../../src/net/running-server.js';
 import type { UpstreamTarget } from '../../src/upstream/target.js';
 import { LogRecorder } from './log-recorder.js';
 
-export interface TestCluster {
+interface TestCluster {
   name: string;
   cluster: LegacyCluster;
   /** The cluster's privileged token. */

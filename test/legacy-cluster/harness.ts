@@ -81,7 +81,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 }
 
 /** A connected socket to the cluster (TLS when the harness has a CA). */
-export async function connectSocket(h: Harness): Promise<net.Socket> {
+async function connectSocket(h: Harness): Promise<net.Socket> {
   if (h.caPem) {
     const socket = tls.connect({ host: '127.0.0.1', port: h.cluster.port, ca: h.caPem, servername: 'localhost' });
     await once(socket, 'secureConnect');
@@ -101,7 +101,7 @@ export interface ParsedResponse {
   raw: string;
 }
 
-export function parseResponse(raw: Buffer): ParsedResponse {
+function parseResponse(raw: Buffer): ParsedResponse {
   const end = raw.indexOf('\r\n\r\n');
   const head = raw.subarray(0, end).toString('latin1').split('\r\n');
   const headerLines = head.slice(1);

@@ -7,7 +7,7 @@ import '../../../src/net/certificate-authority.js';
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const HOUR = 3600 * 1000;
 
-export interface ClientCertificateRequest {
+interface ClientCertificateRequest {
   commonName?: string;
   organizations?: string[];
   notBefore?: Date;
