@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCertificateAuthority } from '../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../src/net/certificate-authority.js';
 
 /**
  * The certificates a TLS bench run serves with: one ephemeral CA, one server certificate for

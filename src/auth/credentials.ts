@@ -18,8 +18,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { TLSSocket, type DetailedPeerCertificate } from 'node:tls';
+import { rawHeaderValues } from '../codecs/http/header-lists.js';
+import { parseSubprotocolHeader } from '../codecs/channels/protocols.js';
 import type { ClientCertificate, Credentials } from './identity.js';
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 
 export type CredentialExtraction =
@@ -82,27 +85,25 @@ export function webSocketProtocolToken(req: IncomingMessage): { ok: true; protoc
 }
 
 /**
- * As Kubernetes: every header occurrence, comma-split and trimmed (RFC 6455 §11.3.4 allows repeats);
+ * As Kubernetes: every header occurrence, comma-split and trimmed (RFC 6455 §11.3.4 allows repeats;
+ * the one Sec-WebSocket-Protocol parser, codecs/channels/protocols.ts, takes the list apart);
  * the token only counts on a WebSocket request, but its entry is removed from the list regardless.
  */
 function splitProtocolToken(headers: string[], isWebSocket: boolean): ProtocolSplit {
   const protocols: string[] = [];
   let token: string | undefined;
   let sawToken = false;
-  for (const header of headers) {
-    for (const raw of header.split(',')) {
-      const protocol = raw.trim();
-      if (!protocol.startsWith(BEARER_PROTOCOL_PREFIX)) {
-        if (protocol) protocols.push(protocol);
-        continue;
-      }
-      if (sawToken) return { ok: false, reason: 'more than one base64url.bearer.authorization.k8s.io subprotocol' };
-      sawToken = true;
-      const decoded = decodeBase64UrlToken(protocol.slice(BEARER_PROTOCOL_PREFIX.length));
-      if (decoded === undefined) return { ok: false, reason: 'invalid base64url.bearer.authorization.k8s.io token encoding' };
-      if (decoded === '') return { ok: false, reason: 'empty base64url.bearer.authorization.k8s.io token' };
-      if (isWebSocket) token = decoded;
+  for (const protocol of parseSubprotocolHeader(headers)) {
+    if (!protocol.startsWith(BEARER_PROTOCOL_PREFIX)) {
+      protocols.push(protocol);
+      continue;
     }
+    if (sawToken) return { ok: false, reason: 'more than one base64url.bearer.authorization.k8s.io subprotocol' };
+    sawToken = true;
+    const decoded = decodeBase64UrlToken(protocol.slice(BEARER_PROTOCOL_PREFIX.length));
+    if (decoded === undefined) return { ok: false, reason: 'invalid base64url.bearer.authorization.k8s.io token encoding' };
+    if (decoded === '') return { ok: false, reason: 'empty base64url.bearer.authorization.k8s.io token' };
+    if (isWebSocket) token = decoded;
   }
   // Kubernetes: one other subprotocol must remain, so there is something to echo back other than the token.
   if (token !== undefined && protocols.length === 0) return { ok: false, reason: 'a token subprotocol needs at least one other subprotocol' };
@@ -121,12 +122,7 @@ function decodeBase64UrlToken(encoded: string): string | undefined {
 
 /** Every occurrence of a header, from rawHeaders: req.headers drops or joins repeats. */
 export function headerValues(req: IncomingMessage, lowerCaseName: string): string[] {
-  const values: string[] = [];
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === lowerCaseName) values.push(raw[i + 1]!);
-  }
-  return values;
+  return rawHeaderValues(req.rawHeaders, lowerCaseName);
 }
 
 function isWebSocketRequest(req: IncomingMessage): boolean {
@@ -134,7 +130,7 @@ function isWebSocketRequest(req: IncomingMessage): boolean {
 }
 
 /** The client certificate of a TLS request, whether or not Node could verify it; undefined when none was sent. */
-export function peerCertificate(req: IncomingMessage): ClientCertificate | undefined {
+function peerCertificate(req: IncomingMessage): ClientCertificate | undefined {
   const socket = req.socket;
   if (!(socket instanceof TLSSocket)) return undefined;
   // Node answers an empty object when the client sent no certificate.
@@ -143,7 +139,7 @@ export function peerCertificate(req: IncomingMessage): ClientCertificate | undef
   return describeCertificate(cert as DetailedPeerCertificate, socket.authorized, socket.authorizationError);
 }
 
-export function describeCertificate(cert: DetailedPeerCertificate, authorized: boolean, authorizationError?: Error | string): ClientCertificate {
+function describeCertificate(cert: DetailedPeerCertificate, authorized: boolean, authorizationError?: Error | string): ClientCertificate {
   const subject = (cert.subject ?? {}) as unknown as Record<string, string | string[] | undefined>;
   const certificate: ClientCertificate = {
     authorized,

@@ -1,6 +1,6 @@
 /**
  * Identity types shared by every authenticator, the authorizers, impersonation and audit
- * (contracts.md "Identity"). Exports: UserInfo, AuthenticatorName, Authenticated, Credentials,
+ * (contracts.md "Identity"). Exports: UserInfo, Credentials,
  * ClientCertificate, AuthenticationResult, Authenticator, withAuthenticatedGroup.
  */
 
@@ -11,13 +11,6 @@ export interface UserInfo {
   /** Authenticated callers also get 'system:authenticated' (added by the union authenticator). */
   groups: string[];
   extra: Record<string, string[]>;
-}
-
-export type AuthenticatorName = 'client-certificate' | 'token-file' | 'oidc' | 'token-review';
-
-export interface Authenticated {
-  user: UserInfo;
-  by: AuthenticatorName;
 }
 
 /** What a TLS client presented, as Node verified it against the listener's client CA bundle. */
@@ -43,7 +36,7 @@ export interface Credentials {
 }
 
 export type AuthenticationResult =
-  | { outcome: 'authenticated'; user: UserInfo; by: AuthenticatorName }
+  | { outcome: 'authenticated'; user: UserInfo; by: string }
   /** The request carries nothing this authenticator reads. */
   | { outcome: 'no-credential' }
   /** The credential is wrong (unknown, expired, badly signed…): 401, counts as a failed attempt. */
@@ -52,7 +45,8 @@ export type AuthenticationResult =
   | { outcome: 'unavailable'; reason: string };
 
 export interface Authenticator {
-  readonly name: AuthenticatorName;
+  /** As authenticators.ts names it (AuthenticatorName). */
+  readonly name: string;
   authenticate(credentials: Credentials): Promise<AuthenticationResult>;
 }
 

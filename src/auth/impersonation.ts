@@ -71,6 +71,7 @@ export function clientImpersonation(req: Pick<IncomingMessage, 'rawHeaders'>, ca
   return { kind: 'allowed', user };
 }
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export function mayImpersonate(caller: UserInfo, rules: ImpersonationRule[]): boolean {
   return rules.some((rule) => rule.users?.includes(caller.name) || rule.groups?.some((group) => caller.groups.includes(group)));
 }
@@ -113,7 +114,10 @@ export function upstreamHeaders(clientHeaders: IncomingHttpHeaders, user: UserIn
 /** RFC 7230 tchar, the bytes a header name may hold (client-go's legalHeaderKeyBytes). */
 const TCHAR = /^[!#$&'*+\-.^_`|~0-9A-Za-z]$/;
 
-/** client-go transport headerKeyEscape: every UTF-8 byte that is not a tchar, and '%', as %XX. */
+/**
+ * client-go transport headerKeyEscape: every UTF-8 byte that is not a tchar, and '%', as %XX.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export function headerKeyEscape(key: string): string {
   let escaped = '';
   for (const byte of Buffer.from(key, 'utf8')) {

@@ -155,7 +155,10 @@ export function createOidcAuthenticator(options: OidcOptions): Authenticator {
   }
 }
 
-/** kube-apiserver: no prefix flag → `issuerURL#` unless the claim is email; "-" → none. */
+/**
+ * kube-apiserver: no prefix flag → `issuerURL#` unless the claim is email; "-" → none.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export function effectiveUsernamePrefix(issuerURL: string, usernameClaim: string, usernamePrefix: string | undefined): string {
   if (usernamePrefix === '-') return '';
   if (usernamePrefix !== undefined && usernamePrefix !== '') return usernamePrefix;

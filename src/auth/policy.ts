@@ -33,7 +33,7 @@ export interface PolicyRule {
   clusters?: string[];
 }
 
-export interface AuthorizationDecision {
+interface AuthorizationDecision {
   allowed: boolean;
   reason: string;
 }
@@ -43,8 +43,10 @@ export interface PolicyAuthorizer {
   authorize(user: UserInfo, attributes: RequestAttributes, upstream?: string): AuthorizationDecision;
 }
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export type PolicyVerb = 'exec' | 'attach' | 'portforward' | 'api';
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export function policyVerb(attributes: RequestAttributes): PolicyVerb {
   if (attributes.resourceRequest && attributes.resource === 'pods' && attributes.apiGroup === '' && STREAMING_SUBRESOURCES.has(attributes.subresource)) {
     return attributes.subresource as PolicyVerb;

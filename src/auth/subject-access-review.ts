@@ -15,6 +15,7 @@ import type { RequestAttributes } from './request-attributes.js';
 import type { PostJson } from './token-review.js';
 import { TtlCache } from './ttl-cache.js';
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export const SUBJECT_ACCESS_REVIEW_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 
 export interface SubjectAccessReviewOptions {
@@ -24,7 +25,7 @@ export interface SubjectAccessReviewOptions {
   now?: () => number;
 }
 
-export interface DelegatedDecision {
+interface DelegatedDecision {
   allowed: boolean;
   reason: string;
   /** The upstream could not decide; not a denial of the caller. */
@@ -35,7 +36,7 @@ export interface SubjectAccessReviewAuthorizer {
   authorize(user: UserInfo, attributes: RequestAttributes): Promise<DelegatedDecision>;
 }
 
-export function subjectAccessReviewSpec(user: UserInfo, attributes: RequestAttributes): Record<string, unknown> {
+function subjectAccessReviewSpec(user: UserInfo, attributes: RequestAttributes): Record<string, unknown> {
   const spec: Record<string, unknown> = { user: user.name, groups: user.groups };
   if (user.uid) spec.uid = user.uid;
   if (Object.keys(user.extra).length > 0) spec.extra = user.extra;

@@ -27,7 +27,7 @@ export class TokenFileError extends Error {
   override name = 'TokenFileError';
 }
 
-export interface TokenFileEntry {
+interface TokenFileEntry {
   token: string;
   user: UserInfo;
 }
@@ -40,7 +40,7 @@ export interface ParsedTokenFile {
 /** Why a reload did not take the file: a bounded vocabulary, for metrics. */
 export type TokenFileRefusal = 'unreadable' | 'unstable' | 'invalid' | 'empty';
 
-export type TokenFileReload = { ok: true; tokens: number; warnings: string[] } | { ok: false; result: TokenFileRefusal; error: string };
+type TokenFileReload = { ok: true; tokens: number; warnings: string[] } | { ok: false; result: TokenFileRefusal; error: string };
 
 export interface TokenFileOptions {
   /** Time between the reads that must agree. Default 100 ms. */

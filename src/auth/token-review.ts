@@ -19,6 +19,7 @@ import { TtlCache } from './ttl-cache.js';
 
 export type PostJson = (path: string, body: unknown) => Promise<{ status: number; body: unknown }>;
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
 
 export interface TokenReviewOptions {

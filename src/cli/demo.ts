@@ -8,7 +8,7 @@ import { isLoopback, parseListenAddress } from '../config/listen-address.js';
 import { startLegacyCluster } from '../legacy-cluster/cluster.js';
 import { createLogger } from '../observability/logger.js';
 import { startGateway } from '../server/gateway.js';
-import { createCertificateAuthority } from '../tls/certificate-authority.js';
+import { createCertificateAuthority } from '../net/certificate-authority.js';
 import { Lifecycle, listening } from './lifecycle.js';
 import { parseCommandLine, shellQuote } from './usage.js';
 

@@ -88,7 +88,7 @@ export class ListenError extends ConfigError {
  * Awaits a start-up step that binds a socket; a failure to listen (port in use, no such address or
  * host, permission) becomes a one-line ListenError naming the option and the address. A step that
  * binds several sockets marks the failure with the setting of the one that failed (`admin.listen`,
- * server/listen.ts withListenSetting); `option` names the others.
+ * net/listen.ts withListenSetting); `option` names the others.
  */
 export async function listening<T>(option: string, start: Promise<T>): Promise<T> {
   try {

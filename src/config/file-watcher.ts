@@ -44,8 +44,8 @@ interface FileState {
   problem?: string;
 }
 
-export const DEFAULT_WATCH_INTERVAL_MS = 2_000;
-export const DEFAULT_WATCH_MAX_BYTES = 1024 * 1024;
+const DEFAULT_WATCH_INTERVAL_MS = 2_000;
+const DEFAULT_WATCH_MAX_BYTES = 1024 * 1024;
 const RACY_MS = 2_000;
 
 export class FileWatcher {

@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { describeFsError } from './errors.js';
 import { resolveGatewayConfig, type GatewayConfig } from './model.js';
-import { ConfigProblems, Problems, SettingOrigins, issueMessage, type FieldPath } from './problems.js';
+import { Problems, SettingOrigins, issueMessage, type FieldPath } from './problems.js';
 import { FLAG_UPSTREAM_NAME, gatewayFileSchema, type GatewayFile } from './schema.js';
 
 export { DEFAULT_LISTEN, DEFAULT_ADMIN_LISTEN, LOG_LEVELS } from './schema.js';
@@ -72,7 +72,10 @@ export async function loadGatewayConfig(flags: ServeFlags | Record<string, strin
   return config;
 }
 
-/** The merged settings, validated by the schema but with no file read yet (paths as written). */
+/**
+ * The merged settings, validated by the schema but with no file read yet (paths as written).
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export async function validateGatewaySettings(flags: ServeFlags, env: Environment = {}, cwd = process.cwd()): Promise<{ file: GatewayFile; problems: Problems; baseDir: string }> {
   const configFile = flags.config ?? nonEmpty(env.KSG_CONFIG);
   const origins = new SettingOrigins(configFile, Object.keys(gatewayFileSchema.shape), FIELD_FLAGS);
@@ -217,5 +220,3 @@ function knownKeys(path: FieldPath): string[] | undefined {
   }
   return def.shape ? Object.keys(def.shape) : undefined;
 }
-
-export { ConfigProblems };

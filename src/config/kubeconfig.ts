@@ -43,6 +43,7 @@ type Mapping = Record<string, unknown>;
  * (certificate-authority, client-certificate, client-key, tokenFile) are relative to the
  * kubeconfig's folder, as kubectl reads them; a `…-data` field wins over its file twin, as in
  * client-go. Exec plugins, auth providers, basic auth and proxy-url are refused: not supported yet.
+ * @internal Exported for its unit test; the product uses it only here.
  */
 export async function loadUpstreamFromKubeconfig(path: string, contextName?: string): Promise<UpstreamTarget> {
   return (await loadKubeconfigUpstream(path, contextName)).target;

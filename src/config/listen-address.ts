@@ -1,8 +1,6 @@
 import { isIP } from 'node:net';
-import type { ListenAddress } from '../server/running-server.js';
+import type { ListenAddress } from '../net/running-server.js';
 import { ConfigError } from './errors.js';
-
-export { ConfigError };
 
 const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 

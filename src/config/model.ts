@@ -6,11 +6,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AuditPolicyError, parseAuditPolicy, type AuditPolicy } from '../auth/audit-policy.js';
+import { AuditPolicyError, parseAuditPolicy, type AuditPolicy } from '../observability/audit/policy.js';
+import { AUTHENTICATORS, AUTHENTICATOR_SETTINGS, settingGiven, type AuthenticatorName } from '../auth/authenticators.js';
 import { parseTokenFile, TokenFileError } from '../auth/token-file.js';
-import type { ListenAddress, ServerTls } from '../server/running-server.js';
+import type { ListenAddress, ServerTls } from '../net/running-server.js';
 import type { UpstreamCredentials, UpstreamTarget } from '../upstream/target.js';
-import { DEFAULT_TLS_POLICY, type TlsPolicy } from '../tls/policy.js';
+import { DEFAULT_TLS_POLICY, type TlsPolicy } from '../net/tls-policy.js';
 import { describeFsError } from './errors.js';
 import { KubeconfigError, loadKubeconfigUpstream, type KubeconfigFiles } from './kubeconfig.js';
 import { parseListenAddress } from './listen-address.js';
@@ -19,13 +20,13 @@ import { Problems, type FieldPath } from './problems.js';
 import type { GatewayFile, UpstreamEntry } from './schema.js';
 
 /** A file's absolute path and what it held when read. */
-export interface LoadedFile {
+interface LoadedFile {
   path: string;
   content: string;
 }
 
 /** The HTTPS listener's material; a ServerTls, so it can be handed to the server as it is. */
-export interface GatewayTls extends ServerTls {
+interface GatewayTls extends ServerTls {
   cert: string;
   key: string;
   /** PEM bundle of the CAs that sign callers' client certificates (mTLS). */
@@ -34,7 +35,7 @@ export interface GatewayTls extends ServerTls {
 }
 
 /** Absolute paths of the files an upstream's settings came from (reload these). */
-export interface UpstreamFiles extends KubeconfigFiles {
+interface UpstreamFiles extends KubeconfigFiles {
   kubeconfig?: string;
 }
 
@@ -46,12 +47,9 @@ export interface ResolvedUpstream extends UpstreamTarget {
   files: UpstreamFiles;
 }
 
-/** Same as src/auth/identity.ts's AuthenticatorName (the contracts' names). */
-export type AuthenticatorName = 'client-certificate' | 'token-file' | 'oidc' | 'token-review';
+type OidcSettings = Omit<NonNullable<GatewayFile['auth']['oidc']>, 'ca'> & { ca?: LoadedFile };
 
-export type OidcSettings = Omit<NonNullable<GatewayFile['auth']['oidc']>, 'ca'> & { ca?: LoadedFile };
-
-export interface AuthSettings {
+interface AuthSettings {
   mode: GatewayFile['auth']['mode'];
   /** Edge mode: the authenticators to try, in order, only configured ones; empty in passthrough. */
   authenticators: AuthenticatorName[];
@@ -64,7 +62,7 @@ export interface AuthSettings {
   allowedOrigins: string[];
 }
 
-export interface AuditSettings {
+interface AuditSettings {
   /** `-` (stdout) or an absolute file path; absent: no audit log file. */
   path?: string;
   /** Bounds of the `path` file; 0 disables each. */
@@ -105,18 +103,6 @@ export interface GatewayConfig {
   tlsPolicy: TlsPolicy;
   logging: GatewayFile['logging'];
   shutdown: GatewayFile['shutdown'];
-}
-
-const AUTHENTICATOR_NAMES: Record<NonNullable<GatewayFile['auth']['authenticators']>[number], AuthenticatorName> = {
-  clientCertificate: 'client-certificate',
-  tokenFile: 'token-file',
-  oidc: 'oidc',
-  tokenReview: 'token-review',
-};
-
-/** The upstream a request goes to when nothing else matches, else the first (single-upstream callers). */
-export function primaryUpstream(config: GatewayConfig): ResolvedUpstream {
-  return config.upstreams.find((upstream) => upstream.name === config.routing.defaultUpstream) ?? config.upstreams[0]!;
 }
 
 /**
@@ -207,16 +193,10 @@ async function readWebhookKubeconfig(path: string, reader: FileReader): Promise<
   }
 }
 
-/** The order given, or the default order; either way only those configured (tokenReview always is). */
+/** The order given, or the default (the registry's) order; either way only those configured (their required setting given). */
 function effectiveAuthenticators(file: GatewayFile): AuthenticatorName[] {
-  const configured = {
-    clientCertificate: file.tls?.clientCA !== undefined,
-    tokenFile: file.auth.tokenFile !== undefined,
-    oidc: file.auth.oidc !== undefined,
-    tokenReview: true,
-  };
-  const order = file.auth.authenticators ?? (['clientCertificate', 'tokenFile', 'oidc', 'tokenReview'] as const);
-  return order.filter((name) => configured[name]).map((name) => AUTHENTICATOR_NAMES[name]);
+  const order = file.auth.authenticators ?? AUTHENTICATOR_SETTINGS;
+  return order.filter((key) => settingGiven(file, AUTHENTICATORS[key].requires)).map((key) => AUTHENTICATORS[key].name);
 }
 
 async function resolveTls(tls: GatewayFile['tls'], reader: FileReader): Promise<GatewayTls | undefined> {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import type { ServerTls } from '../server/running-server.js';
+import type { ServerTls } from '../net/running-server.js';
 import { ConfigError, describeFsError } from './errors.js';
 
 /** Why `cert` and `key` cannot serve TLS together, or undefined when they can. */
@@ -45,7 +45,7 @@ export async function loadServerTls(certPath: string, keyPath: string, certLabel
 }
 
 /** OpenSSL's words without its error-code prefix: `error:0480006C:PEM routines::no start line` → `no start line`. */
-export function openSslReason(error: unknown): string {
+function openSslReason(error: unknown): string {
   const message = (error as Error).message;
   return message.replace(/^error:[0-9A-F]+:[^:]*:[^:]*:/, '') || message;
 }

@@ -9,7 +9,7 @@ import { ConfigError } from './errors.js';
 export type FieldPath = readonly PropertyKey[];
 
 /** `upstreams[1].server` */
-export function formatPath(path: FieldPath): string {
+function formatPath(path: FieldPath): string {
   let text = '';
   for (const segment of path) text += typeof segment === 'number' ? `[${segment}]` : text ? `.${String(segment)}` : String(segment);
   return text;
@@ -124,7 +124,7 @@ const EXPECTED: Record<string, string> = {
 };
 
 /** A value as a problem line shows it: short, on one line. */
-export function describeValue(value: unknown): string {
+function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';

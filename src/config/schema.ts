@@ -5,20 +5,19 @@
  * settings name is model.ts's job.
  */
 import { z } from 'zod';
+import { AUTHENTICATORS, AUTHENTICATOR_SETTINGS, settingGiven, type AuthenticatorSetting } from '../auth/authenticators.js';
 import { getCiphers } from 'node:tls';
-import { DEFAULT_TLS_CIPHER_SUITES, DEFAULT_TLS_MIN_VERSION, TLS_VERSIONS } from '../tls/policy.js';
-import { cidrProblem } from './cidr.js';
+import { DEFAULT_TLS_CIPHER_SUITES, DEFAULT_TLS_MIN_VERSION, TLS_VERSIONS } from '../net/tls-policy.js';
+import { cidrProblem } from '../net/cidr.js';
 import { listenAddressProblem } from './listen-address.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-export const AUTH_MODES = ['passthrough', 'edge'] as const;
-/** The YAML spelling; model.ts maps them to the AuthenticatorName of src/auth/identity.ts. */
-export const AUTHENTICATORS = ['clientCertificate', 'tokenFile', 'oidc', 'tokenReview'] as const;
-export const AUTHORIZATION_MODES = ['none', 'policy', 'subjectAccessReview'] as const;
-export const POLICY_VERBS = ['exec', 'attach', 'portforward', 'api', '*'] as const;
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+const AUTH_MODES = ['passthrough', 'edge'] as const;
+const AUTHORIZATION_MODES = ['none', 'policy', 'subjectAccessReview'] as const;
+const POLICY_VERBS = ['exec', 'attach', 'portforward', 'api', '*'] as const;
 /** What kube-apiserver accepts for --oidc-signing-algs. */
-export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'] as const;
+const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'] as const;
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9090';
@@ -204,7 +203,7 @@ const authSchema = z
   .strictObject({
     mode: z.enum(AUTH_MODES).default('passthrough').meta({ description: "`passthrough`: each caller's own `Authorization` goes to the upstream, which authenticates and authorizes. `edge`: the gateway authenticates callers and reaches the upstream with its own credential, impersonating them." }),
     authenticators: z
-      .array(z.enum(AUTHENTICATORS))
+      .array(z.enum(AUTHENTICATOR_SETTINGS))
       .min(1, 'must list at least one authenticator')
       .optional()
       .meta({ description: 'Edge mode: the authenticators tried, in this order. Each listed must be configured (`clientCertificate`: `tls.clientCA`; `tokenFile`: `auth.tokenFile`; `oidc`: `auth.oidc`; `tokenReview`: always).', defaultText: 'clientCertificate, tokenFile, oidc, tokenReview — those configured' }),
@@ -237,8 +236,11 @@ const authSchema = z
       }
       return;
     }
-    if (auth.authenticators?.includes('tokenFile') && auth.tokenFile === undefined) ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'required when {auth.authenticators} lists tokenFile' });
-    if (auth.authenticators?.includes('oidc') && auth.oidc === undefined) ctx.addIssue({ code: 'custom', path: ['oidc'], message: 'required when {auth.authenticators} lists oidc' });
+    // Settings under auth are judged here; others (tls.clientCA) by checkEdgeMode, on the whole file.
+    for (const key of new Set(auth.authenticators)) {
+      const [section, ...rest] = AUTHENTICATORS[key].requires ?? [];
+      if (section === 'auth' && !settingGiven(auth, rest)) ctx.addIssue({ code: 'custom', path: rest, message: `required when {auth.authenticators} lists ${key}` });
+    }
   })
   .meta({ description: 'Who callers are and what they may do.' });
 
@@ -385,8 +387,11 @@ function checkUpstreamReferences(file: GatewayFile, ctx: Ctx): void {
 
 function checkEdgeMode(file: GatewayFile, ctx: Ctx): void {
   if (file.auth?.mode !== 'edge') return;
-  if (Array.isArray(file.auth.authenticators) && file.auth.authenticators.includes('clientCertificate') && file.tls?.clientCA === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['tls', 'clientCA'], message: 'required when {auth.authenticators} lists clientCertificate' });
+  if (Array.isArray(file.auth.authenticators)) {
+    for (const key of new Set(file.auth.authenticators as AuthenticatorSetting[])) {
+      const requires = AUTHENTICATORS[key]?.requires;
+      if (requires && requires[0] !== 'auth' && !settingGiven(file, requires)) ctx.addIssue({ code: 'custom', path: [...requires], message: `required when {auth.authenticators} lists ${key}` });
+    }
   }
   const upstreams: unknown[] = Array.isArray(file.upstreams) ? file.upstreams : [];
   upstreams.forEach((entry, index) => {
@@ -399,7 +404,7 @@ function checkEdgeMode(file: GatewayFile, ctx: Ctx): void {
 }
 
 /** Why `value` cannot be an upstream server URL, or undefined when it can. */
-export function upstreamUrlProblem(value: string, allowInsecureHTTP: boolean): string | undefined {
+function upstreamUrlProblem(value: string, allowInsecureHTTP: boolean): string | undefined {
   let url: URL;
   try {
     url = new URL(value);

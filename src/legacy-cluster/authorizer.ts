@@ -41,7 +41,7 @@ export interface Decision {
 }
 
 /** Subsets of the bootstrap policy every authenticated user has, so that kubectl keeps working. */
-export const BUILT_IN_RULES: ReadonlyArray<{ name: string; rule: AccessRule }> = [
+const BUILT_IN_RULES: ReadonlyArray<{ name: string; rule: AccessRule }> = [
   {
     name: 'system:discovery',
     rule: {

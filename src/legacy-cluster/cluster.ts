@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { splitRequestTarget } from '../codecs/k8s/request-url.js';
 import { SpdyConnection } from '../sessions/spdy-connection.js';
-import { listen } from '../server/listen.js';
-import type { ListenAddress, RunningServer, ServerTls } from '../server/running-server.js';
+import { listen } from '../net/listen.js';
+import type { ListenAddress, RunningServer, ServerTls } from '../net/running-server.js';
 import {
   API_GROUP_LIST,
   API_GROUP_RESOURCES,

@@ -107,7 +107,10 @@ export function parseLogOptions(query: URLSearchParams, now = new Date()): LogOp
   return options;
 }
 
-/** RFC 3339 with nanoseconds, trailing zeros trimmed, as Go's time.RFC3339Nano prints. */
+/**
+ * RFC 3339 with nanoseconds, trailing zeros trimmed, as Go's time.RFC3339Nano prints.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export function rfc3339Nano(time: Date): string {
   return time.toISOString().replace(/\.(\d*?)0*Z$/, (_, digits: string) => (digits ? `.${digits}Z` : 'Z'));
 }

@@ -30,11 +30,11 @@ export interface LegacyUser {
   groups?: string[];
 }
 
-export const SYSTEM_MASTERS = 'system:masters';
+const SYSTEM_MASTERS = 'system:masters';
 export const SYSTEM_AUTHENTICATED = 'system:authenticated';
 export const SYSTEM_UNAUTHENTICATED = 'system:unauthenticated';
 export const ANONYMOUS_USER = 'system:anonymous';
-export const PRIVILEGED_USER_NAME = 'kubernetes-admin';
+const PRIVILEGED_USER_NAME = 'kubernetes-admin';
 
 /** A user record without the token, as the authenticator hands it on. */
 function userInfo(name: string, uid: string | undefined, groups: readonly string[]): ClusterUser {

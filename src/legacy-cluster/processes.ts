@@ -57,7 +57,10 @@ export interface PtyModule {
 /** A variable, not a literal: TypeScript must not look for the package's types at build time. */
 const NODE_PTY = 'node-pty';
 
-/** What a tty exec answers where node-pty is not installed (it needs a C++ toolchain to build). */
+/**
+ * What a tty exec answers where node-pty is not installed (it needs a C++ toolchain to build).
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export const NO_PTY_MESSAGE = 'terminal sessions need the optional node-pty package, which is not installed here: npm install node-pty (it builds with a C++ toolchain)';
 
 export interface ProcessRegistryOptions {
@@ -103,7 +106,7 @@ export class ProcessRegistry {
 }
 
 /** containerd's exit code: the code, or 128 + signal number for a signal death (runc's convention). */
-export function exitCodeOf(code: number | null, signal: NodeJS.Signals | number | null): number {
+function exitCodeOf(code: number | null, signal: NodeJS.Signals | number | null): number {
   if (signal) return 128 + (typeof signal === 'number' ? signal : (osConstants.signals[signal] ?? 0));
   return code ?? 0;
 }
@@ -122,7 +125,7 @@ function killGroup(pid: number): void {
  * against the pod's working directory), failing with runc's wording so that a missing command reads
  * as it does on a real node: `exec: "nosuchcmd": executable file not found in $PATH`.
  */
-export async function lookPath(file: string, env: Record<string, string>, cwd: string): Promise<string> {
+async function lookPath(file: string, env: Record<string, string>, cwd: string): Promise<string> {
   if (file === '') throw new ExecFailedError('exec: "": executable file not found in $PATH');
   if (file.includes('/')) {
     const path = isAbsolute(file) ? file : resolve(cwd, file);
@@ -209,7 +212,7 @@ export interface TerminalProcess extends StartedProcess {
 }
 
 /** The size a runtime gives a terminal before the client's first resize arrives. */
-export const DEFAULT_TERMINAL_SIZE = { columns: 80, rows: 24 };
+const DEFAULT_TERMINAL_SIZE = { columns: 80, rows: 24 };
 
 /**
  * A process on a pseudo-terminal (node-pty), session leader of its own group, with `TERM=xterm` as

@@ -8,7 +8,7 @@
  * length-delimited fields are read; others are skipped. Free of I/O.
  */
 
-export class ProtobufBodyError extends Error {
+class ProtobufBodyError extends Error {
   override name = 'ProtobufBodyError';
 }
 

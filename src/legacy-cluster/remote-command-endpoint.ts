@@ -97,7 +97,7 @@ export function decideRemoteCommand(req: IncomingMessage, findPod: (namespace: s
  * Convert_Slice_string_To_bool): absent, "0" or "false" (any case) are false; anything else —
  * "1", "true", even an empty value — is true.
  */
-export function queryBool(query: URLSearchParams, name: string): boolean {
+function queryBool(query: URLSearchParams, name: string): boolean {
   const value = query.get(name);
   if (value === null) return false;
   return value !== '0' && value.toLowerCase() !== 'false';

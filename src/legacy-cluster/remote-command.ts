@@ -4,7 +4,7 @@ import { RstStatus } from '../codecs/spdy/errors.js';
 import { exitCodeOf, statusToText, type Status } from '../codecs/k8s/status.js';
 
 /** The kubelet waits this long for the client to create every expected stream (remotecommand/constants.go). */
-export const STREAM_CREATION_TIMEOUT_MS = 30_000;
+const STREAM_CREATION_TIMEOUT_MS = 30_000;
 
 /** The streams the kubelet's NewOptions settled on (stderr is already false when tty is set). */
 export interface StreamOptions {

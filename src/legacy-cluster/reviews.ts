@@ -16,7 +16,7 @@ import type { RuleAuthorizer } from './authorizer.js';
 import type { ClusterUser, TokenAuthenticator } from './identity.js';
 import type { RequestAttributes } from './request-info.js';
 
-export const API_AUDIENCES = ['https://kubernetes.default.svc.cluster.local'];
+const API_AUDIENCES = ['https://kubernetes.default.svc.cluster.local'];
 
 const AUTHENTICATION_V1 = 'authentication.k8s.io/v1';
 const AUTHORIZATION_V1 = 'authorization.k8s.io/v1';

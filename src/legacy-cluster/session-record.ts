@@ -23,7 +23,7 @@ export interface SessionRecord {
 }
 
 /** The newest records are kept; a long soak run must not grow the cluster without bound. */
-export const MAX_SESSION_RECORDS = 10_000;
+const MAX_SESSION_RECORDS = 10_000;
 
 export class SessionLog {
   private readonly records: SessionRecord[] = [];

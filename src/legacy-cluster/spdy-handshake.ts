@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { rawHeaderValues } from '../codecs/http/header-lists.js';
 
 /** What a 1.28 kubelet serves over SPDY, in its preference order (apimachinery remotecommand/constants.go). */
 export const REMOTE_COMMAND_SPDY_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
@@ -61,11 +62,7 @@ export function switchingProtocolsHead(protocol: string): string {
 
 /** Every value of a header, one per line as sent (Node would join repeats into one string). */
 export function headerValues(req: IncomingMessage, name: string): string[] {
-  const values: string[] = [];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() === name) values.push(req.rawHeaders[i + 1]!);
-  }
-  return values;
+  return rawHeaderValues(req.rawHeaders, name);
 }
 
 /**
@@ -73,7 +70,7 @@ export function headerValues(req: IncomingMessage, name: string): string[] {
  * Go's server keeps Host out of the map; the API server's authentication filter removes
  * Authorization before proxying, so the token never appears here.
  */
-export function goHeaderDump(req: IncomingMessage): string {
+function goHeaderDump(req: IncomingMessage): string {
   const header = new Map<string, string[]>();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     const name = canonicalHeaderKey(req.rawHeaders[i]!);

@@ -99,7 +99,10 @@ export function namespaceTable(request: TableRequest, namespaces: ApiObject[], n
   ]);
 }
 
-/** apimachinery duration.HumanDuration, which the printers use for AGE. */
+/**
+ * apimachinery duration.HumanDuration, which the printers use for AGE.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export function humanDuration(ms: number): string {
   const seconds = Math.trunc(ms / 1000);
   if (seconds < -1) return '<invalid>';

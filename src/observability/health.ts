@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
-import { listen } from '../server/listen.js';
-import type { ListenAddress, RunningServer } from '../server/running-server.js';
+import { listen } from '../net/listen.js';
+import type { ListenAddress, RunningServer } from '../net/running-server.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 
@@ -39,14 +39,17 @@ export interface HealthChecksOptions {
 }
 
 /** How often every upstream's reachability is checked in the background (watchUpstreams). */
-export const UPSTREAM_CHECK_INTERVAL_MS = 10_000;
+const UPSTREAM_CHECK_INTERVAL_MS = 10_000;
 
 export interface HealthAnswer {
   status: 200 | 503;
   body: string;
 }
 
-/** The reason the `shutdown` check gives while draining. */
+/**
+ * The reason the `shutdown` check gives while draining.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export const DRAINING_REASON = 'the gateway is draining';
 
 const CHECK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -350,7 +353,7 @@ function describeConnectError(target: UpstreamTarget, error: NodeJS.ErrnoExcepti
 }
 
 /** Anything with Prometheus exposition text: GatewayMetrics. */
-export interface MetricsSource {
+interface MetricsSource {
   render(): Promise<{ contentType: string; body: string }>;
 }
 

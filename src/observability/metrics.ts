@@ -15,10 +15,14 @@ import {
  * number of series, and no pod name, user or address ever becomes a label.
  */
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export const SESSION_KINDS = ['exec', 'attach', 'portforward-tunnel', 'portforward-channels', 'relay'] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
 
-/** `shutdown` is the drain's end; the others after `refused` name why the gateway ended a session. */
+/**
+ * `shutdown` is the drain's end; the others after `refused` name why the gateway ended a session.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export const SESSION_OUTCOMES = [
   'completed',
   'client-error',
@@ -31,22 +35,22 @@ export const SESSION_OUTCOMES = [
   'message-too-large',
   'control-flood',
 ] as const;
-export type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
+type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
 
-/** Why a connection was closed before its first request head (src/server/connection-guard.ts). */
-export const CONNECTION_REFUSAL_REASONS = ['max-connections', 'max-connections-per-client', 'header-timeout', 'proxy-protocol'] as const;
+/** Why a connection was closed before its first request head (src/net/connection-guard.ts). */
+const CONNECTION_REFUSAL_REASONS = ['max-connections', 'max-connections-per-client', 'header-timeout', 'proxy-protocol'] as const;
 
-export const BYTE_DIRECTIONS = ['client-to-upstream', 'upstream-to-client'] as const;
+const BYTE_DIRECTIONS = ['client-to-upstream', 'upstream-to-client'] as const;
 export type ByteDirection = (typeof BYTE_DIRECTIONS)[number];
 
 /** Where audit events go: the `audit.path` log, the `audit.webhook` receiver. */
-export const AUDIT_SINKS = ['log', 'webhook'] as const;
+const AUDIT_SINKS = ['log', 'webhook'] as const;
 export type AuditSink = (typeof AUDIT_SINKS)[number];
 
 /** Label value for anything outside a label's closed set. */
-export const OTHER = 'other';
+const OTHER = 'other';
 /** Label value for a WebSocket client that named no subprotocol. */
-export const NO_PROTOCOL = 'none';
+const NO_PROTOCOL = 'none';
 
 /** Reasons are short names like `invalid-token`; at most this many distinct ones per metric. */
 const REASON_PATTERN = /^[a-z][a-z0-9_-]{0,39}$/;
@@ -61,20 +65,21 @@ const KNOWN_CLIENT_PROTOCOLS: ReadonlySet<string> = new Set([
 ].filter((name) => name !== ''));
 
 /** How a proxied request is counted: what it does, not its path (bounded). */
-export const VERB_CLASSES = ['read', 'write', 'watch', 'other'] as const;
+const VERB_CLASSES = ['read', 'write', 'watch', 'other'] as const;
+/** @internal Exported for its unit test; the product uses it only here. */
 export type VerbClass = (typeof VERB_CLASSES)[number];
 
 /** The protocol a client asked to upgrade to. */
-export const UPGRADE_PROTOCOLS = ['websocket', 'spdy', 'other'] as const;
-export const UPGRADE_RESULTS = ['upgraded', 'refused'] as const;
+const UPGRADE_PROTOCOLS = ['websocket', 'spdy', 'other'] as const;
+const UPGRADE_RESULTS = ['upgraded', 'refused'] as const;
 export type UpgradeResult = (typeof UPGRADE_RESULTS)[number];
 
 /** Whose certificate: the listener's, the client CA bundle, an upstream client certificate. */
-export const CERTIFICATES = ['serving', 'client-ca', 'upstream-client'] as const;
+const CERTIFICATES = ['serving', 'client-ca', 'upstream-client'] as const;
 export type CertificateRole = (typeof CERTIFICATES)[number];
 
 /** What became of a changed file: taken, or why not (token-file.ts names the first three). */
-export const RELOAD_RESULTS = ['success', 'invalid', 'empty', 'unstable', 'unreadable', 'unusable'] as const;
+const RELOAD_RESULTS = ['success', 'invalid', 'empty', 'unstable', 'unreadable', 'unusable'] as const;
 export type ReloadResult = (typeof RELOAD_RESULTS)[number];
 
 /** A plain request: discovery and GETs take milliseconds; watches and `logs -f` last minutes or hours. */
@@ -456,6 +461,7 @@ export class GatewayMetrics {
 /**
  * `watch` for requests that stream until someone stops them (`?watch=true`, `/watch/` paths,
  * `logs?follow=true`), `read` for GET/HEAD/OPTIONS, `write` for POST/PUT/PATCH/DELETE.
+ * @internal Exported for its unit test; the product uses it only here.
  */
 export function verbClass(method: string, path: string): VerbClass {
   const upper = method.toUpperCase();
@@ -481,7 +487,10 @@ function earliestExpiry(pem: string): number | undefined {
   return earliest;
 }
 
-/** `2xx` … `5xx`; `none` when no answer came; `other` for anything outside 100-599. */
+/**
+ * `2xx` … `5xx`; `none` when no answer came; `other` for anything outside 100-599.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export function statusClass(statusCode: number): string {
   if (statusCode === 0) return 'none';
   if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 599) return OTHER;

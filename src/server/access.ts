@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { UpstreamCall } from '../translators/upstream-call.js';
-import type { ClientAddress } from './client-address.js';
+import type { ClientAddress } from '../net/client-address.js';
 import type { Route } from './routing.js';
 
 /** What access control needs to know about a request beyond the request itself. */

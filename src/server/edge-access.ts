@@ -16,7 +16,7 @@ import type { AccessControl, AccessRequest } from './access.js';
  * kube-oidc-proxy names it: key `remote-client-ip` (the gateway needs `impersonate` on
  * `userextras/remote-client-ip`, docs/auth.md).
  */
-export const REMOTE_CLIENT_IP_HEADER = 'impersonate-extra-remote-client-ip';
+const REMOTE_CLIENT_IP_HEADER = 'impersonate-extra-remote-client-ip';
 
 /** A decision the gateway makes for itself (edge policy) or asks the upstream for (SubjectAccessReview). */
 export interface Authorizer {
@@ -30,7 +30,7 @@ export interface EdgeAuthenticator {
 }
 
 /** Why a request was refused before reaching its cluster, for audit and metrics. */
-export interface Denial {
+interface Denial {
   req: IncomingMessage;
   /** The real client (client-address.ts), for the audit's sourceIPs. */
   clientAddress: string;

@@ -17,22 +17,22 @@ import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';
 import { createHttpProxy, type ProxiedRequestObserver } from './http-proxy.js';
-import { listen } from './listen.js';
+import { listen } from '../net/listen.js';
 import { Router, type NamedUpstream, type Route } from './routing.js';
-import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
+import type { ListenAddress, RunningServer, ServerTls } from '../net/running-server.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type SessionObserver } from './session-registry.js';
 import { relayUpgrade } from './upgrade-relay.js';
 import { checkOrigin } from '../auth/origin.js';
-import { DEFAULT_AUDIT_POLICY } from '../auth/audit-policy.js';
+import { DEFAULT_AUDIT_POLICY } from '../observability/audit/policy.js';
 import { isStreamingRequest, requestAttributes } from '../auth/request-attributes.js';
-import { RequestAuditor, type AuditedRequest, type AuditIdentity } from './request-audit.js';
-import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../tls/policy.js';
-import { ClientAddressResolver, withForwardedFor, type ClientAddress } from './client-address.js';
-import { guardConnections, type ConnectionRefusal } from './connection-guard.js';
+import { RequestAuditor, type AuditedRequest, type AuditIdentity } from '../observability/audit/request-audit.js';
+import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../net/tls-policy.js';
+import { ClientAddressResolver, withForwardedFor, type ClientAddress } from '../net/client-address.js';
+import { guardConnections, type ConnectionRefusal } from '../net/connection-guard.js';
 import { PORT_FORWARD_CHANNEL_PROTOCOLS, SPDY_TUNNELING_PREFIX } from '../codecs/channels/protocols.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
-export interface GatewayTls extends ServerTls {
+interface GatewayTls extends ServerTls {
   /** PEM bundle that verifies client certificates; certificates are requested but not required. */
   clientCa?: string | Buffer;
   /** Protocol versions and TLS 1.2 suites offered; forward-secret AEAD only by default. */
@@ -40,17 +40,17 @@ export interface GatewayTls extends ServerTls {
 }
 
 /** Bounds on connections before (and between) requests; see connection-guard.ts. */
-export interface ConnectionLimits {
+interface ConnectionLimits {
   /** From accept to a complete request head (PROXY header, TLS handshake, request line, headers). */
   headerTimeoutMs: number;
   maxConnections: number;
   maxConnectionsPerClient: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headerTimeoutMs: 10_000, maxConnections: 10_000, maxConnectionsPerClient: 200 };
+const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headerTimeoutMs: 10_000, maxConnections: 10_000, maxConnectionsPerClient: 200 };
 
 /** How the gateway learns the real client behind load balancers (client-address.ts). */
-export interface NetworkOptions {
+interface NetworkOptions {
   /** CIDR ranges whose X-Forwarded-For and X-Forwarded-Proto are believed. */
   trustedProxies?: string[];
   /** Every connection starts with a PROXY protocol v1/v2 header (AWS NLB, HAProxy). */

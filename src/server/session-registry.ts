@@ -20,7 +20,7 @@ export interface SessionLimits {
 export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxSessions: 0, maxSessionsPerUser: 0, idleTimeoutMs: 0, maxSessionMs: 0 };
 
 /** What the registry knows about a session besides the session itself. */
-export interface SessionLabels {
+interface SessionLabels {
   upstream: string;
 }
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { tlsPolicyOptions } from '../tls/policy.js';
+import { tlsPolicyOptions } from '../net/tls-policy.js';
 import type { UpstreamTarget } from './target.js';
 
 export type UpstreamRequestOptions = https.RequestOptions;

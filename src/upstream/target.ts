@@ -1,4 +1,4 @@
-import type { TlsPolicy } from '../tls/policy.js';
+import type { TlsPolicy } from '../net/tls-policy.js';
 
 /** Where and how the gateway reaches the legacy API server or kubelet. */
 export interface UpstreamTarget {

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCertificateAuthority, type IssuedCertificate } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority, type IssuedCertificate } from '../../src/net/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 

@@ -2,7 +2,7 @@
 // would: one-shot runs, and long-running commands whose output the tests wait on (never sleeps).
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
-export const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
 export interface CliResult {
   code: number | null;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadGatewayConfig } from '../../src/config/gateway-config.js';
 import { configurationFields, renderConfigurationReference } from '../../src/config/reference.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import { cli } from './cli-process.js';
 
 const EXAMPLE = new URL('../../config/gateway.example.yaml', import.meta.url).pathname;

@@ -9,9 +9,9 @@ import { loadGatewayConfig, type ServeFlags } from '../../src/config/gateway-con
 import { isLoopback, parseListenAddress } from '../../src/config/listen-address.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
-import { primaryUpstream, reloadableFiles } from '../../src/config/model.js';
+import { reloadableFiles } from '../../src/config/model.js';
 import { ConfigProblems } from '../../src/config/problems.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 
 let dir: string;
 let etc: string;
@@ -134,7 +134,6 @@ shutdown: {gracePeriodSeconds: 3}
   t.same(b!.credentials, { clientCert: cert.certPem, clientKey: cert.keyPem }, 'credential replaces the kubeconfig user');
   t.same(b!.files, { kubeconfig: join(etc, 'legacy.kubeconfig'), clientCert: join(etc, 'tls.crt'), clientKey: join(etc, 'tls.key') });
   t.same(config.routing, { defaultUpstream: 'b', revealUpstreamNames: true });
-  t.equal(primaryUpstream(config).name, 'b');
 
   t.equal(config.auth.mode, 'edge');
   t.same(config.auth.authenticators, ['oidc', 'client-certificate', 'token-file'], 'the order given, in the contract names');
@@ -183,7 +182,6 @@ t.test('defaults: one upstream is the default; admin on, passthrough, no audit',
     t.same(config.tlsPolicy, { minVersion: 'TLSv1.2', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305'] });
   const two = await load({ config: await configFile('two.yaml', 'upstreams: [{name: a, server: "https://a"}, {name: b, server: "https://b"}]\nadmin: {listen: "off"}\n') });
   t.equal(two.routing.defaultUpstream, undefined, 'no default among several unless named');
-  t.equal(primaryUpstream(two).name, 'a', 'the first, for single-upstream callers');
   t.equal(two.admin, undefined, 'admin off');
 });
 

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { CliProcess } from './cli-process.js';

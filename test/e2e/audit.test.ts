@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { AuditEvent } from '../../src/auth/audit.js';
+import type { AuditEvent } from '../../src/observability/audit/events.js';
 import { loadGatewayConfig } from '../../src/config/gateway-config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startConfiguredGateway, type ConfiguredGateway } from '../../src/server/configured-gateway.js';

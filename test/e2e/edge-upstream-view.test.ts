@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import { loadGatewayConfig } from '../../src/config/gateway-config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startConfiguredGateway } from '../../src/server/configured-gateway.js';

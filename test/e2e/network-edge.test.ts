@@ -13,7 +13,7 @@ import { rawExchange } from '../helpers/raw-exchange.js';
 import { connect } from '../helpers/ws-client.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { until } from '../helpers/wait.js';
-import type { ConnectionRefusal } from '../../src/server/connection-guard.js';
+import type { ConnectionRefusal } from '../../src/net/connection-guard.js';
 
 const EXEC_CAT = '/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true';
 

@@ -2,9 +2,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
-import type { AuditEvent } from '../../src/auth/audit.js';
+import type { AuditEvent } from '../../src/observability/audit/events.js';
 
-export interface ReceivedPost {
+interface ReceivedPost {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: { kind: string; apiVersion: string; items: AuditEvent[] };

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/observability/logger.js';
-import { createCertificateAuthority, type CertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority, type CertificateAuthority } from '../../src/net/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { startLegacyCluster, type LegacyCluster, type LegacyClusterOptions } from '../../src/legacy-cluster/cluster.js';
-import type { ServerTls } from '../../src/server/running-server.js';
+import type { ServerTls } from '../../src/net/running-server.js';
 import type { UpstreamTarget } from '../../src/upstream/target.js';
 import { LogRecorder } from './log-recorder.js';
 
-export interface TestCluster {
+interface TestCluster {
   name: string;
   cluster: LegacyCluster;
   /** The cluster's privileged token. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/observability/logger.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server/gateway.js';
 import { LogRecorder, type LogRecord } from './log-recorder.js';

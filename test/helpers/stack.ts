@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/observability/logger.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { startLegacyCluster, type LegacyCluster } from '../../src/legacy-cluster/cluster.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server/gateway.js';
-import type { RunningServer } from '../../src/server/running-server.js';
+import type { RunningServer } from '../../src/net/running-server.js';
 import type { UpstreamTarget } from '../../src/upstream/target.js';
 import { LogRecorder, type LogRecord } from './log-recorder.js';
 

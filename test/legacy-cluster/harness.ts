@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/observability/logger.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { startLegacyCluster, type LegacyCluster, type LegacyClusterOptions } from '../../src/legacy-cluster/cluster.js';
 import type { AccessRule } from '../../src/legacy-cluster/authorizer.js';
@@ -81,7 +81,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 }
 
 /** A connected socket to the cluster (TLS when the harness has a CA). */
-export async function connectSocket(h: Harness): Promise<net.Socket> {
+async function connectSocket(h: Harness): Promise<net.Socket> {
   if (h.caPem) {
     const socket = tls.connect({ host: '127.0.0.1', port: h.cluster.port, ca: h.caPem, servername: 'localhost' });
     await once(socket, 'secureConnect');
@@ -101,7 +101,7 @@ export interface ParsedResponse {
   raw: string;
 }
 
-export function parseResponse(raw: Buffer): ParsedResponse {
+function parseResponse(raw: Buffer): ParsedResponse {
   const end = raw.indexOf('\r\n\r\n');
   const head = raw.subarray(0, end).toString('latin1').split('\r\n');
   const headerLines = head.slice(1);

@@ -1,8 +1,8 @@
 // The client address behind proxies: X-Forwarded-For is believed only from trusted proxies and
 // only as far as the first untrusted hop; PROXY protocol's address wins over the socket's.
 import t from 'tap';
-import { ClientAddressResolver, rememberProxiedPeer, withForwardedFor } from '../../src/server/client-address.js';
-import { CidrSet, normalAddress } from '../../src/config/cidr.js';
+import { ClientAddressResolver, rememberProxiedPeer, withForwardedFor } from '../../src/net/client-address.js';
+import { CidrSet, normalAddress } from '../../src/net/cidr.js';
 
 /** A request as the resolver sees it: raw header pairs and a socket peer. */
 function request(remoteAddress: string, headers: Array<[string, string]> = [], socket: object = {}) {

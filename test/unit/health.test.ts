@@ -7,7 +7,7 @@ import t from 'tap';
 import { createLogger } from '../../src/observability/logger.js';
 import { DRAINING_REASON, HealthChecks, startAdminServer, upstreamReachableCheck, type HealthCheck } from '../../src/observability/health.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import type { UpstreamTarget } from '../../src/upstream/target.js';
 import { closedPort } from '../helpers/closed-port.js';
 import { LogRecorder } from '../helpers/log-recorder.js';

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { GatewayMetrics, SESSION_KINDS, SESSION_OUTCOMES, statusClass, verbClass } from '../../src/observability/metrics.js';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 
 /** A metrics object on a hand-driven clock, without the process metrics (their values vary). */
 function fixture(upstreams = ['default', 'legacy-b']): { metrics: GatewayMetrics; clock: { ms: number } } {

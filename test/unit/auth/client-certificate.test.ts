@@ -3,7 +3,7 @@ import t from 'tap';
 import https from 'node:https';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority } from '../../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../../src/net/certificate-authority.js';
 import { extractCredentials } from '../../../src/auth/credentials.js';
 import { createClientCertificateAuthenticator } from '../../../src/auth/client-certificate.js';
 import type { AuthenticationResult } from '../../../src/auth/identity.js';

@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority } from '../../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../../src/net/certificate-authority.js';
 import { createHttpsFetch } from '../../../src/auth/https-fetch.js';
 
 const ca = await createCertificateAuthority('fetch test CA');

@@ -4,7 +4,7 @@ import https from 'node:https';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
-import { createCertificateAuthority } from '../../../src/tls/certificate-authority.js';
+import { createCertificateAuthority } from '../../../src/net/certificate-authority.js';
 import { createOidcAuthenticator, effectiveUsernamePrefix, type OidcOptions } from '../../../src/auth/oidc.js';
 
 interface SigningKey {

@@ -2,12 +2,12 @@
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 // Importing the gateway's CA module installs the crypto provider and Reflect metadata @peculiar/x509 needs.
-import '../../../src/tls/certificate-authority.js';
+import '../../../src/net/certificate-authority.js';
 
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const HOUR = 3600 * 1000;
 
-export interface ClientCertificateRequest {
+interface ClientCertificateRequest {
   commonName?: string;
   organizations?: string[];
   notBefore?: Date;

@@ -1,7 +1,8 @@
 // The union of authenticators: order, first success wins, system:authenticated, combined failures.
 import t from 'tap';
 import { createUnionAuthenticator } from '../../../src/auth/union.js';
-import type { AuthenticationResult, Authenticator, AuthenticatorName } from '../../../src/auth/identity.js';
+import type { AuthenticatorName } from '../../../src/auth/authenticators.js';
+import type { AuthenticationResult, Authenticator } from '../../../src/auth/identity.js';
 
 function fixed(name: AuthenticatorName, result: AuthenticationResult, calls: string[]): Authenticator {
   return {

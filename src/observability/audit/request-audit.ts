@@ -13,11 +13,23 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { auditEvent, nowMicros, type AuditEvent, type AuditInput, type AuditStage } from '../auth/audit.js';
-import type { AuditDecision, AuditPolicy } from '../auth/audit-policy.js';
-import type { UserInfo } from '../auth/identity.js';
-import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
-import type { LiveSession } from '../translators/live-session.js';
+import { auditEvent, nowMicros, type AuditEvent, type AuditInput, type AuditStage } from './events.js';
+import type { AuditDecision, AuditPolicy } from './policy.js';
+import type { UserInfo } from '../../auth/identity.js';
+import { requestAttributes, type RequestAttributes } from '../../auth/request-attributes.js';
+
+/**
+ * What the audit reads of a running session: declared here, not imported from translators/, because
+ * observability sits beside the session layers and never below them (translators' LiveSession fits it).
+ */
+export interface AuditedSession {
+  readonly kind: string;
+  readonly clientProtocol: string;
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+  /** Settles with the session's outcome when it ends. */
+  readonly done: Promise<string>;
+}
 
 export interface RequestAuditorOptions {
   policy: AuditPolicy;
@@ -37,7 +49,7 @@ export interface AuditIdentity {
 const LONG_RUNNING_VERBS = new Set(['watch', 'proxy']);
 const LONG_RUNNING_SUBRESOURCES = new Set(['attach', 'exec', 'proxy', 'log', 'portforward']);
 
-export function isLongRunning(attributes: RequestAttributes): boolean {
+function isLongRunning(attributes: RequestAttributes): boolean {
   return attributes.resourceRequest && (LONG_RUNNING_VERBS.has(attributes.verb) || LONG_RUNNING_SUBRESOURCES.has(attributes.subresource));
 }
 
@@ -52,7 +64,7 @@ export class RequestAuditor {
     this.write = options.write;
   }
 
-  /** `clientAddress`: the real client behind trusted proxies (server/client-address.ts), for `sourceIPs`. */
+  /** `clientAddress`: the real client behind trusted proxies (net/client-address.ts), for `sourceIPs`. */
   begin(req: IncomingMessage, clientAddress?: string): AuditedRequest {
     const audited = new AuditedRequest(req, { policy: this.policy, write: this.write }, clientAddress ?? req.socket?.remoteAddress);
     this.requests.set(req, audited);
@@ -106,7 +118,7 @@ export class AuditedRequest {
   }
 
   /** A session that runs (its 101 went out): ResponseStarted now, ResponseComplete with its outcome and bytes when it ends. */
-  session(session: LiveSession): void {
+  session(session: AuditedSession): void {
     this.started(101);
     const startedAt = performance.now();
     const completed = (outcome: string): void =>

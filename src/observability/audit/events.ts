@@ -18,8 +18,8 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
-import type { UserInfo } from './identity.js';
-import type { RequestAttributes } from './request-attributes.js';
+import type { UserInfo } from '../../auth/identity.js';
+import type { RequestAttributes } from '../../auth/request-attributes.js';
 import { RotatingFileStream, type RotationOptions } from './rotating-file.js';
 
 export type AuditStage = 'RequestReceived' | 'ResponseStarted' | 'ResponseComplete' | 'Panic';
@@ -126,7 +126,10 @@ export function nowMicros(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }
 
-/** metav1.MicroTime's RFC 3339 form, always six fractional digits, UTC. */
+/**
+ * metav1.MicroTime's RFC 3339 form, always six fractional digits, UTC.
+ * @internal Exported for its unit test; the product uses it only here.
+ */
 export function microTime(epochMicros: number): string {
   const millis = Math.floor(epochMicros / 1000);
   const micros = String(Math.floor(epochMicros) - millis * 1000).padStart(3, '0');

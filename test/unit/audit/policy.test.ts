@@ -1,7 +1,7 @@
 // audit.k8s.io/v1 Policy as kube-apiserver reads it: every selector, first match wins, no match is
 // None, omitStages from the rule and the policy, and one-line errors for what it would refuse.
 import t from 'tap';
-import { DEFAULT_AUDIT_POLICY, parseAuditPolicy, type AuditPolicy } from '../../../src/auth/audit-policy.js';
+import { DEFAULT_AUDIT_POLICY, parseAuditPolicy, type AuditPolicy } from '../../../src/observability/audit/policy.js';
 import type { UserInfo } from '../../../src/auth/identity.js';
 import { requestAttributes } from '../../../src/auth/request-attributes.js';
 

@@ -2,8 +2,8 @@
 // wait, EventList shape, retries with backoff on 5xx/429/transport errors (bounded), no retry on
 // other 4xx, a bounded buffer with drops counted, and a shutdown flush that ends on time.
 import t, { type Test } from 'tap';
-import { auditEvent, type AuditEvent } from '../../../src/auth/audit.js';
-import { createAuditWebhook, type AuditWebhookOptions } from '../../../src/auth/audit-webhook.js';
+import { auditEvent, type AuditEvent } from '../../../src/observability/audit/events.js';
+import { createAuditWebhook, type AuditWebhookOptions } from '../../../src/observability/audit/webhook.js';
 import { requestAttributes } from '../../../src/auth/request-attributes.js';
 import { postJson } from '../../../src/upstream/api-client.js';
 import { startAuditReceiver, type AuditReceiver } from '../../helpers/audit-receiver.js';

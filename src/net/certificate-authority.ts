@@ -6,6 +6,7 @@ import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
+/** @internal Exported for its unit test; the product uses it only here. */
 export interface IssuedCertificate {
   certPem: string;
   /** PKCS#8 PEM. */

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-import { CidrSet, normalAddress } from '../config/cidr.js';
+import { CidrSet, normalAddress } from './cidr.js';
 
 export interface ClientAddress {
   /** The client's address as the gateway believes it. */

@@ -11,9 +11,9 @@
  * in flight (one at a time, so a slow receiver slows delivery, not the gateway); beyond that events
  * are dropped. write() never waits.
  */
-import type { AuditEvent } from './audit.js';
+import type { AuditEvent } from './events.js';
 
-export interface AuditEventList {
+interface AuditEventList {
   kind: 'EventList';
   apiVersion: 'audit.k8s.io/v1';
   metadata: Record<string, never>;

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { auditEvent, createAuditWriter, microTime, nowMicros, type AuditEvent } from '../../../src/auth/audit.js';
+import { auditEvent, createAuditWriter, microTime, nowMicros, type AuditEvent } from '../../../src/observability/audit/events.js';
 import { requestAttributes } from '../../../src/auth/request-attributes.js';
 import { until } from '../../helpers/wait.js';
 

@@ -7,13 +7,13 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { AuditEvent } from '../../src/auth/audit.js';
-import { DEFAULT_AUDIT_POLICY, parseAuditPolicy } from '../../src/auth/audit-policy.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { RequestAuditor } from '../../src/server/request-audit.js';
-import { LogRecorder } from '../helpers/log-recorder.js';
-import { until } from '../helpers/wait.js';
+import type { AuditEvent } from '../../../src/observability/audit/events.js';
+import { DEFAULT_AUDIT_POLICY, parseAuditPolicy } from '../../../src/observability/audit/policy.js';
+import { createLogger } from '../../../src/observability/logger.js';
+import { startGateway, type Gateway } from '../../../src/server/gateway.js';
+import { RequestAuditor } from '../../../src/observability/audit/request-audit.js';
+import { LogRecorder } from '../../helpers/log-recorder.js';
+import { until } from '../../helpers/wait.js';
 
 interface Upstream {
   port: number;

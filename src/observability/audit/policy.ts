@@ -13,14 +13,14 @@
  * The gateway never records bodies: Request and RequestResponse are accepted and written as Metadata.
  */
 import { parse } from 'yaml';
-import type { UserInfo } from './identity.js';
-import type { RequestAttributes } from './request-attributes.js';
+import type { UserInfo } from '../../auth/identity.js';
+import type { RequestAttributes } from '../../auth/request-attributes.js';
 
-export const AUDIT_LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
-export type AuditLevel = (typeof AUDIT_LEVELS)[number];
+const AUDIT_LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
+type AuditLevel = (typeof AUDIT_LEVELS)[number];
 
-export const AUDIT_STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
-export type PolicyStage = (typeof AUDIT_STAGES)[number];
+const AUDIT_STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
+type PolicyStage = (typeof AUDIT_STAGES)[number];
 
 interface GroupResources {
   group: string;

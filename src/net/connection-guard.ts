@@ -17,7 +17,7 @@ import { parseProxyHeader, PROXY_HEADER_MAX_LENGTH } from '../codecs/proxy-proto
 import type { Logger } from '../observability/logger.js';
 import { peerAddress, rememberProxiedPeer } from './client-address.js';
 
-export const CONNECTION_REFUSALS = ['max-connections', 'max-connections-per-client', 'header-timeout', 'proxy-protocol'] as const;
+const CONNECTION_REFUSALS = ['max-connections', 'max-connections-per-client', 'header-timeout', 'proxy-protocol'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 export interface ConnectionGuardOptions {
