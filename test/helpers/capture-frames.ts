@@ -5,15 +5,15 @@
 import { Inflate, Z_SYNC_FLUSH } from 'pako';
 import { SPDY3_DICTIONARY } from '../../src/codecs/spdy/dictionary.js';
 
-export type SpdyHeaders = Record<string, string>;
+type SpdyHeaders = Record<string, string>;
 
 export type SpdyFrame =
   | { type: 'data'; streamId: number; flags: number; payload: Buffer; raw: Buffer }
   | { type: 'control'; kind: number; flags: number; body: Buffer; raw: Buffer; streamId?: number; headers?: SpdyHeaders };
 
 export const SYN_STREAM = 1;
-export const SYN_REPLY = 2;
-export const RST_STREAM = 3;
+const SYN_REPLY = 2;
+const RST_STREAM = 3;
 export const PING = 6;
 export const GOAWAY = 7;
 const HEADERS = 8;
@@ -157,9 +157,4 @@ export function parseHead(head: string): { line: string; headers: Array<[string,
       return [l.slice(0, colon).toLowerCase(), l.slice(colon + 1).trim()] as [string, string];
     }),
   };
-}
-
-/** Every value of header `name` in order. */
-export function headerValues(head: string, name: string): string[] {
-  return parseHead(head).headers.filter(([n]) => n === name).map(([, v]) => v);
 }

@@ -32,7 +32,7 @@ export async function replay(
 }
 
 /** A message as one readable line: kind, channel byte in hex, the rest as a JSON string (close: code and reason). */
-export function describeMessage(message: WebSocketMessage, channelled = true): string {
+function describeMessage(message: WebSocketMessage, channelled = true): string {
   if (message.kind === 'close') {
     const code = message.payload.length >= 2 ? message.payload.readUInt16BE(0) : 'none';
     return `close ${code} ${JSON.stringify(message.payload.subarray(2).toString('utf8'))}`;
