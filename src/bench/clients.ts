@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { SpdyConnection, type SpdyStream } from '../sessions/spdy-connection.js';
+import { SpdyConnection, type SpdyStream } from '../connections/spdy/spdy-connection.js';
 import { dialSpdyUpgrade } from '../upstream/spdy-dialer.js';
 import { parseStatus, type Status } from '../codecs/k8s/status.js';
 import { BenchWebSocket } from './websocket-client.js';

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
-import { SpdyConnection } from '../sessions/spdy-connection.js';
+import { SpdyConnection } from '../connections/spdy/spdy-connection.js';
 import { listen } from '../server/listen.js';
 import type { ListenAddress, RunningServer } from '../server/running-server.js';
 import { ApiError, badRequest, pathNotFound, unauthorized, type DemoPod } from '../legacy-cluster/api-objects.js';

@@ -12,7 +12,7 @@ import type { UpstreamCall } from '../translators/upstream-call.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
 import { errorStatus } from '../codecs/k8s/status.js';
-import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../sessions/http-answers.js';
+import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../net/http-answers.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';

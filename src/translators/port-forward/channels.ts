@@ -8,16 +8,16 @@ import {
   type ChannelProtocol,
 } from '../../codecs/channels/protocols.js';
 import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k8s/port-forward-request.js';
-import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
-import { WebSocketChannels } from '../../sessions/websocket-channels.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
+import { SpdyConnection, type SpdyStream } from '../../connections/spdy/spdy-connection.js';
+import { WebSocketChannels } from '../../connections/websocket/websocket-channels.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
-import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 
 /** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
 const UPSTREAM_PROTOCOLS = ['portforward.k8s.io'];

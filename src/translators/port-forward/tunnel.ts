@@ -2,16 +2,16 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
-import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { WebSocketPeer } from '../../sessions/websocket-peer.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
+import { WebSocketPeer } from '../../connections/websocket/websocket-peer.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';
 import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
-import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
-import { turnBatchedWriter } from '../../sessions/turn-batched-writer.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
+import { turnBatchedWriter } from '../../connections/turn-batched-writer.js';
 
 /** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
 export const TUNNEL_PREFIX = 'SPDY/3.1+';

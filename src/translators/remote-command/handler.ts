@@ -9,11 +9,11 @@ import {
 } from '../../codecs/channels/protocols.js';
 import { Channel } from '../../codecs/channels/protocols.js';
 import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
-import { SpdyConnection } from '../../sessions/spdy-connection.js';
-import { WebSocketChannels } from '../../sessions/websocket-channels.js';
-import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
+import { SpdyConnection } from '../../connections/spdy/spdy-connection.js';
+import { WebSocketChannels } from '../../connections/websocket/websocket-channels.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
-import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import { dialForClient, type UpstreamCall } from '../upstream-call.js';

@@ -1,6 +1,6 @@
 import type { SessionLog } from '../session-log.js';
-import { SpdyPingFloodError, type SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
-import type { WebSocketChannels } from '../../sessions/websocket-channels.js';
+import { SpdyPingFloodError, type SpdyConnection, type SpdyStream } from '../../connections/spdy/spdy-connection.js';
+import type { WebSocketChannels } from '../../connections/websocket/websocket-channels.js';
 import { Channel } from '../../codecs/channels/protocols.js';
 import {
   errorStatus,

@@ -14,9 +14,9 @@ import {
   encodeSynReply,
   encodeSynStream,
   type SpdyFrame,
-} from '../codecs/spdy/frames.js';
-import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../codecs/spdy/header-block.js';
-import { SMALL_WRITE_BYTES } from './small-writes.js';
+} from '../../codecs/spdy/frames.js';
+import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../../codecs/spdy/header-block.js';
+import { SMALL_WRITE_BYTES } from '../small-writes.js';
 
 export interface SpdyConnectionOptions {
   /** The side that sent the HTTP upgrade is the SPDY client and opens odd stream ids. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { ChannelProtocol } from '../codecs/channels/protocols.js';
-import { ChannelProtocolError, encodeChannelMessage } from '../codecs/channels/framing.js';
-import { ChannelMessageTooLargeError, IncomingChannelMessages } from '../codecs/channels/incoming.js';
+import type { ChannelProtocol } from '../../codecs/channels/protocols.js';
+import { ChannelProtocolError, encodeChannelMessage } from '../../codecs/channels/framing.js';
+import { ChannelMessageTooLargeError, IncomingChannelMessages } from '../../codecs/channels/incoming.js';
 import type { ClientWebSocket, ClientWebSocketCut } from './client-websocket.js';
 import { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
 
