@@ -70,8 +70,4 @@ export class Bridge {
   stop(): void {
     this.stopped = true;
   }
-
-  get isStopped(): boolean {
-    return this.stopped;
-  }
 }

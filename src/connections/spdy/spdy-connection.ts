@@ -17,6 +17,7 @@ import {
 } from '../../codecs/spdy/frames.js';
 import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../../codecs/spdy/header-block.js';
 import { SMALL_WRITE_BYTES } from '../small-writes.js';
+import type { PayloadReader } from '../stream.js';
 
 export interface SpdyConnectionOptions {
   /** The side that sent the HTTP upgrade is the SPDY client and opens odd stream ids. */
@@ -42,9 +43,6 @@ export interface SpdyConnectionEvents {
 }
 
 type WriteCallback = (error?: Error | null) => void;
-
-/** Receives a stream's payloads; `spareByteBefore`: the byte before the payload is the reader's to overwrite, once. */
-export type PayloadReader = (payload: Buffer, spareByteBefore: boolean) => void;
 
 const DEFAULT_STREAM_HIGH_WATER_MARK = 256 * 1024;
 const DEFAULT_PING_FLOOD_TIMEOUT_MS = 30_000;

@@ -7,10 +7,6 @@ import { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
 import type { CloseReason, Connection, PayloadReader, Stream } from '../stream.js';
 
 export interface ChannelConnectionEvents {
-  /** Payload for a channel; a large message arrives as several, in order, as its bytes come in. */
-  data: [channel: number, payload: Buffer];
-  /** The v5 CLOSE signal: the client will send nothing more on that channel. */
-  'channel-close': [channel: number];
   /** Everything sent has been written after `send` had returned false. */
   drain: [];
   'protocol-error': [error: ChannelProtocolError];
@@ -45,14 +41,10 @@ export class ChannelConnection extends EventEmitter<ChannelConnectionEvents> imp
     this.peer = new WebSocketPeer(socket, options);
     // Every channel number is passed on; which ones the session reads is its business.
     this.incoming = new IncomingChannelMessages(protocol, {
-      data: (channel, payload) => {
-        this.channels.get(channel)?.receive(payload);
-        this.emit('data', channel, payload);
-      },
-      close: (channel) => {
-        this.channels.get(channel)?.receiveEnd();
-        this.emit('channel-close', channel);
-      },
+      // A large message arrives as several payloads, in order, as its bytes come in.
+      data: (channel, payload) => this.channels.get(channel)?.receive(payload),
+      // The v5 CLOSE signal: the client will send nothing more on that channel.
+      close: (channel) => this.channels.get(channel)?.receiveEnd(),
     }, undefined, socket.messageLimit);
     socket.receive({
       binaryStart: () => this.incoming.start(),
