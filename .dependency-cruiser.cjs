@@ -6,10 +6,9 @@
  *   legacy-cluster/ on codecs/net/connections only (plus the config, auth parsers and logger it shares)
  *   the benchmark (bench/) and the tests (test/) are never imported by src/
  *
- * Written against the target names: `src/sessions/` counts as `src/connections/` until it is renamed.
  * Exceptions still in the code are listed at the end of each rule's `pathNot`, marked TODO(lead).
  */
-const CONNECTIONS = '^src/(connections|sessions)/';
+const CONNECTIONS = '^src/connections/';
 const LOGGER = '^src/observability/logger\\.ts$';
 
 module.exports = {
@@ -36,7 +35,7 @@ module.exports = {
       to: {
         path: '^src/',
         pathNot: [
-          '^src/(connections|sessions|net|codecs)/',
+          '^src/(connections|net|codecs)/',
           LOGGER,
         ],
       },
@@ -76,7 +75,7 @@ module.exports = {
         'configuration, auth parsers (RequestInfo, token file) and logger it shares; never server/ or translators/.',
       severity: 'error',
       from: { path: '^src/legacy-cluster/' },
-      to: { path: '^src/', pathNot: '^src/(legacy-cluster|codecs|net|connections|sessions|config|auth|observability)/' },
+      to: { path: '^src/', pathNot: '^src/(legacy-cluster|codecs|net|connections|config|auth|observability)/' },
     },
     {
       name: 'src-not-bench-or-test',

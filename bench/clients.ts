@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { SpdyConnection, type SpdyStream } from '../src/sessions/spdy-connection.js';
+import { SpdyConnection, type SpdyStream } from '../src/connections/spdy/spdy-connection.js';
 import { dialSpdyUpgrade } from '../src/upstream/spdy-dialer.js';
 import { parseStatus, type Status } from '../src/codecs/k8s/status.js';
 import { BenchWebSocket } from './websocket-client.js';

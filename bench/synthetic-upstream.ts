@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../src/observability/logger.js';
-import { SpdyConnection } from '../src/sessions/spdy-connection.js';
+import { SpdyConnection } from '../src/connections/spdy/spdy-connection.js';
 import { listen } from '../src/net/listen.js';
 import type { ListenAddress, RunningServer } from '../src/net/running-server.js';
 import { ApiError, badRequest, pathNotFound, unauthorized, type DemoPod } from '../src/legacy-cluster/api-objects.js';

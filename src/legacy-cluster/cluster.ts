@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { splitRequestTarget } from '../codecs/k8s/request-url.js';
-import { SpdyConnection } from '../sessions/spdy-connection.js';
+import { SpdyConnection } from '../connections/spdy/spdy-connection.js';
 import { listen } from '../net/listen.js';
 import type { ListenAddress, RunningServer, ServerTls } from '../net/running-server.js';
 import {

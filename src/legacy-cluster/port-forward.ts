@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Logger } from '../observability/logger.js';
-import type { SpdyConnection, SpdyStream } from '../sessions/spdy-connection.js';
+import type { SpdyConnection, SpdyStream } from '../connections/spdy/spdy-connection.js';
 import { RstStatus } from '../codecs/spdy/errors.js';
 
 /** The kubelet drops a half-created pair after the stream-creation timeout. */

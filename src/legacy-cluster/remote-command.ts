@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/logger.js';
-import type { SpdyConnection, SpdyStream } from '../sessions/spdy-connection.js';
+import type { SpdyConnection, SpdyStream } from '../connections/spdy/spdy-connection.js';
 import { RstStatus } from '../codecs/spdy/errors.js';
 import { exitCodeOf, statusToText, type Status } from '../codecs/k8s/status.js';
 

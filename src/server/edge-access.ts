@@ -7,7 +7,7 @@ import type { FailedAuthLimiter } from '../auth/rate-limit.js';
 import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
 import type { AuthenticationResult, Credentials } from '../auth/identity.js';
 import type { Logger } from '../observability/logger.js';
-import { HttpStatusError } from '../sessions/http-answers.js';
+import { HttpStatusError } from '../net/http-answers.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import type { AccessControl, AccessRequest } from './access.js';
 

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { RemoteCommandTranslator } from '../translators/remote-command/handler.js';
-import { PortForwardTunnel, tunneledProtocols } from '../translators/port-forward/tunnel.js';
+import { PortForwardTunnel } from '../translators/port-forward/tunnel.js';
 import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
 import type { LiveSession } from '../translators/live-session.js';
@@ -12,7 +12,7 @@ import type { UpstreamCall } from '../translators/upstream-call.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
 import { errorStatus } from '../codecs/k8s/status.js';
-import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../sessions/http-answers.js';
+import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../net/http-answers.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { PassthroughAccess } from './passthrough-access.js';
@@ -29,7 +29,7 @@ import { RequestAuditor, type AuditedRequest, type AuditIdentity } from '../obse
 import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../net/tls-policy.js';
 import { ClientAddressResolver, withForwardedFor, type ClientAddress } from '../net/client-address.js';
 import { guardConnections, type ConnectionRefusal } from '../net/connection-guard.js';
-import { PORT_FORWARD_CHANNEL_PROTOCOLS, SPDY_TUNNELING_PREFIX } from '../codecs/channels/protocols.js';
+import { PORT_FORWARD_CHANNEL_PROTOCOLS, PORT_FORWARD_UPSTREAM_PROTOCOL, SPDY_TUNNELING_PREFIX, tunneledSpdyProtocols } from '../codecs/channels/protocols.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 interface GatewayTls extends ServerTls {
@@ -289,7 +289,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const remoteCommand = parseRemoteCommandRequest(call.path);
     if (remoteCommand) return () => translator.handle(req, socket, head, remoteCommand, call);
     const portForward = portForwardTarget(call.path);
-    if (portForward && tunneledProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, call);
+    if (portForward && tunneledSpdyProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, call);
     if (portForward && PortForwardChannels.wants(call.offeredProtocols)) return () => portForwardChannels.handle(req, socket, head, call);
     return undefined;
   }
@@ -307,7 +307,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** What Kubernetes answers an exec/attach/port-forward WebSocket it cannot serve. */
   function untranslatable(call: UpstreamCall): HttpStatusError {
     if (portForwardTarget(call.path)) {
-      const supported = [`${SPDY_TUNNELING_PREFIX}portforward.k8s.io`, ...PORT_FORWARD_CHANNEL_PROTOCOLS.map((protocol) => protocol.name || '""')];
+      const supported = [`${SPDY_TUNNELING_PREFIX}${PORT_FORWARD_UPSTREAM_PROTOCOL}`, ...PORT_FORWARD_CHANNEL_PROTOCOLS.map((protocol) => protocol.name || '""')];
       return new HttpStatusError(403, 'Forbidden', `unable to negotiate a port-forward subprotocol: the client offered [${call.offeredProtocols.join(', ')}], the gateway supports [${supported.join(', ')}]`);
     }
     return new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource');

@@ -6,7 +6,7 @@ import { gatewayIdentityRefusal, MAX_JUDGED_REFUSAL_BYTES, UPSTREAM_UNAVAILABLE,
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { endToEndHeaders } from './hop-by-hop.js';
-import { HttpStatusError, sendStatusResponse } from '../sessions/http-answers.js';
+import { HttpStatusError, sendStatusResponse } from '../net/http-answers.js';
 
 export interface HttpProxy {
   /** `onResponse`: the upstream's answer started (its status), before any body byte (audit). */

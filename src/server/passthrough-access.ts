@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { HttpStatusError } from '../sessions/http-answers.js';
+import { HttpStatusError } from '../net/http-answers.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import { BOTH_TOKENS, headerValues, webSocketProtocolToken } from '../auth/credentials.js';
 import { copyHeaders, type AccessControl, type AccessRequest } from './access.js';

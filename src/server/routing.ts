@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { HttpStatusError } from '../sessions/http-answers.js';
+import { HttpStatusError } from '../net/http-answers.js';
 import { parseRequestTarget, RequestTargetError, type RequestTarget } from '../codecs/k8s/request-url.js';
 import type { UpstreamTarget } from '../upstream/target.js';
 

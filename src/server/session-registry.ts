@@ -1,5 +1,5 @@
 import { errorStatus, type Status } from '../codecs/k8s/status.js';
-import { HttpStatusError } from '../sessions/http-answers.js';
+import { HttpStatusError } from '../net/http-answers.js';
 import type { LiveSession, SessionOutcome } from '../translators/live-session.js';
 
 export interface SessionLimits {

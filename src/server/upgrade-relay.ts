@@ -8,7 +8,7 @@ import { gatewayIdentityRefusal, UPSTREAM_UNAVAILABLE, type UpstreamCall } from 
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
-import { HttpStatusError, headerLines, noteAnswer, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
+import { HttpStatusError, headerLines, noteAnswer, replayResponse, sendStatusOnSocket } from '../net/http-answers.js';
 
 const MAX_REPLAYED_BODY = 1024 * 1024;
 

@@ -1,5 +1,4 @@
 import type { Status } from '../codecs/k8s/status.js';
-import { MAX_CLOSE_REASON_BYTES, utf8Prefix } from '../codecs/websocket/frames.js';
 
 export type SessionKind = 'exec' | 'attach' | 'portforward-tunnel' | 'portforward-channels' | 'relay';
 
@@ -34,12 +33,6 @@ export interface LiveSession {
   /** Ends the session from outside, telling the client why: a Status where the protocol has a place for one, a close reason otherwise. */
   end(status: Status, outcome: EndedFromOutside): void;
   readonly done: Promise<SessionOutcome>;
-}
-
-/** A WebSocket close reason must fit in 123 bytes (RFC 6455 §5.5): a longer one is cut at a character and ends in "...". */
-export function closeReason(message: string): string {
-  if (Buffer.byteLength(message) <= MAX_CLOSE_REASON_BYTES) return message;
-  return utf8Prefix(message, MAX_CLOSE_REASON_BYTES - 3).toString() + '...';
 }
 
 /**

@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { dialSpdyUpgrade, UpstreamUnreachableError, type SpdyUpgradeOutcome } from '../upstream/spdy-dialer.js';
 import type { Logger } from '../observability/logger.js';
-import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../sessions/http-answers.js';
+import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../net/http-answers.js';
 import { forwardedHeaders, UPSTREAM_DIAL_TIMEOUT_MS } from './upgrade-request.js';
 import type { UserInfo } from '../auth/identity.js';
 import type { RequestAttributes } from '../auth/request-attributes.js';

@@ -14,7 +14,7 @@ import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { startLegacyCluster, type LegacyCluster, type LegacyClusterOptions } from '../../src/legacy-cluster/cluster.js';
 import type { AccessRule } from '../../src/legacy-cluster/authorizer.js';
 import type { LegacyUser } from '../../src/legacy-cluster/identity.js';
-import { SpdyConnection, type SpdyStream } from '../../src/sessions/spdy-connection.js';
+import { SpdyConnection, type SpdyStream } from '../../src/connections/spdy/spdy-connection.js';
 import { SpdyFrameParser, type SpdyFrame } from '../../src/codecs/spdy/frames.js';
 import { LogRecorder } from '../helpers/log-recorder.js';
 

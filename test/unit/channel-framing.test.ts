@@ -3,7 +3,6 @@ import t from 'tap';
 import { SpdyFrameParser, encodeDataFrameHeader, type SpdyFrame } from '../../src/codecs/spdy/frames.js';
 import {
   ChannelProtocolError,
-  MAX_CLOSE_REASON_BYTES,
   decodeChannelMessage,
   encodeChannelMessage,
   encodeCloseSignal,
@@ -18,8 +17,11 @@ import {
   negotiateSubprotocol,
   parseSubprotocolHeader,
   tunneledSpdyProtocols,
+  REMOTE_COMMAND_UPSTREAM_PROTOCOLS,
+  upstreamRemoteCommandProtocol,
   type RemoteCommandProtocol,
 } from '../../src/codecs/channels/protocols.js';
+import { MAX_CLOSE_REASON_BYTES } from '../../src/codecs/websocket/frames.js';
 import { CAPTURES_DIR } from '../helpers/captures.js';
 
 const protocol = (name: string): RemoteCommandProtocol => {
@@ -275,13 +277,14 @@ t.test('a SPDY DATA payload is framed in place: its header byte becomes the chan
   const text = Buffer.alloc(8192, 'hello ');
   const chunk = Buffer.concat([encodeDataFrameHeader(1, text.length, false), text]);
   const [frame] = parser.push(chunk);
-  const payload = (frame as Extract<SpdyFrame, { type: 'data' }>).payload;
-  const message = encodeChannelMessage(Channel.stdout, payload, V5);
+  const { payload, spareByteBefore } = frame as Extract<SpdyFrame, { type: 'data' }>;
+  t.equal(spareByteBefore, true);
+  const message = encodeChannelMessage(Channel.stdout, payload, V5, spareByteBefore);
   t.same(message, { data: Buffer.concat([Buffer.from([1]), text]), binary: true });
   const data = message.data as Buffer;
   t.equal(data.buffer, chunk.buffer, 'the same memory as the socket chunk');
   t.equal(data.byteOffset, chunk.byteOffset + 7, "over the frame header's last byte");
-  // Framed again (it must not be: the first message may still be queued), it is copied.
+  // Without the flag (the byte is not the caller's to give) it is copied and the chunk left alone.
   const again = encodeChannelMessage(Channel.stderr, payload, V5).data as Buffer;
   t.not(again.buffer, chunk.buffer);
   t.same(again, Buffer.concat([Buffer.from([2]), text]));
@@ -294,5 +297,21 @@ t.test('a SPDY DATA payload is framed in place: its header byte becomes the chan
   // Base64 framing never writes into the payload's memory.
   const [base64Frame] = new SpdyFrameParser().push(Buffer.concat([encodeDataFrameHeader(1, 2, false), Buffer.from('hi')]));
   const base64Payload = (base64Frame as Extract<SpdyFrame, { type: 'data' }>).payload;
-  t.same(encodeChannelMessage(Channel.stdout, base64Payload, V4_BASE64), { data: '1aGk=', binary: false });
+  const before = Buffer.from(base64Payload.buffer, base64Payload.byteOffset - 1, 1)[0];
+  t.same(encodeChannelMessage(Channel.stdout, base64Payload, V4_BASE64, true), { data: '1aGk=', binary: false });
+  t.equal(Buffer.from(base64Payload.buffer, base64Payload.byteOffset - 1, 1)[0], before, 'the spare byte is not touched');
+  // A payload at the start of its memory has no byte before it, whatever the caller claims.
+  const alone = Buffer.from('abc');
+  const fresh = Buffer.from(new ArrayBuffer(3));
+  alone.copy(fresh);
+  t.same(encodeChannelMessage(Channel.stdout, fresh, V5, true).data, Buffer.from([1, 0x61, 0x62, 0x63]));
+});
+
+t.test('the upstream remote-command registry: preference order and what each version can do', async (t) => {
+  t.same(REMOTE_COMMAND_UPSTREAM_PROTOCOLS.map((protocol) => protocol.name), ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io']);
+  t.same(REMOTE_COMMAND_UPSTREAM_PROTOCOLS.filter((protocol) => protocol.resize).map((protocol) => protocol.name), ['v4.channel.k8s.io', 'v3.channel.k8s.io'], 'resize from v3 on');
+  t.equal(upstreamRemoteCommandProtocol('v4.channel.k8s.io')?.statusFormat, 'json', 'only v4 sends a JSON Status');
+  t.equal(upstreamRemoteCommandProtocol('v3.channel.k8s.io')?.statusFormat, 'text');
+  t.equal(upstreamRemoteCommandProtocol('v5.channel.k8s.io'), undefined, 'v5 is not offered upstream');
+  t.same(tunneledSpdyProtocols(['SPDY/3.1+other.example']), [], 'SPDY/3.1+other.example is not tunneled');
 });

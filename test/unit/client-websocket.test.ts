@@ -5,8 +5,8 @@ import { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
 import { until } from '../helpers/wait.js';
-import { acceptClientWebSocket, ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/sessions/client-websocket.js';
-import { WebSocketPeer } from '../../src/sessions/websocket-peer.js';
+import { acceptClientWebSocket, ClientWebSocket, type ClientWebSocketLimits, type IncomingMessages } from '../../src/connections/websocket/client-websocket.js';
+import { WebSocketPeer } from '../../src/connections/websocket/websocket-peer.js';
 
 interface Received {
   binary: Buffer[][];

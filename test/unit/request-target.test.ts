@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { parseRequestTarget, RequestTargetError } from '../../src/codecs/k8s/request-url.js';
 import { requestAttributes, isStreamingRequest, type RequestAttributes } from '../../src/auth/request-attributes.js';
 import { Router } from '../../src/server/routing.js';
-import { HttpStatusError } from '../../src/sessions/http-answers.js';
+import { HttpStatusError } from '../../src/net/http-answers.js';
 
 const numRuns = Number(process.env.FUZZ_RUNS ?? 2000);
 const EXEC = '/api/v1/namespaces/default/pods/demo/exec?command=id&stdout=true';

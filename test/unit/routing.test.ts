@@ -1,7 +1,7 @@
 // Routing a request to one of several clusters: prefix first, then host, then the default.
 import t from 'tap';
 import { Router, type NamedUpstream } from '../../src/server/routing.js';
-import { HttpStatusError } from '../../src/sessions/http-answers.js';
+import { HttpStatusError } from '../../src/net/http-answers.js';
 
 const upstream = (name: string, hosts: string[] = []): NamedUpstream => ({ name, hosts, target: { url: new URL(`https://${name}.internal:6443`), insecureSkipTlsVerify: false } });
 const a = upstream('alpha', ['alpha.example.com']);

@@ -3,7 +3,7 @@ import t from 'tap';
 import { SessionRegistry, type SessionObserver } from '../../src/server/session-registry.js';
 import type { EndedFromOutside, LiveSession, SessionOutcome } from '../../src/translators/live-session.js';
 import type { Status } from '../../src/codecs/k8s/status.js';
-import { HttpStatusError } from '../../src/sessions/http-answers.js';
+import { HttpStatusError } from '../../src/net/http-answers.js';
 
 class FakeSession implements LiveSession {
   kind = 'exec' as const;

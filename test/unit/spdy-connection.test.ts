@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { SpdyConnection, SpdyPingFloodError, type SpdyStream } from '../../src/sessions/spdy-connection.js';
+import { SpdyConnection, SpdyPingFloodError, type SpdyStream } from '../../src/connections/spdy/spdy-connection.js';
 import { Duplex } from 'node:stream';
 import {
   GoawayStatus,

@@ -19,7 +19,6 @@ import {
   type SpdyFrame,
 } from '../../src/codecs/spdy/frames.js';
 import { HeaderBlockDecoder } from '../../src/codecs/spdy/header-block.js';
-import { takeSpareByteBefore } from '../../src/codecs/spare-byte.js';
 import { readCapture } from '../helpers/captures.js';
 import { random } from '../helpers/random.js';
 
@@ -329,19 +328,20 @@ t.test('a DATA piece that follows its frame header in the same chunk has a spare
   // Header and the start of the payload together, the rest in the next chunk.
   const first = Buffer.concat([encodeDataFrameHeader(5, 6, false), Buffer.from('abc')]);
   const head = piece(parser.push(first));
-  t.ok(takeSpareByteBefore(head.payload), 'the piece after the header is marked');
-  t.notOk(takeSpareByteBefore(head.payload), 'the byte can be taken once only');
-  t.notOk(takeSpareByteBefore(piece(parser.push(Buffer.from('def'))).payload), 'a continuation at the start of a chunk is not');
+  t.equal(head.spareByteBefore, true, 'the piece after the header has it');
+  t.equal(piece(parser.push(Buffer.from('def'))).spareByteBefore, false, 'a continuation at the start of a chunk does not');
   // The header split across chunks: its last bytes still precede the payload in the second chunk.
   const whole = Buffer.concat([encodeDataFrameHeader(7, 3, false), Buffer.from('xyz')]);
   t.same(parser.push(whole.subarray(0, 5)), []);
   const straddled = piece(parser.push(whole.subarray(5)));
   t.equal(straddled.payload.toString(), 'xyz');
-  t.ok(takeSpareByteBefore(straddled.payload), 'marked after a straddling header');
+  t.equal(straddled.spareByteBefore, true, 'after a straddling header');
   // A header that ends its chunk exactly: the payload starts the next chunk with nothing before it.
   t.same(parser.push(encodeDataFrameHeader(9, 2, true)), []);
-  t.notOk(takeSpareByteBefore(piece(parser.push(Buffer.from('ok'))).payload), 'not marked when the header ended the previous chunk');
-  // Two frames in one chunk: both first pieces are marked.
+  t.equal(piece(parser.push(Buffer.from('ok'))).spareByteBefore, false, 'not when the header ended the previous chunk');
+  // Two frames in one chunk: both first pieces have it.
   const two = parser.push(Buffer.concat([encodeDataFrameHeader(1, 1, false), Buffer.from('a'), encodeDataFrameHeader(3, 1, false), Buffer.from('b')]));
-  t.ok(takeSpareByteBefore(piece(two, 0).payload) && takeSpareByteBefore(piece(two, 1).payload));
+  t.ok(piece(two, 0).spareByteBefore && piece(two, 1).spareByteBefore);
+  // An empty DATA frame has no payload to frame around.
+  t.equal(piece(parser.push(encodeDataFrameHeader(1, 0, false))).spareByteBefore, false);
 });

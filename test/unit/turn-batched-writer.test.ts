@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { turnBatchedWriter } from '../../src/sessions/turn-batched-writer.js';
+import { turnBatchedWriter } from '../../src/connections/turn-batched-writer.js';
 
 /** A sink that records each call the stream machinery makes: one entry per write or writev, with its chunks. */
 function recordingSink(highWaterMark = 16 * 1024): { sink: Writable; calls: string[][] } {

@@ -1,13 +1,10 @@
-import { takeSpareByteBefore } from '../spare-byte.js';
+import { closeReason } from '../websocket/frames.js';
 import { CLOSE_SIGNAL, REMOTE_COMMAND_CHANNEL_COUNT, type RemoteCommandProtocol } from './protocols.js';
 
 export type ChannelMessage =
   | { kind: 'data'; channel: number; payload: Buffer }
   | { kind: 'close'; channel: number }
   | { kind: 'ignored'; reason: string };
-
-/** A WebSocket close reason must fit a control frame: 125 bytes minus the 2-byte code. */
-export const MAX_CLOSE_REASON_BYTES = 123;
 
 /**
  * A message that breaks the framing: the connection ends. The message is short enough to be a
@@ -17,7 +14,7 @@ export class ChannelProtocolError extends Error {
   override name = 'ChannelProtocolError';
 
   constructor(message: string) {
-    super(truncateUtf8(message, MAX_CLOSE_REASON_BYTES));
+    super(closeReason(message));
   }
 }
 
@@ -82,16 +79,17 @@ export interface EncodedMessage {
  * A channel message in the protocol's framing (conn.go write): binary = one channel byte + payload;
  * base64 = the character '0'+channel followed by standard base64 with padding. An empty payload still
  * carries its channel byte (client-go's reader fails on a message without one). Base64 framing can
- * only name channels 0–79 (the character must stay one byte in UTF-8). A payload with a spare byte
- * before it (spare-byte.ts) is framed in place, without a copy; that byte is overwritten.
+ * only name channels 0–79 (the character must stay one byte in UTF-8). `spareByteBefore`: the caller
+ * owns the byte before `payload` in its memory (a SPDY DATA payload's header byte, the parser's
+ * `spareByteBefore`) and hands it over: the message is framed in place, without a copy, over that byte.
  */
-export function encodeChannelMessage(channel: number, payload: Buffer, protocol: RemoteCommandProtocol): EncodedMessage {
+export function encodeChannelMessage(channel: number, payload: Buffer, protocol: RemoteCommandProtocol, spareByteBefore = false): EncodedMessage {
   checkChannel(channel);
   if (protocol.framing === 'base64') {
     if (channel > MAX_BASE64_CHANNEL) throw new RangeError(`channel ${channel} cannot be named in base64 framing`);
     return { data: String.fromCharCode(0x30 + channel) + payload.toString('base64'), binary: false };
   }
-  if (takeSpareByteBefore(payload)) {
+  if (spareByteBefore && payload.byteOffset > 0) {
     // A SPDY DATA payload: its frame header's last byte becomes the channel byte, the payload stays put.
     const data = Buffer.from(payload.buffer, payload.byteOffset - 1, payload.length + 1);
     data[0] = channel;
@@ -129,13 +127,4 @@ function decodeStdBase64(text: Buffer): Buffer | undefined {
   const body = s.endsWith('==') ? s.slice(0, -2) : s.endsWith('=') ? s.slice(0, -1) : s;
   if (!BASE64_BODY.test(body)) return undefined;
   return Buffer.from(s, 'base64');
-}
-
-function truncateUtf8(text: string, maxBytes: number): string {
-  if (Buffer.byteLength(text) <= maxBytes) return text;
-  let cut = Buffer.from(text).subarray(0, maxBytes - 3).toString('utf8');
-  // A character cut in half decodes as U+FFFD (3 bytes): drop it.
-  if (cut.endsWith('\uFFFD')) cut = cut.slice(0, -1);
-  while (Buffer.byteLength(cut) > maxBytes - 3) cut = cut.slice(0, -1);
-  return `${cut}...`;
 }

@@ -77,6 +77,32 @@ export const PORT_FORWARD_CHANNEL_PROTOCOLS: readonly ChannelProtocol[] = Object
   protocol({ name: '', version: 1, framing: 'binary', supportsClose: false, statusFormat: 'text' }),
 ]);
 
+/** A remote-command version the gateway offers upstream over SPDY, and what it can do there. */
+export interface UpstreamRemoteCommandProtocol {
+  /** The `X-Stream-Protocol-Version` token. */
+  readonly name: string;
+  /** Whether the version has a resize stream (v3, v4; v1/v2 have none). */
+  readonly resize: boolean;
+  /** json: the error stream carries a metav1.Status (v4); text: status.Error() (v1–v3). */
+  readonly statusFormat: 'json' | 'text';
+}
+
+/** What the gateway offers upstream for exec/attach, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
+export const REMOTE_COMMAND_UPSTREAM_PROTOCOLS: readonly UpstreamRemoteCommandProtocol[] = Object.freeze([
+  Object.freeze({ name: 'v4.channel.k8s.io', resize: true, statusFormat: 'json' as const }),
+  Object.freeze({ name: 'v3.channel.k8s.io', resize: true, statusFormat: 'text' as const }),
+  Object.freeze({ name: 'v2.channel.k8s.io', resize: false, statusFormat: 'text' as const }),
+  Object.freeze({ name: 'channel.k8s.io', resize: false, statusFormat: 'text' as const }),
+]);
+
+/** The upstream version the upstream chose, by its token (undefined: not one the gateway offered). */
+export function upstreamRemoteCommandProtocol(name: string): UpstreamRemoteCommandProtocol | undefined {
+  return REMOTE_COMMAND_UPSTREAM_PROTOCOLS.find((candidate) => candidate.name === name);
+}
+
+/** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
+export const PORT_FORWARD_UPSTREAM_PROTOCOL = 'portforward.k8s.io';
+
 /** The prefix kubectl puts before a SPDY protocol to tunnel it in WebSocket (apimachinery util/portforward). */
 export const SPDY_TUNNELING_PREFIX = 'SPDY/3.1+';
 /** Tunneled protocols must end with this (streamtunnel.go spdyProtocolsFromWebsocketProtocols). */

@@ -1,5 +1,4 @@
 import { GoawayStatus, RstStatus, SpdyProtocolError } from './errors.js';
-import { markSpareByteBefore } from '../spare-byte.js';
 
 export { GoawayStatus, RstStatus, SpdyProtocolError };
 
@@ -28,7 +27,18 @@ export const ControlType = {
  * Header blocks stay compressed: they must be inflated in frame order with the connection's context.
  */
 export type SpdyFrame =
-  | { type: 'data'; streamId: number; payload: Buffer; fin: boolean; frameComplete: boolean }
+  | {
+      type: 'data';
+      streamId: number;
+      payload: Buffer;
+      fin: boolean;
+      frameComplete: boolean;
+      /**
+       * The byte before `payload` (same ArrayBuffer) is the frame header's last byte, already read:
+       * whoever receives this frame owns it and may overwrite it once (channel framing in place).
+       */
+      spareByteBefore: boolean;
+    }
   | { type: 'syn_stream'; streamId: number; associatedStreamId: number; priority: number; fin: boolean; unidirectional: boolean; headerBlock: Buffer }
   | { type: 'syn_reply'; streamId: number; fin: boolean; headerBlock: Buffer }
   | { type: 'headers'; streamId: number; fin: boolean; headerBlock: Buffer }
@@ -51,8 +61,8 @@ const KNOWN_CONTROL_TYPES = new Set<number>(Object.values(ControlType));
 /**
  * Bytes in, frames out; no I/O. Input may be split at any byte boundary. DATA payloads are handed
  * out as subarrays of the input (no copy), and a piece that follows its frame header in the same
- * chunk is marked as having a spare byte before it (spare-byte.ts: the header's last byte, read
- * already), so a channel message can be framed around it in place. Only a frame header or a control
+ * chunk says `spareByteBefore` (the header's last byte, read already), so a channel message can be
+ * framed around it in place. Only a frame header or a control
  * frame that straddles chunks is assembled, in a buffer sized once from its length (never
  * re-concatenated per chunk).
  * After a SpdyProtocolError the position in the byte stream is lost: abandon the connection.
@@ -90,9 +100,9 @@ export class SpdyFrameParser {
         const complete = this.dataRemaining === 0;
         const payload = chunk.subarray(offset, offset + take);
         // The first piece of a frame follows its header in this chunk: the header's last byte is spare.
-        if (this.dataPieceFollowsHeader) markSpareByteBefore(payload);
+        const spareByteBefore = this.dataPieceFollowsHeader && payload.byteOffset > 0;
         this.dataPieceFollowsHeader = false;
-        frames.push({ type: 'data', streamId: this.dataStreamId, payload, fin: complete && this.dataFin, frameComplete: complete });
+        frames.push({ type: 'data', streamId: this.dataStreamId, payload, fin: complete && this.dataFin, frameComplete: complete, spareByteBefore });
         offset += take;
         continue;
       }
@@ -135,7 +145,7 @@ export class SpdyFrameParser {
         const streamId = first & ID_MASK;
         if (streamId === 0) throw new SpdyProtocolError('DATA frame on stream 0');
         if (length === 0) {
-          frames.push({ type: 'data', streamId, payload: EMPTY, fin: (flags & FLAG_FIN) !== 0, frameComplete: true });
+          frames.push({ type: 'data', streamId, payload: EMPTY, fin: (flags & FLAG_FIN) !== 0, frameComplete: true, spareByteBefore: false });
         } else {
           this.dataStreamId = streamId;
           this.dataRemaining = length;

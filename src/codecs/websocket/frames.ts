@@ -28,6 +28,12 @@ export function utf8Prefix(text: string, maxBytes: number): Buffer {
   return bytes.subarray(0, cut);
 }
 
+/** A close reason must fit in 123 bytes (RFC 6455 §5.5): a longer message is cut at a character and ends in "...". */
+export function closeReason(message: string): string {
+  if (Buffer.byteLength(message) <= MAX_CLOSE_REASON_BYTES) return message;
+  return utf8Prefix(message, MAX_CLOSE_REASON_BYTES - 3).toString() + '...';
+}
+
 /** A frame that breaks RFC 6455: the connection must be failed with `closeCode` (1002, 1007 or 1009). */
 export class WebSocketProtocolError extends Error {
   override name = 'WebSocketProtocolError';

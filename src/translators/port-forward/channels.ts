@@ -1,26 +1,25 @@
+import { closeReason } from '../../codecs/websocket/frames.js';
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
 import {
   PORT_FORWARD_CHANNEL_PROTOCOLS,
+  PORT_FORWARD_UPSTREAM_PROTOCOL,
   negotiateSubprotocol,
   type ChannelProtocol,
 } from '../../codecs/channels/protocols.js';
 import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k8s/port-forward-request.js';
-import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
-import { WebSocketChannels } from '../../sessions/websocket-channels.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
+import type { SpdyStreams, SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
+import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
+import { Bridge, type SessionTapFactory } from '../bridge.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
-import { dialForClient, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
-import { splitSessionBudget } from '../session-budget.js';
-import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
-import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
+import type { UpstreamCall } from '../upstream-call.js';
+import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
+import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 
-/** The upstream speaks SPDY port-forward whatever the client's channel protocol. */
-const UPSTREAM_PROTOCOLS = ['portforward.k8s.io'];
 /** More ports than this in one request is not a client, it is an attack on the upstream. */
 const MAX_PORTS = 32;
 
@@ -35,12 +34,14 @@ export interface PortForwardChannelsOptions {
   closeTimeoutMs?: number;
   /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
+  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  tap?: SessionTapFactory;
 }
 
 interface PortPair {
   port: number;
-  data: SpdyStream;
-  error: SpdyStream;
+  data: SpdyStreamView;
+  error: SpdyStreamView;
 }
 
 /**
@@ -71,7 +72,8 @@ export class PortForwardChannels {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
       return undefined;
     }
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'channels'), { session: `pf-${this.nextId++}`, ports });
+    const id = `pf-${this.nextId++}`;
+    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'channels'), { session: id, ports });
     const logger = log.logger;
     const refuse = (error: HttpStatusError): undefined => {
       sendStatusOnSocket(socket, error);
@@ -80,33 +82,26 @@ export class PortForwardChannels {
     // The kubelet's own words when `ports` is missing (portforward/websocket.go).
     if (ports.length === 0) return refuse(new HttpStatusError(400, 'BadRequest', 'query parameter "port" is required'));
     if (ports.length > MAX_PORTS) return refuse(new HttpStatusError(400, 'BadRequest', `at most ${MAX_PORTS} ports per request`));
-    if (!hasValidWebSocketHandshake(req)) {
-      return refuse(new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
-    }
     const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
-
-    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (message) => refuse(new HttpStatusError(503, 'ServiceUnavailable', message)));
-    if (!outcome) return undefined;
-    const upstreamSocket = outcome.socket;
-    if (socket.destroyed) {
-      upstreamSocket.destroy();
-      return undefined;
-    }
-    upstreamSocket.setNoDelay(true);
-    (socket as Socket).setNoDelay?.(true);
-    const client = acceptClientWebSocket(req, socket, head, protocol.name, this.options);
+    const upgraded = await dialThenAccept({
+      req,
+      socket,
+      call,
+      logger,
+      upstreamProtocols: [PORT_FORWARD_UPSTREAM_PROTOCOL],
+      unreachable: (message) => refuse(new HttpStatusError(503, 'ServiceUnavailable', message)),
+      acceptClient: () => acceptClientWebSocket(req, socket, head, protocol.name, this.options),
+    });
+    if (!upgraded) return undefined;
     // Each port's data and error streams buffer what they read.
-    const budget = splitSessionBudget(this.options.sessionBufferBytes, 2 * ports.length);
-    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark, pingFloodTimeoutMs: this.options.controlFloodTimeoutMs }, outcome.head);
-    return this.run(client, protocol, upstream, ports, log, budget.webSocketHighWaterMark);
+    const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 2 * ports.length);
+    return this.run(upgraded.client, protocol, upstream, ports, log, id, webSocketHighWaterMark);
   }
 
-  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyConnection, ports: number[], log: SessionLog, highWaterMark?: number): LiveSession {
+  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, id: string, highWaterMark?: number): LiveSession {
     const logger = log.logger;
-    const channels = new WebSocketChannels(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
-    const peer = channels.peer;
-    let fromClient = 0;
-    let toClient = 0;
+    const channels = new ChannelConnection(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
+    const bridge = new Bridge(this.options.tap?.({ id, kind: 'portforward-channels' }));
     let ended = false;
     const ending = new SessionEnding();
 
@@ -121,33 +116,31 @@ export class PortForwardChannels {
     });
     let open = pairs.length;
     pairs.forEach((pair, index) => {
+      const dataChannel = channels.channel(2 * index);
+      const errorChannel = channels.channel(2 * index + 1);
+      // Each channel first says its port, as two little-endian bytes.
       const prefix = Buffer.from([pair.port & 0xff, pair.port >> 8]);
-      channels.send(2 * index, prefix);
-      channels.send(2 * index + 1, prefix);
-      pair.data.on('data', (chunk: Buffer) => {
-        toClient += chunk.length;
-        if (!channels.send(2 * index, chunk)) pair.data.pause();
-      });
-      pair.error.on('data', (chunk: Buffer) => {
-        logger.info({ event: 'portforward-error', port: pair.port, message: chunk.toString() }, 'upstream reported a port error');
-        channels.send(2 * index + 1, chunk);
-      });
-      for (const stream of [pair.data, pair.error]) stream.on('error', () => undefined);
-      pair.data.on('drain', () => peer.resumeIncoming());
-      pair.data.on('finish', () => peer.resumeIncoming());
+      dataChannel.write(prefix);
+      errorChannel.write(prefix);
       // A port is done when the upstream has ended (FIN or RST) both its streams: the kubelet with
-      // containerd ends the data stream first and writes the port's error afterwards. 'end' comes
+      // containerd ends the data stream first and writes the port's error afterwards. The end comes
       // after every byte read, so the error reaches the client before the close. The session is
       // done when every port is.
       let streamsOpen = 2;
       const streamEnded = (): void => {
         if (--streamsOpen === 0 && --open === 0) end('every port closed by the upstream', 1000);
       };
-      pair.data.once('end', streamEnded);
-      pair.error.once('end', streamEnded);
-    });
-    peer.on('drain', () => {
-      for (const pair of pairs) pair.data.resume();
+      // Only the upstream's own end (FIN, RST) counts: a lost connection ends the session on its own.
+      const upstreamEnded = (error?: Error): void => (error ? undefined : streamEnded());
+      bridge.pump({ name: `port ${pair.port} to client`, direction: 'to-client', from: pair.data, to: dataChannel, onEnd: upstreamEnded });
+      pair.error.read((chunk) => {
+        logger.info({ event: 'portforward-error', port: pair.port, message: chunk.toString() }, 'upstream reported a port error');
+        bridge.tap?.bytes('to-client', `port ${pair.port} error`, chunk);
+        errorChannel.write(chunk);
+      }, upstreamEnded);
+      // Odd channels are error channels, which only the server writes: what the client sends there is
+      // ignored, like any channel the server does not read. The client's data never half-closes the port.
+      bridge.pump({ name: `port ${pair.port} to upstream`, direction: 'to-upstream', from: dataChannel, to: pair.data, dropAfterEnd: true, onEnd: () => undefined });
     });
 
     channels.on('protocol-error', (error) => {
@@ -158,26 +151,19 @@ export class PortForwardChannels {
       ending.outcome = 'message-too-large';
       end(`a WebSocket message over ${maxBytes} bytes was refused (limits.maxMessageBytes)`, 1009);
     });
-    channels.on('data', (channel, payload) => {
-      // Even channels are data; odd ones are error channels, which only the server writes (ignored,
-      // like any channel the server does not read).
-      const pair = channel % 2 === 0 ? pairs[channel / 2] : undefined;
-      if (!pair || pair.data.writableEnded) return;
-      fromClient += payload.length;
-      if (!pair.data.write(payload)) peer.pauseIncoming();
-    });
 
     const end = (reason: string, code: number): void => {
       if (ended) return;
       ended = true;
+      bridge.stop();
       for (const pair of pairs) {
         pair.data.reset();
         pair.error.reset();
       }
-      upstream.close();
-      peer.resumeIncoming();
-      peer.close(code, code === 1000 ? '' : closeReason(reason));
-      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, outcome: ending.outcome, reason });
+      upstream.spdy.close();
+      channels.resumeIncoming();
+      channels.close(code, code === 1000 ? '' : closeReason(reason));
+      log.end({ bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, outcome: ending.outcome, reason });
       ending.settle();
     };
     const session: LiveSession = {
@@ -185,14 +171,14 @@ export class PortForwardChannels {
       clientProtocol: protocol.name,
       done: ending.done,
       get bytesFromClient() {
-        return fromClient;
+        return bridge.bytesFromClient;
       },
       get bytesToClient() {
-        return toClient;
+        return bridge.bytesToClient;
       },
       get bufferedBytes() {
-        let total = peer.unflushedBytes;
-        for (const pair of pairs) total += pair.data.writableLength + pair.data.readableLength;
+        let total = channels.bufferedBytes;
+        for (const pair of pairs) total += pair.data.bufferedBytes;
         return total;
       },
       // The channel protocol has no Status channel for the session: the close frame says why.
@@ -201,15 +187,15 @@ export class PortForwardChannels {
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
     };
-    upstream.on('close', () => {
+    upstream.spdy.on('close', () => {
       if (!ended) ending.outcome = 'upstream-error';
       end('the upstream connection closed', 1011);
     });
-    peer.on('close', (code, _reason, cut) => {
+    channels.on('close', (code, _reason, cut) => {
       if (cut && !ended) ending.outcome = cut.outcome;
       end(cut?.reason ?? `client closed the connection (code ${code})`, 1000);
     });
-    log.start({ clientProtocol: protocol.name, upstreamProtocol: 'portforward.k8s.io' });
+    log.start({ clientProtocol: protocol.name, upstreamProtocol: PORT_FORWARD_UPSTREAM_PROTOCOL });
     return session;
   }
 }

@@ -1,20 +1,21 @@
+import { closeReason } from '../../codecs/websocket/frames.js';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
-import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { WebSocketPeer } from '../../sessions/websocket-peer.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
+import { WebSocketPeer } from '../../connections/websocket/websocket-peer.js';
 import type { Status } from '../../codecs/k8s/status.js';
+import { SPDY_TUNNELING_PREFIX, tunneledSpdyProtocols } from '../../codecs/channels/protocols.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
-import { dialForClient, type UpstreamCall } from '../upstream-call.js';
-import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
+import type { UpstreamCall } from '../upstream-call.js';
+import { dialThenAccept } from '../accept-upgrade.js';
+import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
-import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
-import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
-import { turnBatchedWriter } from '../../sessions/turn-batched-writer.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
+import { SocketStream, WebSocketMessageStream } from '../../connections/raw-streams.js';
+import { Bridge, type SessionTapFactory } from '../bridge.js';
 
-/** kubectl ≥ 1.31 asks for `SPDY/3.1+portforward.k8s.io`: SPDY carried in WebSocket binary messages. */
-export const TUNNEL_PREFIX = 'SPDY/3.1+';
 
 export interface PortForwardTunnelOptions {
   logger: Logger;
@@ -25,13 +26,8 @@ export interface PortForwardTunnelOptions {
   closeTimeoutMs?: number;
   /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
-}
-
-/** The SPDY protocols a client asks to tunnel, in its order (`SPDY/3.1+portforward.k8s.io` → `portforward.k8s.io`). */
-export function tunneledProtocols(offeredProtocols: readonly string[]): string[] {
-  return offeredProtocols
-    .filter((token) => token.startsWith(TUNNEL_PREFIX))
-    .map((token) => token.slice(TUNNEL_PREFIX.length));
+  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  tap?: SessionTapFactory;
 }
 
 /**
@@ -47,94 +43,78 @@ export class PortForwardTunnel {
 
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'tunnel'), { session: `pf-${this.nextId++}` });
+    const id = `pf-${this.nextId++}`;
+    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'tunnel'), { session: id });
     const logger = log.logger;
     socket.on('error', () => undefined);
-    if (!hasValidWebSocketHandshake(req)) {
-      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
-      return undefined;
-    }
     // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
-    const outcome = await dialForClient(call, req, socket, tunneledProtocols(call.offeredProtocols), logger, (message) =>
-      sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message)),
-    );
-    if (!outcome) return undefined;
-    const upstream = outcome.socket;
-    if (socket.destroyed) {
-      upstream.destroy();
-      return undefined;
-    }
-    upstream.setNoDelay(true);
-    (socket as Socket).setNoDelay?.(true);
-    const client = acceptClientWebSocket(req, socket, head, TUNNEL_PREFIX + outcome.protocol, this.options);
-    return this.pump(client, upstream, outcome.head, outcome.protocol, log);
+    const upgraded = await dialThenAccept({
+      req,
+      socket,
+      call,
+      logger,
+      upstreamProtocols: tunneledSpdyProtocols(call.offeredProtocols),
+      unreachable: (message) => sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message)),
+      acceptClient: (upstreamProtocol) => acceptClientWebSocket(req, socket, head, SPDY_TUNNELING_PREFIX + upstreamProtocol, this.options),
+    });
+    if (!upgraded) return undefined;
+    return this.pump(upgraded.client, upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, log, id);
   }
 
-  private pump(client: ClientWebSocket, upstream: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog): LiveSession {
+  private pump(client: ClientWebSocket, upstreamSocket: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog, id: string): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: splitSessionBudget(this.options.sessionBufferBytes, 1).webSocketHighWaterMark });
-    let fromClient = 0;
-    let toClient = 0;
+    const bridge = new Bridge(this.options.tap?.({ id, kind: 'portforward-tunnel' }));
     let ended = false;
     const ending = new SessionEnding();
-    log.start({ clientProtocol: TUNNEL_PREFIX + protocol, upstreamProtocol: protocol });
-
-    const toClientChunk = (chunk: Buffer): void => {
-      toClient += chunk.length;
-      if (!peer.send(chunk, true)) upstream.pause();
-    };
-    if (upstreamHead.length) toClientChunk(upstreamHead);
-    upstream.on('data', toClientChunk);
-    peer.on('drain', () => upstream.resume());
+    log.start({ clientProtocol: SPDY_TUNNELING_PREFIX + protocol, upstreamProtocol: protocol });
 
     // Binary messages are SPDY bytes: message bounds do not matter, and the pieces of one read go
-    // upstream as one write (kubectl sends a frame as several messages, one per field).
-    const writeUpstream = turnBatchedWriter(upstream);
-    client.receive({
-      binaryStart: () => undefined,
-      binaryData: (piece) => {
-        if (ended) return;
-        fromClient += piece.length;
-        if (!writeUpstream(piece)) peer.pauseIncoming();
-      },
-      binaryEnd: () => undefined,
-      text: () => {
-        ending.outcome = 'client-error';
-        end('client sent a text message on a SPDY tunnel', 1003);
+    // upstream as one write (SocketStream's turn-batched writes).
+    const fromClient = new WebSocketMessageStream(peer, () => {
+      ending.outcome = 'client-error';
+      end('client sent a text message on a SPDY tunnel', 1003);
+    });
+    const upstream = new SocketStream(upstreamSocket, upstreamHead);
+    bridge.pump({
+      name: 'spdy to client',
+      direction: 'to-client',
+      from: upstream,
+      to: fromClient,
+      onEnd: (error) => {
+        if (!error) return end('upstream closed the connection');
+        ending.outcome = 'upstream-error';
+        end(`upstream connection failed: ${error.message}`, 1011);
       },
     });
-    upstream.on('drain', () => peer.resumeIncoming());
+    bridge.pump({ name: 'spdy to upstream', direction: 'to-upstream', from: fromClient, to: upstream });
 
     const end = (reason: string, code = 1000): void => {
       if (ended) return;
       ended = true;
-      upstream.destroy();
+      bridge.stop();
+      upstream.reset();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
-      log.end({ bytesFromClient: fromClient, bytesToClient: toClient, outcome: ending.outcome, reason });
+      log.end({ bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, outcome: ending.outcome, reason });
       ending.settle();
     };
     const session: LiveSession = {
       kind: 'portforward-tunnel',
-      clientProtocol: TUNNEL_PREFIX + protocol,
+      clientProtocol: SPDY_TUNNELING_PREFIX + protocol,
       done: ending.done,
       get bytesFromClient() {
-        return fromClient;
+        return bridge.bytesFromClient;
       },
       get bytesToClient() {
-        return toClient;
+        return bridge.bytesToClient;
       },
       get bufferedBytes() {
-        return peer.unflushedBytes + upstream.writableLength;
+        return peer.unflushedBytes + upstream.bufferedBytes;
       },
       end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
     };
-    upstream.on('error', (error) => {
-      ending.outcome = 'upstream-error';
-      end(`upstream connection failed: ${error.message}`, 1011);
-    });
-    upstream.on('close', () => end('upstream closed the connection'));
     peer.on('close', (code, _reason, cut) => {
       if (cut && !ended) ending.outcome = cut.outcome;
       end(cut?.reason ?? `client closed the connection (code ${code})`);

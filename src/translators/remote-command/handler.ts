@@ -1,28 +1,26 @@
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
 import {
   REMOTE_COMMAND_PROTOCOLS,
+  REMOTE_COMMAND_UPSTREAM_PROTOCOLS,
   negotiateSubprotocol,
   type ChannelProtocol,
 } from '../../codecs/channels/protocols.js';
 import { Channel } from '../../codecs/channels/protocols.js';
 import { errorStatus, statusToText } from '../../codecs/k8s/status.js';
-import { SpdyConnection } from '../../sessions/spdy-connection.js';
-import { WebSocketChannels } from '../../sessions/websocket-channels.js';
-import { HttpStatusError, sendStatusOnSocket } from '../../sessions/http-answers.js';
-import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from '../upgrade-request.js';
-import { acceptClientWebSocket, type ClientWebSocket } from '../../sessions/client-websocket.js';
+import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
+import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
-import { dialForClient, type UpstreamCall } from '../upstream-call.js';
+import type { UpstreamCall } from '../upstream-call.js';
+import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
+import type { SessionTapFactory } from '../bridge.js';
 import { RemoteCommandSession } from './session.js';
-import { splitSessionBudget } from '../session-budget.js';
 
-/** What the gateway offers upstream, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
-export const UPSTREAM_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
-
+/** What the gateway offers upstream, in preference order. */
+const UPSTREAM_PROTOCOLS = REMOTE_COMMAND_UPSTREAM_PROTOCOLS.map((protocol) => protocol.name);
 
 export interface RemoteCommandTranslatorOptions {
   logger: Logger;
@@ -38,6 +36,8 @@ export interface RemoteCommandTranslatorOptions {
   closeTimeoutMs?: number;
   /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
+  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  tap?: SessionTapFactory;
 }
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
@@ -86,43 +86,35 @@ export class RemoteCommandTranslator {
       sendStatusOnSocket(socket, new HttpStatusError(403, 'Forbidden', message));
       return undefined;
     }
-    if (!hasValidWebSocketHandshake(req)) {
-      sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
-      return undefined;
-    }
-
     // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure
     // reported as an InternalError Status on the error channel (apiserver streamtranslator.go).
-    const outcome = await dialForClient(call, req, socket, UPSTREAM_PROTOCOLS, logger, (message) =>
-      this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${message}`),
-    );
-    if (!outcome) return undefined;
-
-    const upstreamSocket = outcome.socket;
-    if (socket.destroyed) {
-      upstreamSocket.destroy();
-      return undefined;
-    }
-    upstreamSocket.setNoDelay(true);
-    (socket as Socket).setNoDelay?.(true);
-    const client = this.accept(req, socket, head, protocol);
+    const upgraded = await dialThenAccept({
+      req,
+      socket,
+      call,
+      logger,
+      upstreamProtocols: UPSTREAM_PROTOCOLS,
+      unreachable: (message) => this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${message}`),
+      acceptClient: () => this.accept(req, socket, head, protocol),
+    });
+    if (!upgraded) return undefined;
     // stdout, stderr and error buffer what they read; stdin and resize are bounded by their writes.
-    const budget = splitSessionBudget(this.options.sessionBufferBytes, 4);
-    const upstream = new SpdyConnection(upstreamSocket, { role: 'client', maxHeaderBlockBytes: this.options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark, pingFloodTimeoutMs: this.options.controlFloodTimeoutMs }, outcome.head);
-    const channels = new WebSocketChannels(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: budget.webSocketHighWaterMark });
+    const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 4);
+    const channels = new ChannelConnection(upgraded.client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: webSocketHighWaterMark });
     return new RemoteCommandSession({
       request,
       channels,
       upstream,
-      upstreamProtocol: outcome.protocol,
+      upstreamProtocol: upgraded.upstreamProtocol,
       log,
       upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
+      tap: this.options.tap?.({ id, kind: request.kind }),
     });
   }
 
   private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, message: string): void {
     if (socket.destroyed) return;
-    const channels = new WebSocketChannels(this.accept(req, socket, head, protocol), protocol);
+    const channels = new ChannelConnection(this.accept(req, socket, head, protocol), protocol);
     const status = errorStatus(500, 'InternalError', message);
     channels.send(Channel.error, Buffer.from(protocol.statusFormat === 'json' ? JSON.stringify(status) : statusToText(status)));
     channels.close(1000, '');

@@ -1,7 +1,10 @@
+import { closeReason } from '../../codecs/websocket/frames.js';
 import type { SessionLog } from '../session-log.js';
-import { SpdyPingFloodError, type SpdyConnection, type SpdyStream } from '../../sessions/spdy-connection.js';
-import type { WebSocketChannels } from '../../sessions/websocket-channels.js';
-import { Channel } from '../../codecs/channels/protocols.js';
+import { SpdyPingFloodError } from '../../connections/spdy/spdy-connection.js';
+import type { SpdyStreams, SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
+import type { ChannelConnection } from '../../connections/websocket/channel-connection.js';
+import { Bridge, type SessionTap } from '../bridge.js';
+import { Channel, upstreamRemoteCommandProtocol } from '../../codecs/channels/protocols.js';
 import {
   errorStatus,
   exitCodeOf,
@@ -13,44 +16,45 @@ import {
 } from '../../codecs/k8s/status.js';
 import { TerminalSizeDecoder, TerminalSizeError, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
-import { closeReason, SessionEnding, type EndedFromOutside, type LiveSession, type SessionOutcome } from '../live-session.js';
+import { SessionEnding, type EndedFromOutside, type LiveSession, type SessionOutcome } from '../live-session.js';
 
-/** Upstream remote-command versions with a resize stream (v1/v2 have none). */
-const RESIZE_CAPABLE = new Set(['v4.channel.k8s.io', 'v3.channel.k8s.io']);
 /** A Status is a few hundred bytes; anything far larger on the error stream is not one. */
 const MAX_ERROR_STREAM_BYTES = 64 * 1024;
 
 export interface RemoteCommandSessionOptions {
   request: RemoteCommandRequest;
-  channels: WebSocketChannels;
-  upstream: SpdyConnection;
+  channels: ChannelConnection;
+  upstream: SpdyStreams;
   /** The version the upstream chose in `X-Stream-Protocol-Version`. */
   upstreamProtocol: string;
   /** Its start and end lines (and the logger for the rest). */
   log: SessionLog;
   upstreamPingIntervalMs: number;
+  /** Sees every byte of the session (recording, live views); none by default. */
+  tap?: SessionTap;
 }
 
 type OutputName = 'stdout' | 'stderr' | 'error';
 
 /**
- * One exec/attach: the client's WebSocket channels on one side, the upstream's SPDY streams on the other.
+ * One exec/attach: the client's WebSocket channels on one side, the upstream's SPDY streams on the
+ * other, bridged by a table (channel number ↔ streamtype). Its quirks: the first empty message, the
+ * upstream's Status collected from the error stream and re-sent in the client protocol's shape,
+ * resize JSON re-encoded, stdin's v5 CLOSE as the stdin stream's FIN, and pings as upstream liveness.
  * It ends when the upstream has closed every output stream (the Status is then known), or when
  * either side goes away.
  */
 export class RemoteCommandSession implements LiveSession {
-  private readonly stdin?: SpdyStream;
-  private readonly resize?: SpdyStream;
-  private readonly outputs = new Map<OutputName, SpdyStream>();
+  private readonly stdin?: SpdyStreamView;
+  private readonly resize?: SpdyStreamView;
+  private readonly outputs = new Map<OutputName, SpdyStreamView>();
+  private readonly bridge: Bridge;
   private readonly pendingOutputs = new Set<OutputName>();
   private readonly resizeDecoder = new TerminalSizeDecoder();
   private resizeFailed = false;
   private errorBytes: Buffer[] = [];
   private errorSize = 0;
   private upstreamLost: string | undefined;
-  /** stdin bytes from the client and stdout+stderr bytes to it, for the session's log line. */
-  private stdinBytes = 0;
-  private outputBytes = 0;
   private ended = false;
   private readonly pingTimer: NodeJS.Timeout;
   private pingOutstanding = false;
@@ -58,6 +62,8 @@ export class RemoteCommandSession implements LiveSession {
 
   constructor(private readonly options: RemoteCommandSessionOptions) {
     const { request, channels, upstream, upstreamProtocol } = options;
+    // stdin bytes from the client and stdout+stderr bytes to it count for the session's log line.
+    this.bridge = new Bridge(options.tap);
 
     // client-go creates the error stream first, then the others (PROTOCOLS.md §7); the server waits
     // for the whole set, so they are opened together without waiting for each reply.
@@ -65,19 +71,18 @@ export class RemoteCommandSession implements LiveSession {
     if (request.stdin) this.stdin = this.openInput('stdin');
     if (request.stdout) this.openOutput('stdout');
     if (request.stderr) this.openOutput('stderr');
-    if (request.tty && RESIZE_CAPABLE.has(upstreamProtocol)) this.resize = this.openInput('resize');
+    if (request.tty && upstreamRemoteCommandProtocol(upstreamProtocol)?.resize) this.resize = this.openInput('resize');
 
     // Clients may wait for this first, empty message before they send anything (websocket.go in the kubelet).
     channels.send(request.stdout ? Channel.stdout : request.stderr ? Channel.stderr : Channel.error, Buffer.alloc(0));
 
-    channels.on('data', (channel, payload) => this.fromClient(channel, payload));
-    channels.on('channel-close', (channel) => {
-      if (channel === Channel.stdin) this.stdin?.end();
-      else if (channel === Channel.resize) this.resize?.end();
-    });
-    channels.on('drain', () => {
-      for (const stream of this.outputs.values()) stream.resume();
-    });
+    if (this.stdin) this.bridge.pump({ name: 'stdin', direction: 'to-upstream', from: channels.channel(Channel.stdin), to: this.stdin });
+    if (this.resize) {
+      const resize = this.resize;
+      this.bridge.pump({ name: 'resize', direction: 'to-upstream', from: channels.channel(Channel.resize), to: resize, counted: false, transform: (payload) => this.resizeSizes(payload) });
+    }
+    // Other channels are not readable by the server; Kubernetes ignores them too (wsstream/conn.go).
+
     channels.on('protocol-error', (error) => this.abort(`client protocol error: ${error.message}`, 1002));
     // The Status names the limit (kubectl and client-node print it), then the close says 1009.
     channels.on('message-too-large', (maxBytes) => {
@@ -97,7 +102,7 @@ export class RemoteCommandSession implements LiveSession {
 
     // A lost connection fails the streams still expecting data (their 'error' below); streams the
     // upstream had already ended normally are not a loss.
-    upstream.on('error', (error: Error) => {
+    upstream.spdy.on('error', (error: Error) => {
       if (error instanceof SpdyPingFloodError) this.ending.outcome = 'control-flood';
       this.upstreamLost ??= `upstream SPDY error: ${error.message}`;
     });
@@ -109,8 +114,8 @@ export class RemoteCommandSession implements LiveSession {
 
   /** Bytes this session holds in user space right now, both directions: the figure the budget bounds. */
   get bufferedBytes(): number {
-    let total = this.options.channels.peer.unflushedBytes + (this.stdin?.writableLength ?? 0);
-    for (const stream of this.outputs.values()) total += stream.readableLength;
+    let total = this.options.channels.bufferedBytes + (this.stdin?.bufferedBytes ?? 0);
+    for (const stream of this.outputs.values()) total += stream.bufferedBytes;
     return total;
   }
 
@@ -127,11 +132,11 @@ export class RemoteCommandSession implements LiveSession {
   }
 
   get bytesFromClient(): number {
-    return this.stdinBytes;
+    return this.bridge.bytesFromClient;
   }
 
   get bytesToClient(): number {
-    return this.outputBytes;
+    return this.bridge.bytesToClient;
   }
 
   /** Ends the session from outside (shutdown, a limit): the Status on the error channel says why. */
@@ -145,70 +150,46 @@ export class RemoteCommandSession implements LiveSession {
     const stream = this.options.upstream.openStream({ streamtype: name });
     this.outputs.set(name, stream);
     this.pendingOutputs.add(name);
-    stream.on('data', (chunk: Buffer) => this.fromUpstream(name, stream, chunk));
-    const done = (): void => {
+    // Ended by the peer's FIN or RST_STREAM (after all its data), or failed with the connection.
+    const done = (error?: Error): void => {
+      if (error) this.upstreamLost ??= `upstream ${name} stream failed: ${error.message}`;
       if (!this.pendingOutputs.delete(name)) return;
       if (this.pendingOutputs.size === 0) this.complete();
     };
-    // Ended by the peer's FIN or RST_STREAM (after all its data), or failed with the connection.
-    stream.on('end', done);
-    stream.on('error', (error: Error) => {
-      this.upstreamLost ??= `upstream ${name} stream failed: ${error.message}`;
-      done();
-    });
-    stream.on('close', done);
+    if (name === 'error') {
+      stream.read((chunk) => this.collectStatus(chunk), done);
+    } else {
+      const channel = name === 'stdout' ? Channel.stdout : Channel.stderr;
+      this.bridge.pump({ name, direction: 'to-client', from: stream, to: this.options.channels.channel(channel), onEnd: done });
+    }
     // client-go never half-closes the output streams (captures), so neither does the gateway.
   }
 
-  private openInput(name: 'stdin' | 'resize'): SpdyStream {
-    const stream = this.options.upstream.openStream({ streamtype: name });
-    // Nothing arrives on input streams, but reading lets them finish when the peer resets them.
-    stream.resume();
-    stream.on('error', () => {
-      // The peer's RST_STREAM at the end of the command; the output streams decide when the session ends.
-    });
-    // Writable streams emit no 'drain' once ended: resume on 'finish' too, or a WebSocket paused by the
-    // last stdin write would never read the client's close frame (and wait out the close timeout).
-    stream.on('drain', () => this.options.channels.resumeIncoming());
-    stream.on('finish', () => this.options.channels.resumeIncoming());
-    return stream;
+  private openInput(name: 'stdin' | 'resize'): SpdyStreamView {
+    // Nothing arrives on input streams, but reading lets them finish when the peer resets them (its
+    // RST_STREAM at the end of the command; the output streams decide when the session ends).
+    return this.options.upstream.openStream({ streamtype: name }).writeOnly();
   }
 
-  private fromClient(channel: number, payload: Buffer): void {
-    // After the end, what the client still sends is read and dropped, so its close frame behind it is read too.
-    if (this.ended) return;
-    if (channel === Channel.stdin && this.stdin) {
-      this.stdinBytes += payload.length;
-      if (!this.stdin.writableEnded && !this.stdin.write(payload)) this.options.channels.pauseIncoming();
-    } else if (channel === Channel.resize && this.resize) {
-      if (this.resizeFailed) return;
-      let sizes;
-      try {
-        sizes = this.resizeDecoder.push(payload);
-      } catch (error) {
-        // Like Kubernetes: a bad size stops resizing, not the session; sizes before it still count.
-        this.resizeFailed = true;
-        sizes = error instanceof TerminalSizeError ? error.sizes : [];
-        this.options.log.logger.warn({ event: 'resize-error', err: (error as Error).message }, 'invalid resize message; resizing stopped');
-      }
-      for (const size of sizes) {
-        if (!this.resize.writableEnded) this.resize.write(encodeTerminalSize(size));
-      }
+  /** Like Kubernetes: a bad size stops resizing, not the session; sizes before it still count. */
+  private resizeSizes(payload: Buffer): Buffer[] {
+    if (this.resizeFailed) return [];
+    let sizes;
+    try {
+      sizes = this.resizeDecoder.push(payload);
+    } catch (error) {
+      this.resizeFailed = true;
+      sizes = error instanceof TerminalSizeError ? error.sizes : [];
+      this.options.log.logger.warn({ event: 'resize-error', err: (error as Error).message }, 'invalid resize message; resizing stopped');
     }
-    // Other channels are not readable by the server; Kubernetes ignores them too (wsstream/conn.go).
+    return sizes.map(encodeTerminalSize);
   }
 
-  private fromUpstream(name: OutputName, stream: SpdyStream, chunk: Buffer): void {
-    if (name === 'error') {
-      if (this.errorSize < MAX_ERROR_STREAM_BYTES) {
-        this.errorBytes.push(chunk);
-        this.errorSize += chunk.length;
-      }
-      return;
+  private collectStatus(chunk: Buffer): void {
+    if (this.errorSize < MAX_ERROR_STREAM_BYTES) {
+      this.errorBytes.push(chunk);
+      this.errorSize += chunk.length;
     }
-    const channel = name === 'stdout' ? Channel.stdout : Channel.stderr;
-    this.outputBytes += chunk.length;
-    if (!this.options.channels.send(channel, chunk)) stream.pause();
   }
 
   private complete(): void {
@@ -222,7 +203,7 @@ export class RemoteCommandSession implements LiveSession {
   private upstreamStatus(): Status {
     const text = Buffer.concat(this.errorBytes).toString('utf8');
     if (text.length > 0) {
-      if (this.options.upstreamProtocol === 'v4.channel.k8s.io') {
+      if (upstreamRemoteCommandProtocol(this.options.upstreamProtocol)?.statusFormat === 'json') {
         try {
           return parseStatus(text);
         } catch {
@@ -266,19 +247,18 @@ export class RemoteCommandSession implements LiveSession {
   }
 
   private release(): void {
+    this.bridge.stop();
     clearInterval(this.pingTimer);
     this.options.channels.resumeIncoming();
-    for (const stream of [...this.outputs.values(), this.stdin, this.resize]) {
-      if (stream && !stream.destroyed) stream.reset();
-    }
-    this.options.upstream.close();
+    for (const stream of [...this.outputs.values(), this.stdin, this.resize]) stream?.reset();
+    this.options.upstream.spdy.close();
     this.ending.settle();
   }
 
   private logEnd(reason: string, exitCode: number | undefined): void {
     const { upstream } = this.options;
     this.options.log.end(
-      { bytesFromClient: this.stdinBytes, bytesToClient: this.outputBytes, exitCode, outcome: this.ending.outcome, reason },
+      { bytesFromClient: this.bridge.bytesFromClient, bytesToClient: this.bridge.bytesToClient, exitCode, outcome: this.ending.outcome, reason },
       { upstreamBytesRead: upstream.bytesRead, upstreamBytesWritten: upstream.bytesWritten },
     );
   }
@@ -287,11 +267,11 @@ export class RemoteCommandSession implements LiveSession {
   private pingUpstream(): void {
     if (this.pingOutstanding) {
       this.upstreamLost ??= 'the upstream stopped answering SPDY pings';
-      this.options.upstream.destroy();
+      this.options.upstream.spdy.destroy();
       return;
     }
     this.pingOutstanding = true;
-    this.options.upstream.ping().then(
+    this.options.upstream.spdy.ping().then(
       () => (this.pingOutstanding = false),
       () => undefined,
     );

@@ -14,9 +14,10 @@ import {
   encodeSynReply,
   encodeSynStream,
   type SpdyFrame,
-} from '../codecs/spdy/frames.js';
-import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../codecs/spdy/header-block.js';
-import { SMALL_WRITE_BYTES } from './small-writes.js';
+} from '../../codecs/spdy/frames.js';
+import { HeaderBlockDecoder, HeaderBlockEncoder, type SpdyHeaders } from '../../codecs/spdy/header-block.js';
+import { SMALL_WRITE_BYTES } from '../small-writes.js';
+import type { PayloadReader } from '../stream.js';
 
 export interface SpdyConnectionOptions {
   /** The side that sent the HTTP upgrade is the SPDY client and opens odd stream ids. */
@@ -248,7 +249,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
       case 'data':
         this.bytesRead += frame.payload.length;
         // Frames for streams that are gone (reset, or never opened) are dropped, as spdystream does.
-        this.streams.get(frame.streamId)?.receiveData(frame.payload, frame.fin);
+        this.streams.get(frame.streamId)?.receiveData(frame.payload, frame.fin, frame.spareByteBefore);
         return;
       case 'syn_stream':
         return this.acceptStream(frame);
@@ -387,6 +388,14 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
  */
 export class SpdyStream extends Duplex {
   replyHeaders: SpdyHeaders | undefined;
+  /** Set by `readPayloads`: payloads go to it as they arrive, bypassing the Readable buffer. */
+  private reader: PayloadReader | undefined;
+  private readerPaused = false;
+  /** Payloads that arrived while the reader was paused, in order, with their spare-byte flag. */
+  private held: { payload: Buffer; spareByteBefore: boolean }[] = [];
+  private heldSize = 0;
+  /** The peer's end arrived while payloads were held: it follows them. */
+  private endHeld = false;
   /** The peer's RST_STREAM status, if it reset the stream. */
   resetStatus: number | undefined;
   private replied: boolean;
@@ -404,6 +413,43 @@ export class SpdyStream extends Duplex {
   ) {
     super({ readableHighWaterMark: connection.streamHighWaterMark, writableHighWaterMark: connection.streamHighWaterMark });
     this.replied = local;
+  }
+
+  /**
+   * Hands every received payload to `reader` as it arrives, with whether the byte before it is the
+   * reader's to overwrite (the parser's `spareByteBefore`: zero-copy channel framing). Replaces the
+   * Readable side for data ('end' still fires after the last payload); call before any data arrives.
+   */
+  readPayloads(reader: PayloadReader): void {
+    this.reader = reader;
+    // Flowing with nothing buffered: 'end' fires as soon as the readable side ends.
+    this.resume();
+  }
+
+  /** The reader is behind: payloads are held (at most the high-water mark before the socket stops). */
+  pauseReader(): void {
+    this.readerPaused = true;
+  }
+
+  resumeReader(): void {
+    if (!this.readerPaused) return;
+    this.readerPaused = false;
+    while (this.held.length > 0 && !this.readerPaused && this.reader) {
+      const next = this.held.shift()!;
+      this.heldSize -= next.payload.length;
+      this.reader(next.payload, next.spareByteBefore);
+    }
+    if (this.held.length > 0) return;
+    this.connection.streamNotFull(this);
+    if (this.endHeld) {
+      this.endHeld = false;
+      this.endReadable();
+    }
+  }
+
+  /** Bytes received and not yet read (the Readable buffer, or payloads held for a paused reader). */
+  get unreadBytes(): number {
+    return this.readableLength + this.heldSize;
   }
 
   /** Sends SYN_REPLY for a peer-initiated stream (once; writing replies first on its own). */
@@ -443,7 +489,7 @@ export class SpdyStream extends Duplex {
   }
 
   override _read(): void {
-    this.connection.streamNotFull(this);
+    if (this.heldSize < this.readableHighWaterMark) this.connection.streamNotFull(this);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
@@ -476,10 +522,19 @@ export class SpdyStream extends Duplex {
   }
 
   /** @internal */
-  receiveData(payload: Buffer, fin: boolean): void {
-    if (this.remoteDone) return;
-    if (payload.length > 0 && !this.push(payload)) this.connection.streamFull(this);
+  receiveData(payload: Buffer, fin: boolean, spareByteBefore = false): void {
+    if (this.remoteDone || this.endHeld) return;
+    if (this.reader) {
+      if (payload.length > 0) this.deliver(payload, spareByteBefore);
+    } else if (payload.length > 0 && !this.push(payload)) this.connection.streamFull(this);
     if (fin) this.endReadable();
+  }
+
+  private deliver(payload: Buffer, spareByteBefore: boolean): void {
+    if (!this.readerPaused && this.held.length === 0) return this.reader!(payload, spareByteBefore);
+    this.held.push({ payload, spareByteBefore });
+    this.heldSize += payload.length;
+    if (this.heldSize >= this.readableHighWaterMark) this.connection.streamFull(this);
   }
 
   /** @internal */
@@ -523,6 +578,10 @@ export class SpdyStream extends Duplex {
 
   private endReadable(): void {
     if (this.remoteDone) return;
+    if (this.held.length > 0) {
+      this.endHeld = true;
+      return;
+    }
     this.remoteDone = true;
     this.push(null);
     // Nothing more will arrive for it, so its buffer can no longer hold the socket.

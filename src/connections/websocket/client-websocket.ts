@@ -11,10 +11,10 @@ import {
   WebSocketFrameParser,
   WebSocketProtocolError,
   type WebSocketFrameHandler,
-} from '../codecs/websocket/frames.js';
-import { webSocketAccept } from '../codecs/websocket/handshake.js';
-import { SMALL_WRITE_BYTES } from './small-writes.js';
-import { noteAnswer } from './http-answers.js';
+} from '../../codecs/websocket/frames.js';
+import { webSocketAccept } from '../../codecs/websocket/handshake.js';
+import { SMALL_WRITE_BYTES } from '../small-writes.js';
+import { noteAnswer } from '../../net/http-answers.js';
 
 /**
  * What arrives from the client. Binary messages are handed on in pieces as they arrive — views of the

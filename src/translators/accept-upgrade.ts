@@ -1,0 +1,77 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../observability/logger.js';
+import { HttpStatusError, sendStatusOnSocket } from '../net/http-answers.js';
+import { SpdyConnection } from '../connections/spdy/spdy-connection.js';
+import { SpdyStreams } from '../connections/spdy/spdy-streams.js';
+import type { ClientWebSocket } from '../connections/websocket/client-websocket.js';
+import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from './upgrade-request.js';
+import { dialForClient, type UpstreamCall } from './upstream-call.js';
+import { splitSessionBudget } from './session-budget.js';
+
+export interface UpgradeToTranslate {
+  req: IncomingMessage;
+  socket: Duplex;
+  call: UpstreamCall;
+  logger: Logger;
+  /** What to offer upstream (`X-Stream-Protocol-Version`), in preference order. */
+  upstreamProtocols: readonly string[];
+  /** The upstream is unreachable or refused: tell the client (the client socket is still ours). */
+  unreachable: (message: string) => void;
+  /** The 101 to the client, once the upstream has upgraded; gets the version the upstream chose. */
+  acceptClient: (upstreamProtocol: string) => ClientWebSocket;
+}
+
+export interface TranslatedUpgrade {
+  client: ClientWebSocket;
+  upstreamSocket: Socket;
+  /** Upstream bytes that came with its 101. */
+  upstreamHead: Buffer;
+  upstreamProtocol: string;
+}
+
+/**
+ * The set-up every translator shares, written once: the client's handshake checked before any
+ * upstream connection is spent, the upstream dialled (its refusals answered by `unreachable`), a
+ * client gone meanwhile dropped, Nagle off both ways (keystrokes), then the client's 101.
+ * Undefined: the client has had its answer, or is gone.
+ */
+export async function dialThenAccept(upgrade: UpgradeToTranslate): Promise<TranslatedUpgrade | undefined> {
+  const { req, socket } = upgrade;
+  if (!hasValidWebSocketHandshake(req)) {
+    sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
+    return undefined;
+  }
+  const outcome = await dialForClient(upgrade.call, req, socket, upgrade.upstreamProtocols, upgrade.logger, upgrade.unreachable);
+  if (!outcome) return undefined;
+  if (socket.destroyed) {
+    outcome.socket.destroy();
+    return undefined;
+  }
+  outcome.socket.setNoDelay(true);
+  (socket as Socket).setNoDelay?.(true);
+  const client = upgrade.acceptClient(outcome.protocol);
+  return { client, upstreamSocket: outcome.socket, upstreamHead: outcome.head, upstreamProtocol: outcome.protocol };
+}
+
+export interface UpstreamSpdyOptions {
+  maxHeaderBlockBytes?: number;
+  controlFloodTimeoutMs?: number;
+  /** limits.sessionBufferBytes, shared as splitSessionBudget says. */
+  sessionBufferBytes?: number;
+}
+
+/**
+ * The upstream side as SPDY streams, with the session's buffer budget split over `streams` read
+ * buffers; `webSocketHighWaterMark` is the client side's share.
+ */
+export function upstreamSpdy(upgraded: TranslatedUpgrade, options: UpstreamSpdyOptions, streams: number): { upstream: SpdyStreams; webSocketHighWaterMark?: number } {
+  const budget = splitSessionBudget(options.sessionBufferBytes, streams);
+  const spdy = new SpdyConnection(
+    upgraded.upstreamSocket,
+    { role: 'client', maxHeaderBlockBytes: options.maxHeaderBlockBytes, streamHighWaterMark: budget.streamHighWaterMark, pingFloodTimeoutMs: options.controlFloodTimeoutMs },
+    upgraded.upstreamHead,
+  );
+  return { upstream: new SpdyStreams(spdy), webSocketHighWaterMark: budget.webSocketHighWaterMark };
+}
