@@ -80,7 +80,7 @@ export async function latencyRows(bench: Bench, rows: PartRows, paths: ExecPaths
 }
 
 /** From starting the upgrade to the first stdout byte of `echo x`, in milliseconds, `count` one after another. */
-export async function setups(open: Open, count: number): Promise<number[]> {
+async function setups(open: Open, count: number): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) samples.push(await setup(open));
   return samples;

@@ -11,9 +11,10 @@ import { createInterface } from 'node:readline';
 import { REPO } from './repo.js';
 
 const PROGRAMS = ['legacy-peer', 'modern-peer', 'exec-client', 'portforward-client'] as const;
+/** @internal Exported for its unit tests (byte vectors, seams); the product does not import it. */
 export type PeerProgram = (typeof PROGRAMS)[number];
 
-export const PEERS_MODULE = join(REPO, 'test/peers');
+const PEERS_MODULE = join(REPO, 'test/peers');
 /** KSG_PEERS_CACHE overrides; by default next to the other tools' caches in node_modules. */
 const CACHE = process.env.KSG_PEERS_CACHE ?? join(REPO, 'node_modules/.cache/ksg-peers');
 const LOCK = join(CACHE, 'build.lock');
@@ -29,6 +30,7 @@ let built: Promise<Record<PeerProgram, string>> | undefined;
  * One build at a time per machine: tap runs test files in parallel, and concurrent compiles of the
  * Kubernetes tree would only compete for the same CPUs. Binaries are renamed into place, so a
  * reader never sees a half-written one.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
  */
 export function peerBinaries(): Promise<Record<PeerProgram, string>> {
   built ??= buildOnce();

@@ -15,7 +15,7 @@ const GiB = 1024 * MiB;
 const syntheticStack = (bench: Bench): Promise<BenchStack> => startBenchStack(bench, 'synthetic', false);
 
 /** Opens `count` sessions, at most `inFlight` being set up at once, reporting every 1,000. */
-export async function openMany(count: number, inFlight: number, open: () => Promise<ExecSession>, say: (line: string) => void): Promise<ExecSession[]> {
+async function openMany(count: number, inFlight: number, open: () => Promise<ExecSession>, say: (line: string) => void): Promise<ExecSession[]> {
   const sessions: ExecSession[] = [];
   let started = 0;
   const opener = async (): Promise<void> => {

@@ -17,7 +17,7 @@ import type { Execution, SessionStreams } from '../src/legacy-cluster/remote-com
  * Anything else fails with exit code 127 and a message naming the command, so a benchmark that asks
  * for something this stand-in does not do fails loudly instead of measuring nothing.
  */
-export const SYNTHETIC_COMMANDS = ['cat', 'echo ARG…', 'head -c N /dev/zero', "sh -c 'cat > /dev/null'", "sh -c 'read go; exec head -c N /dev/zero'"];
+const SYNTHETIC_COMMANDS = ['cat', 'echo ARG…', 'head -c N /dev/zero', "sh -c 'cat > /dev/null'", "sh -c 'read go; exec head -c N /dev/zero'"];
 
 /**
  * One zero-filled chunk shared by every `head -c N /dev/zero`: it is never written to, so sessions

@@ -17,11 +17,17 @@ export type ProxyHeaderResult =
   | { kind: 'header'; length: number; source?: { address: string; port: number } };
 
 const V1_PREFIX = Buffer.from('PROXY ', 'latin1');
-/** The spec's bound: "PROXY UNKNOWN" + two IPv6 addresses and ports + CRLF fits in 107 bytes. */
+/**
+ * The spec's bound: "PROXY UNKNOWN" + two IPv6 addresses and ports + CRLF fits in 107 bytes.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
 export const V1_MAX_LENGTH = 107;
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V2_FIXED_LENGTH = 16;
-/** Addresses (at most 216 bytes for UNIX) plus the TLVs balancers add (AWS: a VPC endpoint id); more is not a real header. */
+/**
+ * Addresses (at most 216 bytes for UNIX) plus the TLVs balancers add (AWS: a VPC endpoint id); more is not a real header.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
 export const V2_MAX_BODY = 1024;
 /** Most bytes a caller ever needs to buffer before the result is known. */
 export const PROXY_HEADER_MAX_LENGTH = V2_FIXED_LENGTH + V2_MAX_BODY;
@@ -85,7 +91,10 @@ function parseV2(bytes: Buffer): ProxyHeaderResult {
   return { kind: 'header', length };
 }
 
-/** RFC 5952 text: lowercase hex, the longest run (2+) of zero groups as `::`; IPv4-mapped as `::ffff:a.b.c.d`. */
+/**
+ * RFC 5952 text: lowercase hex, the longest run (2+) of zero groups as `::`; IPv4-mapped as `::ffff:a.b.c.d`.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
 export function ipv6Text(bytes: Buffer): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));

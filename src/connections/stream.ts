@@ -23,7 +23,7 @@ export interface CloseReason {
 }
 
 /** What a connection may end with on its own (a closed set: they become session outcomes). */
-export type ConnectionOutcome = 'ping-timeout' | 'control-flood' | 'message-too-large' | 'client-error' | 'upstream-error';
+type ConnectionOutcome = 'ping-timeout' | 'control-flood' | 'message-too-large' | 'client-error' | 'upstream-error';
 
 export interface Stream {
   /** The headers it was opened with (SPDY: streamtype, port, requestid; a channel: its number). */

@@ -69,7 +69,7 @@ export function answeredStatus(socket: Duplex): number | undefined {
   return answers.get(socket);
 }
 
-export function writeRawResponse(socket: Duplex, code: number, headerLines: string[], body: Buffer): void {
+function writeRawResponse(socket: Duplex, code: number, headerLines: string[], body: Buffer): void {
   if (socket.destroyed || !socket.writable) return;
   noteAnswer(socket, code);
   const head =

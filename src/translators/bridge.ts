@@ -1,7 +1,10 @@
 import type { Stream } from '../connections/stream.js';
 import type { SessionKind } from './live-session.js';
 
-/** Which way bytes go: from the client toward the upstream, or back. */
+/**
+ * Which way bytes go: from the client toward the upstream, or back.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
 export type Direction = 'to-upstream' | 'to-client';
 
 /**

@@ -10,8 +10,6 @@ export const Channel = {
   resize: 4,
 } as const;
 
-export type ChannelNumber = (typeof Channel)[keyof typeof Channel];
-
 /** v5 only: the binary message `[0xFF, channel]` says the client sends nothing more on that channel (StreamClose). */
 export const CLOSE_SIGNAL = 0xff;
 
@@ -106,7 +104,7 @@ export const PORT_FORWARD_UPSTREAM_PROTOCOL = 'portforward.k8s.io';
 /** The prefix kubectl puts before a SPDY protocol to tunnel it in WebSocket (apimachinery util/portforward). */
 export const SPDY_TUNNELING_PREFIX = 'SPDY/3.1+';
 /** Tunneled protocols must end with this (streamtunnel.go spdyProtocolsFromWebsocketProtocols). */
-export const KUBERNETES_PROTOCOL_SUFFIX = '.k8s.io';
+const KUBERNETES_PROTOCOL_SUFFIX = '.k8s.io';
 
 /**
  * The SPDY protocols a tunneling client asks for, in its order, as the API server derives them

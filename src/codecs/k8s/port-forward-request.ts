@@ -41,6 +41,7 @@ export function parsePortForwardRequest(url: string): PortForwardRequest | undef
 /**
  * `ports` may repeat and each value may hold a comma-separated list (kubelet portforward
  * websocket.go); every entry must be a port number 1–65535.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
  */
 export function parsePorts(values: string[]): number[] {
   const ports: number[] = [];

@@ -4,7 +4,7 @@
  * kind, apiVersion, metadata, status, message, reason, details, code — empty fields omitted
  * (omitempty), metadata always present.
  */
-export interface StatusCause {
+interface StatusCause {
   /** Go field `Type`, JSON key `reason` (e.g. "ExitCode"). */
   reason?: string;
   message?: string;
@@ -32,8 +32,8 @@ export interface Status {
 }
 
 /** apimachinery util/remotecommand: NonZeroExitCodeReason and ExitCodeCauseType. */
-export const NON_ZERO_EXIT_CODE_REASON = 'NonZeroExitCode';
-export const EXIT_CODE_CAUSE_TYPE = 'ExitCode';
+const NON_ZERO_EXIT_CODE_REASON = 'NonZeroExitCode';
+const EXIT_CODE_CAUSE_TYPE = 'ExitCode';
 
 const NON_ZERO_EXIT_PREFIX = 'command terminated with non-zero exit code: ';
 
@@ -86,6 +86,7 @@ export function errorStatus(code: number, reason: string, message: string, detai
   return status;
 }
 
+/** @internal Exported for its unit tests (byte vectors, seams); the product does not import it. */
 export class StatusParseError extends Error {
   override name = 'StatusParseError';
 }

@@ -2,15 +2,15 @@ import { GoawayStatus, RstStatus, SpdyProtocolError } from './errors.js';
 
 export { GoawayStatus, RstStatus, SpdyProtocolError };
 
-export const SPDY_VERSION = 3;
-export const FLAG_FIN = 0x01;
-export const FLAG_UNIDIRECTIONAL = 0x02;
+const SPDY_VERSION = 3;
+const FLAG_FIN = 0x01;
+const FLAG_UNIDIRECTIONAL = 0x02;
 /** spdystream never sends DATA frames above this; we keep to it too. */
 export const MAX_DATA_FRAME_PAYLOAD = 32 * 1024;
 /** Kubernetes' control frames are a few hundred bytes; anything near this is hostile. */
-export const DEFAULT_MAX_CONTROL_FRAME_LENGTH = 64 * 1024;
+const DEFAULT_MAX_CONTROL_FRAME_LENGTH = 64 * 1024;
 
-export const ControlType = {
+const ControlType = {
   SYN_STREAM: 1,
   SYN_REPLY: 2,
   RST_STREAM: 3,
@@ -304,6 +304,7 @@ export function encodeSynReply(streamId: number, headerBlock: Buffer, fin = fals
   return streamHeadersFrame(ControlType.SYN_REPLY, streamId, headerBlock, fin);
 }
 
+/** @internal Exported for its unit tests (byte vectors, seams); the product does not import it. */
 export function encodeHeaders(streamId: number, headerBlock: Buffer, fin = false): Buffer {
   return streamHeadersFrame(ControlType.HEADERS, streamId, headerBlock, fin);
 }
@@ -312,6 +313,7 @@ export function encodeRstStream(streamId: number, status: number): Buffer {
   return twoWordFrame(ControlType.RST_STREAM, streamId & ID_MASK, status);
 }
 
+/** @internal Exported for its unit tests (byte vectors, seams); the product does not import it. */
 export function encodeSettings(entries: ReadonlyArray<{ id: number; value: number; flags?: number }>): Buffer {
   const frame = controlFrame(ControlType.SETTINGS, 0, 4 + entries.length * 8);
   frame.writeUInt32BE(entries.length, 8);
@@ -334,6 +336,7 @@ export function encodeGoaway(lastGoodStreamId: number, status: number): Buffer {
   return twoWordFrame(ControlType.GOAWAY, lastGoodStreamId & ID_MASK, status);
 }
 
+/** @internal Exported for its unit tests (byte vectors, seams); the product does not import it. */
 export function encodeWindowUpdate(streamId: number, delta: number): Buffer {
   return twoWordFrame(ControlType.WINDOW_UPDATE, streamId & ID_MASK, delta & ID_MASK);
 }

@@ -8,7 +8,7 @@ import { SpdyProtocolError } from './errors.js';
  */
 export type SpdyHeaders = Record<string, string>;
 
-export const DEFAULT_MAX_DECOMPRESSED_HEADER_BYTES = 256 * 1024;
+const DEFAULT_MAX_DECOMPRESSED_HEADER_BYTES = 256 * 1024;
 
 /*
  * SPDY/3 header blocks: a name/value list compressed with zlib primed with the SPDY dictionary, ONE

@@ -4,7 +4,10 @@ import { unmaskInPlace } from './mask.js';
 /** Frame opcodes (RFC 6455 §5.2). */
 export const Opcode = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 
-/** A close frame's body holds a 2-byte code, so its reason gets 125 - 2 bytes (RFC 6455 §5.5). */
+/**
+ * A close frame's body holds a 2-byte code, so its reason gets 125 - 2 bytes (RFC 6455 §5.5).
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
 export const MAX_CLOSE_REASON_BYTES = 123;
 const MAX_CONTROL_PAYLOAD = 125;
 /** 2 fixed bytes + up to 8 of extended length + 4 of mask. */
@@ -19,7 +22,7 @@ const MESSAGE_TOO_BIG = 1009;
 const NO_STATUS_RECEIVED = 1005;
 
 /** The longest prefix of `text` whose UTF-8 fits `maxBytes`, cut at a character boundary. */
-export function utf8Prefix(text: string, maxBytes: number): Buffer {
+function utf8Prefix(text: string, maxBytes: number): Buffer {
   const bytes = Buffer.from(text);
   if (bytes.length <= maxBytes) return bytes;
   let cut = maxBytes;

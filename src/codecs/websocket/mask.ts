@@ -20,7 +20,10 @@ function loadBufferUtil(): { unmask?: NativeUnmask; mask?: NativeMask } {
 
 const { unmask: nativeUnmask, mask: nativeMask } = loadBufferUtil();
 
-/** Whether buffers of 32 bytes and more go to bufferutil's unmask. */
+/**
+ * Whether buffers of 32 bytes and more go to bufferutil's unmask.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
 export const usesBufferUtil = nativeUnmask !== undefined;
 
 /**
@@ -64,7 +67,10 @@ export function maskInto(source: Buffer, mask: Buffer, target: Buffer, at: numbe
   nativeMask(source, rotatedMask(mask, offset), target, at, source.length);
 }
 
-/** The same as unmaskInPlace without bufferutil: exported so the two paths can be held to each other. */
+/**
+ * The same as unmaskInPlace without bufferutil: exported so the two paths can be held to each other.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
 export function unmaskInPlaceJs(buf: Buffer, mask: Buffer, offset: number): void {
   const shift = offset & 3;
   // Locals rather than mask[(i + offset) & 3]: four XORs per step with no index arithmetic.
