@@ -1,4 +1,5 @@
 import type { TlsPolicy } from '../tls/policy.js';
+import type { UpstreamTlsReuse } from './tls-reuse.js';
 
 /** Where and how the gateway reaches the legacy API server or kubelet. */
 export interface UpstreamTarget {
@@ -17,6 +18,11 @@ export interface UpstreamTarget {
   credentials?: UpstreamCredentials;
   /** TLS versions and suites toward this upstream; forward-secret AEAD only (DEFAULT_TLS_POLICY) when absent. */
   tlsPolicy?: TlsPolicy;
+  /**
+   * TLS work shared between dials to this upstream (SecureContext, session resumption; see
+   * tls-reuse.ts). Absent: every dial builds its own context and makes a full handshake.
+   */
+  tlsReuse?: UpstreamTlsReuse;
 }
 
 export interface UpstreamCredentials {
