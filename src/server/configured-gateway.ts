@@ -20,7 +20,6 @@ import { GatewayMetrics, type ReloadResult, type SessionMetrics } from '../obser
 import type { LiveSession } from '../translators/live-session.js';
 import { postJson } from '../upstream/api-client.js';
 import type { UpstreamTarget } from '../upstream/target.js';
-import { UpstreamTlsReuse } from '../upstream/tls-reuse.js';
 import type { AccessControl } from './access.js';
 import { EdgeAccess, type Authorizer, type EdgeAuthenticator } from './edge-access.js';
 import { startGateway, type Gateway } from './gateway.js';
@@ -53,8 +52,6 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     version: build.version,
   });
   recordCertificates(config, metrics);
-  // Dials to one upstream share their TLS context and resume its sessions (src/upstream/tls-reuse.ts).
-  for (const upstream of config.upstreams) upstream.tlsReuse ??= new UpstreamTlsReuse();
   const sinks = auditSinks(config, metrics, logger);
   const auditor = new RequestAuditor({ policy: config.audit?.policyFile?.policy ?? DEFAULT_AUDIT_POLICY, write: sinks.write });
   const edge = config.auth.mode === 'edge' ? await edgeAccess(config, logger, metrics, auditor) : undefined;

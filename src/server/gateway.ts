@@ -30,6 +30,8 @@ import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../tls/pol
 import { ClientAddressResolver, withForwardedFor, type ClientAddress } from './client-address.js';
 import { guardConnections, type ConnectionRefusal } from './connection-guard.js';
 import { PORT_FORWARD_CHANNEL_PROTOCOLS, SPDY_TUNNELING_PREFIX } from '../codecs/channels/protocols.js';
+import { rotateTicketKeys } from './ticket-keys.js';
+import { UpstreamTlsReuse } from '../upstream/tls-reuse.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 export interface GatewayTls extends ServerTls {
@@ -144,6 +146,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
   const upstreams = options.upstreams ?? (options.upstream ? [{ name: 'default', target: options.upstream }] : []);
   if (upstreams.length === 0) throw new Error('startGateway: no upstream');
+  // Dials to one upstream share their TLS context and resume its sessions (src/upstream/tls-reuse.ts).
+  for (const { target } of upstreams) target.tlsReuse ??= new UpstreamTlsReuse();
   const router = new Router({ upstreams, defaultUpstream: options.defaultUpstream, revealUpstreamNames: options.revealUpstreamNames });
   const access = options.access ?? new PassthroughAccess();
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
@@ -163,6 +167,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   };
   const server = options.tls ? https.createServer({ ...httpOptions, ...tlsOptions(options.tls) }) : http.createServer(httpOptions);
+  const ticketKeys = server instanceof https.Server ? rotateTicketKeys(server) : undefined;
   const clients = new ClientAddressResolver(options.network?.trustedProxies ?? []);
   const guard = guardConnections(server, {
     ...connectionLimits,
@@ -365,6 +370,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       draining = true;
+      ticketKeys?.stop();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.endAll(errorStatus(503, 'ServiceUnavailable', SHUTTING_DOWN));
       await translator.shutdown();
