@@ -1,8 +1,7 @@
 // TLS session resumption on both legs of the gateway: a client that resumes (Go, browsers) gets its
 // session back from the listener, and the gateway resumes its own sessions toward the upstream.
 import t from 'tap';
-import tls from 'node:tls';
-import { once } from 'node:events';
+import { tlsHandshake } from '../helpers/tls-handshake.js';
 import { startStack } from '../helpers/stack.js';
 import { connect } from '../helpers/ws-client.js';
 import type { UpstreamTarget } from '../../src/upstream/target.js';
@@ -13,18 +12,7 @@ t.test('the listener resumes the session of a client that offers its ticket', as
   const stack = await startStack();
   t.teardown(() => stack.close());
   const port = Number(new URL(stack.gateway.url).port);
-  /** One TLS connection; resolves with the session the gateway handed out (TLS 1.3: after the handshake). */
-  const handshake = async (session?: Buffer): Promise<{ resumed: boolean; session?: Buffer }> => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca: stack.caPem, servername: 'localhost', ...(session ? { session } : {}) });
-    // A full handshake always ends with a new session (TLS 1.3: a ticket after the handshake); a resumed one may not.
-    socket.resume(); // the ticket is read like data
-    const ticket = once(socket, 'session').then(([value]) => value as Buffer, () => undefined);
-    await once(socket, 'secureConnect');
-    const resumed = socket.isSessionReused();
-    const issued = resumed ? undefined : await ticket;
-    socket.destroy();
-    return { resumed, ...(issued ? { session: issued } : {}) };
-  };
+  const handshake = (session?: Buffer): ReturnType<typeof tlsHandshake> => tlsHandshake({ host: '127.0.0.1', port, ca: stack.caPem, servername: 'localhost', ...(session ? { session } : {}) });
   const first = await handshake();
   t.equal(first.resumed, false);
   const second = await handshake(first.session!);

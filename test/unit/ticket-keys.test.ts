@@ -2,6 +2,7 @@
 import t from 'tap';
 import tls from 'node:tls';
 import { once } from 'node:events';
+import { tlsHandshake } from '../helpers/tls-handshake.js';
 import type { AddressInfo } from 'node:net';
 import { createCertificateAuthority } from '../../src/tls/certificate-authority.js';
 import { rotateTicketKeys } from '../../src/server/ticket-keys.js';
@@ -20,17 +21,7 @@ for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
       server.close();
     });
     const port = (server.address() as AddressInfo).port;
-    const handshake = async (session?: Buffer): Promise<{ resumed: boolean; session?: Buffer }> => {
-      const socket = tls.connect({ host: '127.0.0.1', port, ca: ca.caCertPem, ...(session ? { session } : {}) });
-      // A full handshake always ends with a new session (TLS 1.3: a ticket after the handshake); a resumed one may not.
-      socket.resume(); // the ticket is read like data
-      const ticket = once(socket, 'session').then(([value]) => value as Buffer, () => undefined);
-      await once(socket, 'secureConnect');
-      const resumed = socket.isSessionReused();
-      const issued = resumed ? undefined : await ticket;
-      socket.destroy();
-      return { resumed, ...(issued ? { session: issued } : {}) };
-    };
+    const handshake = (session?: Buffer): ReturnType<typeof tlsHandshake> => tlsHandshake({ host: '127.0.0.1', port, ca: ca.caCertPem, ...(session ? { session } : {}) });
     const first = await handshake();
     t.equal((await handshake(first.session!)).resumed, true, 'resumed with the current keys');
     const keys = server.getTicketKeys();
