@@ -24,7 +24,7 @@ import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type Sessi
 import { relayUpgrade } from './upgrade-relay.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../auth/audit-policy.js';
-import { isStreamingRequest, requestAttributes } from '../auth/request-attributes.js';
+import { isStreamingRequest } from '../auth/request-attributes.js';
 import { RequestAuditor, type AuditedRequest, type AuditIdentity } from './request-audit.js';
 import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../tls/policy.js';
 import { ClientAddressResolver, withForwardedFor, type ClientAddress } from './client-address.js';
@@ -191,7 +191,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    */
   async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, route: Route, client: ClientAddress, audited: AuditedRequest): Promise<UpstreamCall> {
     const call = await access.admit({ req, socket, route, upgrade, client });
-    audited.identify(auditIdentity(req, call), { 'kube-stream-gateway/upstream': call.upstreamName });
+    audited.identify(auditIdentity(call, route), { 'kube-stream-gateway/upstream': call.upstreamName });
     // After admission: only callers the upstream would serve learn that it is down.
     if (options.upstreamAvailable?.(call.upstreamName) === false) throw new HttpStatusError(503, 'ServiceUnavailable', upstreamUnavailable(call.upstreamName));
     const onDial = options.onDial;
@@ -216,7 +216,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       const route = router.route(req);
       // No client streams without an upgrade, and an upstream before 1.35 would authorize a GET as `get`.
-      if (isStreaming(req, route)) throw new HttpStatusError(400, 'BadRequest', UPGRADE_REQUIRED);
+      if (isStreaming(route)) throw new HttpStatusError(400, 'BadRequest', UPGRADE_REQUIRED);
       call = await admit(req, req.socket, false, route, client, audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
@@ -248,7 +248,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, error);
       return false;
     }
-    const streaming = isStreaming(req, route);
+    const streaming = isStreaming(route);
     const translated = streamingSession(req, socket, head, call);
     // A WebSocket exec/attach/port-forward no translator serves is never relayed: it would reach the upstream as a GET.
     if (!translated && streaming && isWebSocketUpgrade(req)) {
@@ -305,8 +305,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /** exec, attach or portforward of a pod (API or kubelet path), read from the routed target. */
-  function isStreaming(req: http.IncomingMessage, route: Route): boolean {
-    return isStreamingRequest(requestAttributes({ method: req.method ?? 'GET', target: route.target }));
+  function isStreaming(route: Route): boolean {
+    return isStreamingRequest(route.attributes);
   }
 
   /** What Kubernetes answers an exec/attach/port-forward WebSocket it cannot serve. */
@@ -419,9 +419,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /** Who the audit names: edge mode knows the caller; in passthrough mode only the upstream does. */
-function auditIdentity(req: http.IncomingMessage, call: UpstreamCall): AuditIdentity {
+function auditIdentity(call: UpstreamCall, route: Route): AuditIdentity {
   const identity = call.identity;
-  if (!identity) return { attributes: requestAttributes({ method: req.method ?? 'GET', url: call.path }) };
+  if (!identity) return { attributes: route.attributes };
   return { user: identity.impersonator ?? identity.user, impersonatedUser: identity.impersonator ? identity.user : undefined, attributes: identity.attributes };
 }
 
