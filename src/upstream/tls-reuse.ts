@@ -48,14 +48,10 @@ export class UpstreamTlsReuse {
     const offered = entry.session;
     const options: ConnectionOptions = { secureContext: entry.context, ...(offered ? { session: offered } : {}) };
     const track = (socket: TLSSocket): void => {
-      let pending: Buffer | undefined;
-      // TLS 1.2 hands out the session before the certificate is judged: keep it only once it passed.
+      // Node holds a TLS 1.2 session back until the certificate has passed; checked here again, so
+      // that a session of a connection that was not verified is never kept, whatever Node does.
       socket.on('session', (session: Buffer) => {
         if (socket.authorized || !entry.verify) entry.session = session;
-        else pending = session;
-      });
-      socket.once('secureConnect', () => {
-        if (pending && (socket.authorized || !entry.verify)) entry.session = pending;
       });
       socket.once('error', () => {
         if (offered && entry.session === offered) entry.session = undefined;

@@ -135,3 +135,10 @@ t.test('a dial without the client certificate never resumes a session made with 
   t.equal(await dial(anonymous), false);
   t.same(seen.map((s) => s.clientCommonName), ['gateway-1', undefined]);
 });
+
+t.test('TLS 1.2 makes the session before the certificate is judged: a failed verification keeps none', async (t) => {
+  const { port } = await upstream(t, impostor, { maxVersion: 'TLSv1.2' });
+  const target = targetFor(port);
+  await t.rejects(dial(target), /self.signed|unable to verify|certificate/i);
+  t.equal(target.tlsReuse!.dialOptions(target).options.session, undefined, 'nothing to offer the next dial');
+});
