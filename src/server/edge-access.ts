@@ -4,7 +4,7 @@ import type { UserInfo } from '../auth/identity.js';
 import { clientImpersonation, upstreamHeaders, type ImpersonationRule } from '../auth/impersonation.js';
 import { forbiddenMessage } from '../auth/policy.js';
 import type { FailedAuthLimiter } from '../auth/rate-limit.js';
-import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
+import type { RequestAttributes } from '../auth/request-attributes.js';
 import type { AuthenticationResult, Credentials } from '../auth/identity.js';
 import type { Logger } from '../observability/logger.js';
 import { HttpStatusError } from '../net/http-answers.js';
@@ -69,7 +69,7 @@ export class EdgeAccess implements AccessControl {
     const { options } = this;
     const address = client.address;
     // Read from the routed target, so every denial's audit event names what the upstream would have served.
-    const attributes = requestAttributes({ method: req.method ?? 'GET', target: route.target });
+    const attributes = route.attributes;
     const deny = (denial: Omit<Denial, 'req' | 'attributes' | 'clientAddress'>): never => {
       options.onDenied?.({ req, attributes, clientAddress: address, ...denial });
       throw denial.error;

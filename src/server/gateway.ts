@@ -24,12 +24,14 @@ import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type Sessi
 import { relayUpgrade } from './upgrade-relay.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../observability/audit/policy.js';
-import { isStreamingRequest, requestAttributes } from '../auth/request-attributes.js';
+import { isStreamingRequest } from '../auth/request-attributes.js';
 import { RequestAuditor, type AuditedRequest, type AuditIdentity } from '../observability/audit/request-audit.js';
 import { DEFAULT_TLS_POLICY, tlsPolicyOptions, type TlsPolicy } from '../net/tls-policy.js';
 import { ClientAddressResolver, withForwardedFor, type ClientAddress } from '../net/client-address.js';
 import { guardConnections, type ConnectionRefusal } from '../net/connection-guard.js';
 import { PORT_FORWARD_CHANNEL_PROTOCOLS, PORT_FORWARD_UPSTREAM_PROTOCOL, SPDY_TUNNELING_PREFIX, tunneledSpdyProtocols } from '../codecs/channels/protocols.js';
+import { rotateTicketKeys } from '../net/ticket-keys.js';
+import { UpstreamTlsReuse } from '../upstream/tls-reuse.js';
 
 /** The gateway's TLS listener; with a client CA it also asks for client certificates (mTLS). */
 interface GatewayTls extends ServerTls {
@@ -144,6 +146,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
   const upstreams = options.upstreams ?? (options.upstream ? [{ name: 'default', target: options.upstream }] : []);
   if (upstreams.length === 0) throw new Error('startGateway: no upstream');
+  // Dials to one upstream share their TLS context and resume its sessions (src/upstream/tls-reuse.ts).
+  for (const { target } of upstreams) target.tlsReuse ??= new UpstreamTlsReuse();
   const router = new Router({ upstreams, defaultUpstream: options.defaultUpstream, revealUpstreamNames: options.revealUpstreamNames });
   const access = options.access ?? new PassthroughAccess();
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
@@ -163,6 +167,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   };
   const server = options.tls ? https.createServer({ ...httpOptions, ...tlsOptions(options.tls) }) : http.createServer(httpOptions);
+  const ticketKeys = server instanceof https.Server ? rotateTicketKeys(server) : undefined;
   const clients = new ClientAddressResolver(options.network?.trustedProxies ?? []);
   const guard = guardConnections(server, {
     ...connectionLimits,
@@ -186,7 +191,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    */
   async function admit(req: http.IncomingMessage, socket: Duplex, upgrade: boolean, route: Route, client: ClientAddress, audited: AuditedRequest): Promise<UpstreamCall> {
     const call = await access.admit({ req, socket, route, upgrade, client });
-    audited.identify(auditIdentity(req, call), { 'kube-stream-gateway/upstream': call.upstreamName });
+    audited.identify(auditIdentity(call, route), { 'kube-stream-gateway/upstream': call.upstreamName });
     // After admission: only callers the upstream would serve learn that it is down.
     if (options.upstreamAvailable?.(call.upstreamName) === false) throw new HttpStatusError(503, 'ServiceUnavailable', upstreamUnavailable(call.upstreamName));
     const onDial = options.onDial;
@@ -211,7 +216,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       const route = router.route(req);
       // No client streams without an upgrade, and an upstream before 1.35 would authorize a GET as `get`.
-      if (isStreaming(req, route)) throw new HttpStatusError(400, 'BadRequest', UPGRADE_REQUIRED);
+      if (isStreaming(route)) throw new HttpStatusError(400, 'BadRequest', UPGRADE_REQUIRED);
       call = await admit(req, req.socket, false, route, client, audited);
     } catch (error) {
       if (!(error instanceof HttpStatusError)) throw error;
@@ -243,7 +248,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, error);
       return false;
     }
-    const streaming = isStreaming(req, route);
+    const streaming = isStreaming(route);
     const translated = streamingSession(req, socket, head, call);
     // A WebSocket exec/attach/port-forward no translator serves is never relayed: it would reach the upstream as a GET.
     if (!translated && streaming && isWebSocketUpgrade(req)) {
@@ -300,8 +305,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /** exec, attach or portforward of a pod (API or kubelet path), read from the routed target. */
-  function isStreaming(req: http.IncomingMessage, route: Route): boolean {
-    return isStreamingRequest(requestAttributes({ method: req.method ?? 'GET', target: route.target }));
+  function isStreaming(route: Route): boolean {
+    return isStreamingRequest(route.attributes);
   }
 
   /** What Kubernetes answers an exec/attach/port-forward WebSocket it cannot serve. */
@@ -365,6 +370,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       draining = true;
+      ticketKeys?.stop();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.endAll(errorStatus(503, 'ServiceUnavailable', SHUTTING_DOWN));
       await translator.shutdown();
@@ -413,9 +419,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /** Who the audit names: edge mode knows the caller; in passthrough mode only the upstream does. */
-function auditIdentity(req: http.IncomingMessage, call: UpstreamCall): AuditIdentity {
+function auditIdentity(call: UpstreamCall, route: Route): AuditIdentity {
   const identity = call.identity;
-  if (!identity) return { attributes: requestAttributes({ method: req.method ?? 'GET', url: call.path }) };
+  if (!identity) return { attributes: route.attributes };
   return { user: identity.impersonator ?? identity.user, impersonatedUser: identity.impersonator ? identity.user : undefined, attributes: identity.attributes };
 }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { HttpStatusError } from '../net/http-answers.js';
 import { parseRequestTarget, RequestTargetError, type RequestTarget } from '../codecs/k8s/request-url.js';
 import type { UpstreamTarget } from '../upstream/target.js';
+import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
 
 /** One legacy cluster behind the gateway. */
 export interface NamedUpstream {
@@ -26,6 +27,8 @@ export interface Route {
   path: string;
   /** `path` as read once for authorization and audit (`parseRequestTarget`): what the upstream will act on. */
   target: RequestTarget;
+  /** `target` and the method in authorization terms, read once for the streaming check, access control and audit. */
+  attributes: RequestAttributes;
 }
 
 const CLUSTER_PREFIX = 'clusters';
@@ -61,7 +64,8 @@ export class Router {
    * is a 400 before anything else: `/pods/p/log/../exec` or `http://x/…/exec` would otherwise be
    * authorized as one thing and served as another.
    */
-  route(req: Pick<IncomingMessage, 'url' | 'headers'>): Route {
+  route(req: Pick<IncomingMessage, 'url' | 'headers'> & Partial<Pick<IncomingMessage, 'method'>>): Route {
+    const routed = (upstream: NamedUpstream, path: string, target: RequestTarget): Route => ({ upstream, path, target, attributes: requestAttributes({ method: req.method ?? 'GET', target }) });
     const target = readTarget(req.url ?? '/');
     if (target.segments[0] === CLUSTER_PREFIX && target.segments.length >= 2) {
       const name = target.segments[1]!;
@@ -69,15 +73,15 @@ export class Router {
       if (!upstream) throw this.notFound(`no cluster named ${JSON.stringify(name)} behind this gateway`);
       // rawPath is `/clusters/{name}[/rest]`: the upstream gets `/rest` exactly as sent.
       const rest = `/${target.rawPath.split('/').slice(3).join('/')}${target.search}`;
-      return { upstream, path: rest, target: readTarget(rest) };
+      return routed(upstream, rest, readTarget(rest));
     }
     const path = req.url ?? '/';
     const host = hostName(req.headers.host);
     // A host configured with its port matches only that port; one without matches any port.
     const fullHost = req.headers.host?.trim().toLowerCase();
     const byHost = (fullHost === undefined ? undefined : this.byHost.get(fullHost)) ?? (host === undefined ? undefined : this.byHost.get(host));
-    if (byHost) return { upstream: byHost, path, target };
-    if (this.fallback) return { upstream: this.fallback, path, target };
+    if (byHost) return routed(byHost, path, target);
+    if (this.fallback) return routed(this.fallback, path, target);
     throw this.notFound(`no cluster for host ${JSON.stringify(host ?? '')}; use a cluster's host name or the /clusters/{name}/ prefix`);
   }
 

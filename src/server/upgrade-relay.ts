@@ -6,7 +6,7 @@ import { SessionLog, sessionSubject } from '../translators/session-log.js';
 import type { Logger } from '../observability/logger.js';
 import { gatewayIdentityRefusal, UPSTREAM_UNAVAILABLE, type UpstreamCall } from '../translators/upstream-call.js';
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
-import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
+import { dialUpstream, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/spdy-dialer.js';
 import { HttpStatusError, headerLines, noteAnswer, replayResponse, sendStatusOnSocket } from '../net/http-answers.js';
 
@@ -32,9 +32,7 @@ export function relayUpgrade(
   const clientMethod = method === req.method ? {} : { clientMethod: req.method };
   const sessionLog = new SessionLog(logger, sessionSubject(call, req, 'relay'), { method, ...clientMethod, path: call.path.split('?')[0] });
   const log = sessionLog.logger;
-  const upstreamReq = requestFunction(target)({
-    ...connectionOptions(target),
-    agent: false,
+  const upstreamReq = dialUpstream(target, {
     method,
     path: upstreamPath(target, call.path),
     headers: upstreamHeaders(call, req, method),

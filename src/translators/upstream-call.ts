@@ -29,7 +29,7 @@ export interface UpstreamCall {
   auditID?: string;
   /** Who is calling, for logs and limits; undefined when the upstream authenticates (passthrough). */
   user?: string;
-  /** The client's address behind any trusted proxies (server/client-address.ts), for session log lines. */
+  /** The client's address behind any trusted proxies (net/client-address.ts), for session log lines. */
   clientAddress?: string;
   /** Told how long each upstream dial took and whether it failed (metrics). */
   onDial?: (seconds: number, error?: Error) => void;

@@ -1,5 +1,5 @@
 import type { UpstreamTarget } from './target.js';
-import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from './request-options.js';
+import { dialUpstream, upstreamHost, upstreamPath } from './request-options.js';
 import { describeDialError } from './spdy-dialer.js';
 
 /** Bound on a review answer: a TokenReview or SubjectAccessReview is a few hundred bytes. */
@@ -27,7 +27,7 @@ export function postJson(target: UpstreamTarget, path: string, document: unknown
   const token = target.credentials?.bearerToken;
   if (token) headers.authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
-    const req = requestFunction(target)({ ...connectionOptions(target), agent: false, method: 'POST', path: upstreamPath(target, path), headers, timeout: timeoutMs });
+    const req = dialUpstream(target, { method: 'POST', path: upstreamPath(target, path), headers, timeout: timeoutMs });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (error) => reject(new Error(`${target.url.origin}${path}: ${describeDialError(error)}`)));
     req.on('response', (res) => {

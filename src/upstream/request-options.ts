@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tlsPolicyOptions } from '../net/tls-policy.js';
 import type { UpstreamTarget } from './target.js';
 
@@ -48,4 +49,18 @@ export function connectionOptions(target: UpstreamTarget): UpstreamRequestOption
     }
   }
   return options;
+}
+
+/**
+ * A request on a connection of its own (no pool: upgrades and one-off calls), with the target's
+ * connection options and `options`; over TLS it takes the SecureContext and session the target's
+ * `tlsReuse` has, and gives it the new session back.
+ */
+export function dialUpstream(target: UpstreamTarget, options: UpstreamRequestOptions): http.ClientRequest {
+  const request = requestFunction(target);
+  const reuse = target.url.protocol === 'https:' ? target.tlsReuse?.dialOptions(target) : undefined;
+  if (!reuse) return request({ ...connectionOptions(target), ...options, agent: false });
+  const req = request({ ...connectionOptions(target), ...options, ...reuse.options, agent: false });
+  req.once('socket', (socket) => reuse.track(socket as TLSSocket));
+  return req;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { UpstreamTarget } from './target.js';
-import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from './request-options.js';
+import { dialUpstream, upstreamHost, upstreamPath } from './request-options.js';
 
 export interface SpdyUpgradeRequest {
   /** Client path with query; the target's path prefix is added here. */
@@ -32,9 +32,7 @@ const MAX_REFUSAL_BODY = 64 * 1024;
 /** HTTP/1.1 upgrade to SPDY/3.1, as client-go's SPDY round tripper does it (POST, one socket, no pool). */
 export function dialSpdyUpgrade(target: UpstreamTarget, request: SpdyUpgradeRequest): Promise<SpdyUpgradeOutcome> {
   return new Promise((resolve, reject) => {
-    const req = requestFunction(target)({
-      ...connectionOptions(target),
-      agent: false,
+    const req = dialUpstream(target, {
       method: 'POST',
       path: upstreamPath(target, request.path),
       headers: {

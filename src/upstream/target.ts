@@ -1,3 +1,4 @@
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { TlsPolicy } from '../net/tls-policy.js';
 
 /** Where and how the gateway reaches the legacy API server or kubelet. */
@@ -17,6 +18,17 @@ export interface UpstreamTarget {
   credentials?: UpstreamCredentials;
   /** TLS versions and suites toward this upstream; forward-secret AEAD only (DEFAULT_TLS_POLICY) when absent. */
   tlsPolicy?: TlsPolicy;
+  /**
+   * TLS work shared between dials to this upstream (SecureContext, session resumption; see
+   * tls-reuse.ts). Absent: every dial builds its own context and makes a full handshake.
+   */
+  tlsReuse?: TlsDialReuse;
+}
+
+/** What a dial asks of the shared TLS work (implemented by tls-reuse.ts's UpstreamTlsReuse). */
+export interface TlsDialReuse {
+  /** The SecureContext and session for a dial to `target`; `track` is called with its socket. */
+  dialOptions(target: UpstreamTarget): { options: ConnectionOptions; track(socket: TLSSocket): void };
 }
 
 export interface UpstreamCredentials {

@@ -54,3 +54,12 @@ t.test('dot segments are refused: they could be authorized as one path and serve
   }
   t.equal(router.route(request('/api/v1/namespaces/default/pods/a..b/exec?x=../y')).path, '/api/v1/namespaces/default/pods/a..b/exec?x=../y', 'dots inside a segment or in the query are fine');
 });
+
+t.test('a route carries what the upstream will act on in authorization terms, read once for every check', async (t) => {
+  const router = new Router({ upstreams: [a, b] });
+  // The upgrade is a GET; the exec subresource is `create` whatever the method, read after the prefix is stripped.
+  const exec = router.route({ ...request('/clusters/beta/api/v1/namespaces/ns/pods/web/%65xec?command=sh'), method: 'GET' });
+  t.match(exec.attributes, { verb: 'create', resource: 'pods', subresource: 'exec', namespace: 'ns', name: 'web', resourceRequest: true });
+  const list = router.route({ ...request('/api/v1/namespaces/ns/pods', 'alpha.example.com'), method: 'GET' });
+  t.match(list.attributes, { verb: 'list', resource: 'pods', namespace: 'ns', subresource: '' });
+});

@@ -138,7 +138,7 @@ export class AuditedRequest {
     if (this.completed) return;
     this.completed = true;
     // Refused before anyone looked at it (routing, origin, shutdown): the request as it came.
-    this.identify({ attributes: requestAttributes({ method: this.req.method ?? 'GET', url: this.req.url ?? '/' }) });
+    if (!this.identity) this.identify({ attributes: requestAttributes({ method: this.req.method ?? 'GET', url: this.req.url ?? '/' }) });
     Object.assign(this.annotations, annotations);
     this.emit('ResponseComplete', status);
   }
