@@ -26,6 +26,7 @@ import { startGateway, type Gateway } from './gateway.js';
 import { withListenSetting } from './listen.js';
 import { PassthroughAccess } from './passthrough-access.js';
 import { RequestAuditor } from './request-audit.js';
+import { configuredRecording } from './configured-recording.js';
 import type { RunningServer } from './running-server.js';
 import type { SessionObserver } from './session-registry.js';
 
@@ -70,6 +71,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     });
   }
 
+  const recording = configuredRecording(config, logger, metrics);
   const gateway = await startGateway({
     listen: config.listen,
     tls: config.tls ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCA, policy: config.tlsPolicy } : undefined,
@@ -97,6 +99,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     sessionBufferBytes: limits.sessionBufferBytes,
     observer: sessionObserver(metrics),
     audit: auditor,
+    recording: recording?.taps,
     onProxied: (upstream, status, request) => {
       metrics.proxiedRequest(upstream, status, request);
       if (status === 0) metrics.upstreamError(upstream, 'request');
@@ -114,6 +117,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     },
     logger,
   }).catch(async (error: unknown) => {
+    recording?.stop();
     await admin?.close();
     await sinks.close();
     throw error;
@@ -127,6 +131,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       health.startDraining();
       stopWatchingUpstreams();
       await gateway.drain(drainMs);
+      recording?.stop();
       watcher.close();
       await admin?.close();
       await sinks.close();

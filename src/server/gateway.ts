@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { RemoteCommandTranslator } from '../translators/remote-command/handler.js';
+import type { SessionTapFactory } from '../translators/bridge.js';
 import { PortForwardTunnel } from '../translators/port-forward/tunnel.js';
 import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
@@ -103,6 +104,8 @@ export interface GatewayOptions {
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
+  /** Records exec and attach sessions (recording.*); none by default. */
+  recording?: SessionTapFactory;
   /** How long a peer (client or upstream) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
 }
@@ -149,7 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger, options.onProxied);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes, controlFloodTimeoutMs: options.controlFloodTimeoutMs };
-  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
+  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, taps: options.recording });
   const tunnel = new PortForwardTunnel(clientLimits);
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
@@ -195,6 +198,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       auditID: audited.auditID,
       clientAddress: client.address,
       rewriteHeaders: (headers) => ({ ...withForwardedFor(call.rewriteHeaders(headers), client), 'audit-id': audited.auditID }),
+      annotate: (annotations) => audited.annotate(annotations),
       ...(onDial ? { onDial: (seconds: number, error?: Error) => onDial(call.upstreamName, seconds, error) } : {}),
     };
   }

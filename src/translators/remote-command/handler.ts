@@ -16,7 +16,9 @@ import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-reque
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
-import type { SessionTap } from '../bridge.js';
+import { SessionTapRefusal, type OpenedTap, type SessionTap, type SessionTapFactory } from '../bridge.js';
+import { requestAttributes } from '../../auth/request-attributes.js';
+import type { Status } from '../../codecs/k8s/status.js';
 import { RemoteCommandSession } from './session.js';
 
 /** What the gateway offers upstream, in preference order. */
@@ -38,6 +40,8 @@ export interface RemoteCommandTranslatorOptions {
   controlFloodTimeoutMs?: number;
   /** Sees every byte of each session (recording, live views); none by default. */
   tap?: SessionTap;
+  /** Opens a tap for each session (recording); a refusal refuses the session with a Status. */
+  taps?: SessionTapFactory;
 }
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
@@ -74,18 +78,39 @@ export class RemoteCommandTranslator {
    */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<RemoteCommandSession | undefined> {
     const id = this.nextSessionId++;
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'translated'), { session: id, tty: request.tty });
-    const logger = log.logger;
+    const subject = sessionSubject(call, req, 'translated');
+    const context = { session: id, tty: request.tty };
     socket.on('error', () => undefined);
 
     const offered = call.offeredProtocols;
     const protocol = negotiateSubprotocol(offered, REMOTE_COMMAND_PROTOCOLS);
     if (!protocol) {
+      const logger = new SessionLog(this.options.logger, subject, context).logger;
       const message = `unable to negotiate a remote-command subprotocol: the client offered [${offered.join(', ')}], the gateway supports [${REMOTE_COMMAND_PROTOCOLS.map((p) => p.name || '""').join(', ')}]`;
       logger.info({ event: 'session-refused', status: 403, reason: message }, 'session refused');
       sendStatusOnSocket(socket, new HttpStatusError(403, 'Forbidden', message));
       return undefined;
     }
+    // Opened before the upstream is dialled, so a session that must be recorded and cannot be costs no upstream connection.
+    const ended: { by?: (message: string) => void; early?: string } = {};
+    let opened: OpenedTap | undefined;
+    try {
+      opened = await this.options.taps?.open({
+        subject,
+        tty: request.tty,
+        identity: { user: call.identity?.user ?? { name: call.user ?? '', groups: [], extra: {} }, attributes: call.identity?.attributes ?? requestAttributes({ method: 'POST', url: call.path }) },
+        fail: (message) => (ended.by ? ended.by(message) : (ended.early ??= message)),
+      });
+    } catch (error) {
+      if (!(error instanceof SessionTapRefusal)) throw error;
+      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: error.message }, 'session refused');
+      this.acceptThenFail(req, socket, head, protocol, errorStatus(500, 'InternalError', error.message));
+      return undefined;
+    }
+    const log = new SessionLog(this.options.logger, subject, opened ? { ...context, recording: opened.name } : context);
+    const logger = log.logger;
+    if (opened) call.annotate?.({ 'kube-stream-gateway/recording': opened.name });
+    const tap = opened?.tap ?? this.options.tap;
     // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure
     // reported as an InternalError Status on the error channel (apiserver streamtranslator.go).
     const upgraded = await dialThenAccept({
@@ -94,28 +119,34 @@ export class RemoteCommandTranslator {
       call,
       logger,
       upstreamProtocols: UPSTREAM_PROTOCOLS,
-      unreachable: (message) => this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${message}`),
+      unreachable: (message) => this.acceptThenFail(req, socket, head, protocol, errorStatus(500, 'InternalError', `Internal error occurred: ${message}`)),
       acceptClient: () => this.accept(req, socket, head, protocol),
     });
-    if (!upgraded) return undefined;
+    if (!upgraded) {
+      tap?.event('end', { reason: 'the session did not start' });
+      return undefined;
+    }
     // stdout, stderr and error buffer what they read; stdin and resize are bounded by their writes.
     const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 4);
     const channels = new ChannelConnection(upgraded.client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: webSocketHighWaterMark });
-    return new RemoteCommandSession({
+    const session = new RemoteCommandSession({
       request,
       channels,
       upstream,
       upstreamProtocol: upgraded.upstreamProtocol,
       log,
       upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
-      tap: this.options.tap,
+      tap,
     });
+    // A recording that must be written and cannot be ends the session with a Status saying so.
+    ended.by = (message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed');
+    if (ended.early) ended.by(ended.early);
+    return session;
   }
 
-  private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, message: string): void {
+  private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, status: Status): void {
     if (socket.destroyed) return;
     const channels = new ChannelConnection(this.accept(req, socket, head, protocol), protocol);
-    const status = errorStatus(500, 'InternalError', message);
     channels.send(Channel.error, Buffer.from(protocol.statusFormat === 'json' ? JSON.stringify(status) : statusToText(status)));
     channels.close(1000, '');
   }
