@@ -15,6 +15,8 @@ export interface RecordingSettings {
   maxBytesPerSession: number;
   /** Fail closed: no session runs unrecorded. */
   required: boolean;
+  /** Bytes one recording may hold while its disk is behind (default 8 MiB); past them: gap, or end when required. */
+  maxPendingBytes?: number;
 }
 
 /** Why a recording failed, a closed set (metrics labels). */
@@ -81,7 +83,7 @@ export class RecordingTaps implements SessionTapFactory {
     };
     const writer = new RecordingWriter(
       { write: (buffers) => sink.write(buffers), close: () => sink.close().finally(() => this.active.delete(name)) },
-      { onFailure: (error) => fail('write', error.message), onWritten: (bytes) => this.observer.written?.(bytes) },
+      { onFailure: (error) => fail('write', error.message), onWritten: (bytes) => this.observer.written?.(bytes), maxPendingBytes: this.settings.maxPendingBytes },
     );
     const metadata = {
       auditID: subject.auditID,
