@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn as spawnPty } from 'node-pty';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { kubectlPath } from '../helpers/kubectl.js';
 import { until } from '../helpers/wait.js';
+import { startPtyTerminal } from '../helpers/pty-terminal.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { RECORDING_UNAVAILABLE, RecordingTaps, type RecordingSettings } from '../../src/recording/recording-taps.js';
 import type { SessionTapFactory } from '../../src/translators/bridge.js';
@@ -66,13 +66,10 @@ function readFileOrEmpty(path: string): Buffer {
 }
 
 /** `asciinema cat` needs a terminal (/dev/tty): run it under one and collect what it prints. */
-function asciinemaCat(path: string): Promise<string> {
-  return new Promise((resolve) => {
-    const player = spawnPty('asciinema', ['cat', path], { cols: 200, rows: 50, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm' } });
-    let out = '';
-    player.onData((data) => (out += data));
-    player.onExit(() => resolve(out));
-  });
+async function asciinemaCat(path: string): Promise<string> {
+  const player = startPtyTerminal('asciinema', ['cat', path], 200, 50);
+  await player.exited;
+  return player.screen();
 }
 
 /**
@@ -84,24 +81,7 @@ const normalise = (text: string): string => text.replace(/\r+\n/g, '\n');
 
 t.test('kubectl exec -it: the cast replays to what kubectl printed, with the resize and the exit marker', async (t) => {
   const before = stack.sessionEnds().length;
-  const terminal = spawnPty(kubectlPath(33), ['--kubeconfig', stack.kubeconfig, 'exec', '-it', 'demo', '--', 'sh'], {
-    cols: 80,
-    rows: 24,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm' },
-  });
-  let screen = '';
-  const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
-  terminal.onData((data) => {
-    screen += data;
-    for (const waiter of [...waiters]) {
-      if (waiter.pattern.test(screen)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  });
-  const exited = new Promise<number>((resolve) => terminal.onExit(({ exitCode }) => resolve(exitCode)));
-  const waitFor = (pattern: RegExp): Promise<void> => (pattern.test(screen) ? Promise.resolve() : new Promise((resolve) => waiters.push({ pattern, resolve })));
+  const { terminal, screen: printed, waitFor, exited } = startPtyTerminal(kubectlPath(33), ['--kubeconfig', stack.kubeconfig, 'exec', '-it', 'demo', '--', 'sh']);
   const killer = setTimeout(() => terminal.kill('SIGKILL'), 60_000);
 
   // The shell's prompt: kubectl has put its terminal in raw mode, so nothing typed is echoed locally.
@@ -116,7 +96,7 @@ t.test('kubectl exec -it: the cast replays to what kubectl printed, with the res
     terminal.write(`echo "size-$((${marker - 1}+1)):$(stty size)"\r`);
     const pattern = new RegExp(`size-${marker}:(\\d+ \\d+)`);
     await waitFor(pattern);
-    reported = pattern.exec(screen)![1]!;
+    reported = pattern.exec(printed())![1]!;
   }
   t.equal(reported, '30 100', 'the resize reached the pod');
   terminal.write('exit 3\r');
@@ -142,6 +122,7 @@ t.test('kubectl exec -it: the cast replays to what kubectl printed, with the res
   // What kubectl printed is the session's output and, after it, kubectl's own line for a non-zero
   // exit (stderr, not the session's): without that line the replay must be exactly what the user saw.
   const kubectlOwn = /command terminated with exit code 3\r?\n$/;
+  const screen = printed();
   t.match(screen, kubectlOwn);
   t.equal(normalise(replayed), normalise(screen.replace(kubectlOwn, '')), 'asciinema cat prints what kubectl printed');
   t.match(replayed, /first-42[\s\S]*size-\d+:30 100/);
