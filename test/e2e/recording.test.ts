@@ -17,6 +17,8 @@ import { startPtyTerminal } from '../helpers/pty-terminal.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { RECORDING_UNAVAILABLE, RecordingTaps, type RecordingSettings } from '../../src/recording/recording-taps.js';
 import type { SessionTapFactory } from '../../src/translators/bridge.js';
+import { RECORDING_FAILED } from '../../src/recording/recording-taps.js';
+import { openRecordingFile, type RecordingSink } from '../../src/recording/recording-sink.js';
 import { readRawRecording } from '../helpers/raw-recording.js';
 import { RequestAuditor } from '../../src/server/request-audit.js';
 import { DEFAULT_AUDIT_POLICY } from '../../src/auth/audit-policy.js';
@@ -27,7 +29,9 @@ const auditEvents: AuditEvent[] = [];
 let dir: string;
 /** The recording settings of the next session (each test sets what it needs). */
 let settings: RecordingSettings;
-const taps: SessionTapFactory = { open: (session) => new RecordingTaps(settings, createLogger({ level: 'silent' })).open(session) };
+/** How the next recording's file is opened (a test makes its writes fail); undefined: the real file. */
+let openSink: ((path: string) => Promise<RecordingSink>) | undefined;
+const taps: SessionTapFactory = { open: (session) => new RecordingTaps(settings, createLogger({ destination: stack.gatewayLogs, level: 'debug' }), {}, openSink).open(session) };
 
 t.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ksg-recording-'));
@@ -191,4 +195,26 @@ t.test('recording.required with a directory that cannot be written: kubectl is r
   t.equal(refused.length, 1, 'one refusal, over the WebSocket (no SPDY retry)');
   t.equal(refused[0]!.reason, RECORDING_UNAVAILABLE);
   t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, execsBefore, 'the upstream was never dialled');
+});
+
+t.test('recording.required and a write failure mid-session (EIO): the session is ended with a Status kubectl prints', async (t) => {
+  settings = { ...settings, required: true };
+  // The file opens; its first write fails as a failing disk does.
+  openSink = async (path) => {
+    const file = await openRecordingFile(path);
+    return { write: async () => Promise.reject(new Error('EIO: i/o error, write')), close: () => file.close() };
+  };
+  t.teardown(() => {
+    settings = { ...settings, required: false };
+    openSink = undefined;
+  });
+  const before = stack.sessionEnds().length;
+  // Enough output to start a write at once (the writer writes at 256 KiB without waiting for its timer).
+  const result = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: randomBytes(2 * 1024 * 1024) });
+  t.not(result.code, 0, 'kubectl fails');
+  t.match(result.stderr, RECORDING_FAILED, 'kubectl prints why');
+  t.notMatch(result.stderr, /EIO/, 'the errno stays in the log');
+  await until(() => stack.sessionEnds().length > before, 'the session-end line');
+  t.equal(stack.sessionEnds()[before]!.outcome, 'recording-failed');
+  t.ok(stack.gatewayLogs.find((record) => record.event === 'recording-failed' && /EIO/.test(String(record.err))).length > 0, 'the log has the error');
 });
