@@ -43,6 +43,7 @@ export class RecordingTaps implements SessionTapFactory {
   /** File names being written now: the retention sweep leaves them alone. */
   readonly active = new Set<string>();
   private readonly rules: PolicyAuthorizer | undefined;
+  readonly failClosed: boolean;
 
   constructor(
     private readonly settings: RecordingSettings,
@@ -52,6 +53,7 @@ export class RecordingTaps implements SessionTapFactory {
     private readonly openSink: (path: string) => Promise<RecordingSink> = openRecordingFile,
   ) {
     this.rules = settings.rules.length > 0 ? createPolicyAuthorizer(settings.rules) : undefined;
+    this.failClosed = settings.required;
   }
 
   async open(session: TappedSession): Promise<OpenedTap | undefined> {

@@ -135,6 +135,7 @@ export interface Gateway extends RunningServer {
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
+const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec and attach need a WebSocket client (kubectl 1.31 or newer)';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -254,6 +255,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const refusal = untranslatable(call);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, path: call.path.split('?')[0], status: refusal.code, reason: refusal.message }, 'upgrade refused');
+      sendStatusOnSocket(socket, refusal);
+      return false;
+    }
+    // A relayed SPDY exec/attach cannot be recorded: where recording is required, it does not run.
+    if (!translated && options.recording?.failClosed && parseRemoteCommandRequest(call.path)) {
+      const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE);
+      audited.complete(failure(refusal));
+      logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
       sendStatusOnSocket(socket, refusal);
       return false;
     }

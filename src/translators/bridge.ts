@@ -105,4 +105,6 @@ export class SessionTapRefusal extends Error {}
  */
 export interface SessionTapFactory {
   open(session: TappedSession): Promise<OpenedTap | undefined>;
+  /** Sessions that cannot be tapped must not run (relayed SPDY exec/attach are refused). */
+  readonly failClosed?: boolean;
 }

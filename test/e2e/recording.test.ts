@@ -31,7 +31,12 @@ let dir: string;
 let settings: RecordingSettings;
 /** How the next recording's file is opened (a test makes its writes fail); undefined: the real file. */
 let openSink: ((path: string) => Promise<RecordingSink>) | undefined;
-const taps: SessionTapFactory = { open: (session) => new RecordingTaps(settings, createLogger({ destination: stack.gatewayLogs, level: 'debug' }), {}, openSink).open(session) };
+const taps: SessionTapFactory = {
+  open: (session) => new RecordingTaps(settings, createLogger({ destination: stack.gatewayLogs, level: 'debug' }), {}, openSink).open(session),
+  get failClosed() {
+    return settings.required;
+  },
+};
 
 t.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ksg-recording-'));
@@ -217,4 +222,20 @@ t.test('recording.required and a write failure mid-session (EIO): the session is
   await until(() => stack.sessionEnds().length > before, 'the session-end line');
   t.equal(stack.sessionEnds()[before]!.outcome, 'recording-failed');
   t.ok(stack.gatewayLogs.find((record) => record.event === 'recording-failed' && /EIO/.test(String(record.err))).length > 0, 'the log has the error');
+});
+
+t.test('recording.required: kubectl speaking SPDY (relayed unread) is refused with a Status instead of running unrecorded', async (t) => {
+  // kubectl 1.33 with its WebSocket client turned off speaks SPDY, as kubectl ≤ 1.29 does.
+  const spdy = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+  const before = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'relayed'], { kubeconfig: stack.kubeconfig, env: spdy });
+  t.equal(before.code, 0, `without required it is relayed: ${before.stderr}`);
+  t.ok(stack.gatewayLogs.find((record) => record.event === 'session-end' && record.mode === 'relay').length > 0, 'relayed as SPDY, not translated');
+  settings = { ...settings, required: true };
+  t.teardown(() => (settings = { ...settings, required: false }));
+  const identities = stack.clusterLogs.find((record) => record.event === 'session-identity').length;
+  const result = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig, env: spdy });
+  t.not(result.code, 0);
+  t.match(result.stderr, /session recording is required \(recording\.required\) and SPDY sessions are not recorded/);
+  t.equal(result.stdout.toString(), '');
+  t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, identities, 'nothing reached the cluster');
 });
