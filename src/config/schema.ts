@@ -326,7 +326,7 @@ const recordingRetentionSchema = z
 
 const recordingSchema = z
   .strictObject({
-    directory: path().optional().meta({ description: 'Record every exec and attach session the rules select into this directory, one file per session named by its audit ID: asciicast v2 (`.cast`) for terminals, the raw framing (`.rec`) otherwise (docs/recording.md).', defaultText: 'no recording' }),
+    directory: path().optional().meta({ description: 'Record every exec, attach and port-forward session the rules select into this directory, one file per session named by its audit ID: asciicast v2 (`.cast`) for terminals, the raw framing (`.rec`) otherwise, metadata only (`.jsonl`) for port-forwards (docs/recording.md).', defaultText: 'no recording' }),
     rules: z.array(policyRuleSchema).default([]).meta({ description: 'Which sessions are recorded, as `auth.authorization.policy` rules (users, groups, verbs, namespaces, pods, clusters): the session is recorded when any rule matches. Empty: every session.' }),
     captureInput: z.boolean().default(false).meta({ description: 'Record what the client sends (stdin, terminal keystrokes) too. Off by default: passwords are typed into terminals.' }),
     maxBytesPerSession: count(1024).default(67108864).meta({ description: "Content bytes recorded per session at most; past them the session goes on and the recording says where it was cut." }),

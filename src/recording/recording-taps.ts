@@ -6,6 +6,7 @@ import { SessionTapRefusal, type OpenedTap, type SessionTapFactory, type TappedS
 import { openRecordingFile, type RecordingSink } from './recording-sink.js';
 import { RecordingWriter } from './recording-writer.js';
 import { AsciicastRecorder, RawRecorder } from './session-recorder.js';
+import { PortForwardRecorder } from './port-forward-recorder.js';
 
 export interface RecordingSettings {
   directory: string;
@@ -58,11 +59,11 @@ export class RecordingTaps implements SessionTapFactory {
 
   async open(session: TappedSession): Promise<OpenedTap | undefined> {
     const { subject } = session;
-    if (subject.kind !== 'exec' && subject.kind !== 'attach') return undefined;
+    if (subject.kind === 'upgrade') return undefined;
     const user = session.identity?.user ?? { name: subject.user ?? '', groups: [], extra: {} };
     if (this.rules && session.identity && !this.rules.authorize(user, session.identity.attributes, subject.upstream).allowed) return undefined;
     const id = subject.auditID && SAFE_NAME.test(subject.auditID) ? subject.auditID : randomUUID();
-    const name = `${id}${session.tty ? '.cast' : '.rec'}`;
+    const name = `${id}${subject.kind === 'portforward' ? '.jsonl' : session.tty ? '.cast' : '.rec'}`;
     const path = join(this.settings.directory, name);
     const { required } = this.settings;
     let sink: RecordingSink;
@@ -102,7 +103,9 @@ export class RecordingTaps implements SessionTapFactory {
       clientAddress: subject.clientAddress,
       userAgent: subject.userAgent,
       captureInput: this.settings.captureInput,
+      ...(subject.kind === 'portforward' ? { ports: session.ports ?? null } : {}),
     };
+    if (subject.kind === 'portforward') return { tap: new PortForwardRecorder(writer, metadata), name };
     const options = {
       writer,
       metadata,

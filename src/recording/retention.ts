@@ -21,7 +21,7 @@ export interface SweepResult {
 /** Entries one sweep looks at at most: a directory of millions of files costs a bounded pass, the rest waits. */
 export const MAX_SWEEP_ENTRIES = 100_000;
 
-const RECORDING_NAME = /\.(cast|rec)$/;
+const RECORDING_NAME = /\.(cast|rec|jsonl)$/;
 
 /**
  * One retention pass over `directory`: recordings older than the age limit go, then the oldest

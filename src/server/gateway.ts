@@ -135,7 +135,7 @@ export interface Gateway extends RunningServer {
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
-const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec and attach need a WebSocket client (kubectl 1.31 or newer)';
+const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec, attach and port-forward need a WebSocket client (kubectl 1.31 or newer)';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -154,8 +154,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const proxy = createHttpProxy(logger, options.onProxied);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes, controlFloodTimeoutMs: options.controlFloodTimeoutMs };
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, taps: options.recording });
-  const tunnel = new PortForwardTunnel(clientLimits);
-  const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });
+  const tunnel = new PortForwardTunnel({ ...clientLimits, taps: options.recording });
+  const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, taps: options.recording });
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
   // Requests after the first on a keep-alive connection: Node's own head deadline, checked often enough.
@@ -258,8 +258,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A relayed SPDY exec/attach cannot be recorded: where recording is required, it does not run.
-    if (!translated && options.recording?.failClosed && parseRemoteCommandRequest(call.path)) {
+    // A relayed SPDY session cannot be recorded: where recording is required, it does not run.
+    if (!translated && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
       const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');

@@ -80,6 +80,8 @@ export interface TappedSession {
   subject: SessionSubject;
   /** The client asked for a terminal. */
   tty: boolean;
+  /** Port-forward: the ports, when the request names them (the channel protocol's `?ports=`). */
+  ports?: number[];
   /** Edge mode: who is calling and what they asked, for rules by user, group, verb, namespace. */
   identity?: { user: UserInfo; attributes: RequestAttributes };
   /**

@@ -20,6 +20,7 @@ import type { SessionTapFactory } from '../../src/translators/bridge.js';
 import { RECORDING_FAILED } from '../../src/recording/recording-taps.js';
 import { openRecordingFile, type RecordingSink } from '../../src/recording/recording-sink.js';
 import { readRawRecording } from '../helpers/raw-recording.js';
+import { startPortForward } from '../helpers/port-forward.js';
 import { RequestAuditor } from '../../src/server/request-audit.js';
 import { DEFAULT_AUDIT_POLICY } from '../../src/auth/audit-policy.js';
 import type { AuditEvent } from '../../src/auth/audit.js';
@@ -238,4 +239,23 @@ t.test('recording.required: kubectl speaking SPDY (relayed unread) is refused wi
   t.match(result.stderr, /session recording is required \(recording\.required\) and SPDY sessions are not recorded/);
   t.equal(result.stdout.toString(), '');
   t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, identities, 'nothing reached the cluster');
+});
+
+t.test('kubectl port-forward: metadata only — who, where, bytes each way and duration, no content', async (t) => {
+  const before = stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward').length;
+  const forward = await startPortForward(33, stack.kubeconfig, 'demo', 80, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' });
+  const response = await fetch(`http://127.0.0.1:${forward.localPort}/`);
+  t.equal(await response.text(), 'Hello from pod default/demo\n');
+  await forward.stop();
+  await until(() => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward').length > before, 'the port-forward session-end line');
+  const end = stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward')[before]!;
+  t.equal(end.recording, `${end.auditID as string}.jsonl`);
+  const path = join(settings.directory, end.recording as string);
+  let text = '';
+  await until(() => (text = readFileOrEmpty(path).toString()).includes('"end":true'), 'the complete port-forward recording');
+  const [header, last] = text.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(header, { format: 'ksg-portforward', kind: 'portforward', pod: 'demo', namespace: 'default', userAgent: /kubectl/ });
+  t.match(last, { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+  t.type(last!.durationMs, 'number');
+  t.notMatch(text, /Hello from pod/, 'no content');
 });

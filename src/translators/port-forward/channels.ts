@@ -12,7 +12,9 @@ import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k
 import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import type { SpdyStreams, SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
-import { Bridge, type SessionTap } from '../bridge.js';
+import { Bridge, type SessionTap, type SessionTapFactory } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
+import { errorStatus } from '../../codecs/k8s/status.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
@@ -36,6 +38,8 @@ export interface PortForwardChannelsOptions {
   controlFloodTimeoutMs?: number;
   /** Sees every byte of each session (recording, live views); none by default. */
   tap?: SessionTap;
+  /** Opens a tap for each session (recording: metadata); a refusal refuses the session with a Status. */
+  taps?: SessionTapFactory;
 }
 
 interface PortPair {
@@ -72,8 +76,8 @@ export class PortForwardChannels {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
       return undefined;
     }
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'channels'), { session: `pf-${this.nextId++}`, ports });
-    const logger = log.logger;
+    const subject = sessionSubject(call, req, 'channels');
+    const context = { session: `pf-${this.nextId++}`, ports };
     const refuse = (error: HttpStatusError): undefined => {
       sendStatusOnSocket(socket, error);
       return undefined;
@@ -81,6 +85,14 @@ export class PortForwardChannels {
     // The kubelet's own words when `ports` is missing (portforward/websocket.go).
     if (ports.length === 0) return refuse(new HttpStatusError(400, 'BadRequest', 'query parameter "port" is required'));
     if (ports.length > MAX_PORTS) return refuse(new HttpStatusError(400, 'BadRequest', `at most ${MAX_PORTS} ports per request`));
+    const tapping = await openSessionTap(this.options.taps, call, subject, false, ports);
+    if (tapping.refused !== undefined) {
+      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+      return refuse(new HttpStatusError(500, 'InternalError', tapping.refused));
+    }
+    const tap = tapping.opened?.tap ?? this.options.tap;
+    const log = new SessionLog(this.options.logger, subject, tapping.opened ? { ...context, recording: tapping.opened.name } : context);
+    const logger = log.logger;
     const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
     const upgraded = await dialThenAccept({
       req,
@@ -91,16 +103,21 @@ export class PortForwardChannels {
       unreachable: (message) => refuse(new HttpStatusError(503, 'ServiceUnavailable', message)),
       acceptClient: () => acceptClientWebSocket(req, socket, head, protocol.name, this.options),
     });
-    if (!upgraded) return undefined;
+    if (!upgraded) {
+      tap?.event('end', { reason: 'the session did not start' });
+      return undefined;
+    }
     // Each port's data and error streams buffer what they read.
     const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 2 * ports.length);
-    return this.run(upgraded.client, protocol, upstream, ports, log, webSocketHighWaterMark);
+    const session = this.run(upgraded.client, protocol, upstream, ports, log, tap, webSocketHighWaterMark);
+    tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+    return session;
   }
 
-  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, highWaterMark?: number): LiveSession {
+  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, tap: SessionTap | undefined, highWaterMark?: number): LiveSession {
     const logger = log.logger;
     const channels = new ChannelConnection(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
-    const bridge = new Bridge(this.options.tap);
+    const bridge = new Bridge(tap);
     let ended = false;
     const ending = new SessionEnding();
 
@@ -163,6 +180,7 @@ export class PortForwardChannels {
       channels.resumeIncoming();
       channels.close(code, code === 1000 ? '' : closeReason(reason));
       log.end({ bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, outcome: ending.outcome, reason });
+      tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
     const session: LiveSession = {

@@ -14,7 +14,9 @@ import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-
 import { splitSessionBudget } from '../session-budget.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import { SocketStream, WebSocketMessageStream } from '../../connections/raw-streams.js';
-import { Bridge, type SessionTap } from '../bridge.js';
+import { Bridge, type SessionTap, type SessionTapFactory } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
+import { errorStatus } from '../../codecs/k8s/status.js';
 
 
 export interface PortForwardTunnelOptions {
@@ -28,6 +30,8 @@ export interface PortForwardTunnelOptions {
   controlFloodTimeoutMs?: number;
   /** Sees every byte of each session (recording, live views); none by default. */
   tap?: SessionTap;
+  /** Opens a tap for each session (recording: metadata); a refusal refuses the session with a Status. */
+  taps?: SessionTapFactory;
 }
 
 /**
@@ -43,9 +47,19 @@ export class PortForwardTunnel {
 
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'tunnel'), { session: `pf-${this.nextId++}` });
-    const logger = log.logger;
+    const subject = sessionSubject(call, req, 'tunnel');
+    const context = { session: `pf-${this.nextId++}` };
     socket.on('error', () => undefined);
+    // Tunnelled SPDY names its ports inside the stream, which the gateway does not read.
+    const tapping = await openSessionTap(this.options.taps, call, subject, false);
+    if (tapping.refused !== undefined) {
+      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+      sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', tapping.refused));
+      return undefined;
+    }
+    const tap = tapping.opened?.tap ?? this.options.tap;
+    const log = new SessionLog(this.options.logger, subject, tapping.opened ? { ...context, recording: tapping.opened.name } : context);
+    const logger = log.logger;
     // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
     const upgraded = await dialThenAccept({
       req,
@@ -56,13 +70,18 @@ export class PortForwardTunnel {
       unreachable: (message) => sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message)),
       acceptClient: (upstreamProtocol) => acceptClientWebSocket(req, socket, head, SPDY_TUNNELING_PREFIX + upstreamProtocol, this.options),
     });
-    if (!upgraded) return undefined;
-    return this.pump(upgraded.client, upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, log);
+    if (!upgraded) {
+      tap?.event('end', { reason: 'the session did not start' });
+      return undefined;
+    }
+    const session = this.pump(upgraded.client, upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, log, tap);
+    tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+    return session;
   }
 
-  private pump(client: ClientWebSocket, upstreamSocket: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog): LiveSession {
+  private pump(client: ClientWebSocket, upstreamSocket: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog, tap: SessionTap | undefined): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: splitSessionBudget(this.options.sessionBufferBytes, 1).webSocketHighWaterMark });
-    const bridge = new Bridge(this.options.tap);
+    const bridge = new Bridge(tap);
     let ended = false;
     const ending = new SessionEnding();
     log.start({ clientProtocol: SPDY_TUNNELING_PREFIX + protocol, upstreamProtocol: protocol });
@@ -94,6 +113,7 @@ export class PortForwardTunnel {
       upstream.reset();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
       log.end({ bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, outcome: ending.outcome, reason });
+      tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
     const session: LiveSession = {

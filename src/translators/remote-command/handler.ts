@@ -16,8 +16,8 @@ import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-reque
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
-import { SessionTapRefusal, type OpenedTap, type SessionTap, type SessionTapFactory } from '../bridge.js';
-import { requestAttributes } from '../../auth/request-attributes.js';
+import type { SessionTap, SessionTapFactory } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { RemoteCommandSession } from './session.js';
 
@@ -91,25 +91,15 @@ export class RemoteCommandTranslator {
       sendStatusOnSocket(socket, new HttpStatusError(403, 'Forbidden', message));
       return undefined;
     }
-    // Opened before the upstream is dialled, so a session that must be recorded and cannot be costs no upstream connection.
-    const ended: { by?: (message: string) => void; early?: string } = {};
-    let opened: OpenedTap | undefined;
-    try {
-      opened = await this.options.taps?.open({
-        subject,
-        tty: request.tty,
-        identity: { user: call.identity?.user ?? { name: call.user ?? '', groups: [], extra: {} }, attributes: call.identity?.attributes ?? requestAttributes({ method: 'POST', url: call.path }) },
-        fail: (message) => (ended.by ? ended.by(message) : (ended.early ??= message)),
-      });
-    } catch (error) {
-      if (!(error instanceof SessionTapRefusal)) throw error;
-      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: error.message }, 'session refused');
-      this.acceptThenFail(req, socket, head, protocol, errorStatus(500, 'InternalError', error.message));
+    const tapping = await openSessionTap(this.options.taps, call, subject, request.tty);
+    if (tapping.refused !== undefined) {
+      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+      this.acceptThenFail(req, socket, head, protocol, errorStatus(500, 'InternalError', tapping.refused));
       return undefined;
     }
+    const opened = tapping.opened;
     const log = new SessionLog(this.options.logger, subject, opened ? { ...context, recording: opened.name } : context);
     const logger = log.logger;
-    if (opened) call.annotate?.({ 'kube-stream-gateway/recording': opened.name });
     const tap = opened?.tap ?? this.options.tap;
     // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure
     // reported as an InternalError Status on the error channel (apiserver streamtranslator.go).
@@ -139,8 +129,7 @@ export class RemoteCommandTranslator {
       tap,
     });
     // A recording that must be written and cannot be ends the session with a Status saying so.
-    ended.by = (message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed');
-    if (ended.early) ended.by(ended.early);
+    tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
     return session;
   }
 

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { asciicastEventLine, asciicastHeaderLine, exitMarkerData, resizeData } from '../../../src/codecs/recording/asciicast.js';
 import { rawCutLine, rawDataLine, rawEndLine, rawGapLine, rawHeaderLine } from '../../../src/codecs/recording/raw-frames.js';
+import { portForwardEndLine, portForwardHeaderLine } from '../../../src/codecs/recording/port-forward-lines.js';
 
 t.test('asciicast v2 header: version first, size, timestamp, the gateway metadata under ksg', async (t) => {
   t.equal(
@@ -59,4 +60,9 @@ t.test('raw framing round trip: binary payloads with newlines and JSON-looking b
   t.equal(read.streams.get('stdout')!.toString('hex'), Buffer.concat([a, b]).toString('hex'));
   t.equal(read.streams.get('stderr')!.toString('hex'), b.toString('hex'));
   t.same(read.lines.at(-1), { t: 1, end: true, exitCode: 0, reason: 'completed' });
+});
+
+t.test('port-forward metadata lines: byte vectors', async (t) => {
+  t.equal(portForwardHeaderLine({ pod: 'demo', ports: [80] }).toString(), '{"format":"ksg-portforward","version":1,"pod":"demo","ports":[80]}\n');
+  t.equal(portForwardEndLine({ durationMs: 1234.6, bytesFromClient: 10, bytesToClient: 20, reason: 'client closed' }).toString(), '{"end":true,"durationMs":1235,"bytesFromClient":10,"bytesToClient":20,"reason":"client closed"}\n');
 });

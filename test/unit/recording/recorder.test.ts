@@ -11,6 +11,7 @@ import { RECORDING_FAILED, RECORDING_UNAVAILABLE, RecordingTaps } from '../../..
 import { sweepRecordings } from '../../../src/recording/retention.js';
 import { SessionTapRefusal, type TappedSession } from '../../../src/translators/bridge.js';
 import { createLogger } from '../../../src/observability/logger.js';
+import { until } from '../../helpers/wait.js';
 
 /** A sink that keeps what it is given; `hold` makes writes wait until `release`. */
 class MemorySink implements RecordingSink {
@@ -210,7 +211,15 @@ t.test('RecordingTaps: one file per session named by its audit ID, mode 0600, wi
   t.notOk(taps.active.has(opened!.name), 'no longer active once closed');
   const { mode } = await import('node:fs/promises').then((fs) => fs.stat(join(directory, opened!.name)));
   t.equal(mode & 0o777, 0o600);
-  t.equal(await taps.open(tapped({ subject: { ...tapped().subject, kind: 'portforward' } })), undefined, 'port-forward content is not recorded');
+  const forward = await taps.open(tapped({ subject: { ...tapped().subject, kind: 'portforward', auditID: 'pf-1' }, ports: [8080] }));
+  t.equal(forward?.name, 'pf-1.jsonl', 'a port-forward gets a metadata recording');
+  forward!.tap.bytes('to-client', 'port 8080 to client', Buffer.from('content'));
+  forward!.tap.event('end', { reason: 'client closed', bytesFromClient: 10, bytesToClient: 7 });
+  await until(() => !taps.active.has('pf-1.jsonl'), 'the port-forward recording closed');
+  const [header, end] = (await readFile(join(directory, 'pf-1.jsonl'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(header, { format: 'ksg-portforward', version: 1, kind: 'portforward', ports: [8080], pod: 'web-1' });
+  t.match(end, { end: true, bytesFromClient: 10, bytesToClient: 7, reason: 'client closed' });
+  t.notMatch(await readFile(join(directory, 'pf-1.jsonl'), 'utf8'), /content/, 'no content');
 });
 
 t.test('RecordingTaps: rules select sessions like the edge policy', async (t) => {
