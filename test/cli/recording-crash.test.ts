@@ -35,7 +35,7 @@ t.before(async () => {
     join(dir, 'gateway.yaml'),
     `listen: 127.0.0.1:0
 tls: {cert: tls.crt, key: tls.key}
-admin: {listen: "off"}
+admin: {listen: "127.0.0.1:0"}
 upstreams: [{name: legacy, server: "${clusterUrl}", ca: ca.crt}]
 recording: {directory: recordings}
 `,
@@ -72,6 +72,13 @@ t.test('SIGKILL of the gateway mid-session leaves readable recordings of what ha
   let castPath: string | undefined;
   await until(() => (rawPath = recordingWith('.rec', (file) => file.includes('before-crash\n'))) !== undefined, 'the plain session\'s output on disk');
   await until(() => (castPath = recordingWith('.cast', (file) => file.includes('typed-21'))) !== undefined, 'the terminal session\'s output on disk');
+  // The metrics count what was written, and the space left once the first sweep has run.
+  const admin = (await gateway.waitForLog('the admin listening line', (line) => line.event === 'admin-listening')).address as string;
+  const metrics = await (await fetch(`http://${admin}/metrics`)).text();
+  const written = Number(/^kube_stream_gateway_recording_bytes_total (\d+)/m.exec(metrics)?.[1]);
+  t.ok(written > 0, `recording bytes counted (${written})`);
+  t.ok(Number(/^kube_stream_gateway_recording_space_available_bytes (\d+)/m.exec(metrics)?.[1]) > 0, 'space left measured');
+  t.match(metrics, /^kube_stream_gateway_recordings_failed_total\{reason="open"\} 0$/m);
   t.equal(await gateway.stop('SIGKILL'), 'SIGKILL');
 
   const raw = readRawRecording(await readFile(rawPath!));
