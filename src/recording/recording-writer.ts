@@ -14,6 +14,8 @@ export interface RecordingWriterOptions {
 }
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+/** Copies of small records are packed into slabs this large: one allocation and one iovec for many records. */
+const SLAB_BYTES = 256 * 1024;
 export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -23,6 +25,9 @@ export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
  */
 export class RecordingWriter {
   private pending: Buffer[] = [];
+  private slab: Buffer | undefined;
+  private slabStart = 0;
+  private slabEnd = 0;
   private pendingBytes = 0;
   private writing: Promise<void> | undefined;
   private failed = false;
@@ -60,6 +65,34 @@ export class RecordingWriter {
   }
 
   /**
+   * Queues `line` and a copy of `payload` (memory the caller may reuse once this returns), packed
+   * into the current slab when they fit; returns whether they were taken (false: failed or full).
+   */
+  appendCopy(line: Buffer, payload: Buffer): boolean {
+    const size = line.length + payload.length;
+    if (!this.usable || !this.hasRoom(size)) return false;
+    if (size > SLAB_BYTES / 4) return this.queue([line, Buffer.from(payload)], false);
+    if (!this.slab || this.slabEnd + size > this.slab.length) {
+      this.sealSlab();
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.slabStart = this.slabEnd = 0;
+    }
+    line.copy(this.slab, this.slabEnd);
+    payload.copy(this.slab, this.slabEnd + line.length);
+    this.slabEnd += size;
+    this.pendingBytes += size;
+    if (this.pendingBytes >= this.flushAtBytes) this.flush();
+    return true;
+  }
+
+  /** What the slab holds since it was last sealed joins the pending list (in order with other appends). */
+  private sealSlab(): void {
+    if (!this.slab || this.slabEnd === this.slabStart) return;
+    this.pending.push(this.slab.subarray(this.slabStart, this.slabEnd));
+    this.slabStart = this.slabEnd;
+  }
+
+  /**
    * Queues a marker line past the bound: the header, the cut, the gap and the end lines are few
    * and small, and a recording must say where it is incomplete even while the disk is behind.
    */
@@ -72,6 +105,7 @@ export class RecordingWriter {
     let size = 0;
     for (const buffer of buffers) size += buffer.length;
     if (!marker && !this.hasRoom(size)) return false;
+    this.sealSlab();
     for (const buffer of buffers) this.pending.push(buffer);
     this.pendingBytes += size;
     if (this.pendingBytes >= this.flushAtBytes) this.flush();
@@ -81,6 +115,7 @@ export class RecordingWriter {
   /** Writes what is pending, unless a write is in flight (its end writes the rest). */
   flush(): void {
     if (this.writing || this.pendingBytes === 0 || this.failed) return;
+    this.sealSlab();
     const batch = this.pending;
     const bytes = this.pendingBytes;
     this.pending = [];
@@ -122,6 +157,7 @@ export class RecordingWriter {
     this.failed = true;
     this.pending = [];
     this.pendingBytes = 0;
+    this.slab = undefined;
     clearInterval(this.timer);
     void this.closeSink();
     this.options.onFailure(error);

@@ -81,9 +81,17 @@ abstract class SessionRecorder implements SessionTap {
    * them, returning false so the caller can account for the gap.
    */
   protected append(...buffers: Buffer[]): boolean {
-    const { writer } = this.options;
-    if (!writer.usable) return false;
-    if (writer.append(...buffers)) return true;
+    return this.taken(this.options.writer.usable && this.options.writer.append(...buffers));
+  }
+
+  /** `append` for a record whose payload must be copied (into the writer's slab). */
+  protected appendCopy(line: Buffer, payload: Buffer): boolean {
+    return this.taken(this.options.writer.usable && this.options.writer.appendCopy(line, payload));
+  }
+
+  /** Whether the writer took a record; a refusal by a full writer fails a required recording. */
+  private taken(accepted: boolean): boolean {
+    if (accepted || !this.options.writer.usable) return accepted;
     if (this.options.required) {
       this.done = true;
       this.options.onFailure('the recording fell behind the session');
@@ -161,8 +169,8 @@ export class RawRecorder extends SessionRecorder {
     const line = rawDataLine(seconds, route, offset, payload.length);
     // The gap is told just before the next bytes that fit, so it stays in order with them.
     if (gap && this.options.writer.hasRoom(line.length + payload.length) && this.mark(rawGapLine(seconds, route, gap.offset, gap.length))) this.gaps.delete(route);
-    // The one copy: the payload's memory is the socket's once this call returns.
-    if (this.append(line, Buffer.from(payload))) return;
+    // The one copy (into the writer's slab): the payload's memory is the socket's once this call returns.
+    if (this.appendCopy(line, payload)) return;
     if (gap && this.gaps.has(route)) gap.length += payload.length;
     else this.gaps.set(route, { offset, length: payload.length });
   }

@@ -92,6 +92,23 @@ t.test('the writer holds at most maxPendingBytes while the sink is behind, and s
   t.equal(sink.bytes.length, 100, 'everything taken is written in the end');
 });
 
+t.test('appendCopy packs small records into a slab, copied, in order with other appends; large ones get their own copy', async (t) => {
+  const sink = new MemorySink();
+  const writer = new RecordingWriter(sink, { onFailure: () => undefined, flushIntervalMs: 3_600_000, flushAtBytes: 1 << 30, maxPendingBytes: 1 << 30 });
+  const reused = Buffer.from('aa');
+  writer.appendCopy(Buffer.from('1:'), reused);
+  reused.fill('z');
+  writer.appendCopy(Buffer.from('2:'), Buffer.from('bb'));
+  writer.appendMarker(Buffer.from('|M|'));
+  const large = Buffer.alloc(100_000, 'L');
+  writer.appendCopy(Buffer.from('3:'), large);
+  large.fill('z');
+  writer.appendCopy(Buffer.from('4:'), Buffer.from('cc'));
+  await writer.close();
+  t.equal(sink.text(), `1:aa2:bb|M|3:${'L'.repeat(100_000)}4:cc`);
+  t.equal(sink.writes, 1, 'one write for all of it');
+});
+
 t.test('a write failure is reported once, the sink is closed, later appends are refused', async (t) => {
   const sink = new MemorySink();
   sink.failWith = new Error('ENOSPC: no space left on device');
