@@ -43,6 +43,8 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 export class RecordingTaps implements SessionTapFactory {
   /** File names being written now: the retention sweep leaves them alone. */
   readonly active = new Set<string>();
+  /** The writers of the recordings in `active`, so a stopping gateway can wait for their last bytes. */
+  private readonly writers = new Set<RecordingWriter>();
   private readonly rules: PolicyAuthorizer | undefined;
   readonly failClosed: boolean;
 
@@ -55,6 +57,16 @@ export class RecordingTaps implements SessionTapFactory {
   ) {
     this.rules = settings.rules.length > 0 ? createPolicyAuthorizer(settings.rules) : undefined;
     this.failClosed = settings.required;
+  }
+
+  /**
+   * Once the gateway has ended its sessions (drain): writes what every recording still holds and
+   * closes them, within `timeoutMs` (a stuck disk must not hold the process).
+   */
+  async close(timeoutMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.writers].map((writer) => writer.close())), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   async open(session: TappedSession): Promise<OpenedTap | undefined> {
@@ -84,10 +96,18 @@ export class RecordingTaps implements SessionTapFactory {
       this.logger.error({ event: 'recording-failed', recording: name, auditID: subject.auditID, err: detail, required }, required ? 'the session recording failed: ending the session' : 'the session recording failed; the session goes on unrecorded');
       if (required) session.fail(RECORDING_FAILED);
     };
-    const writer = new RecordingWriter(
-      { write: (buffers) => sink.write(buffers), close: () => sink.close().finally(() => this.active.delete(name)) },
+    const writer: RecordingWriter = new RecordingWriter(
+      {
+        write: (buffers) => sink.write(buffers),
+        close: () =>
+          sink.close().finally(() => {
+            this.active.delete(name);
+            this.writers.delete(writer);
+          }),
+      },
       { onFailure: (error) => fail('write', error.message), onWritten: (bytes) => this.observer.written?.(bytes), maxPendingBytes: this.settings.maxPendingBytes },
     );
+    this.writers.add(writer);
     const metadata = {
       auditID: subject.auditID,
       user: subject.user,

@@ -33,6 +33,7 @@ export class RecordingWriter {
   private failed = false;
   private closed = false;
   private sinkClosed: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly flushAtBytes: number;
   private readonly maxPendingBytes: number;
@@ -134,8 +135,12 @@ export class RecordingWriter {
   }
 
   /** Writes everything pending, then closes the sink; resolves once done (never rejects). */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.finish();
+    return this.closing;
+  }
+
+  private async finish(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     // Bounded: every pass either writes the pending batch or fails, which empties it.

@@ -117,7 +117,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     },
     logger,
   }).catch(async (error: unknown) => {
-    recording?.stop();
+    await recording?.stop();
     await admin?.close();
     await sinks.close();
     throw error;
@@ -131,7 +131,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       health.startDraining();
       stopWatchingUpstreams();
       await gateway.drain(drainMs);
-      recording?.stop();
+      await recording?.stop();
       watcher.close();
       await admin?.close();
       await sinks.close();

@@ -5,7 +5,7 @@ import { RecordingTaps } from '../recording/recording-taps.js';
 import { startRetention } from '../recording/retention.js';
 
 /** Session recording as `recording.*` configures it: the taps the translator opens, and the retention sweep. */
-export function configuredRecording(config: GatewayConfig, logger: Logger, metrics: GatewayMetrics): { taps: RecordingTaps; stop(): void } | undefined {
+export function configuredRecording(config: GatewayConfig, logger: Logger, metrics: GatewayMetrics): { taps: RecordingTaps; stop(): Promise<void> } | undefined {
   const settings = config.recording;
   if (!settings) return undefined;
   const taps = new RecordingTaps(settings, logger.child({ component: 'recording' }), {
@@ -19,5 +19,11 @@ export function configuredRecording(config: GatewayConfig, logger: Logger, metri
       if (result.spaceAvailable !== undefined) metrics.recordingSpaceAvailable(result.spaceAvailable);
     },
   });
-  return { taps, stop: () => retention.stop() };
+  return {
+    taps,
+    stop: () => {
+      retention.stop();
+      return taps.close();
+    },
+  };
 }

@@ -297,3 +297,23 @@ t.test('retention: old recordings go, then the oldest until the rest fit; record
   t.ok(result.spaceAvailable! > 0);
   t.same((await readdir(directory)).sort(), ['active-old.rec', 'middle.cast', 'new.cast', 'notes.txt']);
 });
+
+t.test('RecordingTaps.close: a stopping gateway writes what recordings still hold, within a bound', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'ksg-rec-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  const taps = new RecordingTaps({ directory, rules: [], captureInput: false, maxBytesPerSession: 1024, required: false }, silent);
+  const opened = await taps.open(tapped());
+  opened!.tap.bytes('to-client', 'stdout', Buffer.from('pending'));
+  await taps.close();
+  t.match(await readFile(join(directory, opened!.name), 'utf8'), /"n":7\}\npending$/, 'the bytes waiting for the next flush are written');
+  t.equal(taps.active.size, 0);
+
+  const stuck = new MemorySink();
+  stuck.hold = true;
+  const slow = new RecordingTaps({ directory: '/unused', rules: [], captureInput: false, maxBytesPerSession: 1024, required: false }, silent, {}, async () => stuck);
+  (await slow.open(tapped()))!.tap.bytes('to-client', 'stdout', Buffer.from('x'));
+  const started = Date.now();
+  await slow.close(50);
+  t.ok(Date.now() - started < 5_000, 'a stuck disk does not hold the stop');
+  stuck.release();
+});
