@@ -8,7 +8,7 @@ import { RecordingWriter } from '../../../src/recording/recording-writer.js';
 import type { RecordingSink } from '../../../src/recording/recording-sink.js';
 import { AsciicastRecorder, RawRecorder, type SessionRecorderOptions } from '../../../src/recording/session-recorder.js';
 import { RECORDING_FAILED, RECORDING_UNAVAILABLE, RecordingTaps } from '../../../src/recording/recording-taps.js';
-import { sweepRecordings } from '../../../src/recording/retention.js';
+import { startRetention, sweepRecordings, type SweepResult } from '../../../src/recording/retention.js';
 import { SessionTapRefusal, type TappedSession } from '../../../src/translators/bridge.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { until } from '../../helpers/wait.js';
@@ -316,4 +316,26 @@ t.test('RecordingTaps.close: a stopping gateway writes what recordings still hol
   await slow.close(50);
   t.ok(Date.now() - started < 5_000, 'a stuck disk does not hold the stop');
   stuck.release();
+});
+
+t.test('startRetention sweeps at once and then on its interval, reports each pass, and logs a failed one', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'ksg-ret-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  await writeFile(join(directory, 'old.cast'), 'x');
+  await utimes(join(directory, 'old.cast'), 1, 1);
+  const results: SweepResult[] = [];
+  const retention = startRetention(directory, { maxAgeDays: 1, maxTotalBytes: 0 }, new Set(), 3_600_000, silent, { swept: (result) => results.push(result) });
+  await until(() => results.length === 1, 'the first sweep');
+  retention.stop();
+  t.equal(results[0]!.deletedForAge, 1);
+  t.same(await readdir(directory), []);
+  await retention.sweep();
+  t.equal(results.length, 2, 'a sweep on demand');
+
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: 'info', destination: { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) } as never });
+  const missing = startRetention(join(directory, 'missing'), { maxAgeDays: 1, maxTotalBytes: 0 }, new Set(), 3_600_000, logger);
+  await missing.sweep();
+  missing.stop();
+  t.ok(lines.some((line) => line.event === 'recording-sweep-failed'), 'a failed sweep is logged, not thrown');
 });
