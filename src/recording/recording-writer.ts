@@ -73,17 +73,35 @@ export class RecordingWriter {
     const size = line.length + payload.length;
     if (!this.usable || !this.hasRoom(size)) return false;
     if (size > SLAB_BYTES / 4) return this.queue([line, Buffer.from(payload)], false);
+    const slab = this.slabFor(size);
+    line.copy(slab, this.slabEnd);
+    payload.copy(slab, this.slabEnd + line.length);
+    this.slabEnd += size;
+    this.pendingBytes += size;
+    if (this.pendingBytes >= this.flushAtBytes) this.flush();
+    return true;
+  }
+
+  /** Queues `text` as UTF-8, encoded straight into the slab when it fits (no buffer of its own). */
+  appendText(text: string): boolean {
+    const size = Buffer.byteLength(text);
+    if (!this.usable || !this.hasRoom(size)) return false;
+    if (size > SLAB_BYTES / 4) return this.queue([Buffer.from(text)], false);
+    this.slabFor(size).write(text, this.slabEnd);
+    this.slabEnd += size;
+    this.pendingBytes += size;
+    if (this.pendingBytes >= this.flushAtBytes) this.flush();
+    return true;
+  }
+
+  /** The current slab, or a new one when `size` more bytes would not fit it. */
+  private slabFor(size: number): Buffer {
     if (!this.slab || this.slabEnd + size > this.slab.length) {
       this.sealSlab();
       this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
       this.slabStart = this.slabEnd = 0;
     }
-    line.copy(this.slab, this.slabEnd);
-    payload.copy(this.slab, this.slabEnd + line.length);
-    this.slabEnd += size;
-    this.pendingBytes += size;
-    if (this.pendingBytes >= this.flushAtBytes) this.flush();
-    return true;
+    return this.slab;
   }
 
   /** What the slab holds since it was last sealed joins the pending list (in order with other appends). */

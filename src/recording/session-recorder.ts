@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Direction, SessionTap } from '../translators/bridge.js';
-import { asciicastEventLine, asciicastHeaderLine, exitMarkerData, resizeData } from '../codecs/recording/asciicast.js';
+import { asciicastEventLine, asciicastEventText, asciicastHeaderLine, exitMarkerData, resizeData } from '../codecs/recording/asciicast.js';
 import { rawCutLine, rawDataLine, rawEndLine, rawGapLine, rawHeaderLine } from '../codecs/recording/raw-frames.js';
 import type { RecordingWriter } from './recording-writer.js';
 
@@ -89,6 +89,11 @@ abstract class SessionRecorder implements SessionTap {
     return this.taken(this.options.writer.usable && this.options.writer.appendCopy(line, payload));
   }
 
+  /** `append` for a line of text (encoded into the writer's slab). */
+  protected appendText(text: string): boolean {
+    return this.taken(this.options.writer.usable && this.options.writer.appendText(text));
+  }
+
   /** Whether the writer took a record; a refusal by a full writer fails a required recording. */
   private taken(accepted: boolean): boolean {
     if (accepted || !this.options.writer.usable) return accepted;
@@ -123,9 +128,9 @@ export class AsciicastRecorder extends SessionRecorder {
     const text = decoder.write(payload);
     if (text.length === 0) return;
     this.recordedBytes += payload.length;
-    const line = asciicastEventLine(this.seconds(), route === 'stdin' ? 'i' : 'o', text);
+    const line = asciicastEventText(this.seconds(), route === 'stdin' ? 'i' : 'o', text);
     if (this.droppedBytes > 0 && this.options.writer.hasRoom(line.length) && this.mark(asciicastEventLine(this.seconds(), 'm', `gap: ${this.droppedBytes} bytes not recorded`))) this.droppedBytes = 0;
-    if (!this.append(line)) this.droppedBytes += payload.length;
+    if (!this.appendText(line)) this.droppedBytes += payload.length;
   }
 
   protected markCut(): void {

@@ -25,7 +25,12 @@ export function asciicastHeaderLine(header: AsciicastHeader): Buffer {
 
 /** One event; `seconds` since the start, kept to microseconds as asciinema writes them. */
 export function asciicastEventLine(seconds: number, code: AsciicastCode, data: string): Buffer {
-  return Buffer.from(`[${formatSeconds(seconds)}, ${JSON.stringify(code)}, ${JSON.stringify(data)}]\n`);
+  return Buffer.from(asciicastEventText(seconds, code, data));
+}
+
+/** The same line as text, for a writer that encodes it straight into its own buffer. */
+export function asciicastEventText(seconds: number, code: AsciicastCode, data: string): string {
+  return `[${formatSeconds(seconds)}, ${JSON.stringify(code)}, ${JSON.stringify(data)}]\n`;
 }
 
 /** A resize event's data: `COLSxROWS`. */
