@@ -103,6 +103,8 @@ export interface GatewayConfig {
   tlsPolicy: TlsPolicy;
   logging: GatewayFile['logging'];
   shutdown: GatewayFile['shutdown'];
+  /** `directory` absolute; absent when sessions are not recorded. */
+  recording?: GatewayFile['recording'] & { directory: string };
 }
 
 /**
@@ -148,6 +150,7 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
     logging: file.logging,
     shutdown: file.shutdown,
   };
+  if (file.recording.directory !== undefined) config.recording = { ...file.recording, directory: reader.absolute(file.recording.directory) };
   if (config.tls === undefined) delete config.tls;
   for (const upstream of config.upstreams) upstream.tlsPolicy = config.tlsPolicy;
   return config;

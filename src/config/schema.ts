@@ -318,6 +318,28 @@ const shutdownSchema = z
   })
   .meta({ description: 'Graceful drain.' });
 
+const recordingRetentionSchema = z
+  .strictObject({
+    maxAgeDays: count(0).default(30).meta({ description: 'Recordings older than this many days (by modification time) are deleted; 0 = no age limit.' }),
+    maxTotalBytes: count(0).default(10737418240).meta({ description: 'The finished recordings in `recording.directory` are kept under this many bytes in all, the oldest deleted first; 0 = no size limit.' }),
+    sweepIntervalSeconds: count(1).default(300).meta({ description: 'How often the gateway enforces the limits above (and measures the space left).' }),
+  })
+  .meta({ description: 'How long recordings are kept, enforced by the gateway itself (a periodic sweep of `recording.directory`).' });
+
+const recordingSchema = z
+  .strictObject({
+    directory: path().optional().meta({ description: 'Record every exec, attach and port-forward session the rules select into this directory, one file per session named by its audit ID: asciicast v2 (`.cast`) for terminals, the raw framing (`.rec`) otherwise, metadata only (`.jsonl`) for port-forwards (docs/recording.md).', defaultText: 'no recording' }),
+    rules: z.array(policyRuleSchema).default([]).meta({ description: 'Which sessions are recorded, as `auth.authorization.policy` rules (users, groups, verbs, namespaces, pods, clusters): the session is recorded when any rule matches. Empty: every session.' }),
+    captureInput: z.boolean().default(false).meta({ description: 'Record what the client sends (stdin, terminal keystrokes) too. Off by default: passwords are typed into terminals.' }),
+    maxBytesPerSession: count(1024).default(67108864).meta({ description: "Content bytes recorded per session at most; past them the session goes on and the recording says where it was cut." }),
+    required: z.boolean().default(false).meta({ description: 'Fail closed: a session whose recording cannot be opened is refused, and one whose recording can no longer be written (disk full, I/O error, the disk far behind) is ended, each with a Status saying why. Off: the failure is logged and counted and the session goes on unrecorded.' }),
+    retention: recordingRetentionSchema.prefault({}),
+  })
+  .superRefine((recording, ctx) => {
+    if (recording.directory === undefined && recording.required) ctx.addIssue({ code: 'custom', path: ['required'], message: 'has no effect without {directory}' });
+  })
+  .meta({ description: 'Session recording (docs/recording.md).' });
+
 const gatewayFileObject = z
   .strictObject({
     listen: listenAddress().default(DEFAULT_LISTEN).meta({ description: 'Where the gateway listens: `HOST:PORT` or `[IPv6]:PORT`; port 0 picks a free port (see the `listening` log line). `0.0.0.0:8443` serves every interface.', flag: '--listen', env: 'KSG_LISTEN' }),
@@ -331,6 +353,7 @@ const gatewayFileObject = z
     network: networkSchema.prefault({}),
     logging: loggingSchema.prefault({}),
     shutdown: shutdownSchema.prefault({}),
+    recording: recordingSchema.prefault({}),
   })
   .meta({ description: 'kube-stream-gateway configuration (YAML; keys are camelCase).' });
 

@@ -34,6 +34,7 @@ export const SESSION_OUTCOMES = [
   'ping-timeout',
   'message-too-large',
   'control-flood',
+  'recording-failed',
 ] as const;
 type SessionOutcome = (typeof SESSION_OUTCOMES)[number];
 
@@ -46,6 +47,12 @@ export type ByteDirection = (typeof BYTE_DIRECTIONS)[number];
 /** Where audit events go: the `audit.path` log, the `audit.webhook` receiver. */
 const AUDIT_SINKS = ['log', 'webhook'] as const;
 export type AuditSink = (typeof AUDIT_SINKS)[number];
+
+/** Why a session recording failed (src/recording/): its file could not be opened or written, or the disk fell behind. */
+const RECORDING_FAILURES = ['open', 'write', 'behind'] as const;
+export type RecordingFailureReason = (typeof RECORDING_FAILURES)[number];
+/** Why the retention sweep deleted a recording. */
+export const RECORDING_DELETIONS = ['age', 'size'] as const;
 
 /** Label value for anything outside a label's closed set. */
 const OTHER = 'other';
@@ -162,6 +169,10 @@ export class GatewayMetrics {
   private readonly configReloads: Counter<'file' | 'result'>;
   private readonly reloadableSettings: ReadonlySet<string>;
   private readonly connectionsRefused: Counter<'reason'>;
+  private readonly recordingBytes: Counter;
+  private readonly recordingsFailed: Counter<'reason'>;
+  private readonly recordingsDeleted: Counter<'reason'>;
+  private readonly recordingSpace: Gauge;
 
   constructor(options: GatewayMetricsOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -251,6 +262,31 @@ export class GatewayMetrics {
       this.auditEvents.inc({ sink }, 0);
       this.auditEventsDropped.inc({ sink }, 0);
     }
+
+    this.recordingBytes = new Counter({
+      name: 'kube_stream_gateway_recording_bytes_total',
+      help: 'Bytes written to session recordings (recording.directory), headers and framing included.',
+      registers,
+    });
+    this.recordingsFailed = new Counter({
+      name: 'kube_stream_gateway_recordings_failed_total',
+      help: 'Session recordings that could not be opened (open), written (write), or kept up with the session (behind).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.recordingsDeleted = new Counter({
+      name: 'kube_stream_gateway_recordings_deleted_total',
+      help: 'Recordings the retention sweep deleted, for their age (recording.retention.maxAgeDays) or the total size (maxTotalBytes).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.recordingSpace = new Gauge({
+      name: 'kube_stream_gateway_recording_space_available_bytes',
+      help: 'Space left for recordings on the file system of recording.directory, as of the last retention sweep.',
+      registers,
+    });
+    for (const reason of RECORDING_FAILURES) this.recordingsFailed.inc({ reason }, 0);
+    for (const reason of RECORDING_DELETIONS) this.recordingsDeleted.inc({ reason }, 0);
 
     this.upstreamUp = new Gauge({
       name: 'kube_stream_gateway_upstream_up',
@@ -431,6 +467,23 @@ export class GatewayMetrics {
 
   auditDropped(sink: AuditSink, count = 1): void {
     this.auditEventsDropped.inc({ sink }, count);
+  }
+
+  /** Called per write batch of a recording, never per payload. */
+  recordingWritten(bytes: number): void {
+    this.recordingBytes.inc(bytes);
+  }
+
+  recordingFailed(reason: RecordingFailureReason): void {
+    this.recordingsFailed.inc({ reason });
+  }
+
+  recordingsRemoved(reason: (typeof RECORDING_DELETIONS)[number], count: number): void {
+    if (count > 0) this.recordingsDeleted.inc({ reason }, count);
+  }
+
+  recordingSpaceAvailable(bytes: number): void {
+    this.recordingSpace.set(bytes);
   }
 
   /** The Prometheus text exposition of every metric, for GET /metrics. */

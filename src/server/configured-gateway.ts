@@ -9,6 +9,7 @@ import type { AccessControl } from './access.js';
 import { auditSinks } from './configured/audit-sinks.js';
 import { edgeAccess } from './configured/authentication.js';
 import { recordCertificates } from './configured/certificates.js';
+import { configuredRecording } from './configured/recording.js';
 import { adminListener, upstreamAvailable, upstreamHealth } from './configured/health.js';
 import { watchReloadableFiles } from './configured/reload.js';
 import { sessionObserver } from './configured/session-metrics.js';
@@ -52,6 +53,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     throw error;
   });
 
+  const recording = configuredRecording(config, logger, metrics);
   const gateway = await startGateway({
     listen: config.listen,
     tls: config.tls ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCA, policy: config.tlsPolicy } : undefined,
@@ -79,6 +81,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     sessionBufferBytes: limits.sessionBufferBytes,
     observer: sessionObserver(metrics),
     audit: auditor,
+    recording: recording?.taps,
     onProxied: (upstream, status, request) => {
       metrics.proxiedRequest(upstream, status, request);
       if (status === 0) metrics.upstreamError(upstream, 'request');
@@ -91,6 +94,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     upstreamAvailable: upstreamAvailable(health),
     logger,
   }).catch(async (error: unknown) => {
+    await recording?.stop();
     await admin?.close();
     await sinks.close();
     throw error;
@@ -104,6 +108,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
       health.startDraining();
       stopWatchingUpstreams();
       await gateway.drain(drainMs);
+      await recording?.stop();
       watcher.close();
       await admin?.close();
       await sinks.close();

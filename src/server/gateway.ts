@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { RemoteCommandTranslator } from '../translators/remote-command/handler.js';
+import type { SessionTapFactory } from '../translators/bridge.js';
 import { PortForwardTunnel } from '../translators/port-forward/tunnel.js';
 import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
@@ -105,6 +106,8 @@ export interface GatewayOptions {
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
+  /** Records exec and attach sessions (recording.*); none by default. */
+  recording?: SessionTapFactory;
   /** How long a peer (client or upstream) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
 }
@@ -134,6 +137,7 @@ export interface Gateway extends RunningServer {
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
+const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec, attach and port-forward need a WebSocket client (kubectl 1.31 or newer)';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -153,9 +157,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger, options.onProxied);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes, controlFloodTimeoutMs: options.controlFloodTimeoutMs };
-  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
-  const tunnel = new PortForwardTunnel(clientLimits);
-  const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });
+  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap: options.recording });
+  const tunnel = new PortForwardTunnel({ ...clientLimits, tap: options.recording });
+  const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, tap: options.recording });
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
   // Requests after the first on a keep-alive connection: Node's own head deadline, checked often enough.
@@ -200,6 +204,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       auditID: audited.auditID,
       clientAddress: client.address,
       rewriteHeaders: (headers) => ({ ...withForwardedFor(call.rewriteHeaders(headers), client), 'audit-id': audited.auditID }),
+      annotate: (annotations) => audited.annotate(annotations),
       ...(onDial ? { onDial: (seconds: number, error?: Error) => onDial(call.upstreamName, seconds, error) } : {}),
     };
   }
@@ -255,6 +260,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const refusal = untranslatable(call);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, path: call.path.split('?')[0], status: refusal.code, reason: refusal.message }, 'upgrade refused');
+      sendStatusOnSocket(socket, refusal);
+      return false;
+    }
+    // A relayed SPDY session cannot be recorded: where recording is required, it does not run.
+    if (!translated && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
+      const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE);
+      audited.complete(failure(refusal));
+      logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
       sendStatusOnSocket(socket, refusal);
       return false;
     }

@@ -1,10 +1,9 @@
 import type { Stream } from '../connections/stream.js';
-import type { SessionKind } from './live-session.js';
+import type { UserInfo } from '../auth/identity.js';
+import type { RequestAttributes } from '../auth/request-attributes.js';
+import type { SessionSubject } from './session-log.js';
 
-/**
- * Which way bytes go: from the client toward the upstream, or back.
- * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
- */
+/** Which way bytes go: from the client toward the upstream, or back. */
 export type Direction = 'to-upstream' | 'to-client';
 
 /**
@@ -16,12 +15,6 @@ export interface SessionTap {
   bytes(direction: Direction, route: string, payload: Buffer): void;
   event(name: string, detail?: Readonly<Record<string, unknown>>): void;
 }
-
-/**
- * Gives each session its tap, or none: the one option a translator takes for it. The session's id
- * (as its log lines carry it) and kind let a recorder name what it records.
- */
-export type SessionTapFactory = (session: { id: string | number; kind: SessionKind }) => SessionTap | undefined;
 
 /** One line of a translator's mapping table: bytes read from `from` are written to `to`. */
 export interface Route {
@@ -80,4 +73,40 @@ export class Bridge {
   stop(): void {
     this.stopped = true;
   }
+}
+
+/** What a tap factory is told about a session before it runs. */
+export interface TappedSession {
+  subject: SessionSubject;
+  /** The client asked for a terminal. */
+  tty: boolean;
+  /** Port-forward: the ports, when the request names them (the channel protocol's `?ports=`). */
+  ports?: number[];
+  /** Edge mode: who is calling and what they asked, for rules by user, group, verb, namespace. */
+  identity?: { user: UserInfo; attributes: RequestAttributes };
+  /**
+   * Ends the session with a Status saying `message` (a recording that can no longer be written and
+   * must be); set by the translator once the session runs.
+   */
+  fail(message: string): void;
+}
+
+/** A tap opened for one session, with the name its log lines and audit events carry. */
+export interface OpenedTap {
+  tap: SessionTap;
+  /** The recording's file name, for the `recording` log field and audit annotation. */
+  name: string;
+}
+
+/** The session must not run: what the client is told (the detail is the factory's to log). */
+export class SessionTapRefusal extends Error {}
+
+/**
+ * Opens a tap for each session the translators serve (recording); undefined: this session is not
+ * tapped. Rejects with SessionTapRefusal when the session must be refused.
+ */
+export interface SessionTapFactory {
+  open(session: TappedSession): Promise<OpenedTap | undefined>;
+  /** Sessions that cannot be tapped must not run (relayed SPDY exec/attach are refused). */
+  readonly failClosed?: boolean;
 }

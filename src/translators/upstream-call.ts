@@ -31,6 +31,8 @@ export interface UpstreamCall {
   user?: string;
   /** The client's address behind any trusted proxies (net/client-address.ts), for session log lines. */
   clientAddress?: string;
+  /** Adds annotations to the request's audit events (the session's recording). */
+  annotate?: (annotations: Record<string, string>) => void;
   /** Told how long each upstream dial took and whether it failed (metrics). */
   onDial?: (seconds: number, error?: Error) => void;
   /** Edge mode: the identity the upstream sees (and who asked for it, when impersonating), for audit. */

@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import { spawn as spawnPty } from 'node-pty';
+import { startPtyTerminal } from './pty-terminal.js';
 import { kubectlPath } from './kubectl.js';
 
 /**
@@ -7,25 +7,7 @@ import { kubectlPath } from './kubectl.js';
  * 24x80, follow a resize to 50x132, and kubectl must exit with the shell's exit code (7).
  */
 export async function checkTerminalFollowsResize(t: Test, minor: number, kubeconfig: string): Promise<void> {
-  const terminal = spawnPty(kubectlPath(minor), ['--kubeconfig', kubeconfig, 'exec', '-it', 'demo', '--', 'sh'], {
-    cols: 80,
-    rows: 24,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm' },
-  });
-  let screen = '';
-  const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
-  terminal.onData((data) => {
-    screen += data;
-    for (const waiter of [...waiters]) {
-      if (waiter.pattern.test(screen)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  });
-  const exited = new Promise<number>((resolve) => terminal.onExit(({ exitCode }) => resolve(exitCode)));
-  const waitFor = (pattern: RegExp): Promise<void> =>
-    pattern.test(screen) ? Promise.resolve() : new Promise((resolve) => waiters.push({ pattern, resolve }));
+  const { terminal, screen: printed, waitFor, exited } = startPtyTerminal(kubectlPath(minor), ['--kubeconfig', kubeconfig, 'exec', '-it', 'demo', '--', 'sh']);
   const killer = setTimeout(() => terminal.kill('SIGKILL'), 60_000);
 
   // Markers are computed by the shell, so the echo of what we typed never matches them.
@@ -41,7 +23,7 @@ export async function checkTerminalFollowsResize(t: Test, minor: number, kubecon
     terminal.write(`echo "size-$((${marker - 1}+1)):$(stty size)"\r`);
     const pattern = new RegExp(`size-${marker}:(\\d+ \\d+)`);
     await waitFor(pattern);
-    reported = pattern.exec(screen)![1]!;
+    reported = pattern.exec(printed())![1]!;
   }
   t.equal(reported, '50 132', 'the resize reached the pod');
 

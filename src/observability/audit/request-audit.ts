@@ -133,6 +133,11 @@ export class AuditedRequest {
     session.done.then(completed, () => completed('upstream-error'));
   }
 
+  /** Annotations for the events still to come (a session's recording). */
+  annotate(annotations: Record<string, string>): void {
+    Object.assign(this.annotations, annotations);
+  }
+
   /** The last stage; `status` absent when the client got no answer (it went away first). */
   complete(status?: ResponseStatus, annotations: Record<string, string> = {}): void {
     if (this.completed) return;

@@ -12,7 +12,9 @@ import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k
 import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import type { SpdyStreams, SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
-import { Bridge, type SessionTapFactory } from '../bridge.js';
+import { Bridge, type SessionTap, type SessionTapFactory } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
+import { errorStatus } from '../../codecs/k8s/status.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
@@ -34,7 +36,7 @@ export interface PortForwardChannelsOptions {
   closeTimeoutMs?: number;
   /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
-  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  /** Opens a tap for each session (recording: metadata); a refusal refuses the session with a Status. */
   tap?: SessionTapFactory;
 }
 
@@ -72,9 +74,8 @@ export class PortForwardChannels {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
       return undefined;
     }
-    const id = `pf-${this.nextId++}`;
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'channels'), { session: id, ports });
-    const logger = log.logger;
+    const subject = sessionSubject(call, req, 'channels');
+    const context = { session: `pf-${this.nextId++}`, ports };
     const refuse = (error: HttpStatusError): undefined => {
       sendStatusOnSocket(socket, error);
       return undefined;
@@ -82,6 +83,14 @@ export class PortForwardChannels {
     // The kubelet's own words when `ports` is missing (portforward/websocket.go).
     if (ports.length === 0) return refuse(new HttpStatusError(400, 'BadRequest', 'query parameter "port" is required'));
     if (ports.length > MAX_PORTS) return refuse(new HttpStatusError(400, 'BadRequest', `at most ${MAX_PORTS} ports per request`));
+    const tapping = await openSessionTap(this.options.tap, call, subject, false, ports);
+    if (tapping.refused !== undefined) {
+      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+      return refuse(new HttpStatusError(500, 'InternalError', tapping.refused));
+    }
+    const tap = tapping.opened?.tap;
+    const log = new SessionLog(this.options.logger, subject, tapping.opened ? { ...context, recording: tapping.opened.name } : context);
+    const logger = log.logger;
     const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
     const upgraded = await dialThenAccept({
       req,
@@ -92,16 +101,21 @@ export class PortForwardChannels {
       unreachable: (message) => refuse(new HttpStatusError(503, 'ServiceUnavailable', message)),
       acceptClient: () => acceptClientWebSocket(req, socket, head, protocol.name, this.options),
     });
-    if (!upgraded) return undefined;
+    if (!upgraded) {
+      tap?.event('end', { reason: 'the session did not start' });
+      return undefined;
+    }
     // Each port's data and error streams buffer what they read.
     const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 2 * ports.length);
-    return this.run(upgraded.client, protocol, upstream, ports, log, id, webSocketHighWaterMark);
+    const session = this.run(upgraded.client, protocol, upstream, ports, log, tap, webSocketHighWaterMark);
+    tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+    return session;
   }
 
-  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, id: string, highWaterMark?: number): LiveSession {
+  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, tap: SessionTap | undefined, highWaterMark?: number): LiveSession {
     const logger = log.logger;
     const channels = new ChannelConnection(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
-    const bridge = new Bridge(this.options.tap?.({ id, kind: 'portforward-channels' }));
+    const bridge = new Bridge(tap);
     let ended = false;
     const ending = new SessionEnding();
 
@@ -164,6 +178,7 @@ export class PortForwardChannels {
       channels.resumeIncoming();
       channels.close(code, code === 1000 ? '' : closeReason(reason));
       log.end({ bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, outcome: ending.outcome, reason });
+      tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
     const session: LiveSession = {

@@ -14,7 +14,9 @@ import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-
 import { splitSessionBudget } from '../session-budget.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import { SocketStream, WebSocketMessageStream } from '../../connections/raw-streams.js';
-import { Bridge, type SessionTapFactory } from '../bridge.js';
+import { Bridge, type SessionTap, type SessionTapFactory } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
+import { errorStatus } from '../../codecs/k8s/status.js';
 
 
 export interface PortForwardTunnelOptions {
@@ -26,7 +28,7 @@ export interface PortForwardTunnelOptions {
   closeTimeoutMs?: number;
   /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
-  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  /** Opens a tap for each session (recording: metadata); a refusal refuses the session with a Status. */
   tap?: SessionTapFactory;
 }
 
@@ -43,10 +45,19 @@ export class PortForwardTunnel {
 
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
-    const id = `pf-${this.nextId++}`;
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'tunnel'), { session: id });
-    const logger = log.logger;
+    const subject = sessionSubject(call, req, 'tunnel');
+    const context = { session: `pf-${this.nextId++}` };
     socket.on('error', () => undefined);
+    // Tunnelled SPDY names its ports inside the stream, which the gateway does not read.
+    const tapping = await openSessionTap(this.options.tap, call, subject, false);
+    if (tapping.refused !== undefined) {
+      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+      sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', tapping.refused));
+      return undefined;
+    }
+    const tap = tapping.opened?.tap;
+    const log = new SessionLog(this.options.logger, subject, tapping.opened ? { ...context, recording: tapping.opened.name } : context);
+    const logger = log.logger;
     // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
     const upgraded = await dialThenAccept({
       req,
@@ -57,13 +68,18 @@ export class PortForwardTunnel {
       unreachable: (message) => sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message)),
       acceptClient: (upstreamProtocol) => acceptClientWebSocket(req, socket, head, SPDY_TUNNELING_PREFIX + upstreamProtocol, this.options),
     });
-    if (!upgraded) return undefined;
-    return this.pump(upgraded.client, upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, log, id);
+    if (!upgraded) {
+      tap?.event('end', { reason: 'the session did not start' });
+      return undefined;
+    }
+    const session = this.pump(upgraded.client, upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, log, tap);
+    tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+    return session;
   }
 
-  private pump(client: ClientWebSocket, upstreamSocket: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog, id: string): LiveSession {
+  private pump(client: ClientWebSocket, upstreamSocket: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog, tap: SessionTap | undefined): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: splitSessionBudget(this.options.sessionBufferBytes, 1).webSocketHighWaterMark });
-    const bridge = new Bridge(this.options.tap?.({ id, kind: 'portforward-tunnel' }));
+    const bridge = new Bridge(tap);
     let ended = false;
     const ending = new SessionEnding();
     log.start({ clientProtocol: SPDY_TUNNELING_PREFIX + protocol, upstreamProtocol: protocol });
@@ -95,6 +111,7 @@ export class PortForwardTunnel {
       upstream.reset();
       peer.close(code, code === 1000 ? '' : closeReason(reason));
       log.end({ bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, outcome: ending.outcome, reason });
+      tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
     const session: LiveSession = {

@@ -17,6 +17,8 @@ import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
 import type { SessionTapFactory } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
+import type { Status } from '../../codecs/k8s/status.js';
 import { RemoteCommandSession } from './session.js';
 
 /** What the gateway offers upstream, in preference order. */
@@ -36,7 +38,7 @@ export interface RemoteCommandTranslatorOptions {
   closeTimeoutMs?: number;
   /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
-  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  /** Opens a tap for each session (recording); a refusal refuses the session with a Status. */
   tap?: SessionTapFactory;
 }
 
@@ -74,18 +76,29 @@ export class RemoteCommandTranslator {
    */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<RemoteCommandSession | undefined> {
     const id = this.nextSessionId++;
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'translated'), { session: id, tty: request.tty });
-    const logger = log.logger;
+    const subject = sessionSubject(call, req, 'translated');
+    const context = { session: id, tty: request.tty };
     socket.on('error', () => undefined);
 
     const offered = call.offeredProtocols;
     const protocol = negotiateSubprotocol(offered, REMOTE_COMMAND_PROTOCOLS);
     if (!protocol) {
+      const logger = new SessionLog(this.options.logger, subject, context).logger;
       const message = `unable to negotiate a remote-command subprotocol: the client offered [${offered.join(', ')}], the gateway supports [${REMOTE_COMMAND_PROTOCOLS.map((p) => p.name || '""').join(', ')}]`;
       logger.info({ event: 'session-refused', status: 403, reason: message }, 'session refused');
       sendStatusOnSocket(socket, new HttpStatusError(403, 'Forbidden', message));
       return undefined;
     }
+    const tapping = await openSessionTap(this.options.tap, call, subject, request.tty);
+    if (tapping.refused !== undefined) {
+      new SessionLog(this.options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+      this.acceptThenFail(req, socket, head, protocol, errorStatus(500, 'InternalError', tapping.refused));
+      return undefined;
+    }
+    const opened = tapping.opened;
+    const log = new SessionLog(this.options.logger, subject, opened ? { ...context, recording: opened.name } : context);
+    const logger = log.logger;
+    const tap = opened?.tap;
     // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure
     // reported as an InternalError Status on the error channel (apiserver streamtranslator.go).
     const upgraded = await dialThenAccept({
@@ -94,28 +107,33 @@ export class RemoteCommandTranslator {
       call,
       logger,
       upstreamProtocols: UPSTREAM_PROTOCOLS,
-      unreachable: (message) => this.acceptThenFail(req, socket, head, protocol, `Internal error occurred: ${message}`),
+      unreachable: (message) => this.acceptThenFail(req, socket, head, protocol, errorStatus(500, 'InternalError', `Internal error occurred: ${message}`)),
       acceptClient: () => this.accept(req, socket, head, protocol),
     });
-    if (!upgraded) return undefined;
+    if (!upgraded) {
+      tap?.event('end', { reason: 'the session did not start' });
+      return undefined;
+    }
     // stdout, stderr and error buffer what they read; stdin and resize are bounded by their writes.
     const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 4);
     const channels = new ChannelConnection(upgraded.client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: webSocketHighWaterMark });
-    return new RemoteCommandSession({
+    const session = new RemoteCommandSession({
       request,
       channels,
       upstream,
       upstreamProtocol: upgraded.upstreamProtocol,
       log,
       upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
-      tap: this.options.tap?.({ id, kind: request.kind }),
+      tap,
     });
+    // A recording that must be written and cannot be ends the session with a Status saying so.
+    tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+    return session;
   }
 
-  private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, message: string): void {
+  private acceptThenFail(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol, status: Status): void {
     if (socket.destroyed) return;
     const channels = new ChannelConnection(this.accept(req, socket, head, protocol), protocol);
-    const status = errorStatus(500, 'InternalError', message);
     channels.send(Channel.error, Buffer.from(protocol.statusFormat === 'json' ? JSON.stringify(status) : statusToText(status)));
     channels.close(1000, '');
   }

@@ -182,6 +182,7 @@ export class RemoteCommandSession implements LiveSession {
       sizes = error instanceof TerminalSizeError ? error.sizes : [];
       this.options.log.logger.warn({ event: 'resize-error', err: (error as Error).message }, 'invalid resize message; resizing stopped');
     }
+    for (const size of sizes) this.options.tap?.event('resize', { width: size.Width, height: size.Height });
     return sizes.map(encodeTerminalSize);
   }
 
@@ -232,6 +233,7 @@ export class RemoteCommandSession implements LiveSession {
     // (bounded by closeTimeoutMs) for the client's close frame, so a slow reader still receives all output.
     channels.close(closeCode, closeCode === 1000 ? '' : closeReason(reason));
     this.release();
+    this.options.tap?.event('end', { exitCode: exitCodeOf(status), reason });
     this.logEnd(reason, exitCodeOf(status));
   }
 
@@ -243,6 +245,7 @@ export class RemoteCommandSession implements LiveSession {
     if (closeCode !== undefined) this.options.channels.close(closeCode, reason);
     else this.options.channels.terminate();
     this.release();
+    this.options.tap?.event('end', { reason });
     this.logEnd(reason, undefined);
   }
 

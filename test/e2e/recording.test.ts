@@ -1,0 +1,261 @@
+// Session recording through the gateway with real kubectl 1.33: a terminal session recorded as
+// asciicast v2 that `asciinema cat` replays to what kubectl printed, with its resize and exit
+// marker; a 50 MB `kubectl cp` recorded byte-exact; the size cap's cut marker; and
+// recording.required refusing a session whose recording cannot be opened, with a Status.
+import t, { type Test } from 'tap';
+import { createHash, randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { runKubectl } from '../helpers/run-kubectl.js';
+import { kubectlPath } from '../helpers/kubectl.js';
+import { until } from '../helpers/wait.js';
+import { startPtyTerminal } from '../helpers/pty-terminal.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { RECORDING_UNAVAILABLE, RecordingTaps, type RecordingSettings } from '../../src/recording/recording-taps.js';
+import type { SessionTapFactory } from '../../src/translators/bridge.js';
+import { RECORDING_FAILED } from '../../src/recording/recording-taps.js';
+import { openRecordingFile, type RecordingSink } from '../../src/recording/recording-sink.js';
+import { readRawRecording } from '../helpers/raw-recording.js';
+import { startPortForward } from '../helpers/port-forward.js';
+import { RequestAuditor } from '../../src/observability/audit/request-audit.js';
+import { DEFAULT_AUDIT_POLICY } from '../../src/observability/audit/policy.js';
+import type { AuditEvent } from '../../src/observability/audit/events.js';
+
+let stack: Stack;
+const auditEvents: AuditEvent[] = [];
+let dir: string;
+/** The recording settings of the next session (each test sets what it needs). */
+let settings: RecordingSettings;
+/** How the next recording's file is opened (a test makes its writes fail); undefined: the real file. */
+let openSink: ((path: string) => Promise<RecordingSink>) | undefined;
+const taps: SessionTapFactory = {
+  open: (session) => new RecordingTaps(settings, createLogger({ destination: stack.gatewayLogs, level: 'debug' }), {}, openSink).open(session),
+  get failClosed() {
+    return settings.required;
+  },
+};
+
+t.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ksg-recording-'));
+  settings = { directory: join(dir, 'recordings'), rules: [], captureInput: false, maxBytesPerSession: 64 * 1024 * 1024, required: false };
+  await mkdir(settings.directory);
+  stack = await startStack({ gateway: { recording: taps, audit: new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY, write: (event) => auditEvents.push(event) }) } });
+});
+t.teardown(async () => {
+  await stack.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** The session-end line of the next session after `before`, and its recording's path once the file is complete. */
+async function recordedSession(t: Test, before: number, complete: (file: Buffer) => boolean): Promise<{ end: Record<string, unknown>; path: string; file: Buffer }> {
+  await until(() => stack.sessionEnds().length > before, 'the session-end line');
+  const end = stack.sessionEnds()[before]!;
+  t.type(end.recording, 'string', 'the session log line names its recording');
+  const path = join(settings.directory, end.recording as string);
+  let file: Buffer = Buffer.alloc(0);
+  // The writer closes the file just after the session ends: wait for its last line.
+  await until(() => {
+    file = readFileOrEmpty(path);
+    return complete(file);
+  }, `the complete recording ${path}`);
+  return { end, path, file };
+}
+
+function readFileOrEmpty(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/** `asciinema cat` needs a terminal (/dev/tty): run it under one and collect what it prints. */
+async function asciinemaCat(path: string): Promise<string> {
+  const player = startPtyTerminal('asciinema', ['cat', path], 200, 50);
+  await player.exited;
+  return player.screen();
+}
+
+/**
+ * The text as a terminal shows it, for comparing two captures: carriage returns before a newline
+ * dropped (a pty turns the pod's `\r\n` into `\r\r\n` when asciinema's own terminal translates `\n`),
+ * and a lone trailing `\r` kept.
+ */
+const normalise = (text: string): string => text.replace(/\r+\n/g, '\n');
+
+t.test('kubectl exec -it: the cast replays to what kubectl printed, with the resize and the exit marker', async (t) => {
+  const before = stack.sessionEnds().length;
+  const { terminal, screen: printed, waitFor, exited } = startPtyTerminal(kubectlPath(33), ['--kubeconfig', stack.kubeconfig, 'exec', '-it', 'demo', '--', 'sh']);
+  const killer = setTimeout(() => terminal.kill('SIGKILL'), 60_000);
+
+  // The shell's prompt: kubectl has put its terminal in raw mode, so nothing typed is echoed locally.
+  await waitFor(/# $/);
+  terminal.write('echo "first-$((40+2))"\r');
+  await waitFor(/first-42/);
+  terminal.write('echo "second-$((1+1)):$(stty size)"\r');
+  await waitFor(/second-2:24 80/);
+  terminal.resize(100, 30);
+  let reported = '';
+  for (let marker = 100; reported !== '30 100' && marker < 150; marker++) {
+    terminal.write(`echo "size-$((${marker - 1}+1)):$(stty size)"\r`);
+    const pattern = new RegExp(`size-${marker}:(\\d+ \\d+)`);
+    await waitFor(pattern);
+    reported = pattern.exec(printed())![1]!;
+  }
+  t.equal(reported, '30 100', 'the resize reached the pod');
+  terminal.write('exit 3\r');
+  t.equal(await exited, 3, 'kubectl exits with the shell exit code');
+  clearTimeout(killer);
+
+  const { end, path, file } = await recordedSession(t, before, (bytes) => bytes.toString().includes('"m", "exit'));
+  t.equal(end.exitCode, 3);
+  t.match(path, /\.cast$/);
+  t.equal(end.recording, `${end.auditID as string}.cast`, 'named by the audit ID');
+  await until(() => auditEvents.some((event) => event.auditID === end.auditID && event.stage === 'ResponseComplete'), 'the session\'s last audit event');
+  const complete = auditEvents.find((event) => event.auditID === end.auditID && event.stage === 'ResponseComplete')!;
+  t.equal(complete.annotations?.['kube-stream-gateway/recording'], end.recording, 'the audit event names the recording');
+  const lines = file.toString().trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
+  t.match(lines[0], { version: 2, width: 80, height: 24, ksg: { kind: 'exec', pod: 'demo', namespace: 'default', command: ['sh'], tty: true, userAgent: /kubectl/ } }, 'header: the first size, who, where, what');
+  const events = lines.slice(1) as [number, string, string][];
+  t.ok(events.some(([, code, data]) => code === 'r' && data === '100x30'), 'the resize is an "r" event');
+  t.same(events.at(-1)!.slice(1), ['m', 'exit 3'], 'the exit status is the last event, a marker');
+  t.notOk(events.some(([, code]) => code === 'i'), 'no input without recording.captureInput');
+  for (let i = 1; i < events.length; i++) t.ok(events[i]![0] >= events[i - 1]![0], `event ${i} in time order`);
+
+  const replayed = await asciinemaCat(path);
+  // What kubectl printed is the session's output and, after it, kubectl's own line for a non-zero
+  // exit (stderr, not the session's): without that line the replay must be exactly what the user saw.
+  const kubectlOwn = /command terminated with exit code 3\r?\n$/;
+  const screen = printed();
+  t.match(screen, kubectlOwn);
+  t.equal(normalise(replayed), normalise(screen.replace(kubectlOwn, '')), 'asciinema cat prints what kubectl printed');
+  t.match(replayed, /first-42[\s\S]*size-\d+:30 100/);
+});
+
+t.test('kubectl cp of 50 MB out of the pod: the tar stream is recorded byte-exact', async (t) => {
+  // The disk may fall behind a loopback copy on a loaded machine: room for the whole file, so this
+  // test sees the recording's bytes, not the gap a full buffer would leave (tested in the unit tests).
+  settings = { ...settings, maxPendingBytes: 64 * 1024 * 1024 };
+  t.teardown(() => (settings = { ...settings, maxPendingBytes: undefined }));
+  const original = randomBytes(50 * 1024 * 1024);
+  const podDir = join(dir, 'pod-side');
+  await mkdir(podDir);
+  await writeFile(join(podDir, 'big.bin'), original);
+  const before = stack.sessionEnds().length;
+  const local = join(dir, 'download.bin');
+  const down = await runKubectl(33, ['cp', `demo:${podDir}/big.bin`, local], { kubeconfig: stack.kubeconfig, timeoutMs: 120_000 });
+  t.equal(down.code, 0, down.stderr);
+  t.equal(sha256(await readFile(local)), sha256(original), 'the copy itself is intact');
+  await until(() => stack.sessionEnds().slice(before).some((end) => (end.command as string[])[0] === 'tar'), 'the tar session');
+  const index = stack.sessionEnds().findIndex((end, i) => i >= before && (end.command as string[])[0] === 'tar');
+  const { end, file } = await recordedSession(t, index, (bytes) => bytes.includes('"end":true'));
+  const recording = readRawRecording(file);
+  t.match(recording.header, { format: 'ksg-raw', kind: 'exec', pod: 'demo', tty: false, command: ['tar', 'cf', '-', `${podDir}/big.bin`] });
+  const stdout = recording.streams.get('stdout')!;
+  const stderr = recording.streams.get('stderr') ?? Buffer.alloc(0);
+  t.equal(stdout.length + stderr.length, end.bytesToClient, `every byte the client got is in the recording (${stdout.length} + ${stderr.length}, ${String(end.bytesToClient)}; ${String(end.reason)})`);
+  t.notOk(recording.lines.some((line) => 'cut' in line || 'gap' in line), 'neither cut nor gap');
+  // The recorded stream is the tar archive: unpacked, it is the file.
+  const unpacked = join(dir, 'unpacked');
+  await mkdir(unpacked);
+  await writeFile(join(dir, 'recorded.tar'), stdout);
+  await new Promise<void>((resolve, reject) => execFile('tar', ['xf', join(dir, 'recorded.tar'), '-C', unpacked], (error) => (error ? reject(error) : resolve())));
+  t.equal(sha256(await readFile(join(unpacked, podDir, 'big.bin'))), sha256(original), 'the recorded tar holds the file byte-exact');
+});
+
+t.test('a small maxBytesPerSession: the session goes on, the recording keeps the first bytes exactly and says where it was cut', async (t) => {
+  settings = { ...settings, maxBytesPerSession: 4096 };
+  t.teardown(() => (settings = { ...settings, maxBytesPerSession: 64 * 1024 * 1024 }));
+  const content = randomBytes(100_000).toString('hex');
+  const before = stack.sessionEnds().length;
+  const cat = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: content });
+  t.equal(cat.code, 0, cat.stderr);
+  t.equal(cat.stdout.toString(), content, 'the whole output reached kubectl');
+  const { file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  const recording = readRawRecording(file);
+  t.equal(recording.streams.get('stdout')!.toString(), content.slice(0, 4096), 'the first 4096 bytes, exactly');
+  t.match(recording.lines.find((line) => 'cut' in line), { cut: 'stdout', o: 4096 }, 'the cut line says where');
+  t.match(recording.lines.at(-1), { end: true, exitCode: 0 });
+  t.notOk(recording.streams.has('stdin'), 'stdin is not recorded without captureInput');
+});
+
+t.test('recording.required with a directory that cannot be written: kubectl is refused with a Status, nothing reaches the cluster', async (t) => {
+  const notADirectory = join(dir, 'a-file');
+  await writeFile(notADirectory, '');
+  settings = { ...settings, directory: join(notADirectory, 'recordings'), required: true };
+  t.teardown(() => (settings = { ...settings, directory: join(dir, 'recordings'), required: false }));
+  const refusedBefore = stack.gatewayLogs.find((record) => record.event === 'session-refused').length;
+  const execsBefore = stack.clusterLogs.find((record) => record.event === 'session-identity').length;
+  const result = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig });
+  t.not(result.code, 0, 'kubectl fails');
+  t.match(result.stderr, RECORDING_UNAVAILABLE, 'kubectl prints the Status message');
+  t.notMatch(result.stderr, notADirectory, 'the path stays in the log');
+  t.equal(result.stdout.toString(), '', 'the command never ran');
+  const refused = stack.gatewayLogs.find((record) => record.event === 'session-refused').slice(refusedBefore);
+  t.equal(refused.length, 1, 'one refusal, over the WebSocket (no SPDY retry)');
+  t.equal(refused[0]!.reason, RECORDING_UNAVAILABLE);
+  t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, execsBefore, 'the upstream was never dialled');
+});
+
+t.test('recording.required and a write failure mid-session (EIO): the session is ended with a Status kubectl prints', async (t) => {
+  settings = { ...settings, required: true };
+  // The file opens; its first write fails as a failing disk does.
+  openSink = async (path) => {
+    const file = await openRecordingFile(path);
+    return { write: async () => Promise.reject(new Error('EIO: i/o error, write')), close: () => file.close() };
+  };
+  t.teardown(() => {
+    settings = { ...settings, required: false };
+    openSink = undefined;
+  });
+  const before = stack.sessionEnds().length;
+  // Enough output to start a write at once (the writer writes at 256 KiB without waiting for its timer).
+  const result = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: randomBytes(2 * 1024 * 1024) });
+  t.not(result.code, 0, 'kubectl fails');
+  t.match(result.stderr, RECORDING_FAILED, 'kubectl prints why');
+  t.notMatch(result.stderr, /EIO/, 'the errno stays in the log');
+  await until(() => stack.sessionEnds().length > before, 'the session-end line');
+  t.equal(stack.sessionEnds()[before]!.outcome, 'recording-failed');
+  t.ok(stack.gatewayLogs.find((record) => record.event === 'recording-failed' && /EIO/.test(String(record.err))).length > 0, 'the log has the error');
+});
+
+t.test('recording.required: kubectl speaking SPDY (relayed unread) is refused with a Status instead of running unrecorded', async (t) => {
+  // kubectl 1.33 with its WebSocket client turned off speaks SPDY, as kubectl ≤ 1.29 does.
+  const spdy = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+  const before = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'relayed'], { kubeconfig: stack.kubeconfig, env: spdy });
+  t.equal(before.code, 0, `without required it is relayed: ${before.stderr}`);
+  t.ok(stack.gatewayLogs.find((record) => record.event === 'session-end' && record.mode === 'relay').length > 0, 'relayed as SPDY, not translated');
+  settings = { ...settings, required: true };
+  t.teardown(() => (settings = { ...settings, required: false }));
+  const identities = stack.clusterLogs.find((record) => record.event === 'session-identity').length;
+  const result = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig, env: spdy });
+  t.not(result.code, 0);
+  t.match(result.stderr, /session recording is required \(recording\.required\) and SPDY sessions are not recorded/);
+  t.equal(result.stdout.toString(), '');
+  t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, identities, 'nothing reached the cluster');
+});
+
+t.test('kubectl port-forward: metadata only — who, where, bytes each way and duration, no content', async (t) => {
+  const before = stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward').length;
+  const forward = await startPortForward(33, stack.kubeconfig, 'demo', 80, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' });
+  const response = await fetch(`http://127.0.0.1:${forward.localPort}/`);
+  t.equal(await response.text(), 'Hello from pod default/demo\n');
+  await forward.stop();
+  await until(() => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward').length > before, 'the port-forward session-end line');
+  const end = stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward')[before]!;
+  t.equal(end.recording, `${end.auditID as string}.jsonl`);
+  const path = join(settings.directory, end.recording as string);
+  let text = '';
+  await until(() => (text = readFileOrEmpty(path).toString()).includes('"end":true'), 'the complete port-forward recording');
+  const [header, last] = text.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(header, { format: 'ksg-portforward', kind: 'portforward', pod: 'demo', namespace: 'default', userAgent: /kubectl/ });
+  t.match(last, { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+  t.type(last!.durationMs, 'number');
+  t.notMatch(text, /Hello from pod/, 'no content');
+});
