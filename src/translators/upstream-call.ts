@@ -66,7 +66,7 @@ export function gatewayIdentityRefusal(call: UpstreamCall, statusCode: number, b
 export type UpgradedUpstream = Extract<SpdyUpgradeOutcome, { kind: 'upgraded' }>;
 
 /**
- * Dials the call's upstream for a SPDY session on behalf of a client's upgrade `req`, reporting the
+ * Dials the call's upstream for a SPDY (or, with `dial`, WebSocket) session on behalf of a client's upgrade `req`, reporting the
  * time it took to `onDial`. A refusal (401, 403, 404, 400…) is replayed to the client as it came:
  * it is what a real API server would have said before upgrading, and kubectl prints it. An
  * unreachable upstream is logged with its detail and `unreachable` is told only the message a
@@ -80,11 +80,18 @@ export async function dialForClient(
   protocols: readonly string[],
   logger: Logger,
   unreachable: (message: string) => void,
+  how: {
+    /** How the upstream is asked: SPDY (the default), or WebSocket toward an upstream that speaks only that. */
+    dial?: typeof dialSpdyUpgrade;
+    /** Answers the client in place of replaying the upstream's refusal (a second attempt replays the first's). */
+    refused?: () => void;
+  } = {},
 ): Promise<UpgradedUpstream | undefined> {
+  const dial = how.dial ?? dialSpdyUpgrade;
   const started = performance.now();
   let outcome: SpdyUpgradeOutcome;
   try {
-    outcome = await dialSpdyUpgrade(call.target, { path: call.path, headers: call.rewriteHeaders(forwardedHeaders(req)), protocols, timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS });
+    outcome = await dial(call.target, { path: call.path, headers: call.rewriteHeaders(forwardedHeaders(req)), protocols, timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS });
     call.onDial?.((performance.now() - started) / 1000);
   } catch (error) {
     call.onDial?.((performance.now() - started) / 1000, error as Error);
@@ -95,6 +102,7 @@ export async function dialForClient(
   }
   if (outcome.kind === 'refused') {
     logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
+    if (how.refused) return void how.refused();
     const masked = gatewayIdentityRefusal(call, outcome.statusCode, outcome.body, logger);
     if (masked) sendStatusOnSocket(client, new HttpStatusError(403, 'Forbidden', masked));
     else replayResponse(client, outcome.statusCode, outcome.rawHeaders, outcome.body);

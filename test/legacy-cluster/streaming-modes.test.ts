@@ -3,11 +3,11 @@
 // SPDY/3.1+portforward.k8s.io tunnel, and refuses SPDY with a 400 Status naming WebSocket; `both`
 // serves each client in its own protocol, as a 1.31 API server.
 import t from 'tap';
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startHarness, type Harness } from './harness.js';
 import { runKubectl, type KubectlRun } from '../helpers/run-kubectl.js';
 import { startPortForward } from '../helpers/port-forward.js';
+import { echoThrough } from '../helpers/echo.js';
 
 let websocketOnly: Harness;
 let both: Harness;
@@ -22,25 +22,6 @@ t.teardown(async () => {
 
 const run = (h: Harness, minor: number, args: string[], extra: Partial<KubectlRun> = {}): ReturnType<typeof runKubectl> =>
   runKubectl(minor, args, { kubeconfig: h.kubeconfig!, timeoutMs: 60_000, ...extra });
-
-/** Sends `payload` through a forwarded port of the echo service and resolves with what came back. */
-function echoThrough(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const received: Buffer[] = [];
-    let length = 0;
-    socket.on('data', (chunk: Buffer) => {
-      received.push(chunk);
-      length += chunk.length;
-      if (length >= payload.length) {
-        socket.end();
-        resolve(Buffer.concat(received));
-      }
-    });
-    socket.on('error', reject);
-    socket.write(payload);
-  });
-}
 
 t.test('websocket: kubectl 1.33 exec over v5 — stdin EOF, stdout, stderr and exit 3', async (t) => {
   const result = await run(websocketOnly, 33, ['exec', '-i', 'demo', '--', 'sh', '-c', 'cat; echo err >&2; exit 3'], { stdin: 'over v5\n' });
