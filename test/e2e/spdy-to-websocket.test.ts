@@ -10,6 +10,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { startPortForward } from '../helpers/port-forward.js';
 import { echoThrough } from '../helpers/echo.js';
+import { checkTerminalFollowsResize } from '../helpers/terminal-resize.js';
 import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
 import type { LogRecord } from '../helpers/log-recorder.js';
 
@@ -54,6 +55,14 @@ t.test('kubectl 1.27 exec: SIGKILL is exit 137', async (t) => {
   t.equal(result.code, 137);
   await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && r.exitCode === 137);
   assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v5.channel.k8s.io', exitCode: 137 });
+});
+
+t.test('kubectl 1.27 exec -it under a real pty: resize reaches the pod over channel 4, exit code', async (t) => {
+  const before = towardWebSocket(stack).length;
+  await checkTerminalFollowsResize(t, 27, stack.kubeconfig);
+  await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && r.exitCode === 7);
+  const end = assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v5.channel.k8s.io', exitCode: 7 });
+  t.equal(end.tty, true);
 });
 
 t.test('kubectl 1.27 port-forward: echo through the tunnel, bytes checked', async (t) => {

@@ -36,6 +36,7 @@ t.test('websocket: kubectl 1.33 exec over v5 — stdin EOF, stdout, stderr and e
 t.test('websocket: a process killed by SIGKILL reports 137', async (t) => {
   const result = await run(websocketOnly, 33, ['exec', 'demo', '--', 'sh', '-c', 'kill -9 $$']);
   t.equal(result.code, 137);
+  t.equal((await websocketOnly.logs.waitFor((r) => r.event === 'session-end' && r.exitCode === 137)).protocol, 'v5.channel.k8s.io');
 });
 
 t.test('websocket: kubectl 1.33 attach over v5', async (t) => {
