@@ -12,6 +12,8 @@ import { startPortForward } from '../helpers/port-forward.js';
 import { echoThrough } from '../helpers/echo.js';
 import { checkTerminalFollowsResize } from '../helpers/terminal-resize.js';
 import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
+import { encodeCloseFrame } from '../../src/codecs/websocket/frames.js';
+import type { Duplex } from 'node:stream';
 import type { LogRecord } from '../helpers/log-recorder.js';
 
 let stack: Stack;
@@ -88,9 +90,9 @@ t.test('kubectl 1.33 through the same gateway: WebSocket relayed as it is', asyn
   t.equal(refusedByCluster(stack), 0);
 });
 
-t.test('an upstream that accepts the WebSocket then closes with no Status: the SPDY client gets an error Status', async (t) => {
-  // Enough of an API server for kubectl to reach the exec (discovery, the pod), then the rude upgrade.
-  const rude = http.createServer((req, res) => {
+/** Enough of an API server for kubectl to reach the exec (discovery, the pod); `upgrade` answers the exec itself. */
+async function fakeUpstream(t: Test, upgrade: (req: http.IncomingMessage, socket: Duplex) => void): Promise<Stack> {
+  const server = http.createServer((req, res) => {
     const bodies: Record<string, object> = {
       '/api': { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] },
       '/apis': { kind: 'APIGroupList', apiVersion: 'v1', groups: [] },
@@ -101,20 +103,54 @@ t.test('an upstream that accepts the WebSocket then closes with no Status: the S
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body ?? { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404 }));
   });
-  rude.on('upgrade', (req, socket) => {
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${webSocketAccept(String(req.headers['sec-websocket-key']))}\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n`);
-    socket.end();
-  });
-  await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => rude.close());
-  const port = (rude.address() as net.AddressInfo).port;
+  server.on('upgrade', upgrade);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
   const s = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${port}`), insecureSkipTlsVerify: false, streaming: 'websocket' }) });
   t.teardown(() => s.close());
+  return s;
+}
+
+/** The 101 a v5 upstream answers with. */
+const accepted = (req: http.IncomingMessage): string =>
+  `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${webSocketAccept(String(req.headers['sec-websocket-key']))}\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n`;
+
+t.test('an upstream that accepts the WebSocket then closes with no Status: the SPDY client gets an error Status', async (t) => {
+  const s = await fakeUpstream(t, (req, socket) => {
+    socket.write(accepted(req));
+    socket.end();
+  });
   const result = await runKubectl(27, ['exec', 'demo', '--', 'true'], { kubeconfig: s.kubeconfig, timeoutMs: 60_000 });
   t.equal(result.code, 1);
   t.match(result.stderr, /the upstream closed the stream without a status/);
   const end = await s.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket');
   t.equal(end.outcome, 'upstream-error');
+});
+
+t.test('an upstream that closes with 1009 and no Status: the client is told, with the code', async (t) => {
+  const s = await fakeUpstream(t, (req, socket) => {
+    socket.write(accepted(req));
+    socket.end(encodeCloseFrame(1009, 'message too big'));
+  });
+  const result = await runKubectl(27, ['exec', 'demo', '--', 'true'], { kubeconfig: s.kubeconfig, timeoutMs: 60_000 });
+  t.equal(result.code, 1);
+  t.match(result.stderr, /without a status \(close code 1009\)/);
+  const end = await s.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket');
+  t.match(end, { outcome: 'upstream-error', upstreamCloseCode: 1009 });
+});
+
+t.test('an upstream refusal before the upgrade reaches the SPDY client as the same status and Status body', async (t) => {
+  const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "demo" is forbidden: nope', reason: 'Forbidden', code: 403 };
+  const s = await fakeUpstream(t, (_req, socket) => {
+    const body = JSON.stringify(status);
+    socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+  const result = await runKubectl(27, ['exec', 'demo', '--', 'true'], { kubeconfig: s.kubeconfig, timeoutMs: 60_000 });
+  t.equal(result.code, 1);
+  t.match(result.stderr, /pods "demo" is forbidden: nope/);
+  const refused = await s.gatewayLogs.waitFor((r) => r.event === 'session-refused' && r.mode === 'to-websocket');
+  t.equal(refused.status, 403);
 });
 
 t.test('auto against each --streaming mode', async (t) => {
