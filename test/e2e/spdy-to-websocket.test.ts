@@ -15,6 +15,8 @@ import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
 import { encodeCloseFrame } from '../../src/codecs/websocket/frames.js';
 import type { Duplex } from 'node:stream';
 import type { LogRecord } from '../helpers/log-recorder.js';
+import type { LegacyCluster } from '../../src/legacy-cluster/cluster.js';
+import { collect, dialSpdy, execPath, openStreams } from '../legacy-cluster/harness.js';
 
 let stack: Stack;
 t.before(async () => {
@@ -172,4 +174,21 @@ t.test('auto against each --streaming mode', async (t) => {
       t.equal(refusedByCluster(s), 0);
     }
   }
+});
+
+t.test('a raw SPDY client: streams in an unusual order and a second stdin, toward the WebSocket upstream', async (t) => {
+  // The gateway as the harness's "cluster": the same raw SPDY client the stand-in's own tests use.
+  const asCluster = { cluster: stack.gateway as unknown as LegacyCluster, token: stack.token, caPem: stack.caPem, logs: stack.gatewayLogs, close: async () => undefined };
+  const before = towardWebSocket(stack).length;
+  const session = await dialSpdy(asCluster, execPath(['cat'], { container: 'shell', stdin: 'true', stdout: 'true' }));
+  const first = openStreams(session.connection, ['stdout', 'stdin']);
+  const second = openStreams(session.connection, ['stdin', 'error']);
+  const [stdout, error] = [collect(first.stdout!), collect(second.error!)];
+  first.stdin!.write('dropped\n');
+  second.stdin!.end('kept\n');
+  t.equal((await stdout).toString(), 'kept\n', 'the later stdin replaced the earlier one');
+  t.equal((await error).toString(), '{"metadata":{},"status":"Success"}');
+  await session.closed;
+  await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && Array.isArray(r.command) && r.command[0] === 'cat');
+  assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v5.channel.k8s.io', exitCode: 0 });
 });

@@ -86,6 +86,8 @@ export async function serveSpdyClientTowardWebSocket(
     const type = stream.headers.streamtype as StreamType | undefined;
     // A stream of an unknown type, or past the start, is read and dropped (the kubelet ignores it).
     if (!type || !known.has(type) || ended || streams.size === expected.size) return void stream.resume();
+    // A later stream of the same type replaces the earlier one, as in the kubelet; the earlier is read and dropped.
+    streams.get(type)?.resume();
     streams.set(type, stream);
     if ([...expected].every((wanted) => streams.has(wanted))) start();
   });
