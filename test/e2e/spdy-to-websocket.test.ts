@@ -10,6 +10,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { startPortForward } from '../helpers/port-forward.js';
 import { echoThrough } from '../helpers/echo.js';
+import { until } from '../helpers/wait.js';
 import { checkTerminalFollowsResize } from '../helpers/terminal-resize.js';
 import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
 import { encodeCloseFrame } from '../../src/codecs/websocket/frames.js';
@@ -67,6 +68,27 @@ t.test('kubectl 1.27 exec -it under a real pty: resize reaches the pod over chan
   await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && r.exitCode === 7);
   const end = assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v5.channel.k8s.io', exitCode: 7 });
   t.equal(end.tty, true);
+});
+
+t.test('kubectl 1.28 attach -i: the main process echoes the input, over v5 upstream', async (t) => {
+  const before = towardWebSocket(stack).length;
+  const result = await runKubectl(28, ['attach', '-i', 'demo', '-c', 'echo'], { kubeconfig: stack.kubeconfig, stdin: 'attached via 1.28\n', timeoutMs: 60_000 });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.toString(), 'attached via 1.28\n');
+  await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && r.kind === 'attach');
+  assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v5.channel.k8s.io', exitCode: 0 });
+});
+
+t.test('kubectl 1.27 port-forward: 8 parallel connections, 2 MB each way each, bytes checked', async (t) => {
+  const before = towardWebSocket(stack).length;
+  const forward = await startPortForward(27, stack.kubeconfig, 'demo', 7);
+  const payloads = Array.from({ length: 8 }, () => randomBytes(2 * 1024 * 1024));
+  const echoes = await Promise.all(payloads.map((payload) => echoThrough(forward.localPort, payload)));
+  echoes.forEach((echo, i) => t.ok(echo.equals(payloads[i]!), `connection ${i} byte for byte`));
+  await forward.stop();
+  // Its session has ended before the next test counts sessions.
+  await until(() => towardWebSocket(stack).length > before, 'the port-forward session-end line');
+  assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 portforward.k8s.io', upstreamProtocol: 'SPDY/3.1+portforward.k8s.io' });
 });
 
 t.test('kubectl 1.27 port-forward: echo through the tunnel, bytes checked', async (t) => {
