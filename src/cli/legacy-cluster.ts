@@ -6,6 +6,7 @@ import { isLoopback, parseListenAddress } from '../config/listen-address.js';
 import { SESSIONS_PATH, startLegacyCluster } from '../legacy-cluster/cluster.js';
 import { parseRules, RulesError, type AccessRule } from '../legacy-cluster/authorizer.js';
 import type { LegacyUser } from '../legacy-cluster/identity.js';
+import { STREAMING_MODES, type StreamingMode } from '../legacy-cluster/websocket-upgrade.js';
 import { parseTokenAuthFile, TokenFileError } from '../legacy-cluster/token-auth-file.js';
 import { createLogger } from '../observability/logger.js';
 import { Lifecycle, listening } from './lifecycle.js';
@@ -17,7 +18,8 @@ const HELP = `Usage: kube-stream-gateway legacy-cluster (--token TOKEN | --token
 
 A stand-in for a Kubernetes 1.28 API server with its kubelet, for demos and tests: version and
 discovery, a few pods (demo, …), and exec, attach and port-forward over SPDY/3.1 only (WebSocket
-upgrades are refused, as a 1.28 cluster refuses them, so kubectl falls back to SPDY).
+upgrades are refused, as a 1.28 cluster refuses them, so kubectl falls back to SPDY); with
+--streaming websocket over WebSocket only, with --streaming both over either.
 
 WARNING: its pods are THIS HOST. exec and attach run real commands ON THIS HOST, as the user running
 this process, in a scratch directory per pod. It binds loopback (${DEFAULT_LEGACY_LISTEN}) by default
@@ -51,6 +53,9 @@ Options:
                                    kubectl sends a bearer token only over HTTPS
   --allow-remote                   allow a non-loopback --listen address: anyone who reaches it with
                                    the token runs commands on this host
+  --streaming MODE                 how exec, attach and port-forward are served: spdy (default, a 1.28
+                                   cluster), websocket (v5.channel.k8s.io and SPDY/3.1+portforward.k8s.io
+                                   tunneling only; SPDY upgrades get 400), or both (a 1.31 API server)
   --log-level LEVEL                fatal, error, warn, info (default), debug, trace or silent
   -h, --help                       this text
 
@@ -67,6 +72,7 @@ const OPTIONS = {
   'tls-key': { type: 'string' },
   'allow-remote': { type: 'boolean' },
   'log-level': { type: 'string' },
+  streaming: { type: 'string' },
 } as const;
 
 export async function runLegacyCluster(args: string[]): Promise<void> {
@@ -88,8 +94,10 @@ export async function runLegacyCluster(args: string[]): Promise<void> {
     const tls = certFile && keyFile ? await loadServerTls(certFile, keyFile) : undefined;
     const logLevel = (flags['log-level'] as string | undefined) ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`--log-level: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+    const streaming = (flags.streaming as string | undefined) ?? 'spdy';
+    if (!(STREAMING_MODES as readonly string[]).includes(streaming)) throw new ConfigError(`--streaming: must be one of ${STREAMING_MODES.join(', ')}, got ${JSON.stringify(streaming)}`);
     const logger = createLogger({ level: logLevel });
-    const cluster = await listening('--listen', startLegacyCluster({ listen, token, users, rules, tls, logger }));
+    const cluster = await listening('--listen', startLegacyCluster({ listen, token, users, rules, tls, logger, streaming: streaming as StreamingMode }));
     life.closeOnStop(() => cluster.close());
   } catch (error) {
     await life.abort();

@@ -257,6 +257,7 @@ async function resolveUpstream(entry: UpstreamEntry, at: FieldPath, edge: boolea
     url,
     insecureSkipTlsVerify: entry.insecureSkipTLSVerify || (fromKubeconfig?.insecureSkipTlsVerify ?? false),
     files,
+    streaming: entry.streaming,
   };
   const serverName = entry.tlsServerName ?? fromKubeconfig?.serverName;
   if (serverName !== undefined) target.serverName = serverName;

@@ -110,6 +110,13 @@ const upstreamSchema = z
     insecureSkipTLSVerify: z.boolean().default(false).meta({ description: "Do not verify the upstream's certificate. Testing only: it allows a man in the middle. Cannot be combined with `ca`.", flag: '--upstream-insecure-skip-tls-verify' }),
     tlsServerName: z.string().regex(HOST, 'must be a host name').optional().meta({ description: "Name to verify the upstream's certificate against, when it differs from the server's host.", defaultText: "the kubeconfig's tls-server-name, else the server's host" }),
     credential: credentialSchema.optional(),
+    streaming: z
+      .enum(['spdy', 'websocket', 'auto'])
+      .default('auto')
+      .meta({
+        description:
+          'What the upstream speaks for exec, attach and port-forward. `spdy`: SPDY/3.1 only (a cluster before 1.31 or behind a proxy that drops WebSocket); WebSocket clients are translated to SPDY. `websocket`: WebSocket only (`v5.channel.k8s.io`, port-forward tunneling; a cluster or hop that refuses SPDY); SPDY clients (kubectl ≤ 1.29) are translated to it, WebSocket clients relayed as they are. `auto`: SPDY first, as before; when the upstream refuses a SPDY upgrade with 400 and takes the WebSocket one, WebSocket is used for it for 10 minutes from the last success (a refusal, or the time running out, makes the next session try SPDY first again).',
+      }),
   })
   .superRefine(
     (upstream, ctx) => {

@@ -33,7 +33,7 @@ import {
 } from './api-objects.js';
 import { containerProcessSpec, createPodDirectories, demoPods } from './pods.js';
 import { negotiateSpdyUpgrade, switchingProtocolsHead } from './spdy-handshake.js';
-import { serveRemoteCommand } from './remote-command.js';
+import { serveRemoteCommand, type Execution, type SessionStreams } from './remote-command.js';
 import { decideRemoteCommand, type RemoteCommandTarget } from './remote-command-endpoint.js';
 import { execInContainer } from './exec.js';
 import { attachToContainer } from './attach.js';
@@ -43,6 +43,11 @@ import { ProcessRegistry, type ProcessRegistryOptions } from './processes.js';
 import { namespaceTable, podTable, tableRequested, type ApiObject } from './tables.js';
 import { sendApiError, sendJson, sendRaw, writeApiErrorOnSocket, writeRaw } from './http-replies.js';
 import { servePortForward } from './port-forward.js';
+import { ChannelConnection } from '../connections/websocket/channel-connection.js';
+import { MessageByteStream } from '../connections/websocket/message-byte-stream.js';
+import { parseSubprotocolHeader, tunneledSpdyProtocols, SPDY_TUNNELING_PREFIX } from '../codecs/channels/protocols.js';
+import { serveRemoteCommandOverWebSocket } from './websocket-remote-command.js';
+import { acceptWebSocket, isWebSocketUpgrade, SPDY_REFUSED, webSocketHandshakeProblem, type StreamingMode } from './websocket-upgrade.js';
 import { PodServices } from './pod-services.js';
 import { parsePortForwardRequest, PortForwardRequestError } from '../codecs/k8s/port-forward-request.js';
 import { decodeSegment } from './path-segments.js';
@@ -86,6 +91,8 @@ export interface LegacyClusterOptions {
   workRoot?: string;
   /** How long the kubelet side waits for a client's exec/attach streams; 30 s, as the kubelet. */
   streamCreationTimeoutMs?: number;
+  /** Which upgrades exec, attach and port-forward accept (websocket-upgrade.ts); `spdy`, a 1.28 cluster, by default. */
+  streaming?: StreamingMode;
   /** Loads node-pty for tty sessions (optional dependency); the dynamic import by default. */
   loadPty?: ProcessRegistryOptions['loadPty'];
 }
@@ -173,6 +180,8 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
     pods.find((pod) => pod.namespace === namespace && pod.name === name);
   const sessions = new Set<Promise<void>>();
   const connections = new Set<SpdyConnection>();
+  const webSockets = new Set<ReturnType<typeof acceptWebSocket>>();
+  const streaming = options.streaming ?? 'spdy';
 
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }) : http.createServer();
   const sockets = new Set<Socket>();
@@ -260,7 +269,8 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
         handlePortForwardUpgrade(req, socket, head, portForward.namespace, portForward.pod, portForward.ports.length, admitted.identity);
         return;
       }
-      const decision = decideRemoteCommand(req, findPod);
+      const decision = decideRemoteCommand(req, findPod, streaming);
+      if (decision.kind === 'error' && decision.error === SPDY_REFUSED) noteSpdyRefused(req);
       switch (decision.kind) {
         case 'not-mine':
           throw pathNotFound();
@@ -268,38 +278,72 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
           throw decision.error;
         case 'raw':
           return writeRaw(socket, decision.answer);
-        case 'upgrade':
-          return startRemoteCommand(acceptSpdy(socket, head, decision.protocol), decision.protocol, decision.target, admitted.identity);
+        case 'upgrade': {
+          const { protocol, target } = decision;
+          const connection = acceptSpdy(socket, head, protocol);
+          const streamCreationTimeoutMs = options.streamCreationTimeoutMs;
+          return startRemoteCommand(protocol, target, admitted.identity, (run) => serveRemoteCommand({ connection, protocol, streams: target.streams, streamCreationTimeoutMs, ...run }));
+        }
+        case 'websocket': {
+          const { protocol, target } = decision;
+          const channels = new ChannelConnection(trackWebSocket(acceptWebSocket(req, socket, head, protocol.name)), protocol);
+          return startRemoteCommand(protocol.name, target, admitted.identity, (run) => serveRemoteCommandOverWebSocket({ channels, streams: target.streams, ...run }));
+        }
       }
     } catch (error) {
       writeApiErrorOnSocket(socket, asApiError(error));
     }
   });
 
-  function startRemoteCommand(connection: SpdyConnection, protocol: string, target: RemoteCommandTarget, identity: SessionIdentity): void {
+  /** What both transports share: the session record, the process to start, the log fields. */
+  interface RemoteCommandRun {
+    start(streams: SessionStreams): Execution;
+    logger: Logger;
+    logFields: Record<string, unknown>;
+  }
+
+  /** Records an exec/attach and runs it with `serve` (SPDY: serveRemoteCommand; WebSocket: serveRemoteCommandOverWebSocket). */
+  function startRemoteCommand(protocol: string, target: RemoteCommandTarget, identity: SessionIdentity, serve: (run: RemoteCommandRun) => Promise<void>): void {
     const { pod, container, kind } = target;
     const dir = podDirs.get(pod)!;
     const record = recordSession(sessionRecord({ kind, namespace: pod.namespace, pod: pod.name, container: container.name, protocol }, identity));
     const main = mainProcesses.get(`${pod.namespace}/${pod.name}/${container.name}`)!;
-    const session = serveRemoteCommand({
-      connection,
-      protocol,
-      streams: target.streams,
+    const session = serve({
       start: (streams) =>
         kind === 'exec'
           ? execInContainer(containerProcessSpec(pod, dir, target.command), target.streams.tty, streams, registry, logger)
           : attachToContainer(main, target.streams.tty, streams),
       logger,
       logFields: { ...identityLogFields(record), container: container.name, command: kind === 'exec' ? target.command : container.command },
-      streamCreationTimeoutMs: options.streamCreationTimeoutMs,
     });
     sessions.add(session);
     void session.then(() => sessions.delete(session));
   }
 
+  /** One line per refused SPDY upgrade (`--streaming websocket`): tests count them. */
+  function noteSpdyRefused(req: IncomingMessage): void {
+    logger.info({ event: 'upgrade-refused', upgrade: String(req.headers.upgrade ?? ''), path: splitRequestTarget(req.url ?? '/').pathname }, 'SPDY upgrade refused');
+  }
+
+  /** A WebSocket of ours, tracked so that close() can end it. */
+  function trackWebSocket(webSocket: ReturnType<typeof acceptWebSocket>): ReturnType<typeof acceptWebSocket> {
+    webSockets.add(webSocket);
+    webSocket.once('close', () => webSockets.delete(webSocket));
+    return webSocket;
+  }
+
   function handlePortForwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, namespace: string, name: string, queryPorts: number, identity: SessionIdentity): void {
     const pod = findPod(namespace, name);
     if (!pod) throw podNotFound(name);
+    const tunneled = tunneledSpdyProtocols(parseSubprotocolHeader(req.headers['sec-websocket-protocol']));
+    if (streaming !== 'spdy' && isWebSocketUpgrade(req) && tunneled.some((p) => PORT_FORWARD_PROTOCOLS.includes(p))) {
+      // The 1.31 API server's tunneling (streamtunnel.go): SPDY inside the WebSocket's binary messages.
+      const problem = webSocketHandshakeProblem(req);
+      if (problem) throw badRequest(problem);
+      const protocol = SPDY_TUNNELING_PREFIX + PORT_FORWARD_PROTOCOLS[0]!;
+      const tunnel = new MessageByteStream(trackWebSocket(acceptWebSocket(req, socket, head, protocol)));
+      return servePodPortForward(pod, trackSpdy(new SpdyConnection(tunnel, { role: 'server' })), protocol, identity);
+    }
     if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
       // The 1.28 kubelet reads WebSocket port-forwards from ?ports=; kubectl's tunneling request has
       // none, so it is refused with this 400 (spec §8). Channel-protocol clients are refused too:
@@ -308,14 +352,21 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       else writeRaw(socket, { code: 403, headers: [], body: Buffer.alloc(0) });
       return;
     }
+    if (streaming === 'websocket') {
+      noteSpdyRefused(req);
+      throw SPDY_REFUSED;
+    }
     const handshake = negotiateSpdyUpgrade(req, PORT_FORWARD_PROTOCOLS);
     if (!handshake.ok) {
       const contentType = handshake.body ? ['Content-Type: text/plain; charset=utf-8'] : [];
       writeRaw(socket, { code: handshake.status, headers: [...contentType, ...handshake.headers], body: Buffer.from(handshake.body) });
       return;
     }
-    const connection = acceptSpdy(socket, head, handshake.protocol);
-    recordSession(sessionRecord({ kind: 'portforward', namespace: pod.namespace, pod: pod.name, protocol: handshake.protocol }, identity));
+    servePodPortForward(pod, acceptSpdy(socket, head, handshake.protocol), handshake.protocol, identity);
+  }
+
+  function servePodPortForward(pod: DemoPod, connection: SpdyConnection, protocol: string, identity: SessionIdentity): void {
+    recordSession(sessionRecord({ kind: 'portforward', namespace: pod.namespace, pod: pod.name, protocol }, identity));
     const services = podServices.get(pod)!;
     servePortForward({
       connection,
@@ -337,7 +388,10 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
   function acceptSpdy(socket: Duplex, head: Buffer, protocol: string): SpdyConnection {
     socket.write(switchingProtocolsHead(protocol));
     (socket as Socket).setNoDelay?.(true);
-    const connection = new SpdyConnection(socket, { role: 'server' }, head);
+    return trackSpdy(new SpdyConnection(socket, { role: 'server' }, head));
+  }
+
+  function trackSpdy(connection: SpdyConnection): SpdyConnection {
     connections.add(connection);
     connection.on('close', () => connections.delete(connection));
     return connection;
@@ -409,6 +463,7 @@ export async function startLegacyCluster(options: LegacyClusterOptions): Promise
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const connection of connections) connection.destroy();
+        for (const webSocket of webSockets) webSocket.terminate();
         for (const socket of sockets) socket.destroy();
         await Promise.all(sessions);
         await registry.killAll();

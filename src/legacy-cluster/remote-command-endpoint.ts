@@ -5,6 +5,8 @@ import type { RawAnswer } from './http-replies.js';
 import { headerValues, negotiateSpdyUpgrade, REMOTE_COMMAND_SPDY_PROTOCOLS } from './spdy-handshake.js';
 import type { StreamOptions } from './remote-command.js';
 import { decodeSegment } from './path-segments.js';
+import { negotiateSubprotocol, parseSubprotocolHeader, REMOTE_COMMAND_PROTOCOLS, type ChannelProtocol } from '../codecs/channels/protocols.js';
+import { isWebSocketUpgrade, SPDY_REFUSED, webSocketHandshakeProblem, type StreamingMode } from './websocket-upgrade.js';
 
 const PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach)\/?$/;
 
@@ -23,7 +25,9 @@ export type RemoteCommandDecision =
   | { kind: 'error'; error: ApiError }
   /** A kubelet answer relayed by the API server's proxy, as the kubelet wrote it. */
   | { kind: 'raw'; answer: RawAnswer }
-  | { kind: 'upgrade'; protocol: string; target: RemoteCommandTarget };
+  | { kind: 'upgrade'; protocol: string; target: RemoteCommandTarget }
+  /** `--streaming websocket|both`: a WebSocket upgrade served over channels. */
+  | { kind: 'websocket'; protocol: ChannelProtocol; target: RemoteCommandTarget };
 
 /**
  * What a 1.28 API server + kubelet make of an exec/attach request, in their order:
@@ -41,10 +45,14 @@ export type RemoteCommandDecision =
  *    (a real kubelet would accept the v4/v1 channel protocols over WebSocket).
  * 5. SPDY handshake (spdy-handshake.ts).
  *
+ * With `--streaming websocket` or `both` (websocket-upgrade.ts), step 4 serves WebSocket instead
+ * (every channel protocol the API server and kubelet speak, the client's first supported one; none:
+ * 403 as wsstream), and `websocket` refuses SPDY in step 5 with SPDY_REFUSED's 400.
+ *
  * An empty command is not refused: like containerd, the request is upgraded and runc's
  * "args must not be empty" comes back on the error stream.
  */
-export function decideRemoteCommand(req: IncomingMessage, findPod: (namespace: string, name: string) => DemoPod | undefined): RemoteCommandDecision {
+export function decideRemoteCommand(req: IncomingMessage, findPod: (namespace: string, name: string) => DemoPod | undefined, streaming: StreamingMode = 'spdy'): RemoteCommandDecision {
   const url = splitRequestTarget(req.url ?? '/');
   const match = PATH.exec(url.pathname);
   if (!match) return { kind: 'not-mine' };
@@ -75,21 +83,28 @@ export function decideRemoteCommand(req: IncomingMessage, findPod: (namespace: s
     return { kind: 'raw', answer: { code: 400, headers: ['Content-Type: text/plain; charset=utf-8'], body: Buffer.from('you must specify at least 1 of stdin, stdout, stderr') } };
   }
 
-  if ((headerValues(req, 'upgrade')[0] ?? '').toLowerCase() === 'websocket') {
-    return { kind: 'raw', answer: { code: 403, headers: [], body: Buffer.alloc(0) } };
+  const kind = match[3] as 'exec' | 'attach';
+  const target: RemoteCommandTarget = { kind, pod, container, command: kind === 'exec' ? query.getAll('command') : [], streams };
+  if (isWebSocketUpgrade(req)) {
+    if (streaming === 'spdy') return { kind: 'raw', answer: { code: 403, headers: [], body: Buffer.alloc(0) } };
+    const problem = webSocketHandshakeProblem(req);
+    if (problem) return { kind: 'error', error: badRequest(problem) };
+    const offered = parseSubprotocolHeader(req.headers['sec-websocket-protocol']);
+    const protocol = negotiateSubprotocol(offered, REMOTE_COMMAND_PROTOCOLS);
+    if (!protocol) {
+      const body = `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${REMOTE_COMMAND_PROTOCOLS.map((p) => p.name).join(' ')}]\n`;
+      return { kind: 'raw', answer: { code: 403, headers: ['Content-Type: text/plain; charset=utf-8'], body: Buffer.from(body) } };
+    }
+    return { kind: 'websocket', protocol, target };
   }
+  if (streaming === 'websocket') return { kind: 'error', error: SPDY_REFUSED };
 
   const handshake = negotiateSpdyUpgrade(req, REMOTE_COMMAND_SPDY_PROTOCOLS);
   if (!handshake.ok) {
     const contentType = handshake.body ? ['Content-Type: text/plain; charset=utf-8'] : [];
     return { kind: 'raw', answer: { code: handshake.status, headers: [...contentType, ...handshake.headers], body: Buffer.from(handshake.body) } };
   }
-  const kind = match[3] as 'exec' | 'attach';
-  return {
-    kind: 'upgrade',
-    protocol: handshake.protocol,
-    target: { kind, pod, container, command: kind === 'exec' ? query.getAll('command') : [], streams },
-  };
+  return { kind: 'upgrade', protocol: handshake.protocol, target };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import type { Duplex } from 'node:stream';
 import type { SpdyConnection, SpdyStream } from '../connections/spdy/spdy-connection.js';
 import { RstStatus } from '../codecs/spdy/errors.js';
 import { exitCodeOf, statusToText, type Status } from '../codecs/k8s/status.js';
@@ -14,12 +15,12 @@ export interface StreamOptions {
   tty: boolean;
 }
 
-/** The client's streams, by the type named in their `streamtype` header. */
+/** The client's streams: SPDY streams by their `streamtype` header, or WebSocket channels (channel-duplex.ts). */
 export interface SessionStreams {
-  stdin?: SpdyStream;
-  stdout?: SpdyStream;
-  stderr?: SpdyStream;
-  resize?: SpdyStream;
+  stdin?: Duplex;
+  stdout?: Duplex;
+  stderr?: Duplex;
+  resize?: Duplex;
 }
 
 /** A running exec or attach, as the protocol side sees it. */
@@ -171,7 +172,7 @@ export function serveRemoteCommand(options: RemoteCommandServeOptions): Promise<
 }
 
 /** Resolves once everything written to the stream so far has been handed to the socket. */
-function flushed(stream: SpdyStream | undefined): Promise<void> {
+export function flushed(stream: Duplex | undefined): Promise<void> {
   if (!stream || stream.destroyed || stream.writableEnded) return Promise.resolve();
   return new Promise((resolve) => stream.write(Buffer.alloc(0), () => resolve()));
 }

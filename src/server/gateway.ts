@@ -23,6 +23,9 @@ import { Router, type NamedUpstream, type Route } from './routing.js';
 import type { ListenAddress, RunningServer, ServerTls } from '../net/running-server.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type SessionObserver } from './session-registry.js';
 import { relayUpgrade } from './upgrade-relay.js';
+import { StreamingModes } from './streaming-modes.js';
+import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
+import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../observability/audit/policy.js';
 import { isStreamingRequest } from '../auth/request-attributes.js';
@@ -160,6 +163,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap: options.recording });
   const tunnel = new PortForwardTunnel({ ...clientLimits, tap: options.recording });
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, tap: options.recording });
+  const streamingModes = new StreamingModes();
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
   // Requests after the first on a keep-alive connection: Node's own head deadline, checked often enough.
@@ -273,7 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
     const method = streaming ? STREAMING_UPSTREAM_METHOD : (req.method ?? 'GET');
-    const start = translated ?? (() => relayUpgrade(call, req, socket, head, logger, method));
+    const start = translated ?? (() => relayUpgrade(call, req, socket, head, logger, method, streaming ? spdyRefused(req, socket, head, call) : undefined));
     let reservation;
     try {
       reservation = registry.reserve(call.user, client.address);
@@ -303,6 +307,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** The translator that serves this upgrade, or undefined when it is relayed as is. */
   function streamingSession(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): (() => Promise<LiveSession | undefined>) | undefined {
+    const webSocketUpstream = streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
+    if (webSocketUpstream) {
+      // A WebSocket client toward a WebSocket upstream: relayed as it is (GET, its own subprotocols).
+      if (isWebSocketUpgrade(req)) return parseRemoteCommandRequest(call.path) || portForwardTarget(call.path) ? () => relayUpgrade(call, req, socket, head, logger) : undefined;
+      return towardWebSocket(req, socket, head, call);
+    }
     if (!isWebSocketUpgrade(req)) return undefined;
     const remoteCommand = parseRemoteCommandRequest(call.path);
     if (remoteCommand) return () => translator.handle(req, socket, head, remoteCommand, call);
@@ -310,6 +320,39 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (portForward && tunneledSpdyProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, call);
     if (portForward && PortForwardChannels.wants(call.offeredProtocols)) return () => portForwardChannels.handle(req, socket, head, call);
     return undefined;
+  }
+
+  /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */
+  function towardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): (() => Promise<LiveSession | undefined>) | undefined {
+    const remoteCommand = parseRemoteCommandRequest(call.path);
+    const serve = remoteCommand
+      ? () => serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs }, refused)
+      : portForwardTarget(call.path)
+        ? () => tunnelSpdyClientTowardWebSocket(req, socket, head, call, logger, refused)
+        : undefined;
+    if (!serve || call.target.streaming === 'websocket') return serve;
+    // `auto`: a WebSocket upstream that now refuses is asked SPDY first again next time.
+    return async () => {
+      const session = await serve();
+      if (!session) streamingModes.forget(call.upstreamName);
+      return session;
+    };
+  }
+
+  /** `auto`: the relayed SPDY upgrade was refused with `statusCode`; WebSocket is tried instead when that looks like "no SPDY here". */
+  function spdyRefused(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Parameters<typeof relayUpgrade>[6] {
+    const setting = call.target.streaming ?? 'auto';
+    if (setting !== 'auto') return undefined;
+    // Refused both ways: the client gets the SPDY refusal, exactly as without `auto`.
+    return (statusCode, replayThisRefusal) => {
+      const serve = StreamingModes.refusesSpdy(statusCode) ? towardWebSocket(req, socket, head, call, replayThisRefusal) : undefined;
+      if (!serve) return undefined;
+      return async () => {
+        const session = await serve();
+        if (session) streamingModes.learnWebSocket(call.upstreamName);
+        return session;
+      };
+    };
   }
 
   /** The scheme the client used: TLS here, else what a trusted TLS-terminating proxy says. */

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger.js';
 import { gatewayIdentityRefusal, MAX_JUDGED_REFUSAL_BYTES, UPSTREAM_UNAVAILABLE, type UpstreamCall } from '../translators/upstream-call.js';
 import { connectionOptions, requestFunction, upstreamHost, upstreamPath } from '../upstream/request-options.js';
-import { describeDialError } from '../upstream/spdy-dialer.js';
+import { describeDialError } from '../upstream/dial-outcome.js';
 import { endToEndHeaders } from './hop-by-hop.js';
 import { HttpStatusError, sendStatusResponse } from '../net/http-answers.js';
 

@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import { gatewayIdentityRefusal, UPSTREAM_UNAVAILABLE, type UpstreamCall } from '../translators/upstream-call.js';
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
 import { dialUpstream, upstreamHost, upstreamPath } from '../upstream/request-options.js';
-import { describeDialError } from '../upstream/spdy-dialer.js';
+import { describeDialError } from '../upstream/dial-outcome.js';
 import { HttpStatusError, headerLines, noteAnswer, replayResponse, sendStatusOnSocket } from '../net/http-answers.js';
 
 const MAX_REPLAYED_BODY = 1024 * 1024;
@@ -25,6 +25,11 @@ export function relayUpgrade(
   head: Buffer,
   logger: Logger,
   method: string = req.method ?? 'GET',
+  /**
+   * Asked with the status of a refusal (a non-101 answer) before it is replayed: a session to start
+   * instead (`upstreams[].streaming: auto` trying WebSocket after SPDY was refused), or undefined.
+   */
+  fallback?: (statusCode: number, replayThisRefusal: () => void) => (() => Promise<LiveSession | undefined>) | undefined,
 ): Promise<LiveSession | undefined> {
   let settle!: (session: LiveSession | undefined) => void;
   const result = new Promise<LiveSession | undefined>((resolve) => (settle = resolve));
@@ -123,11 +128,18 @@ export function relayUpgrade(
     });
     res.on('end', () => {
       const body = Buffer.concat(chunks).subarray(0, MAX_REPLAYED_BODY);
-      const masked = gatewayIdentityRefusal(call, res.statusCode ?? 502, body, log);
-      if (masked) sendStatusOnSocket(clientSocket, new HttpStatusError(403, 'Forbidden', masked));
-      else replayResponse(clientSocket, res.statusCode ?? 502, res.rawHeaders, body);
-      log.info({ status: res.statusCode }, 'upgrade refused by upstream');
-      settle(undefined);
+      const replay = (): void => {
+        const masked = gatewayIdentityRefusal(call, res.statusCode ?? 502, body, log);
+        if (masked) sendStatusOnSocket(clientSocket, new HttpStatusError(403, 'Forbidden', masked));
+        else replayResponse(clientSocket, res.statusCode ?? 502, res.rawHeaders, body);
+      };
+      const instead = fallback?.(res.statusCode ?? 502, replay);
+      log.info({ status: res.statusCode }, instead ? 'upgrade refused by upstream; trying WebSocket' : 'upgrade refused by upstream');
+      if (!instead) {
+        replay();
+        return settle(undefined);
+      }
+      instead().then(settle, () => settle(undefined));
     });
   });
 

@@ -4,8 +4,11 @@ import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import type { UpstreamCall } from './upstream-call.js';
 
-/** How the gateway carries the session: translated channels, tunnelled SPDY, port channels, raw relay. */
-export type SessionMode = 'translated' | 'tunnel' | 'channels' | 'relay';
+/**
+ * How the gateway carries the session: translated channels, tunnelled SPDY, port channels, raw relay;
+ * `to-websocket`: a SPDY client translated toward a WebSocket upstream (translators/to-websocket/).
+ */
+export type SessionMode = 'translated' | 'tunnel' | 'channels' | 'relay' | 'to-websocket';
 
 /**
  * Who and what a session is — the same fields on every session line of every kind, `null` where a

@@ -2,7 +2,8 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { UpstreamTarget } from '../upstream/target.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { dialSpdyUpgrade, UpstreamUnreachableError, type SpdyUpgradeOutcome } from '../upstream/spdy-dialer.js';
+import { dialSpdyUpgrade } from '../upstream/spdy-dialer.js';
+import { UpstreamUnreachableError, type UpgradeOutcome } from '../upstream/dial-outcome.js';
 import type { Logger } from '../observability/logger.js';
 import { HttpStatusError, replayResponse, sendStatusOnSocket } from '../net/http-answers.js';
 import { forwardedHeaders, UPSTREAM_DIAL_TIMEOUT_MS } from './upgrade-request.js';
@@ -65,10 +66,10 @@ export function gatewayIdentityRefusal(call: UpstreamCall, statusCode: number, b
   return `the upstream cluster does not let the gateway act as user "${call.identity.user.name}"`;
 }
 
-export type UpgradedUpstream = Extract<SpdyUpgradeOutcome, { kind: 'upgraded' }>;
+export type UpgradedUpstream = Extract<UpgradeOutcome, { kind: 'upgraded' }>;
 
 /**
- * Dials the call's upstream for a SPDY session on behalf of a client's upgrade `req`, reporting the
+ * Dials the call's upstream for a SPDY (or, with `dial`, WebSocket) session on behalf of a client's upgrade `req`, reporting the
  * time it took to `onDial`. A refusal (401, 403, 404, 400…) is replayed to the client as it came:
  * it is what a real API server would have said before upgrading, and kubectl prints it. An
  * unreachable upstream is logged with its detail and `unreachable` is told only the message a
@@ -82,11 +83,18 @@ export async function dialForClient(
   protocols: readonly string[],
   logger: Logger,
   unreachable: (message: string) => void,
+  how: {
+    /** How the upstream is asked: SPDY (the default), or WebSocket toward an upstream that speaks only that. */
+    dial?: typeof dialSpdyUpgrade;
+    /** Answers the client in place of replaying the upstream's refusal (a second attempt replays the first's). */
+    refused?: () => void;
+  } = {},
 ): Promise<UpgradedUpstream | undefined> {
+  const dial = how.dial ?? dialSpdyUpgrade;
   const started = performance.now();
-  let outcome: SpdyUpgradeOutcome;
+  let outcome: UpgradeOutcome;
   try {
-    outcome = await dialSpdyUpgrade(call.target, { path: call.path, headers: call.rewriteHeaders(forwardedHeaders(req)), protocols, timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS });
+    outcome = await dial(call.target, { path: call.path, headers: call.rewriteHeaders(forwardedHeaders(req)), protocols, timeoutMs: UPSTREAM_DIAL_TIMEOUT_MS });
     call.onDial?.((performance.now() - started) / 1000);
   } catch (error) {
     call.onDial?.((performance.now() - started) / 1000, error as Error);
@@ -97,6 +105,7 @@ export async function dialForClient(
   }
   if (outcome.kind === 'refused') {
     logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
+    if (how.refused) return void how.refused();
     const masked = gatewayIdentityRefusal(call, outcome.statusCode, outcome.body, logger);
     if (masked) sendStatusOnSocket(client, new HttpStatusError(403, 'Forbidden', masked));
     else replayResponse(client, outcome.statusCode, outcome.rawHeaders, outcome.body);

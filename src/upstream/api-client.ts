@@ -1,6 +1,6 @@
 import type { UpstreamTarget } from './target.js';
 import { dialUpstream, upstreamHost, upstreamPath } from './request-options.js';
-import { describeDialError } from './spdy-dialer.js';
+import { describeDialError } from './dial-outcome.js';
 
 /** Bound on a review answer: a TokenReview or SubjectAccessReview is a few hundred bytes. */
 const MAX_ANSWER_BYTES = 1024 * 1024;

@@ -16,6 +16,8 @@ export interface UpstreamTarget {
    * they are kept for the edge mode.
    */
   credentials?: UpstreamCredentials;
+  /** What it speaks for exec, attach and port-forward (`upstreams[].streaming`); `auto` when absent (server/streaming-modes.ts). */
+  streaming?: 'spdy' | 'websocket' | 'auto';
   /** TLS versions and suites toward this upstream; forward-secret AEAD only (DEFAULT_TLS_POLICY) when absent. */
   tlsPolicy?: TlsPolicy;
   /**

@@ -38,7 +38,7 @@ t.test('--version prints the version in package.json', async (t) => {
 t.test('--help on each command exits 0 and names every option', async (t) => {
   const expectations: Record<string, string[]> = {
     serve: ['--config', 'KSG_CONFIG', '--listen', '127.0.0.1:8080', '--admin-listen', '127.0.0.1:9090', 'KSG_LISTEN', '--tls-cert', '--tls-key', '--upstream ', '--upstream-kubeconfig', '--upstream-context', '--upstream-ca', '--upstream-insecure-skip-tls-verify', '--log-level', '--help'],
-    'legacy-cluster': ['--listen', '127.0.0.1:6443', '--token', '--token-file', '--tls-cert', '--tls-key', '--allow-remote', '--log-level', 'ON THIS HOST', 'loopback'],
+    'legacy-cluster': ['--listen', '127.0.0.1:6443', '--token', '--token-file', '--tls-cert', '--tls-key', '--allow-remote', '--streaming', '--log-level', 'ON THIS HOST', 'loopback'],
     demo: ['--listen', '127.0.0.1:8443', '--kubeconfig-out', 'demo.kubeconfig', 'loopback', 'THIS HOST'],
     'check-config': ['--config', 'exits 0', 'exits 2', 'Exit 2'],
   };
@@ -98,6 +98,7 @@ t.test('bad options and configuration: exit 2 with one line naming the problem',
     [['legacy-cluster', '--token-file', join(dir, 'no-token')], /--token-file: cannot read/],
     [['legacy-cluster', '--listen', '0.0.0.0:0', '--token', 'x'], /--listen: 0\.0\.0\.0 is not a loopback address/],
     [['legacy-cluster', '--token', 'x', '--tls-cert', 'a.pem'], /--tls-cert: given without --tls-key/],
+    [['legacy-cluster', '--token', 'x', '--streaming', 'spdy3'], /--streaming: must be one of spdy, websocket, both, got "spdy3"/],
     [['legacy-cluster', '--bogus'], /legacy-cluster: unknown option '--bogus'/],
     [['demo', '--listen', '0.0.0.0:8443'], /--listen: the demo binds loopback only/],
     [['demo', '--listen', '[::]:8443'], /--listen: the demo binds loopback only/],

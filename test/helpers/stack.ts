@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/observability/logger.js';
 import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
-import { startLegacyCluster, type LegacyCluster } from '../../src/legacy-cluster/cluster.js';
+import { startLegacyCluster, type LegacyCluster, type LegacyClusterOptions } from '../../src/legacy-cluster/cluster.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server/gateway.js';
 import type { RunningServer } from '../../src/net/running-server.js';
 import type { UpstreamTarget } from '../../src/upstream/target.js';
@@ -33,6 +33,8 @@ export interface StackOptions {
   /** Override the gateway's upstream (e.g. a dead port); the legacy cluster still starts. */
   upstream?: (cluster: RunningServer, caPem: string) => UpstreamTarget;
   gateway?: Partial<GatewayOptions>;
+  /** Options of the legacy cluster (e.g. `streaming`). */
+  cluster?: Partial<LegacyClusterOptions>;
 }
 
 /** A legacy cluster and a gateway in front of it, both on loopback over TLS with one bearer token. */
@@ -49,6 +51,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     token,
     tls,
     logger: createLogger({ destination: clusterLogs, level: 'debug' }),
+    ...options.cluster,
   });
   const upstream = options.upstream?.(cluster, ca.caCertPem) ?? {
     url: new URL(cluster.url),

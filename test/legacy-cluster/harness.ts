@@ -37,6 +37,7 @@ export interface HarnessOptions {
   users?: LegacyUser[];
   rules?: AccessRule[];
   loadPty?: LegacyClusterOptions['loadPty'];
+  streaming?: LegacyClusterOptions['streaming'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -61,6 +62,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     streamCreationTimeoutMs: options.streamCreationTimeoutMs,
     loadPty: options.loadPty,
     workRoot: options.workRoot,
+    streaming: options.streaming,
   });
   let kubeconfig: string | undefined;
   if (caPem) {

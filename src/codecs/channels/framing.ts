@@ -104,10 +104,7 @@ export function encodeChannelMessage(channel: number, payload: Buffer, protocol:
 /** '0' + 79 = 0x7F, the last character that is one byte in UTF-8. */
 const MAX_BASE64_CHANNEL = 0x7f - 0x30;
 
-/**
- * The v5 CLOSE signal for a channel: a binary message `[0xFF, channel]` (client-go websocket.go stream.Close).
- * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
- */
+/** The v5 CLOSE signal for a channel: a binary message `[0xFF, channel]` (client-go websocket.go stream.Close). */
 export function encodeCloseSignal(channel: number): Buffer {
   checkChannel(channel);
   return Buffer.from([CLOSE_SIGNAL, channel]);

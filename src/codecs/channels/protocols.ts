@@ -1,3 +1,5 @@
+import { listElements } from '../http/header-lists.js';
+
 /**
  * Channel numbers of the remote-command protocols (apimachinery pkg/util/remotecommand/constants.go:
  * StreamStdIn … StreamResize; the first three equal the POSIX file descriptors).
@@ -124,15 +126,7 @@ export function tunneledSpdyProtocols(offered: readonly string[]): string[] {
  * select the "" protocol, the same result as sending no header).
  */
 export function parseSubprotocolHeader(header: string | readonly string[] | undefined): string[] {
-  const values = header === undefined ? [] : typeof header === 'string' ? [header] : header;
-  const tokens: string[] = [];
-  for (const value of values) {
-    for (const part of value.split(',')) {
-      const token = part.replace(/^[ \t]+|[ \t]+$/g, '');
-      if (token !== '') tokens.push(token);
-    }
-  }
-  return tokens;
+  return listElements(header);
 }
 
 /**

@@ -17,7 +17,7 @@ export function rawHeaderValues(rawHeaders: readonly string[], lowerCaseName: st
  * The elements of a comma-separated list header across all its values, in order: each trimmed of
  * spaces and tabs (the only whitespace HTTP allows there), empty elements dropped (RFC 9110 §5.6.1).
  */
-function listElements(values: string | readonly string[] | undefined): string[] {
+export function listElements(values: string | readonly string[] | undefined): string[] {
   const lines = values === undefined ? [] : typeof values === 'string' ? [values] : values;
   const elements: string[] = [];
   for (const line of lines) {

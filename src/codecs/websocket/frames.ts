@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { unmaskInPlace } from './mask.js';
+import { maskInto, unmaskInPlace } from './mask.js';
 
 /** Frame opcodes (RFC 6455 §5.2). */
 export const Opcode = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
@@ -434,4 +434,21 @@ export function encodeControlFrame(opcode: number, payload: Buffer): Buffer {
   frame[1] = payload.length;
   payload.copy(frame, 2);
   return frame;
+}
+
+/**
+ * A client→server copy of an encoded (unmasked) frame: the mask bit set, `key` (4 bytes, fresh and
+ * random per frame: RFC 6455 §5.3) after the length, the payload masked with it. For the gateway's
+ * side as a WebSocket client of an upstream.
+ */
+export function maskFrame(frame: Buffer, key: Buffer): Buffer {
+  const length7 = frame[1]! & 0x7f;
+  const headerLength = length7 < 126 ? 2 : length7 === 126 ? 4 : 10;
+  const payload = frame.subarray(headerLength);
+  const masked = Buffer.allocUnsafe(frame.length + 4);
+  frame.copy(masked, 0, 0, headerLength);
+  masked[1] = masked[1]! | 0x80;
+  key.copy(masked, headerLength, 0, 4);
+  maskInto(payload, key, masked, headerLength + 4, 0);
+  return masked;
 }

@@ -7,12 +7,14 @@ import {
   encodeControlFrame,
   encodeFrame,
   encodeFrameHeader,
+  maskFrame,
   Opcode,
   WebSocketFrameParser,
   WebSocketProtocolError,
   type WebSocketFrameHandler,
 } from '../../codecs/websocket/frames.js';
 import { webSocketAccept } from '../../codecs/websocket/handshake.js';
+import { randomBytes } from 'node:crypto';
 import { SMALL_WRITE_BYTES } from '../small-writes.js';
 import { noteAnswer } from '../../net/http-answers.js';
 
@@ -43,6 +45,11 @@ export interface ClientWebSocketLimits {
   closeTimeoutMs?: number;
   /** How long a client that floods pings without reading the answers stays paused before it is cut. */
   controlFloodTimeoutMs?: number;
+  /**
+   * `client`: the gateway is the WebSocket client of an upstream (upstream/websocket-dialer.ts):
+   * what it sends is masked, what arrives must not be (RFC 6455 §5.1). Default `server`.
+   */
+  role?: 'server' | 'client';
 }
 
 /** Why the gateway itself ended a client connection: the session outcome it stands for, and the reason in words. */
@@ -119,6 +126,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   private pingInFlight = false;
   private floodTimer?: NodeJS.Timeout;
   private readonly controlFloodTimeoutMs: number;
+  /** The client role masks every frame it sends (a copy: the payload stays the caller's). */
+  private readonly masking: boolean;
 
   constructor(
     readonly socket: Duplex,
@@ -131,7 +140,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     this.closeTimeoutMs = limits.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.controlFloodTimeoutMs = limits.controlFloodTimeoutMs ?? DEFAULT_CONTROL_FLOOD_TIMEOUT_MS;
     // Binary pieces go on as they arrive (nothing is held), so only text is bounded.
-    this.parser = new WebSocketFrameParser(this.frameHandler(), { maxMessageBytes: this.maxMessageBytes, maxBinaryMessageBytes: Number.MAX_SAFE_INTEGER });
+    this.masking = limits.role === 'client';
+    this.parser = new WebSocketFrameParser(this.frameHandler(), { maxMessageBytes: this.maxMessageBytes, maxBinaryMessageBytes: Number.MAX_SAFE_INTEGER, masked: !this.masking });
     // The HTTP server's idle timeout was for the request; a session may stay quiet for hours.
     (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     socket.on('error', () => undefined);
@@ -178,8 +188,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     const socket = this.socket;
     const opcode = binary ? Opcode.binary : Opcode.text;
-    if (payload.length <= SMALL_WRITE_BYTES) {
-      socket.write(encodeFrame(opcode, payload), written);
+    if (payload.length <= SMALL_WRITE_BYTES || this.masking) {
+      socket.write(this.outgoing(encodeFrame(opcode, payload)), written);
       return;
     }
     socket.cork();
@@ -192,7 +202,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   ping(): void {
     if (this.state !== 'open' || this.pingInFlight) return;
     this.pingInFlight = true;
-    this.socket.write(encodeControlFrame(Opcode.ping, Buffer.alloc(0)), () => (this.pingInFlight = false));
+    this.socket.write(this.outgoing(encodeControlFrame(Opcode.ping, Buffer.alloc(0))), () => (this.pingInFlight = false));
   }
 
   pause(): void {
@@ -303,7 +313,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
 
   private writePong(payload: Buffer): void {
     this.pongInFlight = true;
-    this.socket.write(encodeControlFrame(Opcode.pong, payload), () => this.pongWritten());
+    this.socket.write(this.outgoing(encodeControlFrame(Opcode.pong, payload)), () => this.pongWritten());
   }
 
   private pongWritten(): void {
@@ -346,7 +356,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
 
   private sendClose(code: number, reason: string): void {
     this.closeSent = true;
-    this.socket.write(encodeCloseFrame(code, reason));
+    this.socket.write(this.outgoing(encodeCloseFrame(code, reason)));
+  }
+
+  /** A frame as this side sends it: masked with a fresh key in the client role. */
+  private outgoing(frame: Buffer): Buffer {
+    return this.masking ? maskFrame(frame, randomBytes(4)) : frame;
   }
 
   private peerEnded(): void {
