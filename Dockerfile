@@ -27,7 +27,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY web ./web
+COPY scripts ./scripts
 RUN npx tsc -p tsconfig.json \
+ && node scripts/build-ui.mjs \
  && chmod 0755 dist/cli/main.js \
  && mkdir bin \
  && ln -s ../dist/cli/main.js bin/kube-stream-gateway

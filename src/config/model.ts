@@ -105,6 +105,7 @@ export interface GatewayConfig {
   tlsPolicy: TlsPolicy;
   logging: GatewayFile['logging'];
   shutdown: GatewayFile['shutdown'];
+  ui: GatewayFile['ui'];
 }
 
 const AUTHENTICATOR_NAMES: Record<NonNullable<GatewayFile['auth']['authenticators']>[number], AuthenticatorName> = {
@@ -161,6 +162,7 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
     tlsPolicy: file.tls ? { minVersion: file.tls.minVersion, cipherSuites: file.tls.cipherSuites } : DEFAULT_TLS_POLICY,
     logging: file.logging,
     shutdown: file.shutdown,
+    ui: file.ui,
   };
   if (config.tls === undefined) delete config.tls;
   for (const upstream of config.upstreams) upstream.tlsPolicy = config.tlsPolicy;

@@ -23,6 +23,7 @@ import type { UpstreamTarget } from '../upstream/target.js';
 import type { AccessControl } from './access.js';
 import { EdgeAccess, type Authorizer, type EdgeAuthenticator } from './edge-access.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { defaultAssetsDir } from './ui/static-assets.js';
 import { withListenSetting } from './listen.js';
 import { PassthroughAccess } from './passthrough-access.js';
 import { RequestAuditor } from './request-audit.js';
@@ -78,6 +79,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     revealUpstreamNames: config.routing.revealUpstreamNames,
     access,
     allowedOrigins: config.auth.allowedOrigins,
+    ui: config.ui.enabled ? { path: config.ui.path, admins: config.ui.admins, assetsDir: defaultAssetsDir() } : undefined,
     limits: {
       maxSessions: limits.maxSessions,
       maxSessionsPerUser: limits.maxSessionsPerUser,

@@ -8,6 +8,7 @@ import { PortForwardTunnel } from '../translators/port-forward/tunnel.js';
 import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
 import type { LiveSession } from '../translators/live-session.js';
+import { sessionSubject } from '../translators/session-log.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
@@ -22,6 +23,7 @@ import { Router, type NamedUpstream, type Route } from './routing.js';
 import type { ListenAddress, RunningServer, ServerTls } from './running-server.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits, type SessionObserver } from './session-registry.js';
 import { relayUpgrade } from './upgrade-relay.js';
+import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../auth/audit-policy.js';
 import { isStreamingRequest, requestAttributes } from '../auth/request-attributes.js';
@@ -100,6 +102,8 @@ export interface GatewayOptions {
    * origin. Upgrades without an Origin (kubectl, client libraries) are not affected.
    */
   allowedOrigins?: string[];
+  /** The web interface (ui.enabled); it needs access control that authenticates (edge mode). */
+  ui?: UiOptions;
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
@@ -145,7 +149,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const upstreams = options.upstreams ?? (options.upstream ? [{ name: 'default', target: options.upstream }] : []);
   if (upstreams.length === 0) throw new Error('startGateway: no upstream');
   const router = new Router({ upstreams, defaultUpstream: options.defaultUpstream, revealUpstreamNames: options.revealUpstreamNames });
-  const access = options.access ?? new PassthroughAccess();
+  const access: AccessControl = options.access ?? new PassthroughAccess();
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger, options.onProxied);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes, controlFloodTimeoutMs: options.controlFloodTimeoutMs };
@@ -173,6 +177,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const sockets = new Set<Socket>();
   let draining = false;
+  const ui = options.ui ? webInterface(options.ui) : undefined;
+
+  function webInterface(settings: UiOptions): UiServer {
+    const authenticate = access.authenticate?.bind(access);
+    if (!authenticate) throw new Error('the web interface (ui.enabled) needs edge mode: passthrough access cannot tell who a caller is');
+    const defaultCluster = options.defaultUpstream ?? (upstreams.length === 1 ? upstreams[0]!.name : undefined);
+    return new UiServer(settings, {
+      registry,
+      clusters: upstreams.map((upstream) => upstream.name),
+      defaultCluster,
+      authenticate: (req, client) => authenticate(req, client, defaultCluster ?? upstreams[0]!.name),
+      originAllowed: (req, client) => checkOrigin({ origin: req.headers.origin, host: req.headers.host, scheme: listenerScheme(client), allowedOrigins: options.allowedOrigins ?? [] }),
+      logger,
+    });
+  }
 
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -207,6 +226,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       res.writeHead(200, { 'content-length': '0' }).end();
       return;
     }
+    // Before cluster routing: the interface's path is one no Kubernetes API uses.
+    if (ui?.handles(req.url)) return ui.serve(req, res, client);
     let call: UpstreamCall;
     try {
       const route = router.route(req);
@@ -270,7 +291,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       session = await start();
     } finally {
-      if (session) reservation.track(session, { upstream: call.upstreamName });
+      if (session) reservation.track(session, { upstream: call.upstreamName }, sessionSubject(call, req, translated ? 'translated' : 'relay'));
       else reservation.release();
     }
     if (!session) {

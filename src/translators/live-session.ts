@@ -2,8 +2,8 @@ import type { Status } from '../codecs/k8s/status.js';
 
 export type SessionKind = 'exec' | 'attach' | 'portforward-tunnel' | 'portforward-channels' | 'relay';
 
-/** Ends the gateway decides from outside a session (the registry): drain, and its idle and age limits. */
-export type EndedFromOutside = 'shutdown' | 'idle-timeout' | 'max-duration';
+/** Ends the gateway decides from outside a session (the registry): drain, its idle and age limits, an admin of the web interface. */
+export type EndedFromOutside = 'shutdown' | 'idle-timeout' | 'max-duration' | 'ended-by-admin';
 
 /**
  * How a session ended, as metrics count it: by itself, by either peer, or by the gateway — each of
