@@ -1,4 +1,5 @@
 import type { Stream } from '../connections/stream.js';
+import type { SessionKind } from './live-session.js';
 
 /** Which way bytes go: from the client toward the upstream, or back. */
 export type Direction = 'to-upstream' | 'to-client';
@@ -12,6 +13,12 @@ export interface SessionTap {
   bytes(direction: Direction, route: string, payload: Buffer): void;
   event(name: string, detail?: Readonly<Record<string, unknown>>): void;
 }
+
+/**
+ * Gives each session its tap, or none: the one option a translator takes for it. The session's id
+ * (as its log lines carry it) and kind let a recorder name what it records.
+ */
+export type SessionTapFactory = (session: { id: string | number; kind: SessionKind }) => SessionTap | undefined;
 
 /** One line of a translator's mapping table: bytes read from `from` are written to `to`. */
 export interface Route {

@@ -12,7 +12,7 @@ import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k
 import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import type { SpdyStreams, SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
-import { Bridge, type SessionTap } from '../bridge.js';
+import { Bridge, type SessionTapFactory } from '../bridge.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
@@ -34,8 +34,8 @@ export interface PortForwardChannelsOptions {
   closeTimeoutMs?: number;
   /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
-  /** Sees every byte of each session (recording, live views); none by default. */
-  tap?: SessionTap;
+  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  tap?: SessionTapFactory;
 }
 
 interface PortPair {
@@ -72,7 +72,8 @@ export class PortForwardChannels {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
       return undefined;
     }
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'channels'), { session: `pf-${this.nextId++}`, ports });
+    const id = `pf-${this.nextId++}`;
+    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'channels'), { session: id, ports });
     const logger = log.logger;
     const refuse = (error: HttpStatusError): undefined => {
       sendStatusOnSocket(socket, error);
@@ -94,13 +95,13 @@ export class PortForwardChannels {
     if (!upgraded) return undefined;
     // Each port's data and error streams buffer what they read.
     const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 2 * ports.length);
-    return this.run(upgraded.client, protocol, upstream, ports, log, webSocketHighWaterMark);
+    return this.run(upgraded.client, protocol, upstream, ports, log, id, webSocketHighWaterMark);
   }
 
-  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, highWaterMark?: number): LiveSession {
+  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, id: string, highWaterMark?: number): LiveSession {
     const logger = log.logger;
     const channels = new ChannelConnection(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
-    const bridge = new Bridge(this.options.tap);
+    const bridge = new Bridge(this.options.tap?.({ id, kind: 'portforward-channels' }));
     let ended = false;
     const ending = new SessionEnding();
 

@@ -14,7 +14,7 @@ import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-
 import { splitSessionBudget } from '../session-budget.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import { SocketStream, WebSocketMessageStream } from '../../connections/raw-streams.js';
-import { Bridge, type SessionTap } from '../bridge.js';
+import { Bridge, type SessionTapFactory } from '../bridge.js';
 
 
 export interface PortForwardTunnelOptions {
@@ -26,8 +26,8 @@ export interface PortForwardTunnelOptions {
   closeTimeoutMs?: number;
   /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
-  /** Sees every byte of each session (recording, live views); none by default. */
-  tap?: SessionTap;
+  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  tap?: SessionTapFactory;
 }
 
 /**
@@ -43,7 +43,8 @@ export class PortForwardTunnel {
 
   /** Serves one tunneling upgrade; resolves with the session once it runs, or undefined when refused. */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
-    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'tunnel'), { session: `pf-${this.nextId++}` });
+    const id = `pf-${this.nextId++}`;
+    const log = new SessionLog(this.options.logger, sessionSubject(call, req, 'tunnel'), { session: id });
     const logger = log.logger;
     socket.on('error', () => undefined);
     // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
@@ -57,12 +58,12 @@ export class PortForwardTunnel {
       acceptClient: (upstreamProtocol) => acceptClientWebSocket(req, socket, head, SPDY_TUNNELING_PREFIX + upstreamProtocol, this.options),
     });
     if (!upgraded) return undefined;
-    return this.pump(upgraded.client, upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, log);
+    return this.pump(upgraded.client, upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, log, id);
   }
 
-  private pump(client: ClientWebSocket, upstreamSocket: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog): LiveSession {
+  private pump(client: ClientWebSocket, upstreamSocket: Socket, upstreamHead: Buffer, protocol: string, log: SessionLog, id: string): LiveSession {
     const peer = new WebSocketPeer(client, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark: splitSessionBudget(this.options.sessionBufferBytes, 1).webSocketHighWaterMark });
-    const bridge = new Bridge(this.options.tap);
+    const bridge = new Bridge(this.options.tap?.({ id, kind: 'portforward-tunnel' }));
     let ended = false;
     const ending = new SessionEnding();
     log.start({ clientProtocol: SPDY_TUNNELING_PREFIX + protocol, upstreamProtocol: protocol });

@@ -16,7 +16,7 @@ import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-reque
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
-import type { SessionTap } from '../bridge.js';
+import type { SessionTapFactory } from '../bridge.js';
 import { RemoteCommandSession } from './session.js';
 
 /** What the gateway offers upstream, in preference order. */
@@ -36,8 +36,8 @@ export interface RemoteCommandTranslatorOptions {
   closeTimeoutMs?: number;
   /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
   controlFloodTimeoutMs?: number;
-  /** Sees every byte of each session (recording, live views); none by default. */
-  tap?: SessionTap;
+  /** Gives each session a tap that sees its every byte (recording, live views); none by default. */
+  tap?: SessionTapFactory;
 }
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */
@@ -108,7 +108,7 @@ export class RemoteCommandTranslator {
       upstreamProtocol: upgraded.upstreamProtocol,
       log,
       upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
-      tap: this.options.tap,
+      tap: this.options.tap?.({ id, kind: request.kind }),
     });
   }
 
