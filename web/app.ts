@@ -16,6 +16,7 @@ Document.prototype.createElement = function (this: Document, tagName: string, op
 const TOKEN_KEY = 'kube-stream-gateway.token';
 const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 const EXEC_PROTOCOL = 'v5.channel.k8s.io';
+const WATCH_PROTOCOL = 'watch.kube-stream-gateway.v1';
 const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
 const API = new URL('api/', document.baseURI);
 
@@ -65,11 +66,39 @@ async function signIn(): Promise<void> {
 }
 
 function show(): void {
-  const page = me ? (location.hash.slice(1) || 'terminal') : 'sign-in';
-  for (const id of ['sign-in', 'terminal', 'sessions']) $(id).hidden = id !== page;
+  const [route = '', argument] = location.hash.slice(1).split('/');
+  const page = me ? route || 'terminal' : 'sign-in';
+  for (const id of ['sign-in', 'terminal', 'sessions', 'watch']) $(id).hidden = id !== page;
   if (page === 'terminal') void terminalPage.open();
   if (page === 'sessions') sessionsPage.start();
   else sessionsPage.stop();
+  if (page === 'watch' && argument) watchPage.open(decodeURIComponent(argument));
+  else watchPage.close();
+}
+
+/** What a terminal shows, as text, for people and for the browser test alike. */
+function exposeBuffer(name: string, term: Terminal): void {
+  (window as unknown as Record<string, unknown>)[name] = {
+    text: (): string => {
+      const buffer = term.buffer.active;
+      const lines: string[] = [];
+      for (let row = 0; row < buffer.length; row++) lines.push(buffer.getLine(row)?.translateToString(true) ?? '');
+      return lines.join('\n');
+    },
+    size: (): { cols: number; rows: number } => ({ cols: term.cols, rows: term.rows }),
+  };
+}
+
+function webSocketUrl(path: string): URL {
+  const url = new URL(path, location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url;
+}
+
+/** The WebSocket subprotocols: `first`, and the tab's token the way the gateway reads it from a browser. */
+function protocolsWith(first: string): string[] {
+  const bearer = token();
+  return bearer ? [first, BEARER_PROTOCOL_PREFIX + base64url(bearer)] : [first];
 }
 
 $('token-form').addEventListener('submit', (event) => {
@@ -104,16 +133,7 @@ const terminalPage = (() => {
     term.onData((data) => send(CHANNEL.stdin, encoder.encode(data)));
     term.onResize(({ cols, rows }) => sendSize(cols, rows));
     window.addEventListener('resize', () => fit?.fit());
-    // For people and for the browser test alike: what the terminal shows, as text.
-    (window as unknown as { kubeStreamGatewayTerminal: unknown }).kubeStreamGatewayTerminal = {
-      text: (): string => {
-        const buffer = term!.buffer.active;
-        const lines: string[] = [];
-        for (let row = 0; row < buffer.length; row++) lines.push(buffer.getLine(row)?.translateToString(true) ?? '');
-        return lines.join('\n');
-      },
-      size: (): { cols: number; rows: number } => ({ cols: term!.cols, rows: term!.rows }),
-    };
+    exposeBuffer('kubeStreamGatewayTerminal', term);
     return term;
   }
 
@@ -166,11 +186,8 @@ const terminalPage = (() => {
     const query = new URLSearchParams({ stdin: 'true', stdout: 'true', tty: 'true' });
     if (container) query.set('container', container);
     for (const word of $<HTMLInputElement>('command').value.trim().split(/\s+/)) query.append('command', word);
-    const url = new URL(`/clusters/${encodeURIComponent(cluster)}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/exec?${query}`, location.href);
-    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const bearer = token();
-    const protocols = bearer ? [EXEC_PROTOCOL, BEARER_PROTOCOL_PREFIX + base64url(bearer)] : [EXEC_PROTOCOL];
-    const ws = new WebSocket(url, protocols);
+    const url = webSocketUrl(`/clusters/${encodeURIComponent(cluster)}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/exec?${query}`);
+    const ws = new WebSocket(url, protocolsWith(EXEC_PROTOCOL));
     ws.binaryType = 'arraybuffer';
     socket = ws;
     status(`Connecting to ${namespace}/${pod}…`);
@@ -231,6 +248,52 @@ const terminalPage = (() => {
   };
 })();
 
+/** A live terminal session, read-only: its output and its resizes as they happen (from when the watch starts). */
+const watchPage = (() => {
+  let term: Terminal | undefined;
+  let socket: WebSocket | undefined;
+  let watching: string | undefined;
+  const status = (text: string): void => void ($('watch-status').textContent = text);
+
+  function open(id: string): void {
+    if (watching === id) return;
+    close();
+    watching = id;
+    term ??= new Terminal({ disableStdin: true, fontSize: 14, cursorBlink: false });
+    if (!term.element) term.open($('watch-screen'));
+    term.reset();
+    exposeBuffer('kubeStreamGatewayWatch', term);
+    $('watch-title').textContent = id;
+    const ws = new WebSocket(webSocketUrl(new URL(`sessions/${encodeURIComponent(id)}/watch`, API).pathname), protocolsWith(WATCH_PROTOCOL));
+    ws.binaryType = 'arraybuffer';
+    socket = ws;
+    status('Connecting…');
+    ws.addEventListener('open', () => {
+      status('Watching, read-only: output from now on.');
+      document.body.dataset.watch = 'connected';
+    });
+    ws.addEventListener('message', (event) => {
+      if (typeof event.data !== 'string') return void term!.write(new Uint8Array(event.data as ArrayBuffer));
+      const message = JSON.parse(event.data) as { resize?: { cols: number; rows: number } };
+      if (message.resize) term!.resize(message.resize.cols, message.resize.rows);
+    });
+    ws.addEventListener('close', (event) => {
+      if (socket !== ws) return;
+      document.body.dataset.watch = 'closed';
+      status(event.code === 1000 && event.reason ? `Stopped: ${event.reason}.` : `Disconnected (code ${event.code}).`);
+    });
+  }
+
+  function close(): void {
+    watching = undefined;
+    const ws = socket;
+    socket = undefined;
+    ws?.close();
+  }
+
+  return { open, close };
+})();
+
 interface SessionRow {
   id: string;
   user: string | null;
@@ -280,6 +343,12 @@ const sessionsPage = (() => {
       cell.textContent = text;
     }
     const actions = tr.insertCell();
+    if (session.kind === 'exec' || session.kind === 'attach') {
+      const watch = document.createElement('a');
+      watch.href = `#watch/${encodeURIComponent(session.id)}`;
+      watch.textContent = 'Watch';
+      actions.append(watch, ' ');
+    }
     if (me?.admin) {
       const end = document.createElement('button');
       end.type = 'button';

@@ -149,11 +149,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const upstreams = options.upstreams ?? (options.upstream ? [{ name: 'default', target: options.upstream }] : []);
   if (upstreams.length === 0) throw new Error('startGateway: no upstream');
   const router = new Router({ upstreams, defaultUpstream: options.defaultUpstream, revealUpstreamNames: options.revealUpstreamNames });
-  const access: AccessControl = options.access ?? new PassthroughAccess();
-  const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger, options.onProxied);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes, controlFloodTimeoutMs: options.controlFloodTimeoutMs };
-  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
+  const access: AccessControl = options.access ?? new PassthroughAccess();
+  const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
+  const ui = options.ui ? webInterface(options.ui) : undefined;
+  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap: ui?.watch.tapFactory });
   const tunnel = new PortForwardTunnel(clientLimits);
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes });
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
@@ -177,7 +178,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const sockets = new Set<Socket>();
   let draining = false;
-  const ui = options.ui ? webInterface(options.ui) : undefined;
 
   function webInterface(settings: UiOptions): UiServer {
     const authenticate = access.authenticate?.bind(access);
@@ -255,6 +255,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, scheme: listenerScheme(client), allowedOrigins: options.allowedOrigins ?? [] });
         if (!origin.allowed) throw new HttpStatusError(403, 'Forbidden', `WebSocket upgrade from origin ${JSON.stringify(req.headers.origin)} refused: ${origin.reason} (auth.allowedOrigins)`);
       }
+      // The interface's own WebSocket (Watch), before cluster routing like its other paths.
+      if (ui?.handles(req.url)) {
+        await ui.serveUpgrade(req, socket, head, client);
+        const code = answeredStatus(socket);
+        audited.complete(code === undefined ? undefined : { code });
+        return code === 101;
+      }
       route = router.route(req);
       call = await admit(req, socket, true, route, client, audited);
     } catch (error) {
@@ -301,6 +308,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return false;
     }
     audited.session(session);
+    const auditID = call.auditID;
+    if (ui && auditID !== undefined) void session.done.then(() => ui.sessionEnded(auditID));
     return true;
   }
 

@@ -16,9 +16,9 @@ export interface SessionTap {
 
 /**
  * Gives each session its tap, or none: the one option a translator takes for it. The session's id
- * (as its log lines carry it) and kind let a recorder name what it records.
+ * (as its log lines carry it), kind and audit ID let a recorder or a live view name what it sees.
  */
-export type SessionTapFactory = (session: { id: string | number; kind: SessionKind }) => SessionTap | undefined;
+export type SessionTapFactory = (session: { id: string | number; kind: SessionKind; auditID?: string }) => SessionTap | undefined;
 
 /** One line of a translator's mapping table: bytes read from `from` are written to `to`. */
 export interface Route {

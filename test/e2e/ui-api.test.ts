@@ -42,18 +42,18 @@ const json = <T>(answer: Answer): T => JSON.parse(answer.body) as T;
 /** A live exec session (`cat`, stdin open) opened by `user` with the browser token subprotocol. */
 async function openSession(user: keyof typeof UI_USERS): Promise<Extract<ConnectOutcome, { kind: 'open' }>> {
   const token = Buffer.from(UI_USERS[user]).toString('base64url');
+  const before = stack.logs.records.length;
   const outcome = await connect({ gateway: { url: stack.url }, caPem: stack.env.ca.caCertPem }, `/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true`, [
     'v5.channel.k8s.io',
     `base64url.bearer.authorization.k8s.io.${token}`,
   ]);
   if (outcome.kind !== 'open') throw new Error(`exec refused: ${outcome.statusCode} ${outcome.body}`);
-  await stack.logs.waitFor((record) => record.event === 'session-start' && record.user === user && !seen.has(record.auditID as string));
-  const started = stack.logs.find((record) => record.event === 'session-start' && record.user === user && !seen.has(record.auditID as string))[0]!;
-  seen.add(started.auditID as string);
-  ids.set(outcome, started.auditID as string);
+  // This session's start line: the first of this user's logged since the connection began.
+  const started = () => stack.logs.records.slice(before).find((record) => record.event === 'session-start' && record.user === user);
+  await until(() => started() !== undefined, `${user}'s session-start line`);
+  ids.set(outcome, started()!.auditID as string);
   return outcome;
 }
-const seen = new Set<string>();
 const ids = new Map<ConnectOutcome, string>();
 
 async function listed(user: keyof typeof UI_USERS): Promise<Array<{ id: string; user: string; pod: string; command: string[]; bytesFromClient: number }>> {
@@ -174,4 +174,37 @@ t.test('ui.enabled is refused in passthrough mode, and a path that shadows the A
   await t.rejects(loadGatewayConfig({ config: configPath }, {}), /ui\.enabled.*needs edge mode/s);
   await writeFile(configPath, stringify({ upstreams: [{ name: 'a', server: 'https://127.0.0.1:6443', insecureSkipTLSVerify: true }], ui: { path: '/api/ui/' } }));
   await t.rejects(loadGatewayConfig({ config: configPath }, {}), /ui\.path.*Kubernetes API path/s);
+});
+
+t.test('Watch: the session owner or an admin sees its output live, read-only; nobody else', async (t) => {
+  const alice = await openSession('alice');
+  t.teardown(() => alice.socket.terminate());
+  const id = ids.get(alice)!;
+  const endpoint = { gateway: { url: stack.url }, caPem: stack.env.ca.caCertPem };
+  const watchPath = `/ui/api/sessions/${id}/watch`;
+  const protocols = (user: keyof typeof UI_USERS) => ['watch.kube-stream-gateway.v1', `base64url.bearer.authorization.k8s.io.${Buffer.from(UI_USERS[user]).toString('base64url')}`];
+
+  t.match(await connect(endpoint, watchPath, protocols('bob')), { kind: 'refused', statusCode: 404 }, "bob cannot watch alice's session");
+  t.match(await connect(endpoint, watchPath, protocols('root'), { origin: 'https://evil.example' }), { kind: 'refused', statusCode: 403 }, 'nor a foreign page');
+  t.match(await connect(endpoint, watchPath, ['watch.kube-stream-gateway.v1']), { kind: 'refused', statusCode: 401 }, 'nor anyone unauthenticated');
+  t.match(await connect(endpoint, watchPath, [`base64url.bearer.authorization.k8s.io.${Buffer.from(UI_USERS.root).toString('base64url')}`]), { kind: 'refused', statusCode: 400 }, 'the watch subprotocol is required');
+  t.match(await connect(endpoint, '/ui/api/sessions/no-such-session/watch', protocols('root')), { kind: 'refused', statusCode: 404 });
+
+  const watcher = await connect(endpoint, watchPath, protocols('root'), { origin: stack.url });
+  if (watcher.kind !== 'open') throw new Error(`watch refused: ${watcher.statusCode} ${watcher.body}`);
+  t.equal(watcher.protocol, 'watch.kube-stream-gateway.v1');
+  const own = await connect(endpoint, watchPath, protocols('alice'));
+  t.equal(own.kind, 'open', 'alice may watch her own');
+  await stack.logs.waitFor((record) => record.event === 'watch-start' && record.auditID === id && record.watcher === 'alice');
+  // What the watcher sends is ignored: it cannot type into the session.
+  watcher.socket.send(Buffer.concat([Buffer.from([0]), Buffer.from('from the watcher\n')]));
+  alice.socket.send(Buffer.concat([Buffer.from([0]), Buffer.from('watched\n')]));
+  const seen = await waitForMessage(watcher.socket, watcher.messages, (message) => message.isBinary && message.data.toString().includes('watched'));
+  t.equal(seen.data.toString(), 'watched\n', 'the output, as the pod wrote it');
+  await waitForMessage(alice.socket, alice.messages, (message) => message.data[0] === 1 && message.data.includes('watched'));
+  t.notOk(alice.messages.some((message) => message.data.includes('from the watcher')), 'nothing the watcher sent reached the session');
+
+  alice.socket.terminate();
+  t.match(await watcher.closed, { code: 1000, reason: 'the session ended' }, 'the watcher is told when the session ends');
+  if (own.kind === 'open') await own.closed;
 });

@@ -21,7 +21,8 @@ interface TerminalHook {
 /** What the page functions below read in the browser (the tests compile without the DOM library). */
 interface PageGlobals {
   kubeStreamGatewayTerminal?: TerminalHook;
-  document: { cookie: string; getElementById(id: string): { value: string } | null; querySelectorAll(selector: string): Iterable<{ textContent: string | null }> };
+  kubeStreamGatewayWatch?: TerminalHook;
+  document: { cookie: string; getElementById(id: string): { value: string } | null; querySelectorAll(selector: string): Iterable<{ textContent: string | null; dataset: Record<string, string | undefined> }> };
   sessionStorage: { getItem(key: string): string | null };
 }
 
@@ -106,11 +107,23 @@ t.test('the Sessions page shows a kubectl session live, and an admin ends it', a
   await page.goto(`${stack.url}/ui/#sessions`);
   // Bytes update live: the row shows what kubectl sent once the next refresh reads it.
   await page.waitForFunction(() => [...(globalThis as unknown as PageGlobals).document.querySelectorAll('#session-rows tr')].some((tr) => tr.textContent?.includes('alice') && tr.textContent.includes('11 B')));
+  await page.waitForSelector('#session-rows a[href^="#watch/"]');
   const cells = await page.$$eval('#session-rows tr', (rows) => rows.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
   const alice = cells.find((cells) => cells[0] === 'alice');
   t.match(alice, ['alice', 'legacy', 'default', 'demo', 'shell', 'cat', 'exec', '127.0.0.1', '11 B'], 'user, cluster, namespace, pod, container (kubectl\'s default), command, kind, client, bytes in');
   t.ok(cells.some((cells) => cells[0] === 'root' && cells[5] === 'sh'), "the browser terminal's own session is listed too");
   await page.screenshot({ path: `${IMAGES}ui-sessions.png` });
+
+  // Watch it, read-only: what kubectl's command writes from now on appears in the page.
+  const id = await page.evaluate(() => [...(globalThis as unknown as PageGlobals).document.querySelectorAll('#session-rows tr')].find((tr) => tr.textContent?.startsWith('alice'))?.dataset.session);
+  t.ok(id, "alice's session has its audit ID in the table");
+  await page.click(`a[href="#watch/${id}"]`);
+  await page.waitForSelector('body[data-watch="connected"]');
+  kubectl.stdin.write('watch me\n');
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).kubeStreamGatewayWatch?.text().split('\n').some((row) => row.trim() === 'watch me') ?? false);
+  t.pass('the watcher sees the output as it happens');
+  await page.screenshot({ path: `${IMAGES}ui-watch.png` });
+  await page.goto(`${stack.url}/ui/#sessions`);
 
   const end = await page.waitForSelector('xpath///tr[td[1][text()="alice"]]//button[text()="End"]');
   await end!.click();

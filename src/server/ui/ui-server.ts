@@ -1,7 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorStatus } from '../../codecs/k8s/status.js';
 import type { UserInfo } from '../../auth/identity.js';
-import { HttpStatusError, sendStatusResponse } from '../../net/http-answers.js';
+import { HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../../net/http-answers.js';
+import { acceptClientWebSocket } from '../../connections/websocket/client-websocket.js';
+import { headerValues } from '../../auth/credentials.js';
+import type { Duplex } from 'node:stream';
+import { SessionWatch } from './session-watch.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ClientAddress } from '../client-address.js';
 import type { LiveSessionView, SessionRegistry } from '../session-registry.js';
@@ -30,6 +34,9 @@ export interface UiContext {
 }
 
 const END_PATH = /^sessions\/([A-Za-z0-9-]{1,64})\/end$/;
+const WATCH_PATH = /^sessions\/([A-Za-z0-9-]{1,64})\/watch$/;
+/** The Watch page's WebSocket subprotocol: output as binary messages, resizes as JSON text; nothing is read from the watcher. */
+export const WATCH_PROTOCOL = 'watch.kube-stream-gateway.v1';
 
 /**
  * The web interface on the gateway's listener: its page and bundle, and a small JSON API under
@@ -38,6 +45,8 @@ const END_PATH = /^sessions\/([A-Za-z0-9-]{1,64})\/end$/;
  */
 export class UiServer {
   private readonly assets: StaticAssets;
+  /** Feeds the Watch page; the gateway hands `watch.tapFactory` to the exec/attach translator. */
+  readonly watch = new SessionWatch();
 
   constructor(
     private readonly options: UiOptions,
@@ -67,6 +76,54 @@ export class UiServer {
       if (!(error instanceof HttpStatusError)) throw error;
       sendUiStatus(res, error);
     }
+  }
+
+  /**
+   * The Watch page's WebSocket (`{path}api/sessions/{id}/watch`): the caller must be allowed to see
+   * the session (admin, or its own), authenticated as any request (the token in the browser token
+   * subprotocol). The gateway has checked the Origin already, as for every WebSocket upgrade.
+   */
+  async serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, client: ClientAddress): Promise<void> {
+    try {
+      const path = (req.url ?? '').split('?')[0]!;
+      const match = WATCH_PATH.exec(path.slice(this.options.path.length + 'api/'.length));
+      if (!path.startsWith(`${this.options.path}api/`) || !match) throw new HttpStatusError(404, 'NotFound', 'the web interface has no such WebSocket');
+      if (req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket') throw new HttpStatusError(400, 'BadRequest', 'a WebSocket upgrade (GET) is required');
+      const offered = headerValues(req, 'sec-websocket-protocol').flatMap((value) => value.split(',')).map((value) => value.trim());
+      if (!offered.includes(WATCH_PROTOCOL)) throw new HttpStatusError(400, 'BadRequest', `the watch needs the subprotocol ${WATCH_PROTOCOL}`);
+      const user = await this.context.authenticate(req, client);
+      const admin = user.groups.some((group) => this.options.admins.includes(group));
+      const id = match[1]!;
+      const target = this.context.registry.list().find((view) => view.id === id && (admin || view.subject.user === user.name));
+      if (!target) throw new HttpStatusError(404, 'NotFound', `no live session ${id}`);
+      if (target.subject.kind !== 'exec' && target.subject.kind !== 'attach') throw new HttpStatusError(400, 'BadRequest', `only exec and attach sessions can be watched, not ${target.subject.kind}`);
+      const ws = acceptClientWebSocket(req, socket, head, WATCH_PROTOCOL);
+      // Read-only: what the watcher sends is read (so control frames work) and ignored.
+      ws.receive({ binaryStart: () => undefined, binaryData: () => undefined, binaryEnd: () => undefined, text: () => undefined });
+      const unwatch = this.context.registry.list().some((view) => view.id === id)
+        ? this.watch.watch(id, {
+            send: (data, binary) => ws.send(data, binary),
+            get backlog() {
+              return socket.writableLength;
+            },
+            drop: (code, reason) => (code === 1000 ? ws.close(code, reason) : ws.terminate()),
+          })
+        : undefined;
+      if (!unwatch) ws.close(1000, 'the session ended');
+      this.context.logger.info({ event: 'watch-start', auditID: id, watcher: user.name, user: target.subject.user }, 'watching a session');
+      ws.on('close', (code, reason) => {
+        unwatch?.();
+        this.context.logger.info({ event: 'watch-end', auditID: id, watcher: user.name, code, reason }, 'stopped watching a session');
+      });
+    } catch (error) {
+      if (!(error instanceof HttpStatusError)) throw error;
+      sendStatusOnSocket(socket, error);
+    }
+  }
+
+  /** A session is over: whoever watches it is told. */
+  sessionEnded(id: string): void {
+    this.watch.ended(id, 'the session ended');
   }
 
   private async api(route: string, req: IncomingMessage, res: ServerResponse, client: ClientAddress): Promise<void> {

@@ -108,7 +108,7 @@ export class RemoteCommandTranslator {
       upstreamProtocol: upgraded.upstreamProtocol,
       log,
       upstreamPingIntervalMs: this.options.upstreamPingIntervalMs ?? 30_000,
-      tap: this.options.tap?.({ id, kind: request.kind }),
+      tap: this.options.tap?.({ id, kind: request.kind, auditID: call.auditID }),
     });
   }
 
