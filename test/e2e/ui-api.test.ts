@@ -102,8 +102,11 @@ t.test('the API authenticates every request with the edge authenticators', async
   t.equal((await request('GET', '/ui/api/sessions')).status, 401, 'no list without credentials');
   t.same(json(await request('GET', '/ui/api/clusters', as('alice'))), { clusters: ['legacy'], default: 'legacy' });
   t.equal((await request('GET', '/ui/api/nothing', as('alice'))).status, 404);
-  // The interface's path shadows nothing of the cluster's API.
+  // The interface's path shadows nothing of the cluster's API, nor a path that only starts like it.
   t.equal((await request('GET', '/api/v1/namespaces/default/pods', as('alice'))).status, 200);
+  const lookalike = await request('GET', '/uix/api/whoami', as('alice'));
+  t.notMatch(lookalike.body, /"user"/, 'a path that only starts like the interface goes to the cluster');
+  t.equal(lookalike.headers['content-security-policy'], undefined, 'and is not answered by the interface');
 });
 
 t.test('users see their own sessions, admins every one, live bytes included', async (t) => {
@@ -172,8 +175,14 @@ t.test('ui.enabled is refused in passthrough mode, and a path that shadows the A
   const configPath = join(stack.env.dir, 'passthrough-ui.yaml');
   await writeFile(configPath, stringify({ upstreams: [{ name: 'a', server: 'https://127.0.0.1:6443', insecureSkipTLSVerify: true }], ui: { enabled: true } }));
   await t.rejects(loadGatewayConfig({ config: configPath }, {}), /ui\.enabled.*needs edge mode/s);
-  await writeFile(configPath, stringify({ upstreams: [{ name: 'a', server: 'https://127.0.0.1:6443', insecureSkipTLSVerify: true }], ui: { path: '/api/ui/' } }));
-  await t.rejects(loadGatewayConfig({ config: configPath }, {}), /ui\.path.*Kubernetes API path/s);
+  for (const path of ['/api/ui/', '/APIS/', '/clusters/x/', '/version/', '/.well-known/ui/']) {
+    await writeFile(configPath, stringify({ upstreams: [{ name: 'a', server: 'https://127.0.0.1:6443', insecureSkipTLSVerify: true }], ui: { path } }));
+    await t.rejects(loadGatewayConfig({ config: configPath }, {}), /ui\.path.*Kubernetes API path/s, `${path} would hide an API path`);
+  }
+  for (const path of ['/ui', 'ui/', '/', '/ui/../api/', '/u i/', '/ui//x/', '/ui/%2e%2e/']) {
+    await writeFile(configPath, stringify({ upstreams: [{ name: 'a', server: 'https://127.0.0.1:6443', insecureSkipTLSVerify: true }], ui: { path } }));
+    await t.rejects(loadGatewayConfig({ config: configPath }, {}), /ui\.path.*must be a path of one or more plain segments/s, `${JSON.stringify(path)} is not a plain path`);
+  }
 });
 
 t.test('Watch: the session owner or an admin sees its output live, read-only; nobody else', async (t) => {
