@@ -313,20 +313,39 @@ const sessionsPage = (() => {
   let timer: number | undefined;
   const status = (text: string): void => void ($('sessions-status').textContent = text);
 
+  /** Rows by session ID, updated in place: a button under the pointer stays the same button across refreshes. */
+  const rows = new Map<string, HTMLTableRowElement>();
+
   async function refresh(): Promise<void> {
     try {
       const { sessions } = await api<{ sessions: SessionRow[] }>('sessions');
-      $('session-rows').replaceChildren(...sessions.map(row));
+      const live = new Set(sessions.map((session) => session.id));
+      for (const [id, tr] of rows) {
+        if (live.has(id)) continue;
+        tr.remove();
+        rows.delete(id);
+      }
+      for (const session of sessions) {
+        let tr = rows.get(session.id);
+        if (!tr) {
+          tr = row(session);
+          rows.set(session.id, tr);
+          $('session-rows').append(tr);
+        }
+        const texts = cellTexts(session);
+        texts.forEach((text, index) => {
+          const cell = tr!.cells[index]!;
+          if (cell.textContent !== text) cell.textContent = text;
+        });
+      }
       status(sessions.length === 0 ? 'No live sessions.' : '');
     } catch (error) {
       status((error as Error).message);
     }
   }
 
-  function row(session: SessionRow): HTMLTableRowElement {
-    const tr = document.createElement('tr');
-    tr.dataset.session = session.id;
-    const cells = [
+  function cellTexts(session: SessionRow): string[] {
+    return [
       session.user ?? '',
       session.cluster,
       session.namespace ?? '',
@@ -335,13 +354,19 @@ const sessionsPage = (() => {
       (session.command ?? []).join(' '),
       session.kind,
       session.client ?? '',
+      bytes(session.bytesFromClient),
+      bytes(session.bytesToClient),
+      duration(session.durationMs),
     ];
-    for (const text of cells) tr.insertCell().textContent = text;
-    for (const text of [bytes(session.bytesFromClient), bytes(session.bytesToClient), duration(session.durationMs)]) {
+  }
+
+  function row(session: SessionRow): HTMLTableRowElement {
+    const tr = document.createElement('tr');
+    tr.dataset.session = session.id;
+    cellTexts(session).forEach((_, index) => {
       const cell = tr.insertCell();
-      cell.className = 'number';
-      cell.textContent = text;
-    }
+      if (index >= 8) cell.className = 'number';
+    });
     const actions = tr.insertCell();
     if (session.kind === 'exec' || session.kind === 'attach') {
       const watch = document.createElement('a');
@@ -374,6 +399,9 @@ const sessionsPage = (() => {
     stop(): void {
       window.clearInterval(timer);
       timer = undefined;
+      // Rebuilt on the next visit: the signed-in user (and so the End buttons) may have changed.
+      for (const tr of rows.values()) tr.remove();
+      rows.clear();
     },
   };
 })();

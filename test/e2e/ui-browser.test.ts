@@ -69,6 +69,8 @@ t.test('sign in with a token, a terminal to the demo pod, typing and resizing', 
   await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.getElementById('pod')?.value === 'demo');
   await page.click('#connect');
   await page.waitForSelector('body[data-terminal="connected"]');
+  // Typed once the shell shows its prompt: a shell setting up its terminal may discard input typed earlier.
+  await page.waitForFunction(() => ((globalThis as unknown as PageGlobals).kubeStreamGatewayTerminal?.text().trim().length ?? 0) > 0);
   await page.click('#screen');
   await page.keyboard.type('echo hi\r');
   await terminalLine('hi');

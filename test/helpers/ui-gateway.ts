@@ -32,7 +32,6 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
   const env = await startTestClusters(['legacy'], {
     rules: [{ groups: ['devs'], verbs: ['get', 'list', 'create'], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward'] }],
   });
-  t.teardown(() => env.close());
   const dir = env.dir;
   await writeFile(join(dir, 'ca.crt'), env.ca.caCertPem);
   await writeFile(join(dir, 'tls.crt'), env.serverTls.cert);
@@ -55,8 +54,15 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
     }),
   );
   const logs = new LogRecorder();
-  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' }));
-  t.teardown(() => running.close());
+  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' })).catch(async (error: unknown) => {
+    await env.close();
+    throw error;
+  });
+  // The gateway first: a cluster closed under running sessions would wait for them.
+  t.teardown(async () => {
+    await running.close();
+    await env.close();
+  });
   return {
     env,
     running,
