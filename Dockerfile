@@ -28,7 +28,10 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 # The product's sources only: the benchmark lives in bench/, outside the build context and the image.
 COPY src ./src
+COPY web ./web
+COPY scripts ./scripts
 RUN npx tsc -p tsconfig.json \
+ && node scripts/build-ui.mjs \
  && chmod 0755 dist/cli/main.js \
  && mkdir bin \
  && ln -s ../dist/cli/main.js bin/kube-stream-gateway

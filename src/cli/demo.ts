@@ -7,7 +7,11 @@ import { renderKubeconfig } from '../config/kubeconfig.js';
 import { isLoopback, parseListenAddress } from '../config/listen-address.js';
 import { startLegacyCluster } from '../legacy-cluster/cluster.js';
 import { createLogger } from '../observability/logger.js';
+import { createTokenFileAuthenticator } from '../auth/token-file.js';
+import { createUnionAuthenticator } from '../auth/union.js';
+import { EdgeAccess } from '../server/edge-access.js';
 import { startGateway } from '../server/gateway.js';
+import { defaultAssetsDir } from '../server/ui/static-assets.js';
 import { createCertificateAuthority } from '../net/certificate-authority.js';
 import { Lifecycle, listening } from './lifecycle.js';
 import { parseCommandLine, shellQuote } from './usage.js';
@@ -18,16 +22,21 @@ export const DEFAULT_DEMO_KUBECONFIG = 'demo.kubeconfig';
 export const DEMO_CONTEXT = 'kube-stream-gateway-demo';
 /** The second cluster's context, reached through the same gateway by the /clusters/{name}/ prefix. */
 export const DEMO_SECOND_CONTEXT = 'kube-stream-gateway-demo-b';
+/** The demo user's groups: the clusters' admins, and the web interface's (every session, End buttons). */
+export const DEMO_USER = 'demo';
+const DEMO_GROUPS = ['system:masters', 'demo-admins'];
 /** The demo's two legacy clusters, as the gateway names them. */
 export const DEMO_CLUSTERS = ['legacy-a', 'legacy-b'] as const;
 
 const HELP = `Usage: kube-stream-gateway demo [--listen HOST:PORT] [--kubeconfig-out FILE]
 
 What npm start runs: two embedded legacy clusters (SPDY/3.1 only, report v1.28) on free loopback
-ports, and one gateway in front of both, all over HTTPS with a certificate authority generated now
-and a random bearer token. The gateway routes by path: /clusters/legacy-b/... goes to the second
-cluster, everything else to the first. Once the gateway is listening it writes a kubeconfig for it
-(the CA and the token, mode 0600; one context per cluster) and prints kubectl commands to try.
+ports, and one gateway in front of both in edge mode, all over HTTPS with a certificate authority
+generated now and random bearer tokens. The gateway routes by path: /clusters/legacy-b/... goes to
+the second cluster, everything else to the first. Once the gateway is listening it writes a
+kubeconfig for it (the CA and a token, mode 0600; one context per cluster), prints kubectl commands
+to try, and the address of its web interface with a sign-in token of its own (both tokens are the
+user "${DEMO_USER}", an admin of the clusters and of the interface).
 
 It binds loopback only: the demo pod is THIS HOST, and its commands run here, as you, in a scratch
 directory.
@@ -72,12 +81,18 @@ export async function runDemo(args: string[]): Promise<void> {
     const ca = await createCertificateAuthority('kube-stream-gateway demo CA');
     const certificate = await ca.issueServerCertificate(['127.0.0.1', '::1', 'localhost', listen.host]);
     const tls = { cert: certificate.certPem, key: certificate.keyPem };
+    // The clusters' privileged token is the gateway's own credential; callers get tokens of their own.
+    const clusterToken = randomBytes(32).toString('base64url');
     const token = randomBytes(32).toString('base64url');
+    const signInToken = randomBytes(32).toString('base64url');
+    const users = await createTokenFileAuthenticator('(demo tokens)', {
+      initial: [token, signInToken].map((secret) => `${secret},${DEMO_USER},${DEMO_USER}-uid,"${DEMO_GROUPS.join(',')}"`).join('\n') + '\n',
+    });
 
     const clusters = [];
     for (const name of DEMO_CLUSTERS) {
       say(`Starting legacy cluster ${name} (SPDY/3.1 only, reports v1.28) on a free loopback port…`);
-      const cluster = await listening('legacy cluster', startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token, tls, logger: logger.child({ component: 'legacy-cluster', cluster: name }) }));
+      const cluster = await listening('legacy cluster', startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token: clusterToken, tls, logger: logger.child({ component: 'legacy-cluster', cluster: name }) }));
       life.closeOnStop(() => cluster.close());
       if (life.stopping) return await life.untilStopped();
       clusters.push({ name, cluster });
@@ -89,8 +104,10 @@ export async function runDemo(args: string[]): Promise<void> {
       startGateway({
         listen,
         tls,
-        upstreams: clusters.map(({ name, cluster }) => ({ name, target: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false } })),
+        upstreams: clusters.map(({ name, cluster }) => ({ name, target: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false, credentials: { bearerToken: clusterToken } } })),
         defaultUpstream: DEMO_CLUSTERS[0],
+        access: new EdgeAccess({ authenticator: createUnionAuthenticator([users]), impersonation: [], logger: logger.child({ component: 'gateway' }) }),
+        ui: { path: '/ui/', admins: ['demo-admins'], assetsDir: defaultAssetsDir() },
         logger: logger.child({ component: 'gateway' }),
       }),
     );
@@ -118,6 +135,8 @@ export async function runDemo(args: string[]): Promise<void> {
     say(`Gateway:        ${gateway.url}   (WebSocket in, SPDY/3.1 out)`);
     for (const { name, cluster } of clusters) say(`Legacy cluster: ${cluster.url}   (${name}: SPDY/3.1 only, v1.28)`);
     say(`Kubeconfig:     ${kubeconfigPath}   (context ${DEMO_CONTEXT} → ${DEMO_CLUSTERS[0]}, ${DEMO_SECOND_CONTEXT} → ${DEMO_CLUSTERS[1]})`);
+    say(`Web interface:  ${gateway.url}/ui/   (the demo CA signed its certificate: accept it in the browser)`);
+    say(`Sign-in token:  ${signInToken}   (for the web interface; valid while this demo runs)`);
     say();
     say('Try, with kubectl 1.31 or newer (older kubectl works too, over SPDY, proxied through):');
     say(`  ${kubectl} get pods`);

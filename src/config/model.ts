@@ -105,6 +105,7 @@ export interface GatewayConfig {
   shutdown: GatewayFile['shutdown'];
   /** `directory` absolute; absent when sessions are not recorded. */
   recording?: GatewayFile['recording'] & { directory: string };
+  ui: GatewayFile['ui'];
 }
 
 /**
@@ -149,6 +150,7 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
     tlsPolicy: file.tls ? { minVersion: file.tls.minVersion, cipherSuites: file.tls.cipherSuites } : DEFAULT_TLS_POLICY,
     logging: file.logging,
     shutdown: file.shutdown,
+    ui: file.ui,
   };
   if (file.recording.directory !== undefined) config.recording = { ...file.recording, directory: reader.absolute(file.recording.directory) };
   if (config.tls === undefined) delete config.tls;

@@ -347,6 +347,26 @@ const recordingSchema = z
   })
   .meta({ description: 'Session recording (docs/recording.md).' });
 
+/** First path segments a Kubernetes API server (or the gateway's routing) serves: the interface must not shadow them. */
+const KUBERNETES_PATH_ROOTS = ['api', 'apis', 'clusters', 'version', 'healthz', 'livez', 'readyz', 'openapi', 'metrics', 'logs', '.well-known', 'swagger.json', 'swaggerapi'];
+
+function uiPathProblem(value: string): string | undefined {
+  if (!/^(\/[A-Za-z0-9._~-]+)+\/$/.test(value) || value.split('/').some((segment) => segment === '.' || segment === '..')) {
+    return `must be a path of one or more plain segments that starts and ends with "/" (like /ui/), got ${JSON.stringify(value)}`;
+  }
+  const root = value.split('/')[1]!.toLowerCase();
+  if (KUBERNETES_PATH_ROOTS.includes(root)) return `must not start with /${root}/: a Kubernetes API path, which the interface would hide`;
+  return undefined;
+}
+
+const uiSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).meta({ description: 'Serve the web interface (sessions, watch, a browser terminal) on the gateway listener. Edge mode only ({auth.mode}: edge): it signs users in with the edge authenticators.' }),
+    path: checkedString(uiPathProblem).default('/ui/').meta({ description: 'Where the interface is served on the gateway listener; its API is under `{path}api/`. A path no Kubernetes API uses.' }),
+    admins: names().default([]).meta({ description: 'Groups whose members see every live session and may end any of them; everyone else sees only their own.' }),
+  })
+  .meta({ description: 'The web interface (docs/ui.md).' });
+
 const gatewayFileObject = z
   .strictObject({
     listen: listenAddress().default(DEFAULT_LISTEN).meta({ description: 'Where the gateway listens: `HOST:PORT` or `[IPv6]:PORT`; port 0 picks a free port (see the `listening` log line). `0.0.0.0:8443` serves every interface.', flag: '--listen', env: 'KSG_LISTEN' }),
@@ -361,6 +381,8 @@ const gatewayFileObject = z
     logging: loggingSchema.prefault({}),
     shutdown: shutdownSchema.prefault({}),
     recording: recordingSchema.prefault({}),
+
+    ui: uiSchema.prefault({}),
   })
   .meta({ description: 'kube-stream-gateway configuration (YAML; keys are camelCase).' });
 
@@ -416,6 +438,9 @@ function checkUpstreamReferences(file: GatewayFile, ctx: Ctx): void {
 }
 
 function checkEdgeMode(file: GatewayFile, ctx: Ctx): void {
+  if (file.ui?.enabled === true && file.auth?.mode !== 'edge') {
+    ctx.addIssue({ code: 'custom', path: ['ui', 'enabled'], message: 'the web interface needs edge mode ({auth.mode}: edge): it signs users in with the edge authenticators, which passthrough mode does not run' });
+  }
   if (file.auth?.mode !== 'edge') return;
   if (Array.isArray(file.auth.authenticators)) {
     for (const key of new Set(file.auth.authenticators as AuthenticatorSetting[])) {

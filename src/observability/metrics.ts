@@ -31,6 +31,7 @@ export const SESSION_OUTCOMES = [
   'shutdown',
   'idle-timeout',
   'max-duration',
+  'ended-by-admin',
   'ping-timeout',
   'message-too-large',
   'control-flood',

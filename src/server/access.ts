@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { UserInfo } from '../auth/identity.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import type { ClientAddress } from '../net/client-address.js';
 import type { Route } from './routing.js';
@@ -22,6 +23,8 @@ export interface AccessRequest {
  */
 export interface AccessControl {
   admit(request: AccessRequest): Promise<UpstreamCall>;
+  /** Who the caller is (edge mode only: passthrough leaves that to the upstream); refusals as in admit. */
+  authenticate?(req: IncomingMessage, client: ClientAddress, upstream: string): Promise<UserInfo>;
   close(): void;
 }
 

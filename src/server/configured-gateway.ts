@@ -14,6 +14,7 @@ import { adminListener, upstreamAvailable, upstreamHealth } from './configured/h
 import { watchReloadableFiles } from './configured/reload.js';
 import { sessionObserver } from './configured/session-metrics.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { defaultAssetsDir } from './ui/static-assets.js';
 import { PassthroughAccess } from './passthrough-access.js';
 
 /** The gateway as `serve` runs it: the listener, its admin listener, and what watches their files. */
@@ -62,6 +63,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     revealUpstreamNames: config.routing.revealUpstreamNames,
     access,
     allowedOrigins: config.auth.allowedOrigins,
+    ui: config.ui.enabled ? { path: config.ui.path, admins: config.ui.admins, assetsDir: defaultAssetsDir() } : undefined,
     limits: {
       maxSessions: limits.maxSessions,
       maxSessionsPerUser: limits.maxSessionsPerUser,

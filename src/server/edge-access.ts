@@ -4,12 +4,13 @@ import type { UserInfo } from '../auth/identity.js';
 import { clientImpersonation, upstreamHeaders, type ImpersonationRule } from '../auth/impersonation.js';
 import { forbiddenMessage } from '../auth/policy.js';
 import type { FailedAuthLimiter } from '../auth/rate-limit.js';
-import type { RequestAttributes } from '../auth/request-attributes.js';
 import type { AuthenticationResult, Credentials } from '../auth/identity.js';
 import type { Logger } from '../observability/logger.js';
 import { HttpStatusError } from '../net/http-answers.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import type { AccessControl, AccessRequest } from './access.js';
+import { requestAttributes, type RequestAttributes } from '../auth/request-attributes.js';
+import type { ClientAddress } from '../net/client-address.js';
 
 /**
  * Edge mode tells the upstream the real client address as an impersonated user extra, named as
@@ -75,33 +76,7 @@ export class EdgeAccess implements AccessControl {
       throw denial.error;
     };
 
-    const wait = options.failedAuth?.blocked(address) ?? 0;
-    if (wait > 0) {
-      deny({
-        stage: 'rate-limit',
-        reason: 'rate-limited',
-        error: new HttpStatusError(429, 'TooManyRequests', `too many failed authentication attempts from ${address}; retry in ${wait} s (limits.failedAuthPerMinute)`),
-      });
-    }
-
-    const extracted = extractCredentials(req);
-    if (!extracted.ok) deny({ stage: 'credentials', reason: 'malformed-credentials', error: new HttpStatusError(400, 'BadRequest', extracted.reason) });
-    const { credentials, webSocketProtocols } = extracted as Extract<typeof extracted, { ok: true }>;
-
-    const result = await options.authenticator.authenticate(credentials, route.upstream.name);
-    if (result.outcome === 'unavailable') {
-      // The reason names the reviewer or issuer and its error: logged, never sent to the caller.
-      options.logger.warn({ event: 'authentication-unavailable', upstream: route.upstream.name, reason: result.reason }, 'authentication unavailable');
-      deny({ stage: 'authentication', reason: 'unavailable', error: new HttpStatusError(503, 'ServiceUnavailable', 'authentication is unavailable') });
-    }
-    if (result.outcome !== 'authenticated') {
-      options.failedAuth?.recordFailure(address);
-      const why = result.outcome === 'rejected' ? result.reason : 'no credentials';
-      options.logger.info({ event: 'authentication-failed', address, clientAddress: address, reason: why }, 'authentication failed');
-      // Kubernetes says only "Unauthorized": the reason is for the operator's log, not the caller.
-      deny({ stage: 'authentication', reason: result.outcome === 'rejected' ? 'rejected' : 'no-credentials', error: new HttpStatusError(401, 'Unauthorized', 'Unauthorized') });
-    }
-    const caller = (result as Extract<typeof result, { outcome: 'authenticated' }>).user;
+    const { caller, webSocketProtocols } = await this.authenticateCaller(req, address, route.upstream.name, deny);
 
     let user = caller;
     const impersonation = clientImpersonation(req, caller, options.impersonation);
@@ -141,6 +116,54 @@ export class EdgeAccess implements AccessControl {
         return rewritten;
       },
     };
+  }
+
+  /**
+   * Who the caller is, by the configured authenticators, with the failed-attempt limit: the web
+   * interface's API authenticates each request here, exactly as a cluster request is.
+   */
+  async authenticate(req: IncomingMessage, client: ClientAddress, upstream: string): Promise<UserInfo> {
+    const attributes = requestAttributes({ method: req.method ?? 'GET', url: req.url ?? '/' });
+    const deny = (denial: Omit<Denial, 'req' | 'attributes' | 'clientAddress'>): never => {
+      this.options.onDenied?.({ req, attributes, clientAddress: client.address, ...denial });
+      throw denial.error;
+    };
+    return (await this.authenticateCaller(req, client.address, upstream, deny)).caller;
+  }
+
+  private async authenticateCaller(
+    req: IncomingMessage,
+    address: string,
+    upstream: string,
+    deny: (denial: Omit<Denial, 'req' | 'attributes' | 'clientAddress'>) => never,
+  ): Promise<{ caller: UserInfo; webSocketProtocols: string[] | undefined }> {
+    const wait = this.options.failedAuth?.blocked(address) ?? 0;
+    if (wait > 0) {
+      deny({
+        stage: 'rate-limit',
+        reason: 'rate-limited',
+        error: new HttpStatusError(429, 'TooManyRequests', `too many failed authentication attempts from ${address}; retry in ${wait} s (limits.failedAuthPerMinute)`),
+      });
+    }
+
+    const extracted = extractCredentials(req);
+    if (!extracted.ok) deny({ stage: 'credentials', reason: 'malformed-credentials', error: new HttpStatusError(400, 'BadRequest', extracted.reason) });
+    const { credentials, webSocketProtocols } = extracted as Extract<typeof extracted, { ok: true }>;
+
+    const result = await this.options.authenticator.authenticate(credentials, upstream);
+    if (result.outcome === 'unavailable') {
+      // The reason names the reviewer or issuer and its error: logged, never sent to the caller.
+      this.options.logger.warn({ event: 'authentication-unavailable', upstream: upstream, reason: result.reason }, 'authentication unavailable');
+      deny({ stage: 'authentication', reason: 'unavailable', error: new HttpStatusError(503, 'ServiceUnavailable', 'authentication is unavailable') });
+    }
+    if (result.outcome !== 'authenticated') {
+      this.options.failedAuth?.recordFailure(address);
+      const why = result.outcome === 'rejected' ? result.reason : 'no credentials';
+      this.options.logger.info({ event: 'authentication-failed', address, clientAddress: address, reason: why }, 'authentication failed');
+      // Kubernetes says only "Unauthorized": the reason is for the operator's log, not the caller.
+      deny({ stage: 'authentication', reason: result.outcome === 'rejected' ? 'rejected' : 'no-credentials', error: new HttpStatusError(401, 'Unauthorized', 'Unauthorized') });
+    }
+    return { caller: (result as Extract<typeof result, { outcome: 'authenticated' }>).user, webSocketProtocols };
   }
 
   close(): void {}

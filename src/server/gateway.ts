@@ -9,6 +9,7 @@ import { PortForwardTunnel } from '../translators/port-forward/tunnel.js';
 import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
 import type { LiveSession } from '../translators/live-session.js';
+import { sessionSubject } from '../translators/session-log.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
 import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
@@ -26,6 +27,8 @@ import { relayUpgrade } from './upgrade-relay.js';
 import { StreamingModes } from './streaming-modes.js';
 import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
 import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
+import { combineTapFactories } from '../translators/session-tap.js';
+import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../observability/audit/policy.js';
 import { isStreamingRequest } from '../auth/request-attributes.js';
@@ -106,6 +109,8 @@ export interface GatewayOptions {
    * origin. Upgrades without an Origin (kubectl, client libraries) are not affected.
    */
   allowedOrigins?: string[];
+  /** The web interface (ui.enabled); it needs access control that authenticates (edge mode). */
+  ui?: UiOptions;
   logger: Logger;
   clientPingIntervalMs?: number;
   upstreamPingIntervalMs?: number;
@@ -156,13 +161,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Dials to one upstream share their TLS context and resume its sessions (src/upstream/tls-reuse.ts).
   for (const { target } of upstreams) target.tlsReuse ??= new UpstreamTlsReuse();
   const router = new Router({ upstreams, defaultUpstream: options.defaultUpstream, revealUpstreamNames: options.revealUpstreamNames });
-  const access = options.access ?? new PassthroughAccess();
-  const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
   const proxy = createHttpProxy(logger, options.onProxied);
   const clientLimits = { logger, clientPingIntervalMs: options.clientPingIntervalMs, maxMessageBytes: options.maxMessageBytes, sessionBufferBytes: options.sessionBufferBytes, controlFloodTimeoutMs: options.controlFloodTimeoutMs };
-  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap: options.recording });
-  const tunnel = new PortForwardTunnel({ ...clientLimits, tap: options.recording });
-  const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, tap: options.recording });
+  const access: AccessControl = options.access ?? new PassthroughAccess();
+  const registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.limits }, options.observer);
+  const ui = options.ui ? webInterface(options.ui) : undefined;
+  // Every session's bytes pass one tap: the recording's and the web interface's live view, in that order.
+  const tap = combineTapFactories([options.recording, ui?.watch.tapFactory]);
+  const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap });
+  const tunnel = new PortForwardTunnel({ ...clientLimits, tap });
+  const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, tap });
   const streamingModes = new StreamingModes();
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
@@ -186,6 +194,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const sockets = new Set<Socket>();
   let draining = false;
+
+  function webInterface(settings: UiOptions): UiServer {
+    const authenticate = access.authenticate?.bind(access);
+    if (!authenticate) throw new Error('the web interface (ui.enabled) needs edge mode: passthrough access cannot tell who a caller is');
+    const defaultCluster = options.defaultUpstream ?? (upstreams.length === 1 ? upstreams[0]!.name : undefined);
+    return new UiServer(settings, {
+      registry,
+      clusters: upstreams.map((upstream) => upstream.name),
+      defaultCluster,
+      authenticate: (req, client) => authenticate(req, client, defaultCluster ?? upstreams[0]!.name),
+      originAllowed: (req, client) => checkOrigin({ origin: req.headers.origin, host: req.headers.host, scheme: listenerScheme(client), allowedOrigins: options.allowedOrigins ?? [] }),
+      logger,
+    });
+  }
 
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -221,6 +243,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       res.writeHead(200, { 'content-length': '0' }).end();
       return;
     }
+    // Before cluster routing: the interface's path is one no Kubernetes API uses.
+    if (ui?.handles(req.url)) return ui.serve(req, res, client);
     let call: UpstreamCall;
     try {
       const route = router.route(req);
@@ -247,6 +271,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (isWebSocketUpgrade(req)) {
         const origin = checkOrigin({ origin: req.headers.origin, host: req.headers.host, scheme: listenerScheme(client), allowedOrigins: options.allowedOrigins ?? [] });
         if (!origin.allowed) throw new HttpStatusError(403, 'Forbidden', `WebSocket upgrade from origin ${JSON.stringify(req.headers.origin)} refused: ${origin.reason} (auth.allowedOrigins)`);
+      }
+      // The interface's own WebSocket (Watch), before cluster routing like its other paths.
+      if (ui?.handles(req.url)) {
+        await ui.serveUpgrade(req, socket, head, client);
+        const code = answeredStatus(socket);
+        audited.complete(code === undefined ? undefined : { code });
+        return code === 101;
       }
       route = router.route(req);
       call = await admit(req, socket, true, route, client, audited);
@@ -292,7 +323,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       session = await start();
     } finally {
-      if (session) reservation.track(session, { upstream: call.upstreamName });
+      if (session) reservation.track(session, { upstream: call.upstreamName }, sessionSubject(call, req, translated ? 'translated' : 'relay'));
       else reservation.release();
     }
     if (!session) {
@@ -302,6 +333,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return false;
     }
     audited.session(session);
+    const auditID = call.auditID;
+    if (ui && auditID !== undefined) void session.done.then(() => ui.sessionEnded(auditID));
     return true;
   }
 

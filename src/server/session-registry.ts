@@ -1,6 +1,7 @@
 import { errorStatus, type Status } from '../codecs/k8s/status.js';
 import { HttpStatusError } from '../net/http-answers.js';
-import type { LiveSession, SessionOutcome } from '../translators/live-session.js';
+import type { EndedFromOutside, LiveSession, SessionOutcome } from '../translators/live-session.js';
+import type { SessionSubject } from '../translators/session-log.js';
 
 export interface SessionLimits {
   /** Streaming sessions in progress, all callers together; 0 = no limit. */
@@ -34,15 +35,30 @@ export interface SessionObserver {
 interface Tracked {
   session: LiveSession;
   labels: SessionLabels;
+  subject?: SessionSubject;
   startedAt: number;
   lastActivityAt: number;
   fromClient: number;
   toClient: number;
 }
 
+/** A running session as the live list shows it; `id` is its audit ID. */
+export interface LiveSessionView {
+  id: string;
+  subject: SessionSubject;
+  sessionKind: LiveSession['kind'];
+  clientProtocol: string;
+  bytesFromClient: number;
+  bytesToClient: number;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  durationMs: number;
+}
+
 /** Held from admission until the session runs (track) or was refused (release). */
 export interface Reservation {
-  track(session: LiveSession, labels: SessionLabels): void;
+  /** `subject`: who and what, for the live list (the web interface's Sessions page). */
+  track(session: LiveSession, labels: SessionLabels, subject?: SessionSubject): void;
   release(): void;
 }
 
@@ -108,9 +124,9 @@ export class SessionRegistry {
     };
     return {
       release,
-      track: (session, labels) => {
+      track: (session, labels, subject) => {
         const at = this.now();
-        const entry: Tracked = { session, labels, startedAt: at, lastActivityAt: at, fromClient: 0, toClient: 0 };
+        const entry: Tracked = { session, labels, subject, startedAt: at, lastActivityAt: at, fromClient: 0, toClient: 0 };
         this.tracked.add(entry);
         this.observer?.started(session, labels);
         this.sweeper ??= setInterval(() => this.sweep(), this.sweepEveryMs).unref();
@@ -123,6 +139,27 @@ export class SessionRegistry {
         });
       },
     };
+  }
+
+  /** The sessions running now that have a subject, bytes as of this call. */
+  list(): LiveSessionView[] {
+    const at = this.now();
+    const views: LiveSessionView[] = [];
+    for (const { session, subject, startedAt } of this.tracked) {
+      if (!subject?.auditID) continue;
+      views.push({ id: subject.auditID, subject, sessionKind: session.kind, clientProtocol: session.clientProtocol, bytesFromClient: session.bytesFromClient, bytesToClient: session.bytesToClient, startedAt, durationMs: at - startedAt });
+    }
+    return views;
+  }
+
+  /** Ends the session with this audit ID, telling its client `status`; false when there is none. */
+  end(id: string, status: Status, outcome: EndedFromOutside): boolean {
+    for (const entry of this.tracked) {
+      if (entry.subject?.auditID !== id) continue;
+      entry.session.end(status, outcome);
+      return true;
+    }
+    return false;
   }
 
   /** Ends every session with this Status and resolves when they have all ended. */

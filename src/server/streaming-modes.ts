@@ -2,8 +2,11 @@
 export type StreamingSetting = 'spdy' | 'websocket' | 'auto';
 export type StreamingProtocol = 'spdy' | 'websocket';
 
-/** How long `auto` keeps what it learnt about an upstream before trying SPDY first again. */
-const STREAMING_MEMORY_MS = 10 * 60_000;
+/**
+ * How long `auto` keeps what it learnt about an upstream before trying SPDY first again.
+ * @internal Exported for its unit tests (byte vectors, seams); the product does not import it.
+ */
+export const STREAMING_MEMORY_MS = 10 * 60_000;
 
 /**
  * Per upstream, the protocol to ask it for first. `spdy` and `websocket` are as configured. `auto`

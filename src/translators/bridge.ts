@@ -94,8 +94,8 @@ export interface TappedSession {
 /** A tap opened for one session, with the name its log lines and audit events carry. */
 export interface OpenedTap {
   tap: SessionTap;
-  /** The recording's file name, for the `recording` log field and audit annotation. */
-  name: string;
+  /** The recording's file name, for the `recording` log field and audit annotation; absent for a tap that records nothing (a live view). */
+  name?: string;
 }
 
 /** The session must not run: what the client is told (the detail is the factory's to log). */

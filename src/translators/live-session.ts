@@ -2,8 +2,8 @@ import type { Status } from '../codecs/k8s/status.js';
 
 type SessionKind = 'exec' | 'attach' | 'portforward-tunnel' | 'portforward-channels' | 'relay';
 
-/** Ends the gateway decides from outside a session (the registry): drain, and its idle and age limits. */
-export type EndedFromOutside = 'shutdown' | 'idle-timeout' | 'max-duration' | 'recording-failed';
+/** Ends the gateway decides from outside a session (the registry): drain, its idle and age limits, a required recording that failed, an admin of the web interface. */
+export type EndedFromOutside = 'shutdown' | 'idle-timeout' | 'max-duration' | 'recording-failed' | 'ended-by-admin';
 
 /**
  * How a session ended, as metrics count it: by itself, by either peer, or by the gateway — each of

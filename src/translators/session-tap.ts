@@ -1,5 +1,5 @@
 import { requestAttributes } from '../auth/request-attributes.js';
-import { SessionTapRefusal, type OpenedTap, type SessionTapFactory } from './bridge.js';
+import { SessionTapRefusal, type OpenedTap, type SessionTap, type SessionTapFactory, type TappedSession } from './bridge.js';
 import type { SessionSubject } from './session-log.js';
 import type { UpstreamCall } from './upstream-call.js';
 
@@ -32,10 +32,38 @@ export async function openSessionTap(factory: SessionTapFactory | undefined, cal
       identity: { user: call.identity?.user ?? { name: call.user ?? '', groups: [], extra: {} }, attributes: call.identity?.attributes ?? requestAttributes({ method: 'POST', url: call.path }) },
       fail: (message) => (end ? end(message) : (early ??= message)),
     });
-    if (opened) call.annotate?.({ 'kube-stream-gateway/recording': opened.name });
+    if (opened?.name) call.annotate?.({ 'kube-stream-gateway/recording': opened.name });
     return { opened, onFailure };
   } catch (error) {
     if (!(error instanceof SessionTapRefusal)) throw error;
     return { refused: error.message, onFailure };
   }
+}
+
+/**
+ * Several factories as the translators' one `tap` option (recording, live views): each is opened for
+ * the session, in order; the session's tap hands every payload and event to each opened one, and
+ * carries the first recording name. A refusal by any of them refuses the session.
+ */
+export function combineTapFactories(factories: readonly (SessionTapFactory | undefined)[]): SessionTapFactory | undefined {
+  const present = factories.filter((factory): factory is SessionTapFactory => factory !== undefined);
+  if (present.length <= 1) return present[0];
+  return {
+    failClosed: present.some((factory) => factory.failClosed),
+    async open(session: TappedSession): Promise<OpenedTap | undefined> {
+      const opened = (await Promise.all(present.map((factory) => factory.open(session)))).filter((tap): tap is OpenedTap => tap !== undefined);
+      if (opened.length <= 1) return opened[0];
+      const taps: SessionTap[] = opened.map((each) => each.tap);
+      const tap: SessionTap = {
+        bytes: (direction, route, payload) => {
+          for (const each of taps) each.bytes(direction, route, payload);
+        },
+        event: (name, detail) => {
+          for (const each of taps) each.event(name, detail);
+        },
+      };
+      const name = opened.find((each) => each.name)?.name;
+      return name ? { tap, name } : { tap };
+    },
+  };
 }

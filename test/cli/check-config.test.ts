@@ -29,7 +29,7 @@ t.test('an invalid file: exit 2, every problem on stderr, then their count', asy
     'bad.yaml: listen: expected HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080; port 0-65535), got "nowhere"',
     'bad.yaml: tls.cert: given without tls.key (give both or neither)',
     'bad.yaml: upstreams[0].server: must be an https URL, got "ftp://a"',
-    'bad.yaml: extra: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown, recording)',
+    'bad.yaml: extra: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown, recording, ui)',
     'bad.yaml: 4 problems',
     '',
   ]);

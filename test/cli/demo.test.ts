@@ -50,6 +50,18 @@ function getVersion(kubeconfig: DemoKubeconfig): Promise<number> {
   });
 }
 
+/** GET with a bearer token, trusting only the CA: the body. */
+function getBody(url: URL, caPem: string, token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(url, { ca: caPem, headers: { authorization: `Bearer ${token}` } }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(body));
+    });
+    request.on('error', reject);
+  });
+}
+
 t.test('the kubeconfig appears only once the gateway serves; kubectl works through it; SIGTERM exits 0', async (t) => {
   const kubeconfigPath = join(dir, 'demo.kubeconfig');
   // A leftover from an earlier run, pointing nowhere: the demo must not leave it for anyone to read.
@@ -89,6 +101,12 @@ t.test('the kubeconfig appears only once the gateway serves; kubectl works throu
   t.notOk(demo.stderr.includes(kubeconfig.token), 'the token is not printed');
   t.notOk(demo.stdout.includes(kubeconfig.token), 'the token is not logged');
   for (const line of demo.stdout.split('\n').filter(Boolean)) t.doesNotThrow(() => JSON.parse(line), 'stdout is JSON lines only');
+
+  // The web interface is on: its address and a sign-in token of its own, which signs in as the demo's admin.
+  t.match(demo.stderr, new RegExp(`Web interface: +${kubeconfig.server.replace(/[.]/g, '\\.')}/ui/`), 'prints the web interface');
+  const signIn = /Sign-in token: +(\S+)/.exec(demo.stderr)?.[1];
+  t.ok(signIn && signIn !== kubeconfig.token && signIn.length >= 40, 'a sign-in token, not the kubeconfig one');
+  t.same(JSON.parse(await getBody(new URL('/ui/api/whoami', kubeconfig.server), kubeconfig.caPem, signIn!)), { user: 'demo', groups: ['system:masters', 'demo-admins', 'system:authenticated'], admin: true });
 
   const pods = await runKubectl(33, ['get', 'pods'], { kubeconfig: kubeconfigPath });
   t.equal(pods.code, 0, pods.stderr);

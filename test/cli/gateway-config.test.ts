@@ -232,7 +232,7 @@ shutdown: {gracePeriodSeconds: "25"}
   const lines = await problems({ config: file });
   const expected = [
     'listen: must be a string, got 8080',
-    'lisen: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown, recording)',
+    'lisen: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown, recording, ui)',
     'tls.cert: given without tls.key (give both or neither)',
     'upstreams[0].name: must be lowercase letters, digits and "-"',
     'upstreams[0].server: must be an https URL, got "http://10.0.0.1:6443" (http only with upstreams[0].allowInsecureHTTP: true)',
@@ -324,7 +324,7 @@ t.test('the file itself: unreadable, not YAML, not a mapping, empty', async (t) 
   t.match((await problems({ config: twice }))[0], /twice\.yaml: invalid YAML: .*[Dd]uplicate|unique/);
   t.same(await problems({ config: await configFile('list.yaml', '- listen\n') }), [`${join(etc, 'list.yaml')}: expected a mapping of settings (listen: …, upstreams: …), got a list`]);
   t.same(await problems({ config: await configFile('empty.yaml', '# nothing\n') }), [`${join(etc, 'empty.yaml')}: upstreams: required: list the legacy clusters here, or give --upstream / --upstream-kubeconfig for one named "default"`]);
-  t.same((await problems({ config: await configFile('flat.yaml', 'upstream: https://x\n') })).reverse(), [`${join(etc, 'flat.yaml')}: upstream: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown, recording)`, `${join(etc, 'flat.yaml')}: upstreams: required: list the legacy clusters here, or give --upstream / --upstream-kubeconfig for one named "default"`], 'the old flat keys are refused, by name');
+  t.same((await problems({ config: await configFile('flat.yaml', 'upstream: https://x\n') })).reverse(), [`${join(etc, 'flat.yaml')}: upstream: unknown setting (known here: listen, tls, admin, upstreams, routing, auth, audit, limits, network, logging, shutdown, recording, ui)`, `${join(etc, 'flat.yaml')}: upstreams: required: list the legacy clusters here, or give --upstream / --upstream-kubeconfig for one named "default"`], 'the old flat keys are refused, by name');
   t.same(await problems({ config: await configFile('wrong-sections.yaml', 'tls: yes\nupstreams: {name: a}\nauth: []\n') }), [
     `${join(etc, 'wrong-sections.yaml')}: tls: must be a mapping, got "yes"`,
     `${join(etc, 'wrong-sections.yaml')}: upstreams: must be a list, got a mapping`,

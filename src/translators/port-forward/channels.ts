@@ -89,7 +89,7 @@ export class PortForwardChannels {
       return refuse(new HttpStatusError(500, 'InternalError', tapping.refused));
     }
     const tap = tapping.opened?.tap;
-    const log = new SessionLog(this.options.logger, subject, tapping.opened ? { ...context, recording: tapping.opened.name } : context);
+    const log = new SessionLog(this.options.logger, subject, tapping.opened?.name ? { ...context, recording: tapping.opened.name } : context);
     const logger = log.logger;
     const protocol = negotiateSubprotocol(call.offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS)!;
     const upgraded = await dialThenAccept({

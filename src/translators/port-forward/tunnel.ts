@@ -56,7 +56,7 @@ export class PortForwardTunnel {
       return undefined;
     }
     const tap = tapping.opened?.tap;
-    const log = new SessionLog(this.options.logger, subject, tapping.opened ? { ...context, recording: tapping.opened.name } : context);
+    const log = new SessionLog(this.options.logger, subject, tapping.opened?.name ? { ...context, recording: tapping.opened.name } : context);
     const logger = log.logger;
     // Tunneling has no error channel: an unreachable upstream is a Status before any upgrade.
     const upgraded = await dialThenAccept({

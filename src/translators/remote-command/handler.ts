@@ -96,7 +96,7 @@ export class RemoteCommandTranslator {
       return undefined;
     }
     const opened = tapping.opened;
-    const log = new SessionLog(this.options.logger, subject, opened ? { ...context, recording: opened.name } : context);
+    const log = new SessionLog(this.options.logger, subject, opened?.name ? { ...context, recording: opened.name } : context);
     const logger = log.logger;
     const tap = opened?.tap;
     // Unreachable: like the 1.31 API server's translator, the WebSocket is accepted and the failure

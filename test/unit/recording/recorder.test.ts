@@ -220,13 +220,13 @@ t.test('RecordingTaps: one file per session named by its audit ID, mode 0600, wi
   const taps = new RecordingTaps({ directory, rules: [], captureInput: false, maxBytesPerSession: 1024, required: false }, silent);
   const opened = await taps.open(tapped());
   t.equal(opened?.name, 'f0e1d2c3-0000-4000-8000-000000000001.rec');
-  t.ok(taps.active.has(opened!.name));
+  t.ok(taps.active.has(opened!.name!));
   opened!.tap.event('end', { exitCode: 0, reason: 'completed' });
   await new Promise((resolve) => setTimeout(resolve, 50));
-  const file = await readFile(join(directory, opened!.name), 'utf8');
+  const file = await readFile(join(directory, opened!.name!), 'utf8');
   t.match(JSON.parse(file.split('\n')[0]!), { format: 'ksg-raw', user: 'alice', groups: ['dev'], cluster: 'prod', namespace: 'ns', pod: 'web-1', container: 'c', command: ['sh'], clientAddress: '127.0.0.1', userAgent: 'kubectl/v1.33.0' });
-  t.notOk(taps.active.has(opened!.name), 'no longer active once closed');
-  const { mode } = await import('node:fs/promises').then((fs) => fs.stat(join(directory, opened!.name)));
+  t.notOk(taps.active.has(opened!.name!), 'no longer active once closed');
+  const { mode } = await import('node:fs/promises').then((fs) => fs.stat(join(directory, opened!.name!)));
   t.equal(mode & 0o777, 0o600);
   const forward = await taps.open(tapped({ subject: { ...tapped().subject, kind: 'portforward', auditID: 'pf-1' }, ports: [8080] }));
   t.equal(forward?.name, 'pf-1.jsonl', 'a port-forward gets a metadata recording');
@@ -269,7 +269,7 @@ t.test('RecordingTaps: a write failure ends a required session with a Status mes
     opened!.tap.bytes('to-client', 'stdout', Buffer.alloc(300_000, 'x'));
     await new Promise((resolve) => setTimeout(resolve, 20));
     t.same(failed, required ? [RECORDING_FAILED] : [], `required: ${required}`);
-    t.notOk(taps.active.has(opened!.name), 'the failed file is closed');
+    t.notOk(taps.active.has(opened!.name!), 'the failed file is closed');
   }
 });
 
@@ -305,7 +305,7 @@ t.test('RecordingTaps.close: a stopping gateway writes what recordings still hol
   const opened = await taps.open(tapped());
   opened!.tap.bytes('to-client', 'stdout', Buffer.from('pending'));
   await taps.close();
-  t.match(await readFile(join(directory, opened!.name), 'utf8'), /"n":7\}\npending$/, 'the bytes waiting for the next flush are written');
+  t.match(await readFile(join(directory, opened!.name!), 'utf8'), /"n":7\}\npending$/, 'the bytes waiting for the next flush are written');
   t.equal(taps.active.size, 0);
 
   const stuck = new MemorySink();

@@ -1,0 +1,135 @@
+// The web interface in a real browser (Debian's chromium, driven by puppeteer-core): sign in with a
+// token, open a terminal to the demo pod over the gateway's WebSocket exec, type, resize; then the
+// Sessions page shows a kubectl session live and an admin ends it. Screenshots for the README are
+// taken here, so they always show the interface as it is.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { kubectlPath } from '../helpers/kubectl.js';
+import { startUiStack, UI_USERS, type UiStack } from '../helpers/ui-gateway.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const IMAGES = new URL('../../docs/images/', import.meta.url).pathname;
+/** Hang guard for each browser wait: far above what a loaded machine needs, far below tap's limit. */
+const WAIT_MS = 30_000;
+
+interface TerminalHook {
+  text(): string;
+  size(): { cols: number; rows: number };
+}
+/** What the page functions below read in the browser (the tests compile without the DOM library). */
+interface PageGlobals {
+  kubeStreamGatewayTerminal?: TerminalHook;
+  kubeStreamGatewayWatch?: TerminalHook;
+  document: { cookie: string; getElementById(id: string): { value: string } | null; querySelectorAll(selector: string): Iterable<{ textContent: string | null; dataset: Record<string, string | undefined> }> };
+  sessionStorage: { getItem(key: string): string | null };
+}
+
+let stack: UiStack;
+let browser: Browser;
+let page: Page;
+
+t.before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
+  stack = await startUiStack(t);
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // The test CA is not the system's; root in CI needs --no-sandbox.
+    args: ['--no-sandbox', '--ignore-certificate-errors', '--disable-gpu', '--disable-dev-shm-usage'],
+    defaultViewport: { width: 1100, height: 640 },
+    timeout: WAIT_MS,
+  });
+  t.teardown(() => browser.close());
+  page = await browser.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+});
+
+/** Waits until the terminal shows a line equal to `line`. */
+async function terminalLine(line: string): Promise<void> {
+  await page.waitForFunction((wanted: string) => (globalThis as unknown as PageGlobals).kubeStreamGatewayTerminal?.text().split('\n').some((row) => row.trim() === wanted) ?? false, {}, line);
+}
+
+t.test('sign in with a token, a terminal to the demo pod, typing and resizing', async (t) => {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content.Security.Policy|Refused to/i.test(message.text())) violations.push(message.text());
+  });
+  await page.goto(`${stack.url}/ui/`);
+  await page.waitForSelector('#sign-in:not([hidden])');
+  await page.type('#token', UI_USERS.root);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForSelector('#terminal:not([hidden])');
+  t.equal(await page.$eval('#who', (element) => element.textContent), 'root (admin)');
+  t.equal(await page.evaluate(() => (globalThis as unknown as PageGlobals).document.cookie), '', 'no cookie is set');
+  t.equal(await page.evaluate((key) => (globalThis as unknown as PageGlobals).sessionStorage.getItem(key), 'kube-stream-gateway.token'), UI_USERS.root, 'the token is kept for the tab');
+
+  // The pod list comes from the cluster through the gateway, as the signed-in user.
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.getElementById('pod')?.value === 'demo');
+  await page.click('#connect');
+  await page.waitForSelector('body[data-terminal="connected"]');
+  // Typed once the shell shows its prompt: a shell setting up its terminal may discard input typed earlier.
+  await page.waitForFunction(() => ((globalThis as unknown as PageGlobals).kubeStreamGatewayTerminal?.text().trim().length ?? 0) > 0);
+  await page.click('#screen');
+  await page.keyboard.type('echo hi\r');
+  await terminalLine('hi');
+  t.pass('typed echo hi, the terminal shows hi');
+
+  const before = await page.evaluate(() => (globalThis as unknown as PageGlobals).kubeStreamGatewayTerminal!.size());
+  await page.setViewport({ width: 820, height: 460 });
+  await page.waitForFunction((old: { cols: number; rows: number }) => {
+    const now = (globalThis as unknown as PageGlobals).kubeStreamGatewayTerminal!.size();
+    return now.cols !== old.cols && now.rows !== old.rows;
+  }, {}, before);
+  const after = await page.evaluate(() => (globalThis as unknown as PageGlobals).kubeStreamGatewayTerminal!.size());
+  await page.keyboard.type('stty size\r');
+  await terminalLine(`${after.rows} ${after.cols}`);
+  t.pass(`the pod's terminal follows the window: ${before.rows}x${before.cols} -> ${after.rows}x${after.cols}`);
+  await page.keyboard.type('clear; echo "hello from the demo pod, through kube-stream-gateway"; stty size\r');
+  await terminalLine(`${after.rows} ${after.cols}`);
+  await page.screenshot({ path: `${IMAGES}ui-terminal.png` });
+  t.same(violations, [], 'no Content-Security-Policy violation');
+});
+
+t.test('the Sessions page shows a kubectl session live, and an admin ends it', async (t) => {
+  const kubeconfig = await stack.kubeconfig('alice');
+  const kubectl = spawn(kubectlPath(33), ['--kubeconfig', kubeconfig, 'exec', '-i', 'demo', '--', 'cat'], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } });
+  let stderr = '';
+  kubectl.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => kubectl.on('exit', (code) => resolve(code)));
+  const guard = setTimeout(() => kubectl.kill('SIGKILL'), WAIT_MS * 2);
+  t.teardown(() => {
+    clearTimeout(guard);
+    kubectl.kill('SIGKILL');
+  });
+  kubectl.stdin.write('some input\n');
+
+  await page.setViewport({ width: 1400, height: 520 });
+  await page.goto(`${stack.url}/ui/#sessions`);
+  // Bytes update live: the row shows what kubectl sent once the next refresh reads it.
+  await page.waitForFunction(() => [...(globalThis as unknown as PageGlobals).document.querySelectorAll('#session-rows tr')].some((tr) => tr.textContent?.includes('alice') && tr.textContent.includes('11 B')));
+  await page.waitForSelector('#session-rows a[href^="#watch/"]');
+  const cells = await page.$$eval('#session-rows tr', (rows) => rows.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+  const alice = cells.find((cells) => cells[0] === 'alice');
+  t.match(alice, ['alice', 'legacy', 'default', 'demo', 'shell', 'cat', 'exec', '127.0.0.1', '11 B'], 'user, cluster, namespace, pod, container (kubectl\'s default), command, kind, client, bytes in');
+  t.ok(cells.some((cells) => cells[0] === 'root' && cells[5] === 'sh'), "the browser terminal's own session is listed too");
+  await page.screenshot({ path: `${IMAGES}ui-sessions.png` });
+
+  // Watch it, read-only: what kubectl's command writes from now on appears in the page.
+  const id = await page.evaluate(() => [...(globalThis as unknown as PageGlobals).document.querySelectorAll('#session-rows tr')].find((tr) => tr.textContent?.startsWith('alice'))?.dataset.session);
+  t.ok(id, "alice's session has its audit ID in the table");
+  await page.click(`a[href="#watch/${id}"]`);
+  await page.waitForSelector('body[data-watch="connected"]');
+  kubectl.stdin.write('watch me\n');
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).kubeStreamGatewayWatch?.text().split('\n').some((row) => row.trim() === 'watch me') ?? false);
+  t.pass('the watcher sees the output as it happens');
+  await page.screenshot({ path: `${IMAGES}ui-watch.png` });
+  await page.goto(`${stack.url}/ui/#sessions`);
+
+  const end = await page.waitForSelector('xpath///tr[td[1][text()="alice"]]//button[text()="End"]');
+  await end!.click();
+  t.not(await exited, 0, 'kubectl exits with a failure');
+  t.match(stderr, /session ended by admin root/, 'kubectl prints the Status naming the admin');
+  await page.waitForFunction(() => ![...(globalThis as unknown as PageGlobals).document.querySelectorAll('#session-rows tr td:first-child')].some((td) => td.textContent === 'alice'));
+});
