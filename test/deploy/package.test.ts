@@ -28,8 +28,10 @@ t.test('the package holds the compiled product, its example configuration and RE
     [],
     'no benchmark file (a stale dist/bench/ from before the bench left src/: rm -rf dist/bench)',
   );
-  // Everything compiled has its source in src/: dist/ holds the product's modules and nothing else.
-  const compiled = files.filter((file) => file.startsWith('dist/'));
+  // Everything compiled has its source in src/: dist/ holds the product's modules and the web
+  // interface's bundle (dist/ui/, built from web/ by scripts/build-ui.mjs), nothing else.
+  t.ok(files.includes('dist/ui/index.html') && files.includes('dist/ui/app.js'), 'the web interface, bundled');
+  const compiled = files.filter((file) => file.startsWith('dist/') && !file.startsWith('dist/ui/'));
   const orphans = compiled.filter((file) => !existsSync(join(ROOT, 'src', file.slice('dist/'.length).replace(/\.js(\.map)?$/, '.ts'))));
   t.same(orphans, [], 'every file in dist/ is compiled from src/');
   t.same(
