@@ -7,7 +7,7 @@ import { SpdyConnection } from '../connections/spdy/spdy-connection.js';
 import { SpdyStreams } from '../connections/spdy/spdy-streams.js';
 import type { ClientWebSocket } from '../connections/websocket/client-websocket.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from './upgrade-request.js';
-import { dialForClient, type UpstreamCall } from './upstream-call.js';
+import { dialForClient, type UpgradedUpstream, type UpstreamCall } from './upstream-call.js';
 import { splitSessionBudget } from './session-budget.js';
 
 export interface UpgradeToTranslate {
@@ -43,7 +43,20 @@ export async function dialThenAccept(upgrade: UpgradeToTranslate): Promise<Trans
     sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
     return undefined;
   }
-  const outcome = await dialForClient(upgrade.call, req, socket, upgrade.upstreamProtocols, upgrade.logger, upgrade.unreachable);
+  const outcome = await dialUpstreamForClient(upgrade.call, req, socket, upgrade.upstreamProtocols, upgrade.logger, upgrade.unreachable);
+  if (!outcome) return undefined;
+  const client = upgrade.acceptClient(outcome.protocol);
+  return { client, upstreamSocket: outcome.socket, upstreamHead: outcome.head, upstreamProtocol: outcome.protocol };
+}
+
+/**
+ * The upstream dialled for a client's upgrade (`dialForClient`: refusals and an unreachable upstream
+ * answered to the client), a client gone meanwhile dropped, Nagle off both ways (keystrokes): what
+ * every translator does before it answers its client, whichever protocol each side speaks.
+ */
+export async function dialUpstreamForClient(...dial: Parameters<typeof dialForClient>): Promise<UpgradedUpstream | undefined> {
+  const [, , socket] = dial;
+  const outcome = await dialForClient(...dial);
   if (!outcome) return undefined;
   if (socket.destroyed) {
     outcome.socket.destroy();
@@ -51,8 +64,7 @@ export async function dialThenAccept(upgrade: UpgradeToTranslate): Promise<Trans
   }
   outcome.socket.setNoDelay(true);
   (socket as Socket).setNoDelay?.(true);
-  const client = upgrade.acceptClient(outcome.protocol);
-  return { client, upstreamSocket: outcome.socket, upstreamHead: outcome.head, upstreamProtocol: outcome.protocol };
+  return outcome;
 }
 
 export interface UpstreamSpdyOptions {

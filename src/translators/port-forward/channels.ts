@@ -19,7 +19,7 @@ import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
-import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
+import { bridgedSession, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 
 /** More ports than this in one request is not a client, it is an attack on the upstream. */
@@ -181,27 +181,18 @@ export class PortForwardChannels {
       tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
-    const session: LiveSession = {
+    const session = bridgedSession({
       kind: 'portforward-channels',
       clientProtocol: protocol.name,
       done: ending.done,
-      get bytesFromClient() {
-        return bridge.bytesFromClient;
-      },
-      get bytesToClient() {
-        return bridge.bytesToClient;
-      },
-      get bufferedBytes() {
-        let total = channels.bufferedBytes;
-        for (const pair of pairs) total += pair.data.bufferedBytes;
-        return total;
-      },
+      counts: bridge,
+      bufferedBytes: () => pairs.reduce((total, pair) => total + pair.data.bufferedBytes, channels.bufferedBytes),
       // The channel protocol has no Status channel for the session: the close frame says why.
       end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
-    };
+    });
     upstream.spdy.on('close', () => {
       if (!ended) ending.outcome = 'upstream-error';
       end('the upstream connection closed', 1011);

@@ -10,7 +10,7 @@ import { SPDY_TUNNELING_PREFIX, tunneledSpdyProtocols } from '../../codecs/chann
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { dialThenAccept } from '../accept-upgrade.js';
-import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
+import { bridgedSession, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import { SocketStream, WebSocketMessageStream } from '../../connections/raw-streams.js';
@@ -114,24 +114,17 @@ export class PortForwardTunnel {
       tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
-    const session: LiveSession = {
+    const session = bridgedSession({
       kind: 'portforward-tunnel',
       clientProtocol: SPDY_TUNNELING_PREFIX + protocol,
       done: ending.done,
-      get bytesFromClient() {
-        return bridge.bytesFromClient;
-      },
-      get bytesToClient() {
-        return bridge.bytesToClient;
-      },
-      get bufferedBytes() {
-        return peer.unflushedBytes + upstream.bufferedBytes;
-      },
+      counts: bridge,
+      bufferedBytes: () => peer.unflushedBytes + upstream.bufferedBytes,
       end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
-    };
+    });
     peer.on('close', (code, _reason, cut) => {
       if (cut && !ended) ending.outcome = cut.outcome;
       end(cut?.reason ?? `client closed the connection (code ${code})`);
