@@ -9,6 +9,26 @@ import type { ClientWebSocket } from '../connections/websocket/client-websocket.
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from './upgrade-request.js';
 import { dialForClient, type UpgradedUpstream, type UpstreamCall } from './upstream-call.js';
 import { splitSessionBudget } from './session-budget.js';
+import type { SessionTapFactory } from './bridge.js';
+
+/** What every translator takes from the configuration: the client's limits, the upstream's, the session tap. */
+export interface TranslatorOptions {
+  logger: Logger;
+  /** Interval of pings toward the client (limits.pingIntervalSeconds). */
+  clientPingIntervalMs?: number;
+  /** Largest WebSocket message accepted from a client. */
+  maxMessageBytes?: number;
+  /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
+  maxHeaderBlockBytes?: number;
+  /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
+  sessionBufferBytes?: number;
+  /** How long the gateway waits for the client's close frame after sending its own. */
+  closeTimeoutMs?: number;
+  /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
+  /** Opens a tap for each session (recording, live views); a refusal refuses the session with a Status. */
+  tap?: SessionTapFactory;
+}
 
 export interface UpgradeToTranslate {
   req: IncomingMessage;
