@@ -7,8 +7,28 @@ import { SpdyConnection } from '../connections/spdy/spdy-connection.js';
 import { SpdyStreams } from '../connections/spdy/spdy-streams.js';
 import type { ClientWebSocket } from '../connections/websocket/client-websocket.js';
 import { hasValidWebSocketHandshake, INVALID_HANDSHAKE } from './upgrade-request.js';
-import { dialForClient, type UpstreamCall } from './upstream-call.js';
+import { dialForClient, type UpgradedUpstream, type UpstreamCall } from './upstream-call.js';
 import { splitSessionBudget } from './session-budget.js';
+import type { SessionTapFactory } from './bridge.js';
+
+/** What every translator takes from the configuration: the client's limits, the upstream's, the session tap. */
+export interface TranslatorOptions {
+  logger: Logger;
+  /** Interval of pings toward the client (limits.pingIntervalSeconds). */
+  clientPingIntervalMs?: number;
+  /** Largest WebSocket message accepted from a client. */
+  maxMessageBytes?: number;
+  /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
+  maxHeaderBlockBytes?: number;
+  /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
+  sessionBufferBytes?: number;
+  /** How long the gateway waits for the client's close frame after sending its own. */
+  closeTimeoutMs?: number;
+  /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
+  controlFloodTimeoutMs?: number;
+  /** Opens a tap for each session (recording, live views); a refusal refuses the session with a Status. */
+  tap?: SessionTapFactory;
+}
 
 export interface UpgradeToTranslate {
   req: IncomingMessage;
@@ -43,7 +63,20 @@ export async function dialThenAccept(upgrade: UpgradeToTranslate): Promise<Trans
     sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
     return undefined;
   }
-  const outcome = await dialForClient(upgrade.call, req, socket, upgrade.upstreamProtocols, upgrade.logger, upgrade.unreachable);
+  const outcome = await dialUpstreamForClient(upgrade.call, req, socket, upgrade.upstreamProtocols, upgrade.logger, upgrade.unreachable);
+  if (!outcome) return undefined;
+  const client = upgrade.acceptClient(outcome.protocol);
+  return { client, upstreamSocket: outcome.socket, upstreamHead: outcome.head, upstreamProtocol: outcome.protocol };
+}
+
+/**
+ * The upstream dialled for a client's upgrade (`dialForClient`: refusals and an unreachable upstream
+ * answered to the client), a client gone meanwhile dropped, Nagle off both ways (keystrokes): what
+ * every translator does before it answers its client, whichever protocol each side speaks.
+ */
+export async function dialUpstreamForClient(...dial: Parameters<typeof dialForClient>): Promise<UpgradedUpstream | undefined> {
+  const [, , socket] = dial;
+  const outcome = await dialForClient(...dial);
   if (!outcome) return undefined;
   if (socket.destroyed) {
     outcome.socket.destroy();
@@ -51,8 +84,7 @@ export async function dialThenAccept(upgrade: UpgradeToTranslate): Promise<Trans
   }
   outcome.socket.setNoDelay(true);
   (socket as Socket).setNoDelay?.(true);
-  const client = upgrade.acceptClient(outcome.protocol);
-  return { client, upstreamSocket: outcome.socket, upstreamHead: outcome.head, upstreamProtocol: outcome.protocol };
+  return outcome;
 }
 
 export interface UpstreamSpdyOptions {

@@ -52,3 +52,39 @@ export class SessionEnding {
     this.resolve(this.outcome);
   }
 }
+
+/** Where a session's byte counts are kept (a Bridge keeps them for every route it pumps). */
+interface ByteCounts {
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+}
+
+/**
+ * A LiveSession whose byte counts are read live from `counts` and whose buffered bytes from
+ * `bufferedBytes`: the registry's view of a bridged session, assembled in one place.
+ */
+export function bridgedSession(parts: {
+  kind: SessionKind;
+  clientProtocol: string;
+  done: Promise<SessionOutcome>;
+  counts: ByteCounts;
+  bufferedBytes: () => number;
+  end: LiveSession['end'];
+}): LiveSession {
+  const { counts, bufferedBytes } = parts;
+  return {
+    kind: parts.kind,
+    clientProtocol: parts.clientProtocol,
+    done: parts.done,
+    end: parts.end,
+    get bytesFromClient() {
+      return counts.bytesFromClient;
+    },
+    get bytesToClient() {
+      return counts.bytesToClient;
+    },
+    get bufferedBytes() {
+      return bufferedBytes();
+    },
+  };
+}

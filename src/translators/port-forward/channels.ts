@@ -1,7 +1,6 @@
 import { closeReason } from '../../codecs/websocket/frames.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../observability/logger.js';
 import {
   PORT_FORWARD_CHANNEL_PROTOCOLS,
   PORT_FORWARD_UPSTREAM_PROTOCOL,
@@ -12,33 +11,21 @@ import { parsePortForwardRequest, PortForwardRequestError } from '../../codecs/k
 import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import type { SpdyStreams, SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
-import { Bridge, type SessionTap, type SessionTapFactory } from '../bridge.js';
+import { Bridge, type SessionTap } from '../bridge.js';
 import { openSessionTap } from '../session-tap.js';
 import { errorStatus } from '../../codecs/k8s/status.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
-import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
-import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
+import { dialThenAccept, upstreamSpdy, type TranslatorOptions } from '../accept-upgrade.js';
+import { bridgedSession, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 
 /** More ports than this in one request is not a client, it is an attack on the upstream. */
 const MAX_PORTS = 32;
 
-export interface PortForwardChannelsOptions {
-  logger: Logger;
-  clientPingIntervalMs?: number;
-  maxMessageBytes?: number;
-  /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
-  maxHeaderBlockBytes?: number;
-  /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
-  sessionBufferBytes?: number;
-  closeTimeoutMs?: number;
-  /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
-  controlFloodTimeoutMs?: number;
-  /** Opens a tap for each session (recording: metadata); a refusal refuses the session with a Status. */
-  tap?: SessionTapFactory;
-}
+/** Port-forward channels take what every translator takes. */
+export type PortForwardChannelsOptions = TranslatorOptions;
 
 interface PortPair {
   port: number;
@@ -181,27 +168,18 @@ export class PortForwardChannels {
       tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
-    const session: LiveSession = {
+    const session = bridgedSession({
       kind: 'portforward-channels',
       clientProtocol: protocol.name,
       done: ending.done,
-      get bytesFromClient() {
-        return bridge.bytesFromClient;
-      },
-      get bytesToClient() {
-        return bridge.bytesToClient;
-      },
-      get bufferedBytes() {
-        let total = channels.bufferedBytes;
-        for (const pair of pairs) total += pair.data.bufferedBytes;
-        return total;
-      },
+      counts: bridge,
+      bufferedBytes: () => pairs.reduce((total, pair) => total + pair.data.bufferedBytes, channels.bufferedBytes),
       // The channel protocol has no Status channel for the session: the close frame says why.
       end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
-    };
+    });
     upstream.spdy.on('close', () => {
       if (!ended) ending.outcome = 'upstream-error';
       end('the upstream connection closed', 1011);

@@ -2,35 +2,24 @@ import { closeReason } from '../../codecs/websocket/frames.js';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../observability/logger.js';
 import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import { WebSocketPeer } from '../../connections/websocket/websocket-peer.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { SPDY_TUNNELING_PREFIX, tunneledSpdyProtocols } from '../../codecs/channels/protocols.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
-import { dialThenAccept } from '../accept-upgrade.js';
-import { SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
+import { dialThenAccept, type TranslatorOptions } from '../accept-upgrade.js';
+import { bridgedSession, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
 import { splitSessionBudget } from '../session-budget.js';
 import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import { SocketStream, WebSocketMessageStream } from '../../connections/raw-streams.js';
-import { Bridge, type SessionTap, type SessionTapFactory } from '../bridge.js';
+import { Bridge, type SessionTap } from '../bridge.js';
 import { openSessionTap } from '../session-tap.js';
 import { errorStatus } from '../../codecs/k8s/status.js';
 
 
-export interface PortForwardTunnelOptions {
-  logger: Logger;
-  /** Bytes one session may buffer toward the client (limits.sessionBufferBytes); the upstream socket's own buffer is the kernel's. */
-  sessionBufferBytes?: number;
-  clientPingIntervalMs?: number;
-  maxMessageBytes?: number;
-  closeTimeoutMs?: number;
-  /** How long a client flooding pings without reading the answers stays paused before it is cut (default 30 s). */
-  controlFloodTimeoutMs?: number;
-  /** Opens a tap for each session (recording: metadata); a refusal refuses the session with a Status. */
-  tap?: SessionTapFactory;
-}
+/** The tunnel takes what every translator takes (its upstream socket's own buffer is the kernel's; maxHeaderBlockBytes does not apply: the SPDY is end to end). */
+export type PortForwardTunnelOptions = TranslatorOptions;
 
 /**
  * Port-forward tunneling, as the API server's streamtunnel.go does it (spec §8): the handshake is
@@ -114,24 +103,17 @@ export class PortForwardTunnel {
       tap?.event('end', { reason, bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient });
       ending.settle();
     };
-    const session: LiveSession = {
+    const session = bridgedSession({
       kind: 'portforward-tunnel',
       clientProtocol: SPDY_TUNNELING_PREFIX + protocol,
       done: ending.done,
-      get bytesFromClient() {
-        return bridge.bytesFromClient;
-      },
-      get bytesToClient() {
-        return bridge.bytesToClient;
-      },
-      get bufferedBytes() {
-        return peer.unflushedBytes + upstream.bufferedBytes;
-      },
+      counts: bridge,
+      bufferedBytes: () => peer.unflushedBytes + upstream.bufferedBytes,
       end(status: Status, why: EndedFromOutside) {
         ending.outcome = why;
         end(status.message ?? why, why === 'shutdown' ? 1001 : 1008);
       },
-    };
+    });
     peer.on('close', (code, _reason, cut) => {
       if (cut && !ended) ending.outcome = cut.outcome;
       end(cut?.reason ?? `client closed the connection (code ${code})`);

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../observability/logger.js';
 import {
   REMOTE_COMMAND_PROTOCOLS,
   REMOTE_COMMAND_UPSTREAM_PROTOCOLS,
@@ -15,8 +14,7 @@ import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/w
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
-import { dialThenAccept, upstreamSpdy } from '../accept-upgrade.js';
-import type { SessionTapFactory } from '../bridge.js';
+import { dialThenAccept, upstreamSpdy, type TranslatorOptions } from '../accept-upgrade.js';
 import { openSessionTap } from '../session-tap.js';
 import type { Status } from '../../codecs/k8s/status.js';
 import { RemoteCommandSession } from './session.js';
@@ -24,22 +22,9 @@ import { RemoteCommandSession } from './session.js';
 /** What the gateway offers upstream, in preference order. */
 const UPSTREAM_PROTOCOLS = REMOTE_COMMAND_UPSTREAM_PROTOCOLS.map((protocol) => protocol.name);
 
-export interface RemoteCommandTranslatorOptions {
-  logger: Logger;
-  clientPingIntervalMs?: number;
+export interface RemoteCommandTranslatorOptions extends TranslatorOptions {
+  /** An upstream that does not answer one SPDY ping by the next is treated as gone. */
   upstreamPingIntervalMs?: number;
-  /** Largest WebSocket message accepted from a client. */
-  maxMessageBytes?: number;
-  /** Bound on one decompressed SPDY header block from the upstream (a zlib bomb fails at it). */
-  maxHeaderBlockBytes?: number;
-  /** Bytes one session may buffer in all (limits.sessionBufferBytes). */
-  sessionBufferBytes?: number;
-  /** How long the gateway waits for the client's close frame after sending its own. */
-  closeTimeoutMs?: number;
-  /** How long a peer (client, or upstream for SPDY) pinging without reading the answers stays paused before it is cut (default 30 s). */
-  controlFloodTimeoutMs?: number;
-  /** Opens a tap for each session (recording); a refusal refuses the session with a Status. */
-  tap?: SessionTapFactory;
 }
 
 /** Terminates exec/attach WebSocket upgrades and re-originates them as SPDY/3.1 upstream. */

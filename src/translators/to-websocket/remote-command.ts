@@ -9,7 +9,7 @@ import { SpdyConnection, type SpdyStream } from '../../connections/spdy/spdy-con
 import { SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
 import { Bridge, type Route, type SessionTap } from '../bridge.js';
-import { SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
+import { bridgedSession, SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { acceptSpdyClient } from './spdy-client-upgrade.js';
@@ -173,23 +173,16 @@ export async function serveSpdyClientTowardWebSocket(
     })();
   }
 
-  return {
+  return bridgedSession({
     kind: request.kind,
     clientProtocol,
     done: ending.done,
-    get bytesFromClient() {
-      return bridge.bytesFromClient;
-    },
-    get bytesToClient() {
-      return bridge.bytesToClient;
-    },
-    get bufferedBytes() {
-      return upstream.bufferedBytes + all.reduce((sum, stream) => sum + stream.writableLength, 0);
-    },
+    counts: bridge,
+    bufferedBytes: () => upstream.bufferedBytes + all.reduce((sum, stream) => sum + stream.writableLength, 0),
     end(status, why) {
       finish(status, why, status.message ?? why);
     },
-  };
+  });
 }
 
 /** Resolves once everything written to the stream so far has been handed to the socket. */

@@ -1,12 +1,12 @@
 import { listElements, rawHeaderValues } from '../../codecs/http/header-lists.js';
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HttpStatusError, noteAnswer, sendStatusOnSocket } from '../../net/http-answers.js';
 import { dialWebSocketUpgrade } from '../../upstream/websocket-dialer.js';
 import { ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import type { Logger } from '../../observability/logger.js';
-import { dialForClient, type UpstreamCall } from '../upstream-call.js';
+import type { UpstreamCall } from '../upstream-call.js';
+import { dialUpstreamForClient } from '../accept-upgrade.js';
 
 /** The SPDY client's `X-Stream-Protocol-Version` tokens in its order, from every header line (kubectl ≤ 1.29 repeats it). */
 function offeredStreamProtocols(req: IncomingMessage): string[] {
@@ -51,14 +51,8 @@ export async function acceptSpdyClient(upgrade: SpdyClientUpgrade): Promise<Spdy
     return undefined;
   }
   const unreachable = (message: string): void => sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message));
-  const outcome = await dialForClient(call, req, socket, upgrade.upstreamProtocols, logger, unreachable, { dial: dialWebSocketUpgrade, refused: upgrade.refused });
+  const outcome = await dialUpstreamForClient(call, req, socket, upgrade.upstreamProtocols, logger, unreachable, { dial: dialWebSocketUpgrade, refused: upgrade.refused });
   if (!outcome) return undefined;
-  if (socket.destroyed) {
-    outcome.socket.destroy();
-    return undefined;
-  }
-  outcome.socket.setNoDelay(true);
-  (socket as Socket).setNoDelay?.(true);
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${clientProtocol}\r\n\r\n`);
   noteAnswer(socket, 101);
   const upstream = new ClientWebSocket(outcome.socket, outcome.head, outcome.protocol, { role: 'client' });
