@@ -21,7 +21,7 @@ export class WebSocketMessageStream implements Stream {
   read(reader: PayloadReader): void {
     this.peer.socket.receive({
       binaryStart: () => undefined,
-      binaryData: (piece) => reader(piece, false),
+      binaryData: (piece) => reader(piece),
       binaryEnd: () => undefined,
       text: () => this.onText(),
     });
@@ -75,8 +75,8 @@ export class SocketStream implements Stream {
   }
 
   read(reader: PayloadReader, onEnd?: (error?: Error) => void): void {
-    if (this.head.length) reader(this.head, false);
-    this.socket.on('data', (chunk: Buffer) => reader(chunk, false));
+    if (this.head.length) reader(this.head);
+    this.socket.on('data', (chunk: Buffer) => reader(chunk));
     if (onEnd) {
       this.socket.on('error', (error) => onEnd(error));
       this.socket.on('close', () => onEnd());

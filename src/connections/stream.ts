@@ -7,12 +7,8 @@
  * between them (translators/bridge.ts).
  */
 
-/**
- * Receives a stream's payloads as they arrive. `spareByteBefore`: the byte before `payload` in its
- * memory is the reader's to overwrite, once (a SPDY DATA payload's frame header byte, which makes a
- * channel message without a copy); pass it on with the payload or drop it, never keep it.
- */
-export type PayloadReader = (payload: Buffer, spareByteBefore: boolean) => void;
+/** Receives a stream's payloads as they arrive (views of what was read: written on, never changed). */
+export type PayloadReader = (payload: Buffer) => void;
 
 /** Why a connection ended: a close code and reason on the wire, and the session outcome it stands for. */
 export interface CloseReason {
@@ -36,8 +32,8 @@ export interface Stream {
   /** The reader is behind: hold what arrives, and past a bound stop reading the connection. */
   pause(): void;
   resume(): void;
-  /** False: stop writing until `onDrain`. `spareByteBefore` hands over the byte before `payload` (see PayloadReader). */
-  write(payload: Buffer, spareByteBefore?: boolean): boolean;
+  /** False: stop writing until `onDrain`. */
+  write(payload: Buffer): boolean;
   /** False once nothing more can be written (ended by us, reset, or the connection gone). */
   readonly writable: boolean;
   /** After a write returned false, once everything is written (or writing can no longer happen). */

@@ -50,7 +50,7 @@ export class Bridge {
     const counted = route.counted ?? true;
     const toClient = direction === 'to-client';
     from.read(
-      (payload, spareByteBefore) => {
+      (payload) => {
         // After the end, what still arrives is read and dropped (a close frame may be behind it).
         if (this.stopped || (route.dropAfterEnd && !to.writable)) return;
         if (counted) {
@@ -62,7 +62,7 @@ export class Bridge {
           let flowing = true;
           for (const piece of transform(payload)) flowing = to.write(piece) && flowing;
           if (!flowing) from.pause();
-        } else if (!to.write(payload, spareByteBefore)) from.pause();
+        } else if (!to.write(payload)) from.pause();
       },
       route.onEnd ?? (() => to.end()),
     );

@@ -1,4 +1,4 @@
-// The Bridge: bytes pass by the route table unchanged (with their spare-byte flag), back-pressure
+// The Bridge: bytes pass by the route table unchanged (the same buffers), back-pressure
 // both ways, counts per direction, the tap sees every payload, the end half-closes by default.
 import t from 'tap';
 import { Bridge, type Direction, type SessionTap } from '../../src/translators/bridge.js';
@@ -7,7 +7,7 @@ import type { PayloadReader, Stream } from '../../src/connections/stream.js';
 /** An in-memory Stream: `feed` plays the peer, `written` records writes, `full` makes writes say "stop". */
 class MemoryStream implements Stream {
   readonly headers = {};
-  written: { payload: Buffer; spareByteBefore: boolean }[] = [];
+  written: Buffer[] = [];
   paused = false;
   ended = false;
   full = false;
@@ -19,8 +19,8 @@ class MemoryStream implements Stream {
     this.reader = reader;
     this.onEnd = onEnd;
   }
-  feed(payload: Buffer, spareByteBefore = false): void {
-    this.reader!(payload, spareByteBefore);
+  feed(payload: Buffer): void {
+    this.reader!(payload);
   }
   finish(error?: Error): void {
     this.onEnd?.(error);
@@ -31,8 +31,8 @@ class MemoryStream implements Stream {
   resume(): void {
     this.paused = false;
   }
-  write(payload: Buffer, spareByteBefore = false): boolean {
-    this.written.push({ payload, spareByteBefore });
+  write(payload: Buffer): boolean {
+    this.written.push(payload);
     return !this.full;
   }
   onDrain(listener: () => void): void {
@@ -49,7 +49,7 @@ class MemoryStream implements Stream {
   bufferedBytes = 0;
 }
 
-t.test('payloads pass unchanged, the same memory, with their spare-byte flag; counted per direction', async (t) => {
+t.test('payloads pass unchanged, the same memory; counted per direction', async (t) => {
   const bridge = new Bridge();
   const upstreamOut = new MemoryStream();
   const clientIn = new MemoryStream();
@@ -58,11 +58,10 @@ t.test('payloads pass unchanged, the same memory, with their spare-byte flag; co
   bridge.pump({ name: 'stdout', direction: 'to-client', from: upstreamOut, to: clientIn });
   bridge.pump({ name: 'stdin', direction: 'to-upstream', from: clientOut, to: upstreamIn });
   const down = Buffer.from([0x01, 0x02, 0x03]);
-  upstreamOut.feed(down, true);
+  upstreamOut.feed(down);
   clientOut.feed(Buffer.from('ab'));
-  t.equal(clientIn.written[0]!.payload, down, 'the very buffer, no copy');
-  t.equal(clientIn.written[0]!.spareByteBefore, true);
-  t.same(upstreamIn.written, [{ payload: Buffer.from('ab'), spareByteBefore: false }]);
+  t.equal(clientIn.written[0], down, 'the very buffer, no copy');
+  t.same(upstreamIn.written, [Buffer.from('ab')]);
   t.equal(bridge.bytesToClient, 3);
   t.equal(bridge.bytesFromClient, 2);
 });
@@ -103,7 +102,7 @@ t.test('transform re-encodes and is written piece by piece, uncounted when asked
   const to = new MemoryStream();
   bridge.pump({ name: 'resize', direction: 'to-upstream', from, to, counted: false, transform: (payload) => [Buffer.from('<'), payload, Buffer.from('>')] });
   from.feed(Buffer.from('s'));
-  t.same(to.written.map((piece) => piece.payload.toString()), ['<', 's', '>']);
+  t.same(to.written.map((piece) => piece.toString()), ['<', 's', '>']);
   t.equal(bridge.bytesFromClient, 0);
   bridge.stop();
   from.feed(Buffer.from('late'));

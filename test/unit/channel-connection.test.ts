@@ -43,10 +43,7 @@ t.test('v5: a channel stream writes [channel, ...payload]; reads its own channel
 
   const stdin: Buffer[] = [];
   let ended = false;
-  connection.channel(0).read((payload, spareByteBefore) => {
-    t.equal(spareByteBefore, false, 'client bytes never hand over a byte');
-    stdin.push(Buffer.from(payload));
-  }, () => (ended = true));
+  connection.channel(0).read((payload) => stdin.push(Buffer.from(payload)), () => (ended = true));
   ws.send(Buffer.from([0x00, 0x68, 0x69]));
   ws.send(Buffer.from([0x04, 0x7b, 0x7d])); // resize: nobody reads channel 4 here, dropped
   ws.send(Buffer.from([0xff, 0x00])); // CLOSE stdin
@@ -68,13 +65,20 @@ t.test('v4 base64: a channel stream writes text "1" + base64; reads decode', asy
   t.same(got[0], Buffer.from('hi'));
 });
 
-t.test('a spare byte handed over with a payload frames the message in place', async (t) => {
+t.test('a large binary message arrives whole as [channel, ...payload]; the memory around the payload is never written', async (t) => {
   const { connection, received } = await pair(t, byName('v5.channel.k8s.io'));
-  const memory = Buffer.from([0xaa, 0x10, 0x20]);
-  connection.channel(1).write(memory.subarray(1), true);
-  t.equal(memory[0], 0x01, 'the channel byte was written over the handed-over byte');
+  const memory = Buffer.alloc(70_001, 0x10);
+  memory[0] = 0xaa;
+  const payload = memory.subarray(1);
+  t.equal(connection.channel(1).write(payload), true);
+  t.equal(connection.bufferedBytes, payload.length + 1, 'counted for back-pressure: the payload and its channel byte');
+  t.equal(memory[0], 0xaa, 'the byte before the payload is left alone');
   await until(() => received.length === 1, 'the message');
-  t.same(received[0]!.data, Buffer.from([0x01, 0x10, 0x20]));
+  t.equal(received[0]!.binary, true);
+  t.equal(received[0]!.data.length, 70_001, 'a 64-bit length frame');
+  t.equal(received[0]!.data[0], 1, 'the channel byte first');
+  t.ok(received[0]!.data.subarray(1).equals(payload), 'then the payload, byte for byte');
+  await until(() => connection.bufferedBytes === 0, 'everything written');
 });
 
 t.test('onClose reports the client\'s close code; close(reason) sends the code and text', async (t) => {

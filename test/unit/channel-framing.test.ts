@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { SpdyFrameParser, encodeDataFrameHeader, type SpdyFrame } from '../../src/codecs/spdy/frames.js';
 import {
+  binaryChannelByte,
   ChannelProtocolError,
   decodeChannelMessage,
   encodeChannelMessage,
@@ -271,40 +271,20 @@ t.test('tunneling subprotocols as the API server reads them (streamtunnel.go)', 
   t.same(tunneledSpdyProtocols([]), []);
 });
 
-t.test('a SPDY DATA payload is framed in place: its header byte becomes the channel byte, without a copy', async (t) => {
-  const parser = new SpdyFrameParser();
-  // Above Buffer's pool size, so a copy could not land in the same ArrayBuffer by chance.
-  const text = Buffer.alloc(8192, 'hello ');
-  const chunk = Buffer.concat([encodeDataFrameHeader(1, text.length, false), text]);
-  const [frame] = parser.push(chunk);
-  const { payload, spareByteBefore } = frame as Extract<SpdyFrame, { type: 'data' }>;
-  t.equal(spareByteBefore, true);
-  const message = encodeChannelMessage(Channel.stdout, payload, V5, spareByteBefore);
-  t.same(message, { data: Buffer.concat([Buffer.from([1]), text]), binary: true });
-  const data = message.data as Buffer;
-  t.equal(data.buffer, chunk.buffer, 'the same memory as the socket chunk');
-  t.equal(data.byteOffset, chunk.byteOffset + 7, "over the frame header's last byte");
-  // Without the flag (the byte is not the caller's to give) it is copied and the chunk left alone.
-  const again = encodeChannelMessage(Channel.stderr, payload, V5).data as Buffer;
-  t.not(again.buffer, chunk.buffer);
-  t.same(again, Buffer.concat([Buffer.from([2]), text]));
-  t.equal(data[0], 1, 'the first message is unchanged');
-  // An ordinary buffer is copied and the byte before it (someone else's) is left alone.
+t.test('binary framing: encodeChannelMessage copies into a fresh message, binaryChannelByte names the channel for a message sent without a copy', async (t) => {
   const pool = Buffer.from('Xhello');
-  const copied = encodeChannelMessage(Channel.stdout, pool.subarray(1), V5).data as Buffer;
-  t.equal(pool[0], 'X'.charCodeAt(0));
-  t.same(copied, Buffer.from([1, ...Buffer.from('hello')]));
-  // Base64 framing never writes into the payload's memory.
-  const [base64Frame] = new SpdyFrameParser().push(Buffer.concat([encodeDataFrameHeader(1, 2, false), Buffer.from('hi')]));
-  const base64Payload = (base64Frame as Extract<SpdyFrame, { type: 'data' }>).payload;
-  const before = Buffer.from(base64Payload.buffer, base64Payload.byteOffset - 1, 1)[0];
-  t.same(encodeChannelMessage(Channel.stdout, base64Payload, V4_BASE64, true), { data: '1aGk=', binary: false });
-  t.equal(Buffer.from(base64Payload.buffer, base64Payload.byteOffset - 1, 1)[0], before, 'the spare byte is not touched');
-  // A payload at the start of its memory has no byte before it, whatever the caller claims.
-  const alone = Buffer.from('abc');
-  const fresh = Buffer.from(new ArrayBuffer(3));
-  alone.copy(fresh);
-  t.same(encodeChannelMessage(Channel.stdout, fresh, V5, true).data, Buffer.from([1, 0x61, 0x62, 0x63]));
+  const payload = pool.subarray(1);
+  const message = encodeChannelMessage(Channel.stdout, payload, V5).data as Buffer;
+  t.same(message, Buffer.from([1, ...Buffer.from('hello')]));
+  t.notOk(message.buffer === pool.buffer && message.byteOffset === pool.byteOffset, 'not framed over the byte before the payload');
+  t.same(pool, Buffer.from('Xhello'), "the payload's memory, and the byte before it, left alone");
+  t.equal(binaryChannelByte(Channel.stderr), 2);
+  t.equal(binaryChannelByte(255), 255);
+  for (const channel of [-1, 256, 1.5, Number.NaN]) t.throws(() => binaryChannelByte(channel), RangeError, String(channel));
+  // Base64 framing never writes into the payload's memory either.
+  const text = Buffer.from('Xhi');
+  t.same(encodeChannelMessage(Channel.stdout, text.subarray(1), V4_BASE64), { data: '1aGk=', binary: false });
+  t.same(text, Buffer.from('Xhi'));
 });
 
 t.test('the upstream remote-command registry: preference order and what each version can do', async (t) => {

@@ -148,6 +148,41 @@ t.test('a small message (a keystroke) is one socket write of the whole frame; ab
   t.same([...chunks[3]![0]!], [0x81, 1, 0x31]);
 });
 
+t.test('a prefixed message (a channel message): one copied frame below 1 KiB, else header+prefix and the payload buffer itself; counted as payload + 1', async (t) => {
+  const chunks: Buffer[][] = [];
+  // Writes complete at once, except while `held` (the kernel not taking them: back-pressure).
+  let held: (() => void) | undefined;
+  const complete = (callback: () => void, hold: boolean): void => {
+    if (hold) held = callback;
+    else callback();
+  };
+  let hold = false;
+  const socket = new Duplex({
+    read: () => undefined,
+    write: (chunk: Buffer, _encoding, callback) => (chunks.push([chunk]), complete(callback, hold)),
+    writev: (pieces, callback) => (chunks.push(pieces.map((piece) => piece.chunk as Buffer)), complete(callback, hold)),
+  });
+  const client = new ClientWebSocket(socket, Buffer.alloc(0), '');
+  const small = Buffer.alloc(1023, 0x61);
+  const large = Buffer.alloc(1024, 0x62);
+  client.sendPrefixed(1, Buffer.from('x'));
+  client.sendPrefixed(2, small);
+  hold = true;
+  const peer = new WebSocketPeer(client, { highWaterMark: 1025 });
+  t.teardown(() => peer.terminate());
+  t.equal(peer.sendPrefixed(3, large), false, 'payload + channel byte reach the high-water mark');
+  t.equal(peer.unflushedBytes, 1025);
+  t.same(chunks.map((pieces) => pieces.map((piece) => piece.length)), [[4], [4 + 1024], [5, 1024]]);
+  t.same([...chunks[0]![0]!], [0x82, 2, 1, 0x78]);
+  t.same([...chunks[1]![0]!.subarray(0, 5)], [0x82, 126, 0x04, 0x00, 2]);
+  t.same([...chunks[2]![0]!], [0x82, 126, 0x04, 0x01, 3]);
+  t.equal(chunks[2]![1], large, "the payload is the caller's buffer, not a copy");
+  const drained = once(peer, 'drain');
+  held!();
+  await drained;
+  t.equal(peer.unflushedBytes, 0);
+});
+
 t.test('protocol errors close with their code and the reason', async (t) => {
   for (const [name, act, expected] of [
     ['text message above the limit', (ws: WebSocket) => ws.send('x'.repeat(2000)), 1009],

@@ -322,26 +322,23 @@ t.test('malformed input is a SpdyProtocolError with a GOAWAY status, never a cra
   t.throws(() => new SpdyFrameParser().push(Buffer.from('8002000100000010', 'hex')), SpdyProtocolError);
 });
 
-t.test('a DATA piece that follows its frame header in the same chunk has a spare byte before it; a continuation does not', async (t) => {
+t.test('DATA pieces are views of the chunks read, after a header or continuing a frame, and the chunks are never written', async (t) => {
   const parser = new SpdyFrameParser();
   const piece = (frames: SpdyFrame[], at = 0): DataFrame => frames.filter((f): f is DataFrame => f.type === 'data')[at]!;
-  // Header and the start of the payload together, the rest in the next chunk.
-  const first = Buffer.concat([encodeDataFrameHeader(5, 6, false), Buffer.from('abc')]);
-  const head = piece(parser.push(first));
-  t.equal(head.spareByteBefore, true, 'the piece after the header has it');
-  t.equal(piece(parser.push(Buffer.from('def'))).spareByteBefore, false, 'a continuation at the start of a chunk does not');
-  // The header split across chunks: its last bytes still precede the payload in the second chunk.
-  const whole = Buffer.concat([encodeDataFrameHeader(7, 3, false), Buffer.from('xyz')]);
-  t.same(parser.push(whole.subarray(0, 5)), []);
-  const straddled = piece(parser.push(whole.subarray(5)));
-  t.equal(straddled.payload.toString(), 'xyz');
-  t.equal(straddled.spareByteBefore, true, 'after a straddling header');
-  // A header that ends its chunk exactly: the payload starts the next chunk with nothing before it.
-  t.same(parser.push(encodeDataFrameHeader(9, 2, true)), []);
-  t.equal(piece(parser.push(Buffer.from('ok'))).spareByteBefore, false, 'not when the header ended the previous chunk');
-  // Two frames in one chunk: both first pieces have it.
-  const two = parser.push(Buffer.concat([encodeDataFrameHeader(1, 1, false), Buffer.from('a'), encodeDataFrameHeader(3, 1, false), Buffer.from('b')]));
-  t.ok(piece(two, 0).spareByteBefore && piece(two, 1).spareByteBefore);
-  // An empty DATA frame has no payload to frame around.
-  t.equal(piece(parser.push(encodeDataFrameHeader(1, 0, false))).spareByteBefore, false);
+  const chunks = [
+    Buffer.concat([encodeDataFrameHeader(5, 6, false), Buffer.from('abc')]), // header and the start of the payload
+    Buffer.from('def'), // a continuation at the start of a chunk
+    Buffer.concat([encodeDataFrameHeader(7, 3, false), Buffer.from('xyz')]).subarray(0, 5), // a header split across chunks
+    Buffer.concat([encodeDataFrameHeader(7, 3, false), Buffer.from('xyz')]).subarray(5),
+    Buffer.concat([encodeDataFrameHeader(1, 1, false), Buffer.from('a'), encodeDataFrameHeader(3, 1, true), Buffer.from('b')]),
+  ];
+  const before = chunks.map((chunk) => Buffer.from(chunk));
+  const pieces = chunks.map((chunk) => parser.push(chunk));
+  t.same(
+    pieces.map((frames) => frames.map((frame) => (frame as DataFrame).payload.toString())),
+    [['abc'], ['def'], [], ['xyz'], ['a', 'b']],
+  );
+  t.equal(piece(pieces[1]!).payload.buffer, chunks[1]!.buffer, 'a continuation is a view of its chunk');
+  t.equal(piece(pieces[3]!).payload.byteOffset, chunks[3]!.byteOffset + 3, 'after the straddling header, in place');
+  t.same(chunks, before, 'no byte of any chunk was written');
 });

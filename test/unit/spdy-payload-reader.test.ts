@@ -1,12 +1,17 @@
-// A SPDY stream read with readPayloads: payloads reach the reader as they arrive, each with whether
-// the byte before it is the reader's (the parser's spareByteBefore). Channel framing over that byte
-// is the zero-copy download; a byte the reader does not own must never be written.
+// A SPDY stream read with readPayloads, and the download path behind it: payloads reach the reader as
+// views of the socket reads, and a Bridge to a binary channel hands them to the client socket as is —
+// the same buffer, never copied, the memory around it never written — whether a piece follows its
+// frame header in the same read or continues a frame at the start of the next one (what TLS's 16 KiB
+// reads make of every 32 KiB DATA frame). The channel byte travels with the WebSocket frame header.
 import t from 'tap';
 import { Duplex } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
 import { SpdyConnection } from '../../src/connections/spdy/spdy-connection.js';
+import { SpdyStreams } from '../../src/connections/spdy/spdy-streams.js';
+import { ClientWebSocket } from '../../src/connections/websocket/client-websocket.js';
+import { ChannelConnection } from '../../src/connections/websocket/channel-connection.js';
+import { Bridge } from '../../src/translators/bridge.js';
 import { encodeDataFrameHeader } from '../../src/codecs/spdy/frames.js';
-import { encodeChannelMessage } from '../../src/codecs/channels/framing.js';
 import { REMOTE_COMMAND_PROTOCOLS } from '../../src/codecs/channels/protocols.js';
 
 const V5 = REMOTE_COMMAND_PROTOCOLS.find((protocol) => protocol.name === 'v5.channel.k8s.io')!;
@@ -19,41 +24,68 @@ async function openedStream() {
   const socket = fakeSocket();
   const connection = new SpdyConnection(socket, { role: 'client', streamHighWaterMark: 16 });
   const stream = connection.openStream({ streamtype: 'stdout' });
-  const got: { payload: Buffer; spareByteBefore: boolean }[] = [];
-  stream.readPayloads((payload, spareByteBefore) => got.push({ payload, spareByteBefore }));
+  const got: Buffer[] = [];
+  stream.readPayloads((payload) => got.push(payload));
   await turn();
   return { socket, connection, stream, got };
 }
 
-t.test('a payload after its header in the same socket read: framed over the header byte, sharing the read buffer', async (t) => {
-  const { socket, got } = await openedStream();
-  const text = Buffer.alloc(8192, 'x');
+/** Upstream SPDY socket → Bridge → channel 2 of a v5 client WebSocket whose socket records each write as its list of buffers. */
+async function downloadPath() {
+  const upstream = fakeSocket();
+  const spdy = new SpdyStreams(new SpdyConnection(upstream, { role: 'client' }));
+  const writes: Buffer[][] = [];
+  const client = new Duplex({
+    read: () => undefined,
+    write: (chunk: Buffer, _encoding, done) => (writes.push([chunk]), done()),
+    writev: (pieces, done) => (writes.push(pieces.map((piece) => piece.chunk as Buffer)), done()),
+  });
+  const channels = new ChannelConnection(new ClientWebSocket(client, Buffer.alloc(0), V5.name), V5);
+  new Bridge().pump({ name: 'stderr', direction: 'to-client', from: spdy.openStream({ streamtype: 'stderr' }), to: channels.channel(2) });
+  await turn();
+  return { upstream, writes };
+}
+
+t.test('a payload after its header in the same socket read is written to the client as is; the header byte is untouched', async (t) => {
+  const { upstream, writes } = await downloadPath();
+  // Above Buffer's pool size; the length's last byte (0x33) is what a frame-in-place would overwrite.
+  const text = Buffer.alloc(8192 + 0x33, 'x');
   const read = Buffer.concat([encodeDataFrameHeader(1, text.length, false), text]);
-  socket.emit('data', read);
-  t.equal(got.length, 1);
-  t.equal(got[0]!.spareByteBefore, true);
-  t.equal(got[0]!.payload.buffer, read.buffer, 'the payload is a view of the socket read');
-  const message = encodeChannelMessage(1, got[0]!.payload, V5, got[0]!.spareByteBefore).data as Buffer;
-  t.equal(message.buffer, read.buffer, 'the message sent shares the ArrayBuffer of the socket read');
-  t.equal(message.byteOffset, read.byteOffset + 7);
-  t.same(message, Buffer.concat([Buffer.from([1]), text]));
+  upstream.emit('data', read);
+  t.equal(writes.length, 1, 'one write: header and payload gathered');
+  const [header, payload] = writes[0]!;
+  t.same([...header!], [0x82, 126, (text.length + 1) >>> 8, (text.length + 1) & 0xff, 2], 'frame header + channel byte, one small buffer');
+  t.equal(payload!.buffer, read.buffer, 'the payload written is a view of the socket read: no copy');
+  t.equal(payload!.byteOffset, read.byteOffset + 8);
+  t.equal(payload!.length, text.length);
+  t.equal(read[7], 0x33, 'the byte before the payload is never written');
+  t.same(Buffer.concat(writes[0]!).subarray(4), Buffer.concat([Buffer.from([2]), text]), 'the message on the wire');
 });
 
-t.test('a continuation at the start of a read in shared memory: not the reader\'s byte, copied, neighbour untouched', async (t) => {
-  const { socket, got } = await openedStream();
-  socket.emit('data', encodeDataFrameHeader(1, 6, false));
+t.test('a continuation at the start of a read (pooled memory) is written as is too, its neighbour untouched', async (t) => {
+  const { upstream, writes } = await downloadPath();
+  const text = Buffer.alloc(8192, 'y'); // above Buffer's pool size: a copy cannot share the read's ArrayBuffer
+  upstream.emit('data', Buffer.concat([encodeDataFrameHeader(1, 2 * text.length, false), text]));
   // The next read sits inside a larger allocation (as Node's pooled reads do): the byte before it is someone else's.
-  const pool = Buffer.from('Zabcdef');
-  socket.emit('data', pool.subarray(1));
-  t.equal(got.length, 1);
-  t.equal(got[0]!.spareByteBefore, false);
-  const message = encodeChannelMessage(1, got[0]!.payload, V5, got[0]!.spareByteBefore).data as Buffer;
-  t.notOk(message.buffer === pool.buffer && message.byteOffset === pool.byteOffset, 'not framed over the neighbour byte');
+  const pool = Buffer.concat([Buffer.from('Z'), Buffer.alloc(text.length, 'z')]);
+  const continuation = pool.subarray(1);
+  upstream.emit('data', continuation);
+  t.equal(writes.length, 2);
+  const [header, payload] = writes[1]!;
+  t.same([...header!], [0x82, 126, (text.length + 1) >>> 8, (text.length + 1) & 0xff, 2]);
+  t.equal(payload!.buffer, continuation.buffer, 'a view of the socket read, no copy');
+  t.equal(payload!.byteOffset, continuation.byteOffset);
+  t.equal(payload!.length, continuation.length);
   t.equal(pool[0], 'Z'.charCodeAt(0), 'the byte before it is left alone');
-  t.same(message, Buffer.from([1, ...Buffer.from('abcdef')]));
 });
 
-t.test('a paused reader: payloads held in order with their flags, the socket paused past the high-water mark, end after the last', async (t) => {
+t.test('a small payload goes out as one copied frame (a keystroke costs one write)', async (t) => {
+  const { upstream, writes } = await downloadPath();
+  upstream.emit('data', Buffer.concat([encodeDataFrameHeader(1, 2, false), Buffer.from('hi')]));
+  t.same(writes.map((pieces) => pieces.map((piece) => [...piece])), [[[0x82, 3, 2, 0x68, 0x69]]]);
+});
+
+t.test('a paused reader: payloads held in order, the socket paused past the high-water mark, end after the last', async (t) => {
   const { socket, stream, got } = await openedStream();
   let ended = false;
   stream.on('end', () => (ended = true));
@@ -66,7 +98,7 @@ t.test('a paused reader: payloads held in order with their flags, the socket pau
   await turn();
   t.equal(ended, false, 'the end waits behind the held payloads');
   stream.resumeReader();
-  t.same(got.map((piece) => [piece.payload.toString(), piece.spareByteBefore]), [['0123456789', true], ['abcdefghij', true]]);
+  t.same(got.map((piece) => piece.toString()), ['0123456789', 'abcdefghij']);
   t.equal(stream.unreadBytes, 0);
   t.equal(socket.isPaused(), false, 'reading resumes');
   await turn();

@@ -397,6 +397,20 @@ t.test("encoders: byte for byte at the length boundaries, and as ws's Receiver r
   }
   t.same([...encodeFrame(Opcode.text, Buffer.from('ok'))], [0x81, 2, 0x6f, 0x6b]);
 
+  // A prefix byte (a channel byte) rides at the end of the header: the header counts it in the length.
+  t.same([...encodeFrameHeader(Opcode.binary, 1, 7)], [0x82, 1, 7]);
+  t.same([...encodeFrameHeader(Opcode.binary, 126, 1)], [0x82, 126, 0, 126, 1]);
+  t.same([...encodeFrameHeader(Opcode.binary, 65536, 2)], [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0, 2]);
+  for (const [length, prefix] of [[0, 1], [5, -1], [5, 256], [5, 1.5]] as const) {
+    t.throws(() => encodeFrameHeader(Opcode.binary, length, prefix), RangeError, `length ${length}, prefix ${prefix}`);
+  }
+  for (const length of [0, 124, 125, 65534, 65535, 70_000]) {
+    const payload = Buffer.alloc(length, 0x5a);
+    const framed = [encodeFrameHeader(Opcode.binary, length + 1, 3), payload];
+    t.same(await wsReceives(Buffer.concat(framed)), [{ message: '03' + payload.toString('hex'), isBinary: true }], `ws reads 1 + ${length} bytes sent as header+prefix and payload`);
+    t.equal(encodeFrame(Opcode.binary, payload, 3).toString('hex'), Buffer.concat(framed).toString('hex'), `the same ${length}-byte message as one buffer`);
+  }
+
   t.same(await wsReceives(encodeControlFrame(Opcode.ping, Buffer.from('p'))), [{ ping: hex('p') }]);
   t.same(await wsReceives(encodeControlFrame(Opcode.pong, Buffer.alloc(125, 1))), [{ pong: Buffer.alloc(125, 1).toString('hex') }]);
   t.same([...encodeControlFrame(Opcode.ping, Buffer.alloc(0))], [0x89, 0]);

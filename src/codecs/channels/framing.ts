@@ -79,26 +79,25 @@ export interface EncodedMessage {
  * A channel message in the protocol's framing (conn.go write): binary = one channel byte + payload;
  * base64 = the character '0'+channel followed by standard base64 with padding. An empty payload still
  * carries its channel byte (client-go's reader fails on a message without one). Base64 framing can
- * only name channels 0–79 (the character must stay one byte in UTF-8). `spareByteBefore`: the caller
- * owns the byte before `payload` in its memory (a SPDY DATA payload's header byte, the parser's
- * `spareByteBefore`) and hands it over: the message is framed in place, without a copy, over that byte.
+ * only name channels 0–79 (the character must stay one byte in UTF-8). This copies the payload: the
+ * connection sends a large binary message as its channel byte (binaryChannelByte) and the payload as is.
  */
-export function encodeChannelMessage(channel: number, payload: Buffer, protocol: RemoteCommandProtocol, spareByteBefore = false): EncodedMessage {
+export function encodeChannelMessage(channel: number, payload: Buffer, protocol: RemoteCommandProtocol): EncodedMessage {
   checkChannel(channel);
   if (protocol.framing === 'base64') {
     if (channel > MAX_BASE64_CHANNEL) throw new RangeError(`channel ${channel} cannot be named in base64 framing`);
     return { data: String.fromCharCode(0x30 + channel) + payload.toString('base64'), binary: false };
   }
-  if (spareByteBefore && payload.byteOffset > 0) {
-    // A SPDY DATA payload: its frame header's last byte becomes the channel byte, the payload stays put.
-    const data = Buffer.from(payload.buffer, payload.byteOffset - 1, payload.length + 1);
-    data[0] = channel;
-    return { data, binary: true };
-  }
   const data = Buffer.allocUnsafe(payload.length + 1);
   data[0] = channel;
   payload.copy(data, 1);
   return { data, binary: true };
+}
+
+/** The first byte of a binary-framed message on `channel`: the payload follows it unchanged. */
+export function binaryChannelByte(channel: number): number {
+  checkChannel(channel);
+  return channel;
 }
 
 /** '0' + 79 = 0x7F, the last character that is one byte in UTF-8. */

@@ -33,11 +33,6 @@ export type SpdyFrame =
       payload: Buffer;
       fin: boolean;
       frameComplete: boolean;
-      /**
-       * The byte before `payload` (same ArrayBuffer) is the frame header's last byte, already read:
-       * whoever receives this frame owns it and may overwrite it once (channel framing in place).
-       */
-      spareByteBefore: boolean;
     }
   | { type: 'syn_stream'; streamId: number; associatedStreamId: number; priority: number; fin: boolean; unidirectional: boolean; headerBlock: Buffer }
   | { type: 'syn_reply'; streamId: number; fin: boolean; headerBlock: Buffer }
@@ -60,9 +55,7 @@ const KNOWN_CONTROL_TYPES = new Set<number>(Object.values(ControlType));
 
 /**
  * Bytes in, frames out; no I/O. Input may be split at any byte boundary. DATA payloads are handed
- * out as subarrays of the input (no copy), and a piece that follows its frame header in the same
- * chunk says `spareByteBefore` (the header's last byte, read already), so a channel message can be
- * framed around it in place. Only a frame header or a control
+ * out as subarrays of the input (no copy). Only a frame header or a control
  * frame that straddles chunks is assembled, in a buffer sized once from its length (never
  * re-concatenated per chunk).
  * After a SpdyProtocolError the position in the byte stream is lost: abandon the connection.
@@ -75,8 +68,6 @@ export class SpdyFrameParser {
   private dataRemaining = 0;
   private dataStreamId = 0;
   private dataFin = false;
-  /** The next DATA piece starts right after its frame header's bytes in the same chunk. */
-  private dataPieceFollowsHeader = false;
   /** Control frame body being assembled across chunks. */
   private body: Buffer | undefined;
   private bodyFill = 0;
@@ -99,10 +90,7 @@ export class SpdyFrameParser {
         this.dataRemaining -= take;
         const complete = this.dataRemaining === 0;
         const payload = chunk.subarray(offset, offset + take);
-        // The first piece of a frame follows its header in this chunk: the header's last byte is spare.
-        const spareByteBefore = this.dataPieceFollowsHeader && payload.byteOffset > 0;
-        this.dataPieceFollowsHeader = false;
-        frames.push({ type: 'data', streamId: this.dataStreamId, payload, fin: complete && this.dataFin, frameComplete: complete, spareByteBefore });
+        frames.push({ type: 'data', streamId: this.dataStreamId, payload, fin: complete && this.dataFin, frameComplete: complete });
         offset += take;
         continue;
       }
@@ -145,13 +133,11 @@ export class SpdyFrameParser {
         const streamId = first & ID_MASK;
         if (streamId === 0) throw new SpdyProtocolError('DATA frame on stream 0');
         if (length === 0) {
-          frames.push({ type: 'data', streamId, payload: EMPTY, fin: (flags & FLAG_FIN) !== 0, frameComplete: true, spareByteBefore: false });
+          frames.push({ type: 'data', streamId, payload: EMPTY, fin: (flags & FLAG_FIN) !== 0, frameComplete: true });
         } else {
           this.dataStreamId = streamId;
           this.dataRemaining = length;
           this.dataFin = (flags & FLAG_FIN) !== 0;
-          // At least one header byte came in this chunk, and the payload (if any here) follows it.
-          this.dataPieceFollowsHeader = offset < end;
         }
         continue;
       }

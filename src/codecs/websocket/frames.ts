@@ -372,38 +372,45 @@ export class WebSocketFrameParser {
   }
 }
 
-/** Server→client frame header (never masked), FIN set: 2, 4 or 10 bytes. */
-export function encodeFrameHeader(opcode: number, payloadLength: number): Buffer {
+/**
+ * Server→client frame header (never masked), FIN set: 2, 4 or 10 bytes. `payloadLength` is the whole
+ * frame payload; `prefixByte`, when given, is its first byte, appended to the header, so a message of
+ * one byte + a large buffer goes out as this header and that buffer as is (a channel message, no copy).
+ */
+export function encodeFrameHeader(opcode: number, payloadLength: number, prefixByte?: number): Buffer {
   if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new RangeError(`invalid payload length ${payloadLength}`);
-  const b0 = 0x80 | (opcode & 0x0f);
-  if (payloadLength < 126) {
-    const header = Buffer.allocUnsafe(2);
-    header[0] = b0;
-    header[1] = payloadLength;
-    return header;
+  if (prefixByte !== undefined && (payloadLength < 1 || !Number.isInteger(prefixByte) || prefixByte < 0 || prefixByte > 0xff)) {
+    throw new RangeError(`invalid prefix byte ${prefixByte} for a payload of ${payloadLength} bytes`);
   }
-  if (payloadLength < 0x10000) {
-    const header = Buffer.allocUnsafe(4);
-    header[0] = b0;
+  const extra = prefixByte === undefined ? 0 : 1;
+  const b0 = 0x80 | (opcode & 0x0f);
+  let header: Buffer;
+  if (payloadLength < 126) {
+    header = Buffer.allocUnsafe(2 + extra);
+    header[1] = payloadLength;
+  } else if (payloadLength < 0x10000) {
+    header = Buffer.allocUnsafe(4 + extra);
     header[1] = 126;
     header[2] = payloadLength >>> 8;
     header[3] = payloadLength & 0xff;
-    return header;
+  } else {
+    header = Buffer.allocUnsafe(10 + extra);
+    header[1] = 127;
+    header.writeUInt32BE(Math.floor(payloadLength / 0x100000000), 2);
+    header.writeUInt32BE(payloadLength >>> 0, 6);
   }
-  const header = Buffer.allocUnsafe(10);
   header[0] = b0;
-  header[1] = 127;
-  header.writeUInt32BE(Math.floor(payloadLength / 0x100000000), 2);
-  header.writeUInt32BE(payloadLength >>> 0, 6);
+  if (prefixByte !== undefined) header[header.length - 1] = prefixByte;
   return header;
 }
 
 /**
- * A whole data frame, header and payload in one buffer. For small messages — a keystroke, a resize —
- * copying the payload costs less than handing the socket two buffers to gather (a corked writev).
+ * A whole data frame, header and payload in one buffer (`prefixByte`, when given, before the payload,
+ * as in encodeFrameHeader). For small messages — a keystroke, a resize — copying the payload costs less
+ * than handing the socket two buffers to gather (a corked writev).
  */
-export function encodeFrame(opcode: number, payload: Buffer): Buffer {
-  const header = encodeFrameHeader(opcode, payload.length);
+export function encodeFrame(opcode: number, payload: Buffer, prefixByte?: number): Buffer {
+  const header = prefixByte === undefined ? encodeFrameHeader(opcode, payload.length) : encodeFrameHeader(opcode, payload.length + 1, prefixByte);
   const frame = Buffer.allocUnsafe(header.length + payload.length);
   header.copy(frame);
   payload.copy(frame, header.length);

@@ -249,7 +249,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
       case 'data':
         this.bytesRead += frame.payload.length;
         // Frames for streams that are gone (reset, or never opened) are dropped, as spdystream does.
-        this.streams.get(frame.streamId)?.receiveData(frame.payload, frame.fin, frame.spareByteBefore);
+        this.streams.get(frame.streamId)?.receiveData(frame.payload, frame.fin);
         return;
       case 'syn_stream':
         return this.acceptStream(frame);
@@ -391,8 +391,8 @@ export class SpdyStream extends Duplex {
   /** Set by `readPayloads`: payloads go to it as they arrive, bypassing the Readable buffer. */
   private reader: PayloadReader | undefined;
   private readerPaused = false;
-  /** Payloads that arrived while the reader was paused, in order, with their spare-byte flag. */
-  private held: { payload: Buffer; spareByteBefore: boolean }[] = [];
+  /** Payloads that arrived while the reader was paused, in order. */
+  private held: Buffer[] = [];
   private heldSize = 0;
   /** The peer's end arrived while payloads were held: it follows them. */
   private endHeld = false;
@@ -416,8 +416,7 @@ export class SpdyStream extends Duplex {
   }
 
   /**
-   * Hands every received payload to `reader` as it arrives, with whether the byte before it is the
-   * reader's to overwrite (the parser's `spareByteBefore`: zero-copy channel framing). Replaces the
+   * Hands every received payload to `reader` as it arrives (the parser's views, no copy). Replaces the
    * Readable side for data ('end' still fires after the last payload); call before any data arrives.
    */
   readPayloads(reader: PayloadReader): void {
@@ -436,8 +435,8 @@ export class SpdyStream extends Duplex {
     this.readerPaused = false;
     while (this.held.length > 0 && !this.readerPaused && this.reader) {
       const next = this.held.shift()!;
-      this.heldSize -= next.payload.length;
-      this.reader(next.payload, next.spareByteBefore);
+      this.heldSize -= next.length;
+      this.reader(next);
     }
     if (this.held.length > 0) return;
     this.connection.streamNotFull(this);
@@ -522,17 +521,17 @@ export class SpdyStream extends Duplex {
   }
 
   /** @internal */
-  receiveData(payload: Buffer, fin: boolean, spareByteBefore = false): void {
+  receiveData(payload: Buffer, fin: boolean): void {
     if (this.remoteDone || this.endHeld) return;
     if (this.reader) {
-      if (payload.length > 0) this.deliver(payload, spareByteBefore);
+      if (payload.length > 0) this.deliver(payload);
     } else if (payload.length > 0 && !this.push(payload)) this.connection.streamFull(this);
     if (fin) this.endReadable();
   }
 
-  private deliver(payload: Buffer, spareByteBefore: boolean): void {
-    if (!this.readerPaused && this.held.length === 0) return this.reader!(payload, spareByteBefore);
-    this.held.push({ payload, spareByteBefore });
+  private deliver(payload: Buffer): void {
+    if (!this.readerPaused && this.held.length === 0) return this.reader!(payload);
+    this.held.push(payload);
     this.heldSize += payload.length;
     if (this.heldSize >= this.readableHighWaterMark) this.connection.streamFull(this);
   }

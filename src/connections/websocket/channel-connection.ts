@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ChannelProtocol } from '../../codecs/channels/protocols.js';
-import { ChannelProtocolError, encodeChannelMessage } from '../../codecs/channels/framing.js';
+import { binaryChannelByte, ChannelProtocolError, encodeChannelMessage } from '../../codecs/channels/framing.js';
 import { ChannelMessageTooLargeError, IncomingChannelMessages } from '../../codecs/channels/incoming.js';
 import type { ClientWebSocket, ClientWebSocketCut } from './client-websocket.js';
 import { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
@@ -69,11 +69,12 @@ export class ChannelConnection extends EventEmitter<ChannelConnectionEvents> imp
   }
 
   /**
-   * Sends one message on a channel; false means "stop producing until 'drain'". `spareByteBefore`:
-   * the byte before `payload` is the caller's to give (framing.ts frames the message over it).
+   * Sends one message on a channel; false means "stop producing until 'drain'". A binary-framed
+   * payload is never copied: the channel byte travels with the frame header (ClientWebSocket.sendPrefixed).
    */
-  send(channel: number, payload: Buffer, spareByteBefore = false): boolean {
-    const message = encodeChannelMessage(channel, payload, this.protocol, spareByteBefore);
+  send(channel: number, payload: Buffer): boolean {
+    if (this.protocol.framing === 'binary') return this.peer.sendPrefixed(binaryChannelByte(channel), payload);
+    const message = encodeChannelMessage(channel, payload, this.protocol);
     return this.peer.send(message.data, message.binary);
   }
 
@@ -184,9 +185,9 @@ export class ChannelStream implements Stream {
     return this.connection.peer.isOpen;
   }
 
-  write(payload: Buffer, spareByteBefore = false): boolean {
+  write(payload: Buffer): boolean {
     this.bytesWritten += payload.length;
-    return this.connection.send(this.channel, payload, spareByteBefore);
+    return this.connection.send(this.channel, payload);
   }
 
   onDrain(listener: () => void): void {
@@ -207,7 +208,7 @@ export class ChannelStream implements Stream {
   receive(payload: Buffer): void {
     if (!this.reader) return;
     this.bytesRead += payload.length;
-    this.reader(payload, false);
+    this.reader(payload);
   }
 
   /** @internal */

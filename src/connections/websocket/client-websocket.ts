@@ -186,14 +186,27 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   send(data: Buffer | string, binary: boolean, written?: () => void): void {
     if (this.state !== 'open') return;
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
-    const socket = this.socket;
     const opcode = binary ? Opcode.binary : Opcode.text;
-    if (payload.length <= SMALL_WRITE_BYTES || this.masking) {
-      socket.write(this.outgoing(encodeFrame(opcode, payload)), written);
-      return;
-    }
+    // A client's frames are masked whole (maskFrame copies): small writes and the client role go as one buffer.
+    if (payload.length <= SMALL_WRITE_BYTES || this.masking) this.socket.write(this.outgoing(encodeFrame(opcode, payload)), written);
+    else this.writeGathered(encodeFrameHeader(opcode, payload.length), payload, written);
+  }
+
+  /**
+   * One binary message of `prefix` (one byte) then `payload`, without copying a large payload: the
+   * prefix rides in the frame header's buffer and the payload is written as is (a channel message).
+   */
+  sendPrefixed(prefix: number, payload: Buffer, written?: () => void): void {
+    if (this.state !== 'open') return;
+    if (payload.length < SMALL_WRITE_BYTES || this.masking) this.socket.write(this.outgoing(encodeFrame(Opcode.binary, payload, prefix)), written);
+    else this.writeGathered(encodeFrameHeader(Opcode.binary, payload.length + 1, prefix), payload, written);
+  }
+
+  /** Header and payload in one corked write: a writev on TCP; TLS copies them into one native buffer to encrypt, freed at once. */
+  private writeGathered(header: Buffer, payload: Buffer, written: (() => void) | undefined): void {
+    const socket = this.socket;
     socket.cork();
-    socket.write(encodeFrameHeader(opcode, payload.length));
+    socket.write(header);
     socket.write(payload, written);
     socket.uncork();
   }

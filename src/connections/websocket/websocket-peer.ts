@@ -68,11 +68,16 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
     const size = data.length;
     this.unflushed += size;
     this.socket.send(data, binary, () => this.flushed(size));
-    if (this.unflushed >= this.highWaterMark) {
-      this.needDrain = true;
-      return false;
-    }
-    return true;
+    return this.belowHighWater();
+  }
+
+  /** Sends one binary message of `prefix` (one byte) then `payload`, the payload never copied when large. */
+  sendPrefixed(prefix: number, payload: Buffer): boolean {
+    if (!this.isOpen) return true;
+    const size = payload.length + 1;
+    this.unflushed += size;
+    this.socket.sendPrefixed(prefix, payload, () => this.flushed(size));
+    return this.belowHighWater();
   }
 
   pauseIncoming(): void {
@@ -90,6 +95,13 @@ export class WebSocketPeer extends EventEmitter<{ drain: []; close: [code: numbe
 
   terminate(): void {
     this.socket.terminate();
+  }
+
+  /** True below the high-water mark; else false, and 'drain' is owed once everything is written. */
+  private belowHighWater(): boolean {
+    if (this.unflushed < this.highWaterMark) return true;
+    this.needDrain = true;
+    return false;
   }
 
   private flushed(size: number): void {
