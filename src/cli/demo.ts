@@ -25,18 +25,24 @@ export const DEMO_SECOND_CONTEXT = 'kube-stream-gateway-demo-b';
 /** The demo user's groups: the clusters' admins, and the web interface's (every session, End buttons). */
 export const DEMO_USER = 'demo';
 const DEMO_GROUPS = ['system:masters', 'demo-admins'];
-/** The demo's two legacy clusters, as the gateway names them. */
-export const DEMO_CLUSTERS = ['legacy-a', 'legacy-b'] as const;
+/** The third context: a cluster that speaks WebSocket only (as clusters after SPDY's removal will). */
+export const DEMO_WEBSOCKET_CONTEXT = 'kube-stream-gateway-demo-websocket';
+/** The demo's clusters, as the gateway names them: two SPDY-only, then one WebSocket-only. */
+export const DEMO_CLUSTERS = ['legacy-a', 'legacy-b', 'websocket-only'] as const;
+/** What each cluster serves for exec/attach/port-forward (`legacy-cluster --streaming`), and the gateway's `streaming` toward it. */
+const DEMO_STREAMING = { 'legacy-a': 'spdy', 'legacy-b': 'spdy', 'websocket-only': 'websocket' } as const;
 
 const HELP = `Usage: kube-stream-gateway demo [--listen HOST:PORT] [--kubeconfig-out FILE]
 
-What npm start runs: two embedded legacy clusters (SPDY/3.1 only, report v1.28) on free loopback
-ports, and one gateway in front of both in edge mode, all over HTTPS with a certificate authority
-generated now and random bearer tokens. The gateway routes by path: /clusters/legacy-b/... goes to
-the second cluster, everything else to the first. Once the gateway is listening it writes a
-kubeconfig for it (the CA and a token, mode 0600; one context per cluster), prints kubectl commands
-to try, and the address of its web interface with a sign-in token of its own (both tokens are the
-user "${DEMO_USER}", an admin of the clusters and of the interface).
+What npm start runs: two embedded legacy clusters (SPDY/3.1 only, report v1.28) and one that
+speaks WebSocket only (as a cluster after SPDY's removal) on free loopback ports, and one gateway
+in front of all three in edge mode, all over HTTPS with a certificate authority generated now and
+random bearer tokens. The gateway routes by path: /clusters/legacy-b/... goes to the second
+cluster, /clusters/websocket-only/... to the third (SPDY clients translated to WebSocket),
+everything else to the first. Once the gateway is listening it writes a kubeconfig for it (the CA
+and a token, mode 0600; one context per cluster), prints kubectl commands to try, and the address
+of its web interface with a sign-in token of its own (both tokens are the user "${DEMO_USER}", an
+admin of the clusters and of the interface).
 
 It binds loopback only: the demo pod is THIS HOST, and its commands run here, as you, in a scratch
 directory.
@@ -91,11 +97,12 @@ export async function runDemo(args: string[]): Promise<void> {
 
     const clusters = [];
     for (const name of DEMO_CLUSTERS) {
-      say(`Starting legacy cluster ${name} (SPDY/3.1 only, reports v1.28) on a free loopback port…`);
-      const cluster = await listening('legacy cluster', startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token: clusterToken, tls, logger: logger.child({ component: 'legacy-cluster', cluster: name }) }));
+      const streaming = DEMO_STREAMING[name];
+      say(`Starting legacy cluster ${name} (${describeStreaming(streaming)}, reports v1.28) on a free loopback port…`);
+      const cluster = await listening('legacy cluster', startLegacyCluster({ listen: { host: '127.0.0.1', port: 0 }, token: clusterToken, tls, streaming, logger: logger.child({ component: 'legacy-cluster', cluster: name }) }));
       life.closeOnStop(() => cluster.close());
       if (life.stopping) return await life.untilStopped();
-      clusters.push({ name, cluster });
+      clusters.push({ name, cluster, streaming });
     }
 
     say(`Starting the gateway on ${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}…`);
@@ -104,7 +111,7 @@ export async function runDemo(args: string[]): Promise<void> {
       startGateway({
         listen,
         tls,
-        upstreams: clusters.map(({ name, cluster }) => ({ name, target: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false, credentials: { bearerToken: clusterToken } } })),
+        upstreams: clusters.map(({ name, cluster, streaming }) => ({ name, target: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false, credentials: { bearerToken: clusterToken }, streaming } })),
         defaultUpstream: DEMO_CLUSTERS[0],
         access: new EdgeAccess({ authenticator: createUnionAuthenticator([users]), impersonation: [], logger: logger.child({ component: 'gateway' }) }),
         ui: { path: '/ui/', admins: ['demo-admins'], assetsDir: defaultAssetsDir() },
@@ -118,7 +125,8 @@ export async function runDemo(args: string[]): Promise<void> {
     // Written whole under another name, then renamed into place: nobody reads half of it.
     const partial = `${kubeconfigPath}.${process.pid}.partial`;
     try {
-      const kubeconfig = withSecondContext(renderKubeconfig({ server: gateway.url, caPem: ca.caCertPem, token, contextName: DEMO_CONTEXT }), DEMO_SECOND_CONTEXT, `${gateway.url}/clusters/${DEMO_CLUSTERS[1]}`);
+      const first = renderKubeconfig({ server: gateway.url, caPem: ca.caCertPem, token, contextName: DEMO_CONTEXT });
+      const kubeconfig = withContext(withContext(first, DEMO_SECOND_CONTEXT, `${gateway.url}/clusters/${DEMO_CLUSTERS[1]}`), DEMO_WEBSOCKET_CONTEXT, `${gateway.url}/clusters/${DEMO_CLUSTERS[2]}`);
       await writeFile(partial, kubeconfig, { mode: 0o600, flag: 'wx' });
       await rename(partial, kubeconfigPath);
     } catch (error) {
@@ -132,9 +140,9 @@ export async function runDemo(args: string[]): Promise<void> {
 
     const kubectl = `kubectl --kubeconfig ${shellQuote(kubeconfigPath)}`;
     say();
-    say(`Gateway:        ${gateway.url}   (WebSocket in, SPDY/3.1 out)`);
-    for (const { name, cluster } of clusters) say(`Legacy cluster: ${cluster.url}   (${name}: SPDY/3.1 only, v1.28)`);
-    say(`Kubeconfig:     ${kubeconfigPath}   (context ${DEMO_CONTEXT} → ${DEMO_CLUSTERS[0]}, ${DEMO_SECOND_CONTEXT} → ${DEMO_CLUSTERS[1]})`);
+    say(`Gateway:        ${gateway.url}   (WebSocket in, SPDY/3.1 out; SPDY in, WebSocket out toward ${DEMO_CLUSTERS[2]})`);
+    for (const { name, cluster, streaming } of clusters) say(`Legacy cluster: ${cluster.url}   (${name}: ${describeStreaming(streaming)}, v1.28)`);
+    say(`Kubeconfig:     ${kubeconfigPath}   (context ${DEMO_CONTEXT} → ${DEMO_CLUSTERS[0]}, ${DEMO_SECOND_CONTEXT} → ${DEMO_CLUSTERS[1]}, ${DEMO_WEBSOCKET_CONTEXT} → ${DEMO_CLUSTERS[2]})`);
     say(`Web interface:  ${gateway.url}/ui/   (the demo CA signed its certificate: accept it in the browser)`);
     say(`Sign-in token:  ${signInToken}   (for the web interface; valid while this demo runs)`);
     say();
@@ -146,6 +154,7 @@ export async function runDemo(args: string[]): Promise<void> {
     say(`  echo hello | ${kubectl} attach -i demo -c echo`);
     say(`  ${kubectl} port-forward pod/demo 18080:80   # then: curl http://127.0.0.1:18080/`);
     say(`  ${kubectl} --context ${DEMO_SECOND_CONTEXT} exec demo -- hostname   # the second cluster, via /clusters/${DEMO_CLUSTERS[1]}/`);
+    say(`  ${kubectl} --context ${DEMO_WEBSOCKET_CONTEXT} exec demo -- hostname   # WebSocket only; kubectl 1.27 works too, translated`);
     say();
     say('The demo pod is this host: its commands run HERE, as you, in a scratch directory.');
     say('Logs (JSON) go to stdout. Ctrl-C stops the demo.');
@@ -156,8 +165,12 @@ export async function runDemo(args: string[]): Promise<void> {
   await life.untilStopped();
 }
 
+function describeStreaming(streaming: 'spdy' | 'websocket'): string {
+  return streaming === 'spdy' ? 'SPDY/3.1 only' : 'WebSocket only';
+}
+
 /** Adds a context for another cluster behind the same gateway (same CA and token, another server URL). */
-function withSecondContext(kubeconfig: string, name: string, server: string): string {
+function withContext(kubeconfig: string, name: string, server: string): string {
   const document = parse(kubeconfig) as {
     clusters: Array<{ name: string; cluster: Record<string, unknown> }>;
     users: Array<{ name: string }>;

@@ -91,9 +91,9 @@ t.test('the kubeconfig appears only once the gateway serves; kubectl works throu
 
   await demo.waitFor('the banner', () => demo.stderr.includes('Ctrl-C stops the demo'));
   const printedPath = kubeconfigPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  t.match(demo.stderr, /Generating a certificate authority[^]*Starting legacy cluster legacy-a[^]*Starting legacy cluster legacy-b[^]*Starting the gateway/, 'progress lines');
+  t.match(demo.stderr, /Generating a certificate authority[^]*Starting legacy cluster legacy-a[^]*Starting legacy cluster legacy-b[^]*Starting legacy cluster websocket-only \(WebSocket only[^]*Starting the gateway/, 'progress lines');
   t.match(demo.stderr, new RegExp(`Gateway: +${kubeconfig.server.replace(/[.]/g, '\\.')}`), 'prints where the gateway listens');
-  t.match(demo.stderr, new RegExp(`Kubeconfig: +${printedPath} +\\(context kube-stream-gateway-demo → legacy-a, kube-stream-gateway-demo-b → legacy-b\\)\\n`));
+  t.match(demo.stderr, new RegExp(`Kubeconfig: +${printedPath} +\\(context kube-stream-gateway-demo → legacy-a, kube-stream-gateway-demo-b → legacy-b, kube-stream-gateway-demo-websocket → websocket-only\\)\\n`));
   for (const command of ['exec -it demo -- sh', 'echo hi | kubectl --kubeconfig', 'exec -i demo -- cat', 'cp ./file demo:/tmp/file', 'attach -i demo -c echo']) {
     t.ok(demo.stderr.includes(command), `prints: ${command}`);
   }
@@ -127,6 +127,15 @@ t.test('the kubeconfig appears only once the gateway serves; kubectl works throu
   t.equal(secondSession.clientProtocol, 'v5.channel.k8s.io');
   const clusterB = await demo.waitForLog("legacy-b's own session line", (line) => line.component === 'legacy-cluster' && line.cluster === 'legacy-b' && line.event === 'session-end');
   t.ok(clusterB, 'the second cluster ran it');
+
+  // The third context: kubectl 1.27 (SPDY only) into the WebSocket-only cluster, translated by the gateway.
+  const third = await runKubectl(27, ['--context', 'kube-stream-gateway-demo-websocket', 'exec', '-i', 'demo', '--', 'sh', '-c', 'cat; exit 3'], { kubeconfig: kubeconfigPath, stdin: 'old kubectl, new cluster\n' });
+  t.equal(third.stdout.toString(), 'old kubectl, new cluster\n');
+  t.equal(third.code, 3, third.stderr);
+  const thirdSession = await demo.waitForLog('the WebSocket-only session-end line', (line) => line.component === 'gateway' && line.event === 'session-end' && line.upstream === 'websocket-only');
+  t.match(thirdSession, { mode: 'to-websocket', clientTransport: 'spdy', upstreamTransport: 'websocket', upstreamProtocol: 'v5.channel.k8s.io', exitCode: 3 });
+  const clusterWs = await demo.waitForLog("websocket-only's own session line", (line) => line.component === 'legacy-cluster' && line.cluster === 'websocket-only' && line.event === 'session-end');
+  t.equal(clusterWs.protocol, 'v5.channel.k8s.io', 'the WebSocket-only cluster served v5');
 
   t.equal(await demo.stop('SIGTERM'), 0, 'exit 0 on SIGTERM');
   t.match(demo.stderr, /Stopping/);

@@ -173,13 +173,24 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     return heard;
   }
 
-  /** Starts reading; the head (bytes that came with the upgrade request) is parsed first. */
+  /**
+   * Starts reading; the head (bytes that came with the upgrade or its answer) is parsed first. It is
+   * parsed a microtask later, and only once nothing holds reading: a consumer that pauses right after
+   * construction (waiting for its own peer) must not have frames that came with the 101 delivered —
+   * and lost — before it can take them.
+   */
   receive(incoming: IncomingMessages): void {
     this.incoming = incoming;
+    this.socket.on('data', (chunk: Buffer) => this.parse(chunk));
+    queueMicrotask(() => this.parseHead());
+  }
+
+  /** `evenIfHeld`: the peer is gone, so what it sent before its close frame or FIN is read now or never. */
+  private parseHead(evenIfHeld = false): void {
+    if ((this.holds.size > 0 && !evenIfHeld) || !this.incoming || this.head.length === 0) return;
     const head = this.head;
     this.head = Buffer.alloc(0);
-    if (head.length) this.parse(head);
-    this.socket.on('data', (chunk: Buffer) => this.parse(chunk));
+    this.parse(head);
   }
 
   /** One message as one frame (header and a small payload copied together: small-writes.ts); `written` runs once its payload has reached the kernel. */
@@ -346,7 +357,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   }
 
   private release(why: Hold): void {
-    if (this.holds.delete(why) && this.holds.size === 0) this.socket.resume();
+    if (!this.holds.delete(why) || this.holds.size > 0) return;
+    this.parseHead();
+    if (this.holds.size === 0) this.socket.resume();
   }
 
   /** RFC 6455 §7.1.7: the connection is failed — a close frame saying why, then the socket ends. */
@@ -378,6 +391,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   }
 
   private peerEnded(): void {
+    this.parseHead(true);
     // A TCP FIN without (or after) a close frame: nothing more can come; finish our side too.
     if (this.state === 'open') this.state = 'closing';
     this.socket.end();
@@ -385,6 +399,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
   }
 
   private socketClosed(): void {
+    this.parseHead(true);
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.closeTimer);
