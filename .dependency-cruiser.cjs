@@ -3,10 +3,9 @@
  *
  *   codecs/ (pure) → net/ → connections/ → translators/ → server/ → cli/
  *   auth/, config/, observability/ (audit too) beside them, never importing server/, translators/ or cli/
+ *   recording/ a tap given to translators/, never importing server/ or cli/
  *   legacy-cluster/ on codecs/net/connections only (plus the config, auth parsers and logger it shares)
  *   the benchmark (bench/) and the tests (test/) are never imported by src/
- *
- * Exceptions still in the code are listed at the end of each rule's `pathNot`, marked TODO(lead).
  */
 const CONNECTIONS = '^src/connections/';
 const LOGGER = '^src/observability/logger\\.ts$';
@@ -67,6 +66,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/(auth|config|observability|upstream)/' },
       to: { path: '^src/(server|cli|translators)/' },
+    },
+    {
+      name: 'recording-taps-translators',
+      comment: 'recording/ is a tap the translators are given (it implements their SessionTapFactory): it never imports the server or the commands.',
+      severity: 'error',
+      from: { path: '^src/recording/' },
+      to: { path: '^src/(server|cli)/' },
     },
     {
       name: 'legacy-cluster-own-stack',
