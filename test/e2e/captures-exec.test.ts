@@ -36,7 +36,6 @@ async function checkExec(
   capture: string,
   kubeletGates: Record<number, number>,
   clientGates: Record<number, (frames: WebSocketFrame[]) => boolean>,
-  statusTodo?: string,
 ): Promise<void> {
   const { kubelet, kubectl } = await replay(t, { capture: `${capture}-upstream`, gates: kubeletGates, endAfterLast: true }, { capture, gates: clientGates });
 
@@ -45,29 +44,18 @@ async function checkExec(
   const got = describeMessages(gatewayMessages(kubectl.frames()));
   const isStatus = (line: string): boolean => line.startsWith('binary 03 ');
   t.same(got.filter((l) => !isStatus(l)), expected.filter((l) => !isStatus(l)), 'the same messages on stdout/stderr, in order, and the same close');
-  t.same(got.filter(isStatus), expected.filter(isStatus), 'the same Status bytes on channel 3', statusTodo === undefined ? {} : { todo: statusTodo });
-  if (statusTodo !== undefined) {
-    // Short of that divergence, byte for byte: the real translator's Status with the kubelet's message put back.
-    const kubeletMessage = (line: string): string => line.replace(/command terminated with exit code (\d+)/, 'exit status $1');
-    t.same(got.filter(isStatus), expected.filter(isStatus).map(kubeletMessage), 'the same Status bytes on channel 3 but for the rebuilt message');
-  }
+  t.same(got.filter(isStatus), expected.filter(isStatus), 'the same Status bytes on channel 3 (an exit code in the message the translator rebuilds)');
 
   const upstream = `${capture}-upstream`;
   const request = upgradeRequestView(kubelet.requests[0]);
   const realRequest = upgradeRequestView(captureParts(`${upstream}.client-to-server.bin`).head);
   t.same([request.line, request.upgrade, request.authorization], [realRequest.line, realRequest.upgrade, realRequest.authorization], 'the SPDY upgrade the real API server sent: POST, same target, Upgrade: SPDY/3.1, no credential added');
-  t.same(request.streamProtocols, realRequest.streamProtocols, 'the same X-Stream-Protocol-Version list, in order', { todo: V5_UPSTREAM_TODO });
+  t.same(request.streamProtocols, realRequest.streamProtocols, 'the same X-Stream-Protocol-Version list, in order: v5 first');
   t.same(openedStreams(kubelet.received), openedStreams(capturedClientFrames(upstream)), 'the same streams opened');
   t.same(dataSequence(kubelet.received), dataSequence(capturedClientFrames(upstream)), 'the same DATA frames, payloads and half-closes, in order');
 }
 
-const V5_UPSTREAM_TODO =
-  'divergence: the real translator offers the kubelet v5.channel.k8s.io first, then v4…v1 (a legacy kubelet picks v4); ' +
-  'the gateway offers v4.channel.k8s.io…channel.k8s.io only, so a kubelet that speaks v5 over SPDY is never asked for it';
 
-const EXIT_MESSAGE_TODO =
-  'divergence: the real translator rebuilds a NonZeroExitCode Status message from client-go\'s CodeExitError ' +
-  '("command terminated with non-zero exit code: command terminated with exit code N"); the gateway relays the kubelet\'s ("…: exit status N")';
 
 t.test('exec v5, exit 3 (websocket-apiserver-exec-v5-exit3)', async (t) => {
   await checkExec(
@@ -77,7 +65,6 @@ t.test('exec v5, exit 3 (websocket-apiserver-exec-v5-exit3)', async (t) => {
     { 3: 3 },
     // kubectl's only frame is its reply to the server's CLOSE.
     { 0: gotClose },
-    EXIT_MESSAGE_TODO,
   );
 });
 
@@ -106,7 +93,6 @@ t.test('exec v5, tty with resize (websocket-apiserver-exec-v5-tty-resize)', asyn
       4: (frames) => prompts(frames) >= 3,
       5: gotClose,
     },
-    EXIT_MESSAGE_TODO,
   );
 });
 

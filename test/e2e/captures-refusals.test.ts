@@ -32,11 +32,11 @@ function statusFields(json: string): Record<string, unknown> {
   return { status: status['status'], message: status['message'], reason: status['reason'], code: status['code'] };
 }
 
-async function checkUpstreamRequest(t: Test, capture: string, request: string | undefined, protocolsTodo?: string): Promise<void> {
+async function checkUpstreamRequest(t: Test, capture: string, request: string | undefined): Promise<void> {
   const got = upgradeRequestView(request);
   const real = upgradeRequestView(captureParts(`${capture}-upstream.client-to-server.bin`).head);
   t.same([got.line, got.upgrade, got.authorization], [real.line, real.upgrade, real.authorization], 'the upstream request the real API server sent: method, target, Upgrade, the caller\'s own credential');
-  t.same(got.streamProtocols, real.streamProtocols, 'the same X-Stream-Protocol-Version list', protocolsTodo === undefined ? {} : { todo: protocolsTodo });
+  t.same(got.streamProtocols, real.streamProtocols, 'the same X-Stream-Protocol-Version list');
 }
 
 for (const code of [401, 403, 404]) {
@@ -52,7 +52,6 @@ const REFUSAL_TRANSPORT_TODO =
   'divergence: the real StreamTranslatorHandler answers an exec refused upstream with 101, an empty stdout message, the Status ' +
   '(kind/apiVersion dropped, code kept) on channel 3 and CLOSE 1000; the gateway replays the upstream\'s HTTP refusal before any upgrade ' +
   '(kubectl ≥ 1.31 then retries over SPDY, see client-go\'s FallbackExecutor)';
-const V5_UPSTREAM_TODO = 'divergence: the real translator offers the kubelet v5.channel.k8s.io first; the gateway starts at v4.channel.k8s.io';
 
 for (const code of [401, 403, 404]) {
   const capture = `websocket-apiserver-refusals-exec-${code}`;
@@ -71,6 +70,6 @@ for (const code of [401, 403, 404]) {
       ? (gatewayMessages(kubectl.frames()).find((m) => m.kind === 'binary' && m.payload[0] === 3)?.payload.subarray(1).toString() ?? '{}')
       : answerView(kubectl.bytes()).body;
     t.same(statusFields(gotStatus), statusFields(realStatus), 'the client reads the same Status: status, message, reason, code');
-    await checkUpstreamRequest(t, capture, kubelet.requests[0], V5_UPSTREAM_TODO);
+    await checkUpstreamRequest(t, capture, kubelet.requests[0]);
   });
 }

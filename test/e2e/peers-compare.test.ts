@@ -57,12 +57,7 @@ t.test('v5 exec with exit code 3: the same output, Status and close code', async
   t.equal(reference.protocol, 'v5.channel.k8s.io');
   t.equal(gateway.channels![1], reference.channels![1], 'stdout');
   t.equal(gateway.channels![2], reference.channels![2], 'stderr');
-  const [status, referenceStatus] = [JSON.parse(gateway.channels![3]!), JSON.parse(reference.channels![3]!)] as Array<{ message?: string }>;
-  // The one difference (docs/protocols.md): the API server's translator rebuilds the message from
-  // client-go's exit error; the gateway passes the kubelet's Status on unchanged.
-  t.equal(status.message, 'command terminated with non-zero exit code: exit status 3', "the kubelet's message");
-  t.equal(referenceStatus.message, 'command terminated with non-zero exit code: command terminated with exit code 3', "the translator's message");
-  t.same({ ...status, message: undefined }, { ...referenceStatus, message: undefined }, 'the rest of the Status: reason, code, exit-code cause');
+  t.equal(gateway.channels![3], reference.channels![3], "the Status bytes: the translator's, its message rebuilt from client-go's exit error");
   t.same(gateway.close, reference.close, 'close code and reason');
   t.same(gateway.messages![0], reference.messages![0], 'the first message: empty on stdout');
 });

@@ -288,10 +288,14 @@ t.test('binary framing: encodeChannelMessage copies into a fresh message, binary
 });
 
 t.test('the upstream remote-command registry: preference order and what each version can do', async (t) => {
-  t.same(REMOTE_COMMAND_UPSTREAM_PROTOCOLS.map((protocol) => protocol.name), ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io']);
-  t.same(REMOTE_COMMAND_UPSTREAM_PROTOCOLS.filter((protocol) => protocol.resize).map((protocol) => protocol.name), ['v4.channel.k8s.io', 'v3.channel.k8s.io'], 'resize from v3 on');
+  t.same(
+    REMOTE_COMMAND_UPSTREAM_PROTOCOLS.map((protocol) => protocol.name),
+    ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'],
+    "the API server translator's offer, v5 first",
+  );
+  t.same(REMOTE_COMMAND_UPSTREAM_PROTOCOLS.filter((protocol) => protocol.resize).map((protocol) => protocol.name), ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io'], 'resize from v3 on');
   t.equal(upstreamRemoteCommandProtocol('v4.channel.k8s.io')?.statusFormat, 'json', 'only v4 sends a JSON Status');
   t.equal(upstreamRemoteCommandProtocol('v3.channel.k8s.io')?.statusFormat, 'text');
-  t.equal(upstreamRemoteCommandProtocol('v5.channel.k8s.io'), undefined, 'v5 is not offered upstream');
+  t.equal(upstreamRemoteCommandProtocol('v5.channel.k8s.io')?.statusFormat, 'json', 'v5 over SPDY, should a kubelet choose it, is v4');
   t.same(tunneledSpdyProtocols(['SPDY/3.1+other.example']), [], 'SPDY/3.1+other.example is not tunneled');
 });

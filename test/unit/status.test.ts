@@ -10,6 +10,7 @@ import {
   statusToText,
   successStatus,
   textToStatus,
+  translatorStatus,
   type Status,
 } from '../../src/codecs/k8s/status.js';
 import { CAPTURES_DIR, readCapture } from '../helpers/captures.js';
@@ -147,4 +148,23 @@ t.test('v1–v3 text: status.Error() out, errorDecoderV2 semantics in', async (t
   t.equal(textToStatus('container not found').message, 'Internal error occurred: error executing remote command: container not found');
   t.equal(exitCodeOf(textToStatus('command terminated with non-zero exit code: killed')), undefined, 'no number, no exit code');
   t.equal(exitCodeOf(textToStatus('error: exit status 3')), undefined, 'only the kubelet exit-code text');
+});
+
+t.test("v5 clients get the translator's Status: client-go's errorDecoderV4, then codeExitToStatusError or NewInternalError", async (t) => {
+  const kubelet = exitCodeStatus(3);
+  t.equal(
+    JSON.stringify(translatorStatus(kubelet)),
+    '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: command terminated with exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}',
+    'an exit code: the message rebuilt, as in captures/websocket-apiserver-exec-v5-exit3',
+  );
+  t.equal(JSON.stringify(translatorStatus(exitCodeStatus(7, 'error executing command [sh -c exit 7], exit code 7'))), JSON.stringify(translatorStatus(exitCodeStatus(7))), "the runtime's wording is not kept");
+  t.equal(JSON.stringify(translatorStatus(successStatus())), '{"metadata":{},"status":"Success"}');
+  t.same(translatorStatus({ metadata: {}, status: 'Failure', message: 'container not found ("c")', reason: 'NotFound', code: 404 }), internalErrorStatus('container not found ("c")'), 'any other failure: InternalError around the message');
+  t.same(translatorStatus({ metadata: {}, status: 'Failure', reason: 'NonZeroExitCode' }), internalErrorStatus('error stream protocol error: details must be set'));
+  t.same(translatorStatus({ metadata: {}, status: 'Failure', reason: 'NonZeroExitCode', details: {} }), internalErrorStatus('error stream protocol error: no ExitCode cause given'));
+  t.same(
+    translatorStatus({ metadata: {}, status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '300' }] } }),
+    internalErrorStatus('error stream protocol error: invalid exit code value "300"'),
+    'an exit code past 255 is a protocol error, as strconv.ParseUint(_, 10, 8) makes it',
+  );
 });

@@ -87,8 +87,12 @@ export interface UpstreamRemoteCommandProtocol {
   readonly statusFormat: 'json' | 'text';
 }
 
-/** What the gateway offers upstream for exec/attach, in preference order: what a 1.28 kubelet accepts (PROTOCOLS.md §1). */
+/** What the gateway offers upstream for exec/attach, in preference order: the API server translator's list (PROTOCOLS.md §1). */
 export const REMOTE_COMMAND_UPSTREAM_PROTOCOLS: readonly UpstreamRemoteCommandProtocol[] = Object.freeze([
+  // Offered first, as the API server's translator does (captures websocket-apiserver-exec-v5-*-upstream):
+  // kubelets choose v4 (no kubelet serves v5 over SPDY); one that did would mean v4's semantics, since
+  // the CLOSE signal is WebSocket-only and SPDY half-closes stdin itself.
+  Object.freeze({ name: 'v5.channel.k8s.io', resize: true, statusFormat: 'json' as const }),
   Object.freeze({ name: 'v4.channel.k8s.io', resize: true, statusFormat: 'json' as const }),
   Object.freeze({ name: 'v3.channel.k8s.io', resize: true, statusFormat: 'text' as const }),
   Object.freeze({ name: 'v2.channel.k8s.io', resize: false, statusFormat: 'text' as const }),

@@ -145,6 +145,24 @@ export function exitCodeOf(status: Status): number | undefined {
 }
 
 /**
+ * What the API server's StreamTranslator writes to a v5 client for the Status a v4 upstream reported:
+ * client-go's v4 errorDecoder reads it into an error, and the translator reports that error again
+ * (apiserver util/proxy/streamtranslator.go). An exit code comes back as NonZeroExitCode with the
+ * message rebuilt from client-go's CodeExitError, as in captures/websocket-apiserver-exec-v5-exit3;
+ * any other failure becomes InternalError around the decoder's error text.
+ */
+export function translatorStatus(upstream: Status): Status {
+  if (upstream.status === 'Success') return successStatus();
+  if (upstream.reason !== NON_ZERO_EXIT_CODE_REASON) return internalErrorStatus(upstream.message ?? '');
+  if (!upstream.details) return internalErrorStatus('error stream protocol error: details must be set');
+  const cause = upstream.details.causes?.find((c) => c.reason === EXIT_CODE_CAUSE_TYPE);
+  if (!cause) return internalErrorStatus(`error stream protocol error: no ${EXIT_CODE_CAUSE_TYPE} cause given`);
+  const code = exitCodeOf(upstream);
+  if (code === undefined) return internalErrorStatus(`error stream protocol error: invalid exit code value ${JSON.stringify(cause.message ?? '')}`);
+  return exitCodeStatus(code, `command terminated with exit code ${code}`);
+}
+
+/**
  * The text a v1–v3 server writes on the error stream: `status.Error()`, which is the Status message
  * (kubelet v1WriteStatusFunc; nothing is written on success). Go would write an empty message as
  * nothing at all, which a client reads as success; here a failure always has some text.

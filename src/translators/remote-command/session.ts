@@ -12,6 +12,7 @@ import {
   statusToText,
   successStatus,
   textToStatus,
+  translatorStatus,
   type Status,
 } from '../../codecs/k8s/status.js';
 import { TerminalSizeDecoder, TerminalSizeError, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
@@ -206,7 +207,9 @@ export class RemoteCommandSession implements LiveSession {
     if (text.length > 0) {
       if (upstreamRemoteCommandProtocol(this.options.upstreamProtocol)?.statusFormat === 'json') {
         try {
-          return parseStatus(text);
+          const status = parseStatus(text);
+          // A v5 client is the one the API server itself would translate for: it gets the translator's Status.
+          return this.options.channels.protocol.version === 5 ? translatorStatus(status) : status;
         } catch {
           return textToStatus(text);
         }
