@@ -18,6 +18,7 @@ import { kubectlPath } from '../helpers/kubectl.js';
 import { LogRecorder } from '../helpers/log-recorder.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { until } from '../helpers/wait.js';
+import { edgeConfig, startEdgeGateway, upstreamEntry, writeEdgeFiles } from '../helpers/edge-gateway.js';
 
 const ALICE = 'alice-token-0123456789';
 const READER = 'reader-token-0123456789';
@@ -42,11 +43,7 @@ t.before(async () => {
   receiver = await startAuditReceiver(env.serverTls);
   const dir = env.dir;
   auditPath = join(dir, 'audit.jsonl');
-  await writeFile(join(dir, 'ca.crt'), env.ca.caCertPem);
-  await writeFile(join(dir, 'tls.crt'), env.serverTls.cert);
-  await writeFile(join(dir, 'tls.key'), env.serverTls.key);
-  await writeFile(join(dir, 'gateway.token'), env.clusters[0]!.token);
-  await writeFile(join(dir, 'tokens.csv'), [`${ALICE},alice,alice-uid,devs`, `${READER},reader,reader-uid`, `${QUIET},quiet,quiet-uid`].join('\n') + '\n');
+  await writeEdgeFiles(dir, { upstreamCa: env.ca.caCertPem, tls: env.serverTls, gatewayToken: env.clusters[0]!.token, tokens: [`${ALICE},alice,alice-uid,devs`, `${READER},reader,reader-uid`, `${QUIET},quiet,quiet-uid`] });
   await writeFile(
     join(dir, 'audit-policy.yaml'),
     stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['RequestReceived'], rules: [{ level: 'None', users: ['quiet'] }, { level: 'Metadata' }] }),
@@ -62,20 +59,10 @@ t.before(async () => {
       'current-context': 'audit',
     }),
   );
-  const configPath = join(dir, 'gateway.yaml');
-  await writeFile(
-    configPath,
-    stringify({
-      listen: '127.0.0.1:0',
-      tls: { cert: 'tls.crt', key: 'tls.key' },
-      admin: { listen: 'off' },
-      upstreams: [{ name: 'legacy', server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } }],
-      auth: { mode: 'edge', tokenFile: 'tokens.csv' },
-      audit: { path: auditPath, policyFile: 'audit-policy.yaml', webhook: { kubeconfig: 'audit-webhook.kubeconfig', batchMaxWaitSeconds: 0.05 } },
-      limits: { failedAuthPerMinute: 0 },
-    }),
-  );
-  gateway = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' }));
+  const config = edgeConfig([upstreamEntry('legacy', env.clusters[0]!.cluster.url)], {
+    audit: { path: auditPath, policyFile: 'audit-policy.yaml', webhook: { kubeconfig: 'audit-webhook.kubeconfig', batchMaxWaitSeconds: 0.05 } },
+  });
+  gateway = await startEdgeGateway(dir, 'gateway', config, logs);
   for (const [name, token] of Object.entries({ alice: ALICE, reader: READER, quiet: QUIET })) {
     kubeconfigs[name] = await env.kubeconfig(`audit-${name}`, gateway.gateway.url, token);
   }

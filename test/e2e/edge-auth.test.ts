@@ -21,6 +21,7 @@ import { runKubectl } from '../helpers/run-kubectl.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
 import { createTestClientCa, type TestClientCa } from '../unit/auth/pki.js';
+import { edgeConfig, startEdgeGateway, upstreamEntry, writeEdgeFiles } from '../helpers/edge-gateway.js';
 
 const ALICE = 'alice-token-0123456789';
 const VIEWER = 'viewer-token-0123456789';
@@ -43,14 +44,10 @@ t.before(async () => {
   clientCa = await createTestClientCa('callers CA');
   issuer = await startIssuer();
   const dir = env.dir;
-  await writeFile(join(dir, 'ca.crt'), env.ca.caCertPem);
-  await writeFile(join(dir, 'tls.crt'), env.serverTls.cert);
-  await writeFile(join(dir, 'tls.key'), env.serverTls.key);
+  // The gateway's own credential toward the cluster: its privileged token (may impersonate).
+  await writeEdgeFiles(dir, { upstreamCa: env.ca.caCertPem, tls: env.serverTls, gatewayToken: env.clusters[0]!.token, tokens: [`${ALICE},alice,alice-uid,"devs,qa"`, `${VIEWER},viewer,viewer-uid`, `${CAROL},carol,carol-uid,admins`] });
   await writeFile(join(dir, 'client-ca.crt'), clientCa.caCertPem);
   await writeFile(join(dir, 'issuer-ca.crt'), env.ca.caCertPem);
-  // The gateway's own credential toward the cluster: its privileged token (may impersonate).
-  await writeFile(join(dir, 'gateway.token'), env.clusters[0]!.token);
-  await writeFile(join(dir, 'tokens.csv'), [`${ALICE},alice,alice-uid,"devs,qa"`, `${VIEWER},viewer,viewer-uid`, `${CAROL},carol,carol-uid,admins`].join('\n') + '\n');
 });
 t.teardown(async () => {
   issuer.close();
@@ -75,31 +72,23 @@ async function edgeGateway(
 ): Promise<EdgeGateway> {
   const dir = env.dir;
   const auditPath = join(dir, `${name}.audit.jsonl`);
-  const configPath = join(dir, `${name}.yaml`);
-  await writeFile(
-    configPath,
-    stringify({
-      listen: '127.0.0.1:0',
-      tls: { cert: 'tls.crt', key: 'tls.key', clientCA: 'client-ca.crt' },
-      admin: { listen: 'off' },
-      // Several names for the one cluster: each stands for a cluster of its own, reached by its prefix.
-      upstreams: (overrides.upstreams ?? ['legacy']).map((upstream) => ({ name: upstream, server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: overrides.credentialFile ?? 'gateway.token' } })),
-      ...(overrides.upstreams ? { routing: { defaultUpstream: overrides.upstreams[0] } } : {}),
-      auth: {
-        mode: 'edge',
-        tokenFile: 'tokens.csv',
-        oidc: { issuerURL: issuer.url, audiences: ['kubernetes'], usernameClaim: 'sub', usernamePrefix: 'oidc:', groupsClaim: 'groups', groupsPrefix: 'oidc:', ca: 'issuer-ca.crt' },
-        impersonation: [{ users: ['carol'] }],
-        allowedOrigins: ['https://console.example.com'],
-        ...overrides.auth,
-      },
-      audit: { path: auditPath },
-      limits: { failedAuthPerMinute: 0, ...overrides.limits },
-      ...(overrides.network ? { network: overrides.network } : {}),
-    }),
-  );
+  // Several names for the one cluster: each stands for a cluster of its own, reached by its prefix.
+  const upstreams = (overrides.upstreams ?? ['legacy']).map((upstream) => upstreamEntry(upstream, env.clusters[0]!.cluster.url, overrides.credentialFile));
+  const config = edgeConfig(upstreams, {
+    tls: { clientCA: 'client-ca.crt' },
+    ...(overrides.upstreams ? { routing: { defaultUpstream: overrides.upstreams[0] } } : {}),
+    auth: {
+      oidc: { issuerURL: issuer.url, audiences: ['kubernetes'], usernameClaim: 'sub', usernamePrefix: 'oidc:', groupsClaim: 'groups', groupsPrefix: 'oidc:', ca: 'issuer-ca.crt' },
+      impersonation: [{ users: ['carol'] }],
+      allowedOrigins: ['https://console.example.com'],
+      ...overrides.auth,
+    },
+    audit: { path: auditPath },
+    limits: overrides.limits,
+    ...(overrides.network ? { network: overrides.network } : {}),
+  });
   const logs = new LogRecorder();
-  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' }));
+  const running = await startEdgeGateway(dir, name, config, logs);
   t.teardown(() => running.close());
   const url = running.gateway.url;
   return {

@@ -5,18 +5,14 @@ import t, { type Test } from 'tap';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { once } from 'node:events';
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { createCertificateAuthority } from '../../src/net/certificate-authority.js';
-import { loadGatewayConfig } from '../../src/config/gateway-config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startConfiguredGateway } from '../../src/server/configured-gateway.js';
-import { LogRecorder } from '../helpers/log-recorder.js';
 import { rawExchange } from '../helpers/raw-exchange.js';
 import { connect } from '../helpers/ws-client.js';
+import { edgeConfig, startEdgeGateway, upstreamEntry, writeEdgeFiles } from '../helpers/edge-gateway.js';
 
 const CAROL = 'carol-token-0123456789';
 const VIEWER = 'viewer-token-0123456789';
@@ -74,11 +70,7 @@ t.before(async () => {
   });
   upstream.listen(0, '127.0.0.1');
   await once(upstream, 'listening');
-  await writeFile(join(dir, 'ca.crt'), caPem);
-  await writeFile(join(dir, 'tls.crt'), tls.cert);
-  await writeFile(join(dir, 'tls.key'), tls.key);
-  await writeFile(join(dir, 'gateway.token'), GATEWAY_TOKEN);
-  await writeFile(join(dir, 'tokens.csv'), [`${CAROL},carol,carol-uid,admins`, `${VIEWER},viewer,viewer-uid`, `${ALICE},alice,alice-uid,devs`].join('\n') + '\n');
+  await writeEdgeFiles(dir, { upstreamCa: caPem, tls, gatewayToken: GATEWAY_TOKEN, tokens: [`${CAROL},carol,carol-uid,admins`, `${VIEWER},viewer,viewer-uid`, `${ALICE},alice,alice-uid,devs`] });
 });
 t.teardown(async () => {
   upstream.close();
@@ -94,20 +86,9 @@ function record(req: IncomingMessage, body: string): Received {
 
 /** An edge-mode gateway in front of the recording upstream; only carol may impersonate. */
 async function edgeGateway(t: Test, name: string, authorization: Record<string, unknown>): Promise<{ port: number; url: string }> {
-  const configPath = join(dir, `${name}.yaml`);
   const port = (upstream.address() as AddressInfo).port;
-  await writeFile(
-    configPath,
-    stringify({
-      listen: '127.0.0.1:0',
-      tls: { cert: 'tls.crt', key: 'tls.key' },
-      admin: { listen: 'off' },
-      upstreams: [{ name: 'recording', server: `https://127.0.0.1:${port}`, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } }],
-      auth: { mode: 'edge', tokenFile: 'tokens.csv', impersonation: [{ users: ['carol'] }], authorization },
-      limits: { failedAuthPerMinute: 0 },
-    }),
-  );
-  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: new LogRecorder(), level: 'debug' }));
+  const config = edgeConfig([upstreamEntry('recording', `https://127.0.0.1:${port}`)], { auth: { impersonation: [{ users: ['carol'] }], authorization } });
+  const running = await startEdgeGateway(dir, name, config);
   t.teardown(() => running.close());
   return { port: running.gateway.port, url: running.gateway.url };
 }

@@ -6,16 +6,14 @@
 import t, { type Test } from 'tap';
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { loadGatewayConfig } from '../../src/config/gateway-config.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { startConfiguredGateway } from '../../src/server/configured-gateway.js';
 import { startGateway } from '../../src/server/gateway.js';
 import { startTestClusters, type TestClusters } from '../helpers/clusters.js';
 import { LogRecorder } from '../helpers/log-recorder.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
+import { edgeConfig, startEdgeGateway, upstreamEntry, writeEdgeFiles } from '../helpers/edge-gateway.js';
 
 const VIEWER = 'viewer-token-0123456789';
 const WRITER = 'writer-token-0123456789';
@@ -34,12 +32,7 @@ t.before(async () => {
       { users: ['writer'], verbs: ['get', 'list', 'create'], resources: STREAMING },
     ],
   });
-  const dir = env.dir;
-  await writeFile(join(dir, 'ca.crt'), env.ca.caCertPem);
-  await writeFile(join(dir, 'tls.crt'), env.serverTls.cert);
-  await writeFile(join(dir, 'tls.key'), env.serverTls.key);
-  await writeFile(join(dir, 'gateway.token'), env.clusters[0]!.token);
-  await writeFile(join(dir, 'tokens.csv'), `${VIEWER},viewer,viewer-uid\n${WRITER},writer,writer-uid\n`);
+  await writeEdgeFiles(env.dir, { upstreamCa: env.ca.caCertPem, tls: env.serverTls, gatewayToken: env.clusters[0]!.token, tokens: [`${VIEWER},viewer,viewer-uid`, `${WRITER},writer,writer-uid`] });
 });
 t.teardown(() => env.close());
 
@@ -69,22 +62,10 @@ async function passthroughGateway(t: Test): Promise<ModeGateway> {
 }
 
 async function edgeGateway(t: Test, name: string, authorization?: Record<string, unknown>): Promise<ModeGateway> {
-  const configPath = join(env.dir, `${name}.yaml`);
   const auditPath = join(env.dir, `${name}.audit.jsonl`);
-  await writeFile(
-    configPath,
-    stringify({
-      listen: '127.0.0.1:0',
-      tls: { cert: 'tls.crt', key: 'tls.key' },
-      admin: { listen: 'off' },
-      upstreams: [{ name: 'legacy', server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } }],
-      auth: { mode: 'edge', tokenFile: 'tokens.csv', ...(authorization ? { authorization } : {}) },
-      audit: { path: auditPath },
-      limits: { failedAuthPerMinute: 0 },
-    }),
-  );
   const logs = new LogRecorder();
-  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' }));
+  const config = edgeConfig([upstreamEntry('legacy', env.clusters[0]!.cluster.url)], { auth: authorization ? { authorization } : {}, audit: { path: auditPath } });
+  const running = await startEdgeGateway(env.dir, name, config, logs);
   t.teardown(() => running.close());
   return { port: running.gateway.port, url: running.gateway.url, cluster: 'legacy', logs, auditPath, gatewayAuthorizes: authorization !== undefined };
 }
