@@ -4,6 +4,7 @@
 // without breaking the list; and the peer API cannot be reached with a forged, stale, replayed or
 // misdirected signature, whatever the method.
 import t from 'tap';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -134,7 +135,7 @@ t.test('a kubectl session through replica B is listed on replica A, and an admin
   t.equal((await request(a, 'POST', endPath, as('root', { origin: a.url }))).status, 404, 'an ended session is not found on any replica');
 });
 
-t.test('an unreachable or silent peer is reported, and the list still answers', async (t) => {
+t.test('an unreachable, silent or hostile peer is reported, and the list still answers', async (t) => {
   const silent = net.createServer(() => undefined);
   silent.listen(0, '127.0.0.1');
   await once(silent, 'listening');
@@ -146,8 +147,25 @@ t.test('an unreachable or silent peer is reported, and the list still answers', 
   });
   const closed = await closedPort();
   const silentPort = (silent.address() as AddressInfo).port;
+  // Hostile peers with the right certificate: an answer too large, one that is not JSON, one cut off mid-body.
+  const hostile = async (answer: (res: http.ServerResponse) => void): Promise<number> => {
+    const server = https.createServer({ cert: b.env.serverTls.cert, key: b.env.serverTls.key }, (_req, res) => answer(res));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.teardown(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    return (server.address() as AddressInfo).port;
+  };
+  const huge = await hostile((res) => res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.alloc(5 * 1024 * 1024, 0x20)));
+  const notJson = await hostile((res) => res.writeHead(200).end('<html>'));
+  const cut = await hostile((res) => {
+    res.writeHead(200, { 'content-length': '1000' });
+    res.write('{"replica":', () => res.socket?.destroy());
+  });
   const broken = await startUiReplica(t, b, 'replica-broken', {
-    peers: [`127.0.0.1:${closed}`, `127.0.0.1:${silentPort}`, `127.0.0.1:${b.running.gateway.port}`],
+    peers: [`127.0.0.1:${closed}`, `127.0.0.1:${silentPort}`, `127.0.0.1:${huge}`, `127.0.0.1:${notJson}`, `127.0.0.1:${cut}`, `127.0.0.1:${b.running.gateway.port}`],
     peerSecretFile: join(dir, 'peer.secret'),
     peerCA: join(b.env.dir, 'ca.crt'),
   });
@@ -165,12 +183,15 @@ t.test('an unreachable or silent peer is reported, and the list still answers', 
     [
       { address: `127.0.0.1:${closed}`, ok: false, error: 'refused' },
       { address: `127.0.0.1:${silentPort}`, ok: false, error: 'timeout' },
+      { address: `127.0.0.1:${huge}`, ok: false, error: 'too-large' },
+      { address: `127.0.0.1:${notJson}`, ok: false, error: 'invalid' },
+      { address: `127.0.0.1:${cut}`, ok: false, error: 'unreachable' },
       { address: `127.0.0.1:${b.running.gateway.port}`, ok: true },
     ],
     'each peer reported',
   );
   const failures = broken.logs.find((record) => record.event === 'peer-failed');
-  t.same(failures.map((record) => record.reason).sort(), ['refused', 'timeout'], 'one log line per failed peer');
+  t.same(failures.map((record) => record.reason).sort(), ['invalid', 'refused', 'timeout', 'too-large', 'unreachable'], 'one log line per failed peer');
   t.notMatch(JSON.stringify(broken.logs.records), SECRET, 'the secret is never logged');
   const metrics = (await broken.running.metrics.render()).body;
   t.match(metrics, /kube_stream_gateway_ui_peer_failures_total\{reason="timeout"\} 1/);

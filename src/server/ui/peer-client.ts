@@ -60,17 +60,28 @@ export class PeerClient {
         // The certificate must name the host as configured (the headless Service's name, or the listed host).
         ...(this.options.tls && isIP(peer.serverName) === 0 ? { servername: peer.serverName } : {}),
       });
-      const timer = setTimeout(() => req.destroy(new PeerError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
+      // Settled here, not through the stream's events: which of request and response reports a destroy depends on how far the answer got.
+      const fail = (error: PeerError): void => {
+        clearTimeout(timer);
+        reject(error);
+        req.destroy(error);
+      };
+      const timer = setTimeout(() => fail(new PeerError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
       req.on('error', (error) => {
         clearTimeout(timer);
         reject(error instanceof PeerError ? error : classify(error as NodeJS.ErrnoException));
       });
       req.on('response', (res) => {
+        // A peer that resets mid-answer: the request fails, the process does not.
+        res.on('error', (error) => {
+          clearTimeout(timer);
+          reject(error instanceof PeerError ? error : classify(error as NodeJS.ErrnoException));
+        });
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) req.destroy(new PeerError('too-large', `the answer exceeds ${MAX_ANSWER_BYTES} bytes`));
+          if (size > MAX_ANSWER_BYTES) fail(new PeerError('too-large', `the answer exceeds ${MAX_ANSWER_BYTES} bytes`));
           else chunks.push(chunk);
         });
         res.on('end', () => {

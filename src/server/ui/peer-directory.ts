@@ -14,14 +14,17 @@ export interface PeerAddress {
   serverName: string;
 }
 
-/** A peer that could not even be found (DNS), or was left out, reported as an unreachable one. */
+/** A peer that could not even be found (DNS), or was left out (too many), reported as an unreachable one. */
 export interface PeerProblem {
   address: string;
+  reason: 'dns' | 'not-asked';
   error: string;
 }
 
 /** Addresses asked at most per request (the rest are reported, not asked): bounds the fan-out. */
 const MAX_PEERS = 32;
+/** A resolver that does not answer must not hold the Sessions page longer than a peer may. */
+const LOOKUP_TIMEOUT_MS = 2_000;
 
 type Lookup = (host: string) => Promise<Array<{ address: string }>>;
 
@@ -47,11 +50,15 @@ export class PeerDirectory {
     } else {
       const { host } = this.source;
       const port = this.source.port ?? this.ownPort();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'timeout' })), LOOKUP_TIMEOUT_MS)));
       try {
-        const records = await this.lookup(host);
+        const records = await Promise.race([this.lookup(host), late]);
         candidates = records.map((record) => peerAddress(record.address, port, host));
       } catch (error) {
-        return { peers: [], problems: [{ address: `${host}:${port}`, error: `dns: ${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}` }] };
+        return { peers: [], problems: [{ address: `${host}:${port}`, reason: 'dns', error: `dns: ${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}` }] };
+      } finally {
+        clearTimeout(timer);
       }
     }
     const local = this.localAddresses();
@@ -61,7 +68,7 @@ export class PeerDirectory {
       seen.add(peer.address);
       return !(peer.port === this.ownPort() && local.has(peer.host));
     });
-    if (peers.length > MAX_PEERS) problems.push({ address: `${peers.length - MAX_PEERS} more`, error: `not asked: at most ${MAX_PEERS} peers are asked` });
+    if (peers.length > MAX_PEERS) problems.push({ address: `${peers.length - MAX_PEERS} more`, reason: 'not-asked', error: `not asked: at most ${MAX_PEERS} peers are asked` });
     return { peers: peers.slice(0, MAX_PEERS), problems };
   }
 }

@@ -109,7 +109,7 @@ export class Replicas {
   async sessions(caller: PeerCaller): Promise<{ sessions: Array<Record<string, unknown>>; peers: PeerReport[] }> {
     if (!this.directory) return { sessions: [], peers: [] };
     const { peers, problems } = await this.directory.resolve();
-    const reports: PeerReport[] = problems.map((problem) => this.failed(problem.address, new PeerError(problem.error.startsWith('dns') ? 'dns' : 'invalid', problem.error)));
+    const reports: PeerReport[] = problems.map((problem) => (problem.reason === 'dns' ? this.failed(problem.address, new PeerError('dns', problem.error)) : { address: problem.address, ok: false, error: problem.reason }));
     const sessions: Array<Record<string, unknown>> = [];
     const seenReplicas = new Set<string>([this.id]);
     const answers = await eachPeer(peers, (peer) => this.askSessions(peer, caller));

@@ -28,12 +28,14 @@ t.test('a DNS name: every A/AAAA record is a replica, this one skipped, the own 
 
 t.test('a failed lookup is a reported problem; the fan-out is capped', async (t) => {
   const failing = new PeerDirectory({ kind: 'dns', host: 'nowhere' }, () => 8443, () => Promise.reject(Object.assign(new Error('x'), { code: 'ENOTFOUND' })), local);
-  t.same(await failing.resolve(), { peers: [], problems: [{ address: 'nowhere:8443', error: 'dns: ENOTFOUND' }] });
+  t.same(await failing.resolve(), { peers: [], problems: [{ address: 'nowhere:8443', reason: 'dns', error: 'dns: ENOTFOUND' }] });
+  const hanging = new PeerDirectory({ kind: 'dns', host: 'slow' }, () => 8443, () => new Promise(() => undefined), local);
+  t.same(await hanging.resolve(), { peers: [], problems: [{ address: 'slow:8443', reason: 'dns', error: 'dns: timeout' }] }, 'a resolver that never answers is given up on');
   const many = Array.from({ length: 40 }, (_, index) => ({ address: `10.1.0.${index + 1}` }));
   const crowd = new PeerDirectory({ kind: 'dns', host: 'crowd' }, () => 8443, () => Promise.resolve(many), local);
   const { peers, problems } = await crowd.resolve();
   t.equal(peers.length, 32, 'at most 32 peers asked');
-  t.match(problems, [{ address: '8 more', error: /at most 32/ }], 'the rest reported');
+  t.match(problems, [{ address: '8 more', reason: 'not-asked', error: /at most 32/ }], 'the rest reported');
 });
 
 t.test('a listed address of this replica is skipped; others are dialled as written', async (t) => {
