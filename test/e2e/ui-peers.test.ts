@@ -9,6 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
@@ -131,6 +132,9 @@ t.test('a kubectl session through replica B is listed on replica A, and an admin
   t.match(onB, { admin: 'root', user: 'alice', via: hostname() }, 'B logs who ended it, via which replica');
   t.ok(a.logs.find((record) => record.event === 'session-end-forwarded' && record.auditID === id && record.admin === 'root').length, 'A logs the forwarded end');
   await b.logs.waitFor((record) => record.event === 'session-end' && record.auditID === id);
+  const completeOnB = () => readFileSync(b.auditPath, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { auditID: string; stage: string; annotations?: Record<string, string> }).find((event) => event.auditID === id && event.stage === 'ResponseComplete');
+  await until(() => completeOnB() !== undefined, "the session's ResponseComplete audit event on B");
+  t.equal(completeOnB()?.annotations?.['kube-stream-gateway/outcome'], 'ended-by-admin', "B's audit records the end");
   t.notOk((await listing(a, 'root')).sessions.some((session) => session.id === id), 'gone from the list on A');
   t.equal((await request(a, 'POST', endPath, as('root', { origin: a.url }))).status, 404, 'an ended session is not found on any replica');
 });
@@ -196,6 +200,23 @@ t.test('an unreachable, silent or hostile peer is reported, and the list still a
   const metrics = (await broken.running.metrics.render()).body;
   t.match(metrics, /kube_stream_gateway_ui_peer_failures_total\{reason="timeout"\} 1/);
   t.match(metrics, /kube_stream_gateway_ui_peer_failures_total\{reason="refused"\} 1/);
+});
+
+t.test('a replica skips itself in a DNS answer, and counts a peer reached at two addresses once', async (t) => {
+  // `localhost` with no port: this replica's own port, at addresses of its own interfaces.
+  const itself = await startUiReplica(t, b, 'replica-itself', { peers: 'localhost', peerSecretFile: join(dir, 'peer.secret'), peerCA: join(b.env.dir, 'ca.crt') });
+  const mine = await openSession(itself, 'alice');
+  t.teardown(() => mine.outcome.socket.terminate());
+  const alone = await listing(itself, 'root');
+  t.same(alone.sessions.map((session) => session.id), [mine.id], 'its own sessions once');
+  t.same(alone.peers, [], 'and no peer: the only address was its own');
+
+  const twice = await startUiReplica(t, b, 'replica-twice', { peers: [`127.0.0.1:${b.running.gateway.port}`, `localhost:${b.running.gateway.port}`], peerSecretFile: join(dir, 'peer.secret'), peerCA: join(b.env.dir, 'ca.crt') });
+  const bobs = await openSession(b, 'bob');
+  t.teardown(() => bobs.outcome.socket.terminate());
+  const seen = await listing(twice, 'root');
+  t.same(seen.sessions.filter((session) => session.id === bobs.id).length, 1, "B's session once, though B was asked at two addresses");
+  t.equal(seen.peers.length, 1, 'B reported once');
 });
 
 t.test('a peer signing with another secret is refused, and reported as such', async (t) => {
