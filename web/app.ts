@@ -307,6 +307,16 @@ interface SessionRow {
   bytesFromClient: number;
   bytesToClient: number;
   durationMs: number;
+  /** The replica the session runs on (ui.peers); `local`: the one that served this page. */
+  replica?: { name: string; address: string; local: boolean };
+}
+
+/** How each other replica answered the session list (ui.peers). */
+interface PeerRow {
+  name?: string;
+  address: string;
+  ok: boolean;
+  error?: string;
 }
 
 const sessionsPage = (() => {
@@ -318,7 +328,7 @@ const sessionsPage = (() => {
 
   async function refresh(): Promise<void> {
     try {
-      const { sessions } = await api<{ sessions: SessionRow[] }>('sessions');
+      const { sessions, peers = [] } = await api<{ sessions: SessionRow[]; peers?: PeerRow[] }>('sessions');
       const live = new Set(sessions.map((session) => session.id));
       for (const [id, tr] of rows) {
         if (live.has(id)) continue;
@@ -338,7 +348,8 @@ const sessionsPage = (() => {
           if (cell.textContent !== text) cell.textContent = text;
         });
       }
-      status(sessions.length === 0 ? 'No live sessions.' : '');
+      const failed = peers.filter((peer) => !peer.ok).map((peer) => `replica ${peer.name ?? peer.address} did not answer (${peer.error ?? 'error'})`);
+      status([sessions.length === 0 ? 'No live sessions.' : '', ...failed].filter(Boolean).join('; '));
     } catch (error) {
       status((error as Error).message);
     }
@@ -357,6 +368,7 @@ const sessionsPage = (() => {
       bytes(session.bytesFromClient),
       bytes(session.bytesToClient),
       duration(session.durationMs),
+      session.replica ? `${session.replica.name} (${session.replica.address})` : '',
     ];
   }
 
@@ -365,10 +377,11 @@ const sessionsPage = (() => {
     tr.dataset.session = session.id;
     cellTexts(session).forEach((_, index) => {
       const cell = tr.insertCell();
-      if (index >= 8) cell.className = 'number';
+      if (index >= 8 && index <= 10) cell.className = 'number';
     });
     const actions = tr.insertCell();
-    if (session.kind === 'exec' || session.kind === 'attach') {
+    // Watch reaches sessions of the replica that serves the page only (docs/ui.md, "Several replicas").
+    if ((session.kind === 'exec' || session.kind === 'attach') && session.replica?.local !== false) {
       const watch = document.createElement('a');
       watch.href = `#watch/${encodeURIComponent(session.id)}`;
       watch.textContent = 'Watch';

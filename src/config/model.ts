@@ -17,7 +17,7 @@ import { KubeconfigError, loadKubeconfigUpstream, type KubeconfigFiles } from '.
 import { parseListenAddress } from './listen-address.js';
 import { caBundleProblem, certificateAndKeyProblem } from './pem.js';
 import { Problems, type FieldPath } from './problems.js';
-import type { GatewayFile, UpstreamEntry } from './schema.js';
+import { splitHostPort, type GatewayFile, type UpstreamEntry } from './schema.js';
 
 /** A file's absolute path and what it held when read. */
 interface LoadedFile {
@@ -105,8 +105,19 @@ export interface GatewayConfig {
   shutdown: GatewayFile['shutdown'];
   /** `directory` absolute; absent when sessions are not recorded. */
   recording?: GatewayFile['recording'] & { directory: string };
-  ui: GatewayFile['ui'];
+  ui: GatewayFile['ui'] & { peering?: PeerSettings };
 }
+
+/** ui.peers, ui.peerSecretFile and ui.peerCA, read: present when the secret is configured. */
+interface PeerSettings {
+  secret: Buffer;
+  /** Absent: this replica answers its peers but asks none. */
+  source?: { kind: 'dns'; host: string; port?: number } | { kind: 'list'; addresses: Array<{ host: string; port: number }> };
+  ca?: string;
+}
+
+/** A shorter secret is refused: the HMAC between replicas is only as strong as it. */
+const MIN_PEER_SECRET_BYTES = 32;
 
 /**
  * Reads every file the validated settings name (relative paths against `baseDir`, the config
@@ -115,12 +126,13 @@ export interface GatewayConfig {
  */
 export async function resolveGatewayConfig(file: GatewayFile, problems: Problems, baseDir: string): Promise<GatewayConfig> {
   const reader = new FileReader(problems, baseDir);
-  const [tls, upstreams, tokenFile, oidcCa, audit] = await Promise.all([
+  const [tls, upstreams, tokenFile, oidcCa, audit, peering] = await Promise.all([
     resolveTls(file.tls, reader),
     Promise.all(file.upstreams.map((entry, index) => resolveUpstream(entry, ['upstreams', index], file.auth.mode === 'edge', reader))),
     file.auth.tokenFile === undefined ? undefined : reader.readTokenFile(file.auth.tokenFile, ['auth', 'tokenFile']),
     file.auth.oidc?.ca === undefined ? undefined : reader.readCaBundle(file.auth.oidc.ca, ['auth', 'oidc', 'ca']),
     resolveAudit(file.audit, reader),
+    resolvePeering(file.ui, reader),
   ]);
   problems.throwIfAny();
 
@@ -150,12 +162,30 @@ export async function resolveGatewayConfig(file: GatewayFile, problems: Problems
     tlsPolicy: file.tls ? { minVersion: file.tls.minVersion, cipherSuites: file.tls.cipherSuites } : DEFAULT_TLS_POLICY,
     logging: file.logging,
     shutdown: file.shutdown,
-    ui: file.ui,
+    ui: peering ? { ...file.ui, peering } : file.ui,
   };
   if (file.recording.directory !== undefined) config.recording = { ...file.recording, directory: reader.absolute(file.recording.directory) };
   if (config.tls === undefined) delete config.tls;
   for (const upstream of config.upstreams) upstream.tlsPolicy = config.tlsPolicy;
   return config;
+}
+
+/** The shared secret (at least MIN_PEER_SECRET_BYTES, surrounding whitespace ignored), the CA, and where the peers are. */
+async function resolvePeering(ui: GatewayFile['ui'], reader: FileReader): Promise<PeerSettings | undefined> {
+  if (ui.peerSecretFile === undefined) return undefined;
+  const [secretFile, ca] = await Promise.all([reader.read(ui.peerSecretFile, ['ui', 'peerSecretFile']), ui.peerCA === undefined ? undefined : reader.readCaBundle(ui.peerCA, ['ui', 'peerCA'])]);
+  if (!secretFile) return undefined;
+  const secret = Buffer.from(secretFile.content.trim());
+  if (secret.length < MIN_PEER_SECRET_BYTES) reader.problems.add(['ui', 'peerSecretFile'], `${secretFile.path} holds ${secret.length} bytes; the secret shared by the replicas must have at least ${MIN_PEER_SECRET_BYTES}`);
+  const settings: PeerSettings = { secret };
+  if (ca) settings.ca = ca.content;
+  if (typeof ui.peers === 'string') {
+    const [host, port] = splitHostPort(ui.peers);
+    settings.source = { kind: 'dns', host: host!, ...(port === undefined ? {} : { port: Number(port) }) };
+  } else if (ui.peers) {
+    settings.source = { kind: 'list', addresses: ui.peers.map((address) => ({ host: splitHostPort(address)[0]!, port: Number(splitHostPort(address)[1]) })) };
+  }
+  return settings;
 }
 
 /** The audit sinks and policy; the policy is parsed and the webhook's kubeconfig read here, so check-config judges them. */

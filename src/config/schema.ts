@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { AUTHENTICATORS, AUTHENTICATOR_SETTINGS, settingGiven, type AuthenticatorSetting } from '../auth/authenticators.js';
 import { getCiphers } from 'node:tls';
+import { isIP } from 'node:net';
 import { DEFAULT_TLS_CIPHER_SUITES, DEFAULT_TLS_MIN_VERSION, TLS_VERSIONS } from '../net/tls-policy.js';
 import { cidrProblem } from '../net/cidr.js';
 import { listenAddressProblem } from './listen-address.js';
@@ -364,8 +365,44 @@ const uiSchema = z
     enabled: z.boolean().default(false).meta({ description: 'Serve the web interface (sessions, watch, a browser terminal) on the gateway listener. Edge mode only ({auth.mode}: edge): it signs users in with the edge authenticators.' }),
     path: checkedString(uiPathProblem).default('/ui/').meta({ description: 'Where the interface is served on the gateway listener; its API is under `{path}api/`. A path no Kubernetes API uses.' }),
     admins: names().default([]).meta({ description: 'Groups whose members see every live session and may end any of them; everyone else sees only their own.' }),
+    peers: z
+      .union([checkedString(peerNameProblem), z.array(checkedString(peerAddressProblem)).min(1, 'must list at least one address')])
+      .optional()
+      .meta({ description: "The gateway's other replicas, whose sessions the Sessions page lists too and whose sessions an admin may end: a DNS name (a headless Service's; resolved on every request, each A/AAAA record a replica, this one recognised and skipped; `NAME` uses this gateway's own listen port, `NAME:PORT` another), or a list of `HOST:PORT` addresses. Replicas are reached on their listener, over TLS when `tls` is set (verified with {ui.peerCA}). Needs {ui.peerSecretFile}. Off when absent (docs/ui.md, \"Several replicas\")." }),
+    peerSecretFile: path().optional().meta({ description: 'A file holding the secret shared by every replica (at least 32 bytes; a mounted Kubernetes Secret): it signs the requests between replicas (HMAC-SHA256 over method, path, time, nonce and the signed-in user). With it, this replica answers its peers; with {ui.peers} too, it asks them. Read at start.' }),
+    peerCA: path().optional().meta({ description: "PEM bundle that verifies the other replicas' listener certificates (when `tls` is set); the system's CAs when absent. The certificate must name the host in {ui.peers} (the headless Service's DNS name, or each listed host)." }),
+  })
+  .superRefine((ui, ctx) => {
+    if (ui.peers !== undefined && ui.peerSecretFile === undefined) ctx.addIssue({ code: 'custom', path: ['peerSecretFile'], message: 'required when {ui.peers} is set: replicas authenticate each other with this shared secret' });
+    if (ui.peerCA !== undefined && ui.peers === undefined) ctx.addIssue({ code: 'custom', path: ['peerCA'], message: 'has no effect without {ui.peers}' });
   })
   .meta({ description: 'The web interface (docs/ui.md).' });
+
+/** Why `value` is not `HOST` or `HOST:PORT` (a DNS name or IP address; IPv6 in brackets), or undefined. */
+function peerNameProblem(value: string): string | undefined {
+  const [host, port] = splitHostPort(value);
+  if (host === undefined || (port !== undefined && !validPort(port))) return `must be a DNS name or HOST:PORT, got ${JSON.stringify(value)}`;
+  return undefined;
+}
+
+function peerAddressProblem(value: string): string | undefined {
+  const [host, port] = splitHostPort(value);
+  if (host === undefined || port === undefined || !validPort(port)) return `must be HOST:PORT (IPv6 as [ADDRESS]:PORT), got ${JSON.stringify(value)}`;
+  return undefined;
+}
+
+/** `host[:port]` split, host unbracketed; host undefined when it is not a host name or IP address. */
+export function splitHostPort(value: string): [string | undefined, string | undefined] {
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value);
+  if (bracketed) return [isIP(bracketed[1]!) === 6 ? bracketed[1] : undefined, bracketed[2]];
+  const [host, port, ...rest] = value.split(':');
+  if (rest.length > 0 || !host || !(HOST.test(host) || isIP(host) === 4)) return [undefined, undefined];
+  return [host, port];
+}
+
+function validPort(port: string): boolean {
+  return /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
+}
 
 const gatewayFileObject = z
   .strictObject({
@@ -440,6 +477,9 @@ function checkUpstreamReferences(file: GatewayFile, ctx: Ctx): void {
 function checkEdgeMode(file: GatewayFile, ctx: Ctx): void {
   if (file.ui?.enabled === true && file.auth?.mode !== 'edge') {
     ctx.addIssue({ code: 'custom', path: ['ui', 'enabled'], message: 'the web interface needs edge mode ({auth.mode}: edge): it signs users in with the edge authenticators, which passthrough mode does not run' });
+  }
+  if (file.ui?.enabled !== true && (file.ui?.peers !== undefined || file.ui?.peerSecretFile !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['ui', file.ui?.peers !== undefined ? 'peers' : 'peerSecretFile'], message: 'has no effect without {ui.enabled}: true' });
   }
   if (file.auth?.mode !== 'edge') return;
   if (Array.isArray(file.auth.authenticators)) {

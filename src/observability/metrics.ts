@@ -54,6 +54,10 @@ const RECORDING_FAILURES = ['open', 'write', 'behind'] as const;
 export type RecordingFailureReason = (typeof RECORDING_FAILURES)[number];
 /** Why the retention sweep deleted a recording. */
 export const RECORDING_DELETIONS = ['age', 'size'] as const;
+/** Why asking another replica failed (src/server/ui/peer-client.ts PeerFailure). */
+const UI_PEER_FAILURES = ['dns', 'timeout', 'refused', 'unreachable', 'tls', 'rejected', 'status', 'too-large', 'invalid'] as const;
+/** Why a request on the peer API was refused (src/server/ui/peer-auth.ts PeerRefusal). */
+const UI_PEER_REFUSALS = ['missing', 'malformed', 'signature', 'mismatch', 'stale', 'replayed', 'busy'] as const;
 
 /** Label value for anything outside a label's closed set. */
 const OTHER = 'other';
@@ -173,6 +177,8 @@ export class GatewayMetrics {
   private readonly recordingBytes: Counter;
   private readonly recordingsFailed: Counter<'reason'>;
   private readonly recordingsDeleted: Counter<'reason'>;
+  private readonly uiPeerFailures: Counter<'reason'>;
+  private readonly uiPeerRefusals: Counter<'reason'>;
   private readonly recordingSpace: Gauge;
 
   constructor(options: GatewayMetricsOptions) {
@@ -288,6 +294,21 @@ export class GatewayMetrics {
     });
     for (const reason of RECORDING_FAILURES) this.recordingsFailed.inc({ reason }, 0);
     for (const reason of RECORDING_DELETIONS) this.recordingsDeleted.inc({ reason }, 0);
+
+    this.uiPeerFailures = new Counter({
+      name: 'kube_stream_gateway_ui_peer_failures_total',
+      help: 'Requests to another replica of the web interface (ui.peers) that failed, by reason: dns, timeout, refused, unreachable, tls, rejected (the peer refused the signature), status, too-large, invalid.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.uiPeerRefusals = new Counter({
+      name: 'kube_stream_gateway_ui_peer_requests_refused_total',
+      help: 'Requests on the peer API (from another replica, or posing as one) refused, by reason: missing, malformed, signature, mismatch (another method or path), stale, replayed, busy.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of UI_PEER_FAILURES) this.uiPeerFailures.inc({ reason }, 0);
+    for (const reason of UI_PEER_REFUSALS) this.uiPeerRefusals.inc({ reason }, 0);
 
     this.upstreamUp = new Gauge({
       name: 'kube_stream_gateway_upstream_up',
@@ -481,6 +502,14 @@ export class GatewayMetrics {
 
   recordingsRemoved(reason: (typeof RECORDING_DELETIONS)[number], count: number): void {
     if (count > 0) this.recordingsDeleted.inc({ reason }, count);
+  }
+
+  uiPeerFailed(reason: (typeof UI_PEER_FAILURES)[number]): void {
+    this.uiPeerFailures.inc({ reason });
+  }
+
+  uiPeerRequestRefused(reason: (typeof UI_PEER_REFUSALS)[number]): void {
+    this.uiPeerRefusals.inc({ reason });
   }
 
   recordingSpaceAvailable(bytes: number): void {

@@ -15,6 +15,7 @@ import { watchReloadableFiles } from './configured/reload.js';
 import { sessionObserver } from './configured/session-metrics.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { defaultAssetsDir } from './ui/static-assets.js';
+import type { UiPeerOptions } from './ui/replicas.js';
 import { PassthroughAccess } from './passthrough-access.js';
 
 /** The gateway as `serve` runs it: the listener, its admin listener, and what watches their files. */
@@ -63,7 +64,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     revealUpstreamNames: config.routing.revealUpstreamNames,
     access,
     allowedOrigins: config.auth.allowedOrigins,
-    ui: config.ui.enabled ? { path: config.ui.path, admins: config.ui.admins, assetsDir: defaultAssetsDir() } : undefined,
+    ui: config.ui.enabled ? { path: config.ui.path, admins: config.ui.admins, assetsDir: defaultAssetsDir(), peers: peerOptions(config, metrics) } : undefined,
     limits: {
       maxSessions: limits.maxSessions,
       maxSessionsPerUser: limits.maxSessionsPerUser,
@@ -125,4 +126,11 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     drain: () => stop(config.shutdown.gracePeriodSeconds * 1000),
     close: () => stop(0),
   };
+}
+
+/** The web interface's peers (ui.peers, ui.peerSecretFile, ui.peerCA), counted by the metrics. */
+function peerOptions(config: GatewayConfig, metrics: GatewayMetrics): UiPeerOptions | undefined {
+  const peering = config.ui.peering;
+  if (!peering) return undefined;
+  return { ...peering, onFailure: (reason) => metrics.uiPeerFailed(reason), onRefused: (reason) => metrics.uiPeerRequestRefused(reason) };
 }

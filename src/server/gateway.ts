@@ -206,6 +206,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       authenticate: (req, client) => authenticate(req, client, defaultCluster ?? upstreams[0]!.name),
       originAllowed: (req, client) => checkOrigin({ origin: req.headers.origin, host: req.headers.host, scheme: listenerScheme(client), allowedOrigins: options.allowedOrigins ?? [] }),
       logger,
+      // Asked only once requests arrive, which is after the listener is bound.
+      listener: () => ({ port: address.port, tls: options.tls !== undefined, authority: address.authority }),
     });
   }
 
@@ -468,6 +470,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       for (const socket of sockets) socket.destroy();
       proxy.close();
       access.close();
+      ui?.close();
       await stopped;
     })();
     return closing;

@@ -39,7 +39,31 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
   await writeFile(join(dir, 'gateway.token'), env.clusters[0]!.token);
   await writeFile(join(dir, 'tokens.csv'), [`${UI_USERS.alice},alice,alice-uid,devs`, `${UI_USERS.bob},bob,bob-uid,devs`, `${UI_USERS.root},root,root-uid,"devs,${UI_ADMIN_GROUP}"`].join('\n') + '\n');
   const auditPath = join(dir, 'audit.jsonl');
-  const configPath = join(dir, 'gateway.yaml');
+  const logs = new LogRecorder();
+  const running = await startUiGateway(env, 'gateway', auditPath, logs, ui).catch(async (error: unknown) => {
+    await env.close();
+    throw error;
+  });
+  // The gateway first: a cluster closed under running sessions would wait for them.
+  t.teardown(async () => {
+    await running.close();
+    await env.close();
+  });
+  return uiStack(env, running, logs, auditPath);
+}
+
+/** One more gateway replica with the same users and cluster as `stack` (its own config `name`.yaml, audit log and logs). */
+export async function startUiReplica(t: Test, stack: UiStack, name: string, ui: Record<string, unknown> = {}): Promise<UiStack> {
+  const auditPath = join(stack.env.dir, `${name}-audit.jsonl`);
+  const logs = new LogRecorder();
+  const running = await startUiGateway(stack.env, name, auditPath, logs, ui);
+  // Registered after the first stack's: tap runs teardowns last in, first out, so this replica stops before the cluster.
+  t.teardown(() => running.close());
+  return uiStack(stack.env, running, logs, auditPath);
+}
+
+async function startUiGateway(env: TestClusters, name: string, auditPath: string, logs: LogRecorder, ui: Record<string, unknown>): Promise<ConfiguredGateway> {
+  const configPath = join(env.dir, `${name}.yaml`);
   await writeFile(
     configPath,
     stringify({
@@ -53,16 +77,11 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
       ui: { enabled: true, admins: [UI_ADMIN_GROUP], ...ui },
     }),
   );
-  const logs = new LogRecorder();
-  const running = await startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' })).catch(async (error: unknown) => {
-    await env.close();
-    throw error;
-  });
-  // The gateway first: a cluster closed under running sessions would wait for them.
-  t.teardown(async () => {
-    await running.close();
-    await env.close();
-  });
+  return startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' }));
+}
+
+function uiStack(env: TestClusters, running: ConfiguredGateway, logs: LogRecorder, auditPath: string): UiStack {
+  const dir = env.dir;
   return {
     env,
     running,
@@ -70,7 +89,7 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
     logs,
     auditPath,
     async kubeconfig(user) {
-      const path = join(dir, `${user}.kubeconfig`);
+      const path = join(dir, `${running.gateway.port}-${user}.kubeconfig`);
       await writeFile(
         path,
         stringify({

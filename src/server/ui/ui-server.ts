@@ -5,12 +5,14 @@ import { HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../../n
 import { acceptClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import { headerValues } from '../../auth/credentials.js';
 import type { Duplex } from 'node:stream';
+import { hostname } from 'node:os';
 import { SessionWatch } from './session-watch.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ClientAddress } from '../../net/client-address.js';
 import type { LiveSessionView, SessionRegistry } from '../session-registry.js';
 import { securityHeaders } from './security-headers.js';
 import { StaticAssets } from './static-assets.js';
+import { Replicas, type UiPeerOptions } from './replicas.js';
 
 export interface UiOptions {
   /** Where the interface is served: starts and ends with `/` (`/ui/`). */
@@ -19,6 +21,8 @@ export interface UiOptions {
   admins: string[];
   /** The built bundle (static-assets.ts defaultAssetsDir). */
   assetsDir: string;
+  /** The other replicas (ui.peers, ui.peerSecretFile); absent: this replica lists only its own sessions. */
+  peers?: UiPeerOptions;
 }
 
 export interface UiContext {
@@ -31,6 +35,8 @@ export interface UiContext {
   /** The existing WebSocket Origin check (auth/origin.ts with auth.allowedOrigins), for state-changing requests. */
   originAllowed(req: IncomingMessage, client: ClientAddress): { allowed: boolean; reason: string };
   logger: Logger;
+  /** The gateway's listener once it listens: its port and scheme (the peers', too) and `host:port`. */
+  listener(): { port: number; tls: boolean; authority: string };
 }
 
 const END_PATH = /^sessions\/([A-Za-z0-9-]{1,64})\/end$/;
@@ -47,12 +53,18 @@ export class UiServer {
   private readonly assets: StaticAssets;
   /** Feeds the Watch page; the gateway hands `watch.tapFactory` to the exec/attach translator. */
   readonly watch = new SessionWatch();
+  private readonly replicas?: Replicas;
 
   constructor(
     private readonly options: UiOptions,
     private readonly context: UiContext,
   ) {
     this.assets = new StaticAssets(options.assetsDir);
+    if (options.peers) this.replicas = new Replicas(options.peers, `${options.path}api/`, () => context.listener(), context.logger);
+  }
+
+  close(): void {
+    this.replicas?.close();
   }
 
   /** True for a request under the interface's path (routed here before any cluster). */
@@ -127,6 +139,7 @@ export class UiServer {
   }
 
   private async api(route: string, req: IncomingMessage, res: ServerResponse, client: ClientAddress): Promise<void> {
+    if (route.startsWith('peer/')) return this.peerApi(route.slice('peer/'.length), req, res);
     const end = END_PATH.exec(route);
     const method = req.method ?? 'GET';
     const known = route === 'whoami' || route === 'sessions' || route === 'clusters';
@@ -143,17 +156,67 @@ export class UiServer {
     const admin = user.groups.some((group) => this.options.admins.includes(group));
     if (route === 'whoami') return sendJson(res, { user: user.name, groups: user.groups, admin });
     if (route === 'clusters') return sendJson(res, { clusters: this.context.clusters, default: this.context.defaultCluster ?? null });
-    const visible = this.context.registry.list().filter((view) => admin || view.subject.user === user.name);
-    if (route === 'sessions') return sendJson(res, { sessions: visible.map(sessionJson) });
+    const visible = this.visibleTo(user.name, admin);
+    if (route === 'sessions') return sendJson(res, await this.everyReplicasSessions(user, visible));
     const id = end![1]!;
+    if (this.replicas && !visible.some((view) => view.id === id)) return sendJson(res, await this.endElsewhere(user, id));
+    this.endHere(id, visible, user.name, admin);
+    sendJson(res, { ended: id });
+  }
+
+  private visibleTo(user: string, admin: boolean): LiveSessionView[] {
+    return this.context.registry.list().filter((view) => admin || view.subject.user === user);
+  }
+
+  /** Ends session `id` on this replica for `user`; `via` names the replica that forwarded the request. */
+  private endHere(id: string, visible: LiveSessionView[], user: string, admin: boolean, via?: string): void {
     const target = visible.find((view) => view.id === id);
     // Someone else's session is "not found" to a non-admin: its existence is not theirs to learn.
     if (!target) throw new HttpStatusError(404, 'NotFound', `no live session ${id}`);
     if (!admin) throw new HttpStatusError(403, 'Forbidden', `ending sessions needs membership in one of ui.admins`);
-    const message = `session ended by admin ${user.name}`;
+    const message = `session ended by admin ${user}`;
     this.context.registry.end(id, errorStatus(403, 'Forbidden', message), 'ended-by-admin');
-    this.context.logger.info({ event: 'session-ended-by-admin', auditID: id, admin: user.name, user: target.subject.user, upstream: target.subject.upstream }, message);
-    sendJson(res, { ended: id });
+    this.context.logger.info({ event: 'session-ended-by-admin', auditID: id, admin: user, user: target.subject.user, upstream: target.subject.upstream, ...(via === undefined ? {} : { via }) }, message);
+  }
+
+  /** This replica's sessions the user may see, and (with peers) every other reachable replica's. */
+  private async everyReplicasSessions(user: UserInfo, visible: LiveSessionView[]): Promise<Record<string, unknown>> {
+    const listener = this.context.listener();
+    const replica = this.replicas?.mark(listener.authority) ?? { name: hostname(), address: listener.authority, local: true };
+    const sessions = visible.map((view) => ({ ...sessionJson(view), replica }));
+    if (!this.replicas) return { sessions, replica, peers: [] };
+    const others = await this.replicas.sessions({ user: user.name, groups: user.groups, via: this.replicas.name });
+    return { sessions: [...sessions, ...others.sessions], replica, peers: others.peers };
+  }
+
+  /** A session not on this replica: every peer is asked to end it, as this user. */
+  private async endElsewhere(user: UserInfo, id: string): Promise<Record<string, unknown>> {
+    const result = await this.replicas!.end({ user: user.name, groups: user.groups, via: this.replicas!.name }, id);
+    if (result.ended) {
+      this.context.logger.info({ event: 'session-end-forwarded', auditID: id, admin: user.name, replica: result.replica }, `session on replica ${result.replica} ended by admin ${user.name}`);
+      return { ended: id, replica: result.replica };
+    }
+    if (result.forbidden) throw new HttpStatusError(403, 'Forbidden', `ending sessions needs membership in one of ui.admins`);
+    const unreachable = result.unreachable > 0 ? ` (${result.unreachable} peer replica(s) did not answer)` : '';
+    throw new HttpStatusError(404, 'NotFound', `no live session ${id}${unreachable}`);
+  }
+
+  /**
+   * The API other replicas call (`{path}api/peer/…`), for a user they authenticated: this replica's
+   * own sessions only (never its peers': no loops), with the same visibility and admin rules. Only a
+   * request signed with the shared secret gets here; without peers configured it does not exist.
+   */
+  private async peerApi(route: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const end = END_PATH.exec(route);
+    if (!this.replicas || (route !== 'sessions' && !end)) throw new HttpStatusError(404, 'NotFound', 'the web interface has no such API');
+    if (end && req.method !== 'POST') throw methodNotAllowed(req.method, 'POST');
+    if (!end && req.method !== 'GET') throw methodNotAllowed(req.method, 'GET');
+    const caller = this.replicas.callerOf(req);
+    const admin = caller.groups.some((group) => this.options.admins.includes(group));
+    const visible = this.visibleTo(caller.user, admin);
+    if (!end) return sendJson(res, this.replicas.peerSessionsAnswer(visible.map(sessionJson)));
+    this.endHere(end[1]!, visible, caller.user, admin, caller.via);
+    sendJson(res, { ended: end[1], replica: this.replicas.name });
   }
 }
 
