@@ -1,6 +1,6 @@
 // An edge-mode gateway with the web interface on, in front of one embedded legacy cluster, from a
 // real configuration file: what the UI tests (API and browser) drive.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
@@ -24,11 +24,13 @@ export interface UiStack {
   url: string;
   logs: LogRecorder;
   auditPath: string;
+  /** `recording.directory`, when the stack records sessions. */
+  recordingsDir?: string;
   /** A kubeconfig for the gateway with one of the users' tokens. */
   kubeconfig(user: keyof typeof UI_USERS): Promise<string>;
 }
 
-export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): Promise<UiStack> {
+export async function startUiStack(t: Test, ui: Record<string, unknown> = {}, options: { recording?: boolean } = {}): Promise<UiStack> {
   const env = await startTestClusters(['legacy'], {
     rules: [{ groups: ['devs'], verbs: ['get', 'list', 'create'], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward'] }],
   });
@@ -40,6 +42,8 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
   await writeFile(join(dir, 'tokens.csv'), [`${UI_USERS.alice},alice,alice-uid,devs`, `${UI_USERS.bob},bob,bob-uid,devs`, `${UI_USERS.root},root,root-uid,"devs,${UI_ADMIN_GROUP}"`].join('\n') + '\n');
   const auditPath = join(dir, 'audit.jsonl');
   const configPath = join(dir, 'gateway.yaml');
+  const recordingsDir = options.recording ? join(dir, 'recordings') : undefined;
+  if (recordingsDir) await mkdir(recordingsDir, { mode: 0o700 });
   await writeFile(
     configPath,
     stringify({
@@ -51,6 +55,7 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
       audit: { path: auditPath },
       limits: { failedAuthPerMinute: 0 },
       ui: { enabled: true, admins: [UI_ADMIN_GROUP], ...ui },
+      ...(recordingsDir ? { recording: { directory: recordingsDir } } : {}),
     }),
   );
   const logs = new LogRecorder();
@@ -69,6 +74,7 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
     url: running.gateway.url,
     logs,
     auditPath,
+    recordingsDir,
     async kubeconfig(user) {
       const path = join(dir, `${user}.kubeconfig`);
       await writeFile(

@@ -11,6 +11,7 @@ import type { ClientAddress } from '../../net/client-address.js';
 import type { LiveSessionView, SessionRegistry } from '../session-registry.js';
 import { securityHeaders } from './security-headers.js';
 import { StaticAssets } from './static-assets.js';
+import { isRecordingsRoute, RecordingsApi } from './recordings-api.js';
 
 export interface UiOptions {
   /** Where the interface is served: starts and ends with `/` (`/ui/`). */
@@ -19,6 +20,8 @@ export interface UiOptions {
   admins: string[];
   /** The built bundle (static-assets.ts defaultAssetsDir). */
   assetsDir: string;
+  /** `recording.directory`, listed by the Recordings page; undefined when recording is off. */
+  recordingsDirectory?: string;
 }
 
 export interface UiContext {
@@ -45,6 +48,7 @@ const WATCH_PROTOCOL = 'watch.kube-stream-gateway.v1';
  */
 export class UiServer {
   private readonly assets: StaticAssets;
+  private readonly recordings: RecordingsApi;
   /** Feeds the Watch page; the gateway hands `watch.tapFactory` to the exec/attach translator. */
   readonly watch = new SessionWatch();
 
@@ -53,6 +57,7 @@ export class UiServer {
     private readonly context: UiContext,
   ) {
     this.assets = new StaticAssets(options.assetsDir);
+    this.recordings = new RecordingsApi(options.recordingsDirectory, context.logger);
   }
 
   /** True for a request under the interface's path (routed here before any cluster). */
@@ -127,6 +132,12 @@ export class UiServer {
   }
 
   private async api(route: string, req: IncomingMessage, res: ServerResponse, client: ClientAddress): Promise<void> {
+    if (isRecordingsRoute(route)) {
+      return this.recordings.serve(route, req, res, async () => {
+        const user = await this.context.authenticate(req, client);
+        return { user, admin: user.groups.some((group) => this.options.admins.includes(group)) };
+      });
+    }
     const end = END_PATH.exec(route);
     const method = req.method ?? 'GET';
     const known = route === 'whoami' || route === 'sessions' || route === 'clusters';
