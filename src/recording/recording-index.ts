@@ -130,7 +130,8 @@ export async function listRecordings(directory: string, query: RecordingQuery, m
   const recordings: RecordingEntry[] = [];
   let truncated = false;
   for (const file of files) {
-    const entry = await readEntry(directory, file.name);
+    // A file that cannot be read now (an I/O error, deleted meanwhile) is left out, not the whole list.
+    const entry = await readEntry(directory, file.name).catch(() => undefined);
     if (!entry || !query.visible(entry) || !matches(entry, query)) continue;
     if (recordings.length === query.limit) {
       truncated = true;
