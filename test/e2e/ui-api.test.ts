@@ -218,3 +218,10 @@ t.test('Watch: the session owner or an admin sees its output live, read-only; no
   t.match(await watcher.closed, { code: 1000, reason: 'the session ended' }, 'the watcher is told when the session ends');
   if (own.kind === 'open') await own.closed;
 });
+
+t.test('without recording.directory the Recordings API says recording is off and serves no file', async (t) => {
+  const answer = await request('GET', '/ui/api/recordings', as('root'));
+  t.equal(answer.status, 200);
+  t.same(json(answer), { recordingEnabled: false, recordings: [], truncated: false, scanLimited: false });
+  t.equal((await request('GET', '/ui/api/recordings/0123-abcd.cast', as('root'))).status, 404);
+});
