@@ -3,6 +3,7 @@
 import './app.css';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
+import { recordingsPage } from './recordings-page.js';
 
 // xterm.js adds <style> elements at run time; the page's CSP admits them by this nonce only.
 const styleNonce = document.querySelector('meta[name="csp-style-nonce"]')?.getAttribute('content') ?? '';
@@ -68,12 +69,14 @@ async function signIn(): Promise<void> {
 function show(): void {
   const [route = '', argument] = location.hash.slice(1).split('/');
   const page = me ? route || 'terminal' : 'sign-in';
-  for (const id of ['sign-in', 'terminal', 'sessions', 'watch']) $(id).hidden = id !== page;
+  for (const id of ['sign-in', 'terminal', 'sessions', 'watch', 'recordings']) $(id).hidden = id !== page;
   if (page === 'terminal') void terminalPage.open();
   if (page === 'sessions') sessionsPage.start();
   else sessionsPage.stop();
   if (page === 'watch' && argument) watchPage.open(decodeURIComponent(argument));
   else watchPage.close();
+  if (page === 'recordings') recordings.open();
+  else recordings.close();
 }
 
 /** What a terminal shows, as text, for people and for the browser test alike. */
@@ -418,6 +421,16 @@ const sessionsPage = (() => {
     },
   };
 })();
+
+const recordings = recordingsPage({
+  api,
+  authorization: (): Record<string, string> => {
+    const bearer = token();
+    return bearer ? { authorization: `Bearer ${bearer}` } : {};
+  },
+  base: API,
+  bytes,
+});
 
 function base64url(text: string): string {
   let binary = '';

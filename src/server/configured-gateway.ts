@@ -64,7 +64,7 @@ export async function startConfiguredGateway(config: GatewayConfig, logger: Logg
     revealUpstreamNames: config.routing.revealUpstreamNames,
     access,
     allowedOrigins: config.auth.allowedOrigins,
-    ui: config.ui.enabled ? { path: config.ui.path, admins: config.ui.admins, assetsDir: defaultAssetsDir(), peers: peerOptions(config, metrics) } : undefined,
+    ui: config.ui.enabled ? { path: config.ui.path, admins: config.ui.admins, assetsDir: defaultAssetsDir(), peers: peerOptions(config, metrics), recordingsDirectory: config.recording?.directory } : undefined,
     limits: {
       maxSessions: limits.maxSessions,
       maxSessionsPerUser: limits.maxSessionsPerUser,

@@ -67,9 +67,9 @@ t.test('the page and its assets carry a strict CSP, nosniff and caching headers'
   t.equal(page.status, 200);
   const csp = String(page.headers['content-security-policy']);
   t.match(csp, /default-src 'self'/);
-  t.match(csp, /script-src 'self'(;|$)/, 'no inline or remote script');
+  t.match(csp, /script-src 'self' 'wasm-unsafe-eval'(;|$)/, "no inline or remote script; WebAssembly (the asciinema player's) but no JavaScript eval");
   t.match(csp, /frame-ancestors 'none'/);
-  t.notMatch(csp, /unsafe-inline|unsafe-eval|https?:/, 'no unsafe source and no remote origin');
+  t.notMatch(csp, /unsafe-inline|'unsafe-eval'|https?:/, 'no unsafe source and no remote origin');
   const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
   t.ok(nonce, 'the style nonce is in the CSP');
   t.match(page.body, `content="${nonce}"`, 'and in the page, for its script to hand to xterm.js');
@@ -217,4 +217,11 @@ t.test('Watch: the session owner or an admin sees its output live, read-only; no
   alice.socket.terminate();
   t.match(await watcher.closed, { code: 1000, reason: 'the session ended' }, 'the watcher is told when the session ends');
   if (own.kind === 'open') await own.closed;
+});
+
+t.test('without recording.directory the Recordings API says recording is off and serves no file', async (t) => {
+  const answer = await request('GET', '/ui/api/recordings', as('root'));
+  t.equal(answer.status, 200);
+  t.same(json(answer), { recordingEnabled: false, recordings: [], truncated: false, scanLimited: false });
+  t.equal((await request('GET', '/ui/api/recordings/0123-abcd.cast', as('root'))).status, 404);
 });

@@ -1,13 +1,18 @@
 // The web interface in a real browser (Debian's chromium, driven by puppeteer-core): sign in with a
 // token, open a terminal to the demo pod over the gateway's WebSocket exec, type, resize; then the
-// Sessions page shows a kubectl session live and an admin ends it. Screenshots for the README are
-// taken here, so they always show the interface as it is.
+// Sessions page shows a kubectl session live and an admin ends it; the Recordings page replays a
+// recorded kubectl terminal session in the asciinema player and downloads it. Screenshots for the
+// README are taken here, so they always show the interface as it is.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { kubectlPath } from '../helpers/kubectl.js';
 import { startUiStack, UI_USERS, type UiStack } from '../helpers/ui-gateway.js';
+import { startPtyTerminal } from '../helpers/pty-terminal.js';
+import { until } from '../helpers/wait.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const IMAGES = new URL('../../docs/images/', import.meta.url).pathname;
@@ -22,6 +27,7 @@ interface TerminalHook {
 interface PageGlobals {
   kubeStreamGatewayTerminal?: TerminalHook;
   kubeStreamGatewayWatch?: TerminalHook;
+  kubeStreamGatewayPlayer?: { text(): string };
   document: { cookie: string; getElementById(id: string): { value: string } | null; querySelectorAll(selector: string): Iterable<{ textContent: string | null; dataset: Record<string, string | undefined> }> };
   sessionStorage: { getItem(key: string): string | null };
 }
@@ -29,16 +35,21 @@ interface PageGlobals {
 let stack: UiStack;
 let browser: Browser;
 let page: Page;
+/** Where the browser saves downloads. */
+let downloads: string;
 
 t.before(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
-  stack = await startUiStack(t);
+  stack = await startUiStack(t, {}, { recording: true });
+  downloads = join(stack.env.dir, 'downloads');
+  await mkdir(downloads);
   browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
     // The test CA is not the system's; root in CI needs --no-sandbox.
     args: ['--no-sandbox', '--ignore-certificate-errors', '--disable-gpu', '--disable-dev-shm-usage'],
     defaultViewport: { width: 1100, height: 640 },
+    downloadBehavior: { policy: 'allow', downloadPath: downloads },
     timeout: WAIT_MS,
   });
   t.teardown(() => browser.close());
@@ -132,4 +143,58 @@ t.test('the Sessions page shows a kubectl session live, and an admin ends it', a
   t.not(await exited, 0, 'kubectl exits with a failure');
   t.match(stderr, /session ended by admin root/, 'kubectl prints the Status naming the admin');
   await page.waitForFunction(() => ![...(globalThis as unknown as PageGlobals).document.querySelectorAll('#session-rows tr td:first-child')].some((td) => td.textContent === 'alice'));
+});
+
+t.test('the Recordings page lists a recorded kubectl terminal session, replays it in the asciinema player, downloads it', async (t) => {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content.Security.Policy|Refused to/i.test(message.text())) violations.push(message.text());
+  });
+  const before = stack.logs.records.length;
+  const kubectl = startPtyTerminal(kubectlPath(33), ['--kubeconfig', await stack.kubeconfig('alice'), 'exec', '-it', 'demo', '--', 'sh']);
+  const guard = setTimeout(() => kubectl.terminal.kill('SIGKILL'), WAIT_MS * 2);
+  t.teardown(() => clearTimeout(guard));
+  await kubectl.waitFor(/# $/);
+  kubectl.terminal.write('echo "replayed-$((6*7))"\r');
+  await kubectl.waitFor(/replayed-42/);
+  kubectl.terminal.write('exit 0\r');
+  t.equal(await kubectl.exited, 0, 'kubectl exec -it ran and exited');
+  const end = await stack.logs.waitFor((record) => record.event === 'session-end' && record.user === 'alice' && stack.logs.records.indexOf(record) >= before);
+  const name = end.recording as string;
+  t.match(name, /\.cast$/, 'recorded as asciicast');
+  const path = join(stack.recordingsDir!, name);
+  await until(() => /"m", "exit 0"\]\n$/.test(readFileSync(path, 'utf8')), 'the recording to be complete');
+
+  await page.setViewport({ width: 1400, height: 900 });
+  await page.goto(`${stack.url}/ui/#recordings`);
+  const row = `#recording-rows tr[data-recording="${name}"]`;
+  await page.waitForSelector(row);
+  const cells = await page.$$eval(`${row} td`, (tds) => tds.map((td) => td.textContent ?? ''));
+  t.match(cells.slice(1, 10), ['alice', 'legacy', 'default', 'demo', 'shell', 'sh', 'exec (terminal)', /B$/, 'ended'], 'user, cluster, namespace, pod, command, kind, size, state');
+  t.ok(await page.$('#recording-rows tr td:nth-child(8)::-p-text(download only)'), 'a stream recording (the Sessions test\'s cat) says it is download only');
+
+  await page.type('#recordings-user', 'alice');
+  await page.type('#recordings-text', 'sh');
+  await page.click('#recording-filters button[type=submit]');
+  await page.waitForFunction(() => {
+    const rows = [...(globalThis as unknown as PageGlobals).document.querySelectorAll('#recording-rows tr')];
+    return rows.length > 0 && rows.every((tr) => tr.textContent?.includes('alice'));
+  });
+  t.ok(await page.$(row), "filtered to alice's recordings, hers is listed");
+
+  await page.click(`${row} button.replay`);
+  await page.waitForSelector('body[data-player="ended"]');
+  // The player draws on the next animation frame after its last event.
+  await page.waitForFunction(() => /replayed-42/.test((globalThis as unknown as PageGlobals).kubeStreamGatewayPlayer!.text()));
+  const played = await page.evaluate(() => (globalThis as unknown as PageGlobals).kubeStreamGatewayPlayer!.text());
+  t.match(played, /replayed-42/, 'the player shows what the session printed');
+  t.match(played, /echo "replayed-\$\(\(6\*7\)\)"/, 'and what the shell echoed of the typing');
+  await page.screenshot({ path: `${IMAGES}ui-recordings.png` });
+
+  await page.click(`${row} button.download`);
+  // Chromium writes a download under a temporary name and renames it when complete.
+  await until(() => existsSync(join(downloads, name)), 'the downloaded file', WAIT_MS);
+  t.same(await readdir(downloads), [name], 'saved under the recording\'s name');
+  t.ok(readFileSync(join(downloads, name)).equals(readFileSync(path)), 'the downloaded file is the recording, byte for byte');
+  t.same(violations, [], 'no Content-Security-Policy violation');
 });

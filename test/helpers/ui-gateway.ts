@@ -1,13 +1,12 @@
 // An edge-mode gateway with the web interface on, in front of one embedded legacy cluster, from a
 // real configuration file: what the UI tests (API and browser) drive.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
-import { loadGatewayConfig } from '../../src/config/gateway-config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startConfiguredGateway, type ConfiguredGateway } from '../../src/server/configured-gateway.js';
+import type { ConfiguredGateway } from '../../src/server/configured-gateway.js';
 import { startTestClusters, type TestClusters } from './clusters.js';
+import { edgeConfig, startEdgeGateway, upstreamEntry, writeEdgeFiles } from './edge-gateway.js';
 import { LogRecorder } from './log-recorder.js';
 
 /** Token-file users: alice and bob are developers, root is also an interface admin. */
@@ -24,23 +23,24 @@ export interface UiStack {
   url: string;
   logs: LogRecorder;
   auditPath: string;
+  /** `recording.directory`, when the stack records sessions. */
+  recordingsDir?: string;
   /** A kubeconfig for the gateway with one of the users' tokens. */
   kubeconfig(user: keyof typeof UI_USERS): Promise<string>;
 }
 
-export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): Promise<UiStack> {
+export async function startUiStack(t: Test, ui: Record<string, unknown> = {}, options: { recording?: boolean } = {}): Promise<UiStack> {
   const env = await startTestClusters(['legacy'], {
     rules: [{ groups: ['devs'], verbs: ['get', 'list', 'create'], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward'] }],
   });
   const dir = env.dir;
-  await writeFile(join(dir, 'ca.crt'), env.ca.caCertPem);
-  await writeFile(join(dir, 'tls.crt'), env.serverTls.cert);
-  await writeFile(join(dir, 'tls.key'), env.serverTls.key);
-  await writeFile(join(dir, 'gateway.token'), env.clusters[0]!.token);
-  await writeFile(join(dir, 'tokens.csv'), [`${UI_USERS.alice},alice,alice-uid,devs`, `${UI_USERS.bob},bob,bob-uid,devs`, `${UI_USERS.root},root,root-uid,"devs,${UI_ADMIN_GROUP}"`].join('\n') + '\n');
+  const tokens = [`${UI_USERS.alice},alice,alice-uid,devs`, `${UI_USERS.bob},bob,bob-uid,devs`, `${UI_USERS.root},root,root-uid,"devs,${UI_ADMIN_GROUP}"`];
+  await writeEdgeFiles(dir, { upstreamCa: env.ca.caCertPem, tls: env.serverTls, gatewayToken: env.clusters[0]!.token, tokens });
   const auditPath = join(dir, 'audit.jsonl');
+  const recordingsDir = options.recording ? join(dir, 'recordings') : undefined;
+  if (recordingsDir) await mkdir(recordingsDir, { mode: 0o700 });
   const logs = new LogRecorder();
-  const running = await startUiGateway(env, 'gateway', auditPath, logs, ui).catch(async (error: unknown) => {
+  const running = await startUiGateway(env, 'gateway', auditPath, logs, ui, recordingsDir).catch(async (error: unknown) => {
     await env.close();
     throw error;
   });
@@ -49,7 +49,7 @@ export async function startUiStack(t: Test, ui: Record<string, unknown> = {}): P
     await running.close();
     await env.close();
   });
-  return uiStack(env, running, logs, auditPath);
+  return uiStack(env, running, logs, auditPath, recordingsDir);
 }
 
 /** One more gateway replica with the same users and cluster as `stack` (its own config `name`.yaml, audit log and logs). */
@@ -62,25 +62,16 @@ export async function startUiReplica(t: Test, stack: UiStack, name: string, ui: 
   return uiStack(stack.env, running, logs, auditPath);
 }
 
-async function startUiGateway(env: TestClusters, name: string, auditPath: string, logs: LogRecorder, ui: Record<string, unknown>): Promise<ConfiguredGateway> {
-  const configPath = join(env.dir, `${name}.yaml`);
-  await writeFile(
-    configPath,
-    stringify({
-      listen: '127.0.0.1:0',
-      tls: { cert: 'tls.crt', key: 'tls.key' },
-      admin: { listen: 'off' },
-      upstreams: [{ name: 'legacy', server: env.clusters[0]!.cluster.url, ca: 'ca.crt', credential: { tokenFile: 'gateway.token' } }],
-      auth: { mode: 'edge', tokenFile: 'tokens.csv' },
-      audit: { path: auditPath },
-      limits: { failedAuthPerMinute: 0 },
-      ui: { enabled: true, admins: [UI_ADMIN_GROUP], ...ui },
-    }),
-  );
-  return startConfiguredGateway(await loadGatewayConfig({ config: configPath }, {}), createLogger({ destination: logs, level: 'debug' }));
+async function startUiGateway(env: TestClusters, name: string, auditPath: string, logs: LogRecorder, ui: Record<string, unknown>, recordingsDir?: string): Promise<ConfiguredGateway> {
+  const config = edgeConfig([upstreamEntry('legacy', env.clusters[0]!.cluster.url)], {
+    audit: { path: auditPath },
+    ui: { enabled: true, admins: [UI_ADMIN_GROUP], ...ui },
+    ...(recordingsDir ? { recording: { directory: recordingsDir } } : {}),
+  });
+  return startEdgeGateway(env.dir, name, config, logs);
 }
 
-function uiStack(env: TestClusters, running: ConfiguredGateway, logs: LogRecorder, auditPath: string): UiStack {
+function uiStack(env: TestClusters, running: ConfiguredGateway, logs: LogRecorder, auditPath: string, recordingsDir?: string): UiStack {
   const dir = env.dir;
   return {
     env,
@@ -88,6 +79,7 @@ function uiStack(env: TestClusters, running: ConfiguredGateway, logs: LogRecorde
     url: running.gateway.url,
     logs,
     auditPath,
+    recordingsDir,
     async kubeconfig(user) {
       const path = join(dir, `${running.gateway.port}-${user}.kubeconfig`);
       await writeFile(

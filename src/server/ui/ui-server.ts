@@ -13,6 +13,7 @@ import type { LiveSessionView, SessionRegistry } from '../session-registry.js';
 import { securityHeaders } from './security-headers.js';
 import { StaticAssets } from './static-assets.js';
 import { Replicas, type UiPeerOptions } from './replicas.js';
+import { isRecordingsRoute, RecordingsApi } from './recordings-api.js';
 
 export interface UiOptions {
   /** Where the interface is served: starts and ends with `/` (`/ui/`). */
@@ -23,6 +24,8 @@ export interface UiOptions {
   assetsDir: string;
   /** The other replicas (ui.peers, ui.peerSecretFile); absent: this replica lists only its own sessions. */
   peers?: UiPeerOptions;
+  /** `recording.directory`, listed by the Recordings page; undefined when recording is off. */
+  recordingsDirectory?: string;
 }
 
 export interface UiContext {
@@ -51,6 +54,7 @@ const WATCH_PROTOCOL = 'watch.kube-stream-gateway.v1';
  */
 export class UiServer {
   private readonly assets: StaticAssets;
+  private readonly recordings: RecordingsApi;
   /** Feeds the Watch page; the gateway hands `watch.tapFactory` to the exec/attach translator. */
   readonly watch = new SessionWatch();
   private readonly replicas?: Replicas;
@@ -60,6 +64,7 @@ export class UiServer {
     private readonly context: UiContext,
   ) {
     this.assets = new StaticAssets(options.assetsDir);
+    this.recordings = new RecordingsApi(options.recordingsDirectory, context.logger);
     if (options.peers) this.replicas = new Replicas(options.peers, `${options.path}api/`, () => context.listener(), context.logger);
   }
 
@@ -140,6 +145,12 @@ export class UiServer {
 
   private async api(route: string, req: IncomingMessage, res: ServerResponse, client: ClientAddress): Promise<void> {
     if (route.startsWith('peer/')) return this.peerApi(route.slice('peer/'.length), req, res);
+    if (isRecordingsRoute(route)) {
+      return this.recordings.serve(route, req, res, async () => {
+        const user = await this.context.authenticate(req, client);
+        return { user, admin: user.groups.some((group) => this.options.admins.includes(group)) };
+      });
+    }
     const end = END_PATH.exec(route);
     const method = req.method ?? 'GET';
     const known = route === 'whoami' || route === 'sessions' || route === 'clusters';
