@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ConfigError, describeFsError } from '../config/errors.js';
 import { renderKubeconfig } from '../config/kubeconfig.js';
@@ -13,6 +14,7 @@ import { EdgeAccess } from '../server/edge-access.js';
 import { startGateway } from '../server/gateway.js';
 import { defaultAssetsDir } from '../server/ui/static-assets.js';
 import { createCertificateAuthority } from '../net/certificate-authority.js';
+import { RecordingTaps } from '../recording/recording-taps.js';
 import { Lifecycle, listening } from './lifecycle.js';
 import { parseCommandLine, shellQuote } from './usage.js';
 
@@ -30,6 +32,9 @@ export const DEMO_WEBSOCKET_CONTEXT = 'kube-stream-gateway-demo-websocket';
 /** The demo's clusters, as the gateway names them: two SPDY-only, then one WebSocket-only. */
 export const DEMO_CLUSTERS = ['legacy-a', 'legacy-b', 'websocket-only'] as const;
 /** What each cluster serves for exec/attach/port-forward (`legacy-cluster --streaming`), and the gateway's `streaming` toward it. */
+/** A demo recording stops growing here (the session goes on): a `cp` of a large file need not fill the disk. */
+const DEMO_RECORDING_CAP_BYTES = 64 * 1024 * 1024;
+
 const DEMO_STREAMING = { 'legacy-a': 'spdy', 'legacy-b': 'spdy', 'websocket-only': 'websocket' } as const;
 
 const HELP = `Usage: kube-stream-gateway demo [--listen HOST:PORT] [--kubeconfig-out FILE]
@@ -105,6 +110,16 @@ export async function runDemo(args: string[]): Promise<void> {
       clusters.push({ name, cluster, streaming });
     }
 
+    // Every session is recorded, so the Recordings page has the user's own sessions to replay; the
+    // recordings are the demo's scratch, removed when it stops.
+    const recordingsDirectory = await mkdtemp(join(tmpdir(), 'kube-stream-gateway-demo-recordings-'));
+    life.closeOnStop(() => rm(recordingsDirectory, { recursive: true, force: true }));
+    const recording = new RecordingTaps(
+      { directory: recordingsDirectory, rules: [], captureInput: false, maxBytesPerSession: DEMO_RECORDING_CAP_BYTES, required: false },
+      logger.child({ component: 'recording' }),
+    );
+    life.closeOnStop(() => recording.close());
+
     say(`Starting the gateway on ${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}…`);
     const gateway = await listening(
       '--listen',
@@ -114,7 +129,8 @@ export async function runDemo(args: string[]): Promise<void> {
         upstreams: clusters.map(({ name, cluster, streaming }) => ({ name, target: { url: new URL(cluster.url), ca: ca.caCertPem, insecureSkipTlsVerify: false, credentials: { bearerToken: clusterToken }, streaming } })),
         defaultUpstream: DEMO_CLUSTERS[0],
         access: new EdgeAccess({ authenticator: createUnionAuthenticator([users]), impersonation: [], logger: logger.child({ component: 'gateway' }) }),
-        ui: { path: '/ui/', admins: ['demo-admins'], assetsDir: defaultAssetsDir() },
+        recording,
+        ui: { path: '/ui/', admins: ['demo-admins'], assetsDir: defaultAssetsDir(), recordingsDirectory },
         logger: logger.child({ component: 'gateway' }),
       }),
     );
@@ -145,6 +161,7 @@ export async function runDemo(args: string[]): Promise<void> {
     say(`Kubeconfig:     ${kubeconfigPath}   (context ${DEMO_CONTEXT} → ${DEMO_CLUSTERS[0]}, ${DEMO_SECOND_CONTEXT} → ${DEMO_CLUSTERS[1]}, ${DEMO_WEBSOCKET_CONTEXT} → ${DEMO_CLUSTERS[2]})`);
     say(`Web interface:  ${gateway.url}/ui/   (the demo CA signed its certificate: accept it in the browser)`);
     say(`Sign-in token:  ${signInToken}   (for the web interface; valid while this demo runs)`);
+    say(`Recordings:     ${recordingsDirectory}   (every session; replay them on the Recordings page; removed when the demo stops)`);
     say();
     say('Try, with kubectl 1.31 or newer (older kubectl works too, over SPDY, proxied through):');
     say(`  ${kubectl} get pods`);

@@ -120,6 +120,15 @@ t.test('the kubeconfig appears only once the gateway serves; kubectl works throu
   t.match(session.upstreamProtocol, /^v4\.channel\.k8s\.io$/, 'the gateway used SPDY (remote-command v4) upstream');
   t.equal(session.upstream, 'legacy-a', 'the default context reaches the first cluster');
 
+  // Every session is recorded: the user's own exec is on the Recordings page, whole, with the bytes it printed.
+  const recordingsDir = /Recordings: +(\S+)/.exec(demo.stderr)?.[1];
+  t.ok(recordingsDir && existsSync(recordingsDir), 'prints the recordings directory, which exists');
+  const listed = JSON.parse(await getBody(new URL(`/ui/api/recordings?user=demo`, kubeconfig.server), kubeconfig.caPem, signIn!)) as { recordings: Array<{ name: string; auditID: string; command: string[]; complete: boolean }> };
+  const recorded = listed.recordings.find((entry) => entry.auditID === session.auditID);
+  t.match(recorded, { command: ['cat'], complete: true }, 'the exec is listed as a whole recording under its audit ID');
+  const file = await getBody(new URL(`/ui/api/recordings/${recorded?.name ?? 'none'}`, kubeconfig.server), kubeconfig.caPem, signIn!);
+  t.ok(file.includes('through the demo\n'), "the recording holds the session's output");
+
   const second = await runKubectl(33, ['--context', 'kube-stream-gateway-demo-b', 'exec', 'demo', '--', 'echo', 'second cluster'], { kubeconfig: kubeconfigPath });
   t.equal(second.code, 0, second.stderr);
   t.equal(second.stdout.toString(), 'second cluster\n');
@@ -140,6 +149,7 @@ t.test('the kubeconfig appears only once the gateway serves; kubectl works throu
   t.equal(await demo.stop('SIGTERM'), 0, 'exit 0 on SIGTERM');
   t.match(demo.stderr, /Stopping/);
   t.notOk(existsSync(kubeconfigPath), 'the kubeconfig (its token now dead) is removed on stop');
+  t.notOk(existsSync(recordingsDir!), "the recordings, the demo's scratch, are removed on stop");
   await t.rejects(getVersion(kubeconfig), /ECONNREFUSED/, 'the gateway is closed');
 });
 
