@@ -362,9 +362,9 @@ function uiPathProblem(value: string): string | undefined {
 
 const uiSchema = z
   .strictObject({
-    enabled: z.boolean().default(false).meta({ description: 'Serve the web interface (sessions, watch, a browser terminal) on the gateway listener. Edge mode only ({auth.mode}: edge): it signs users in with the edge authenticators.' }),
+    enabled: z.boolean().default(false).meta({ description: 'Serve the web interface (sessions, watch, a browser terminal, recordings) on the gateway listener. Edge mode only ({auth.mode}: edge): it signs users in with the edge authenticators.' }),
     path: checkedString(uiPathProblem).default('/ui/').meta({ description: 'Where the interface is served on the gateway listener; its API is under `{path}api/`. A path no Kubernetes API uses.' }),
-    admins: names().default([]).meta({ description: 'Groups whose members see every live session and may end any of them; everyone else sees only their own.' }),
+    admins: names().default([]).meta({ description: 'Groups whose members see every live session and every recording, and may end any session; everyone else sees only their own.' }),
     peers: z
       .union([checkedString(peerNameProblem), z.array(checkedString(peerAddressProblem)).min(1, 'must list at least one address')])
       .optional()
