@@ -41,12 +41,13 @@ export async function recordingPart(bench: Bench, rows: PartRows): Promise<void>
 
     const row = execDownloadRow(bytes);
     const runs: Partial<Record<PathName, () => Promise<number>>> = {
-      gateway: async () => {
-        const seconds = await row.run(calls.on, 'gateway');
-        await expectRecorded(directory, bytes);
-        return seconds;
-      },
-      baseline: () => row.run(calls.off, 'baseline'),
+      gateway: () =>
+        named('recording on', async () => {
+          const seconds = await row.run(calls.on, 'gateway');
+          await expectRecorded(directory, bytes);
+          return seconds;
+        }),
+      baseline: () => named('recording off', () => row.run(calls.off, 'baseline')),
     };
     bench.say('recording: one small exec per gateway first (unmeasured)');
     const marks = { on: watches.on.mark(), off: watches.off.mark() };
@@ -84,6 +85,15 @@ export async function recordingPart(bench: Bench, rows: PartRows): Promise<void>
   } finally {
     for (const server of started.reverse()) await server.stop();
     await workspace.dispose();
+  }
+}
+
+/** `run`, its failure naming the path it failed on. */
+async function named<T>(path: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new Error(`${path}: ${(error as Error).message}`);
   }
 }
 

@@ -30,6 +30,9 @@ export interface SessionRecorderOptions {
 export interface RecordingEnd {
   exitCode?: number;
   reason: string;
+  /** The bytes the session carried each way, when its translator tells them (port-forward). */
+  bytesFromClient?: number;
+  bytesToClient?: number;
 }
 
 /**
@@ -39,8 +42,9 @@ export interface RecordingEnd {
 abstract class SessionRecorder implements SessionTap {
   protected readonly startedAt: number;
   protected recordedBytes = 0;
-  private cut = false;
-  private done = false;
+  /** The size cap was reached, or the recording ended: nothing more is recorded. */
+  protected cut = false;
+  protected done = false;
   private readonly now: () => number;
 
   constructor(protected readonly options: SessionRecorderOptions) {
@@ -49,16 +53,20 @@ abstract class SessionRecorder implements SessionTap {
   }
 
   bytes(direction: Direction, route: string, payload: Buffer): void {
-    if (this.done || payload.length === 0) return;
     if (direction === 'to-upstream' && (route !== 'stdin' || !this.options.captureInput)) return;
     if (direction === 'to-client' && route !== 'stdout' && route !== 'stderr') return;
-    if (this.cut) return;
+    this.keep(route, payload);
+  }
+
+  /** Records `payload` as bytes of `stream` up to the size cap, and marks the cut where it is reached. */
+  protected keep(stream: string, payload: Buffer): void {
+    if (this.done || this.cut || payload.length === 0) return;
     const room = this.options.maxBytes - this.recordedBytes;
     const kept = payload.length > room ? payload.subarray(0, room) : payload;
-    if (kept.length > 0) this.record(route, kept);
+    if (kept.length > 0) this.record(stream, kept);
     if (kept.length < payload.length) {
       this.cut = true;
-      this.markCut(route);
+      this.markCut(stream);
     }
   }
 
@@ -67,7 +75,8 @@ abstract class SessionRecorder implements SessionTap {
     if (name === 'resize' && typeof detail?.width === 'number' && typeof detail.height === 'number') this.resize(detail.width, detail.height);
     else if (name === 'end') {
       this.done = true;
-      this.finish({ exitCode: typeof detail?.exitCode === 'number' ? detail.exitCode : undefined, reason: String(detail?.reason ?? '') });
+      const count = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
+      this.finish({ exitCode: count(detail?.exitCode), reason: String(detail?.reason ?? ''), bytesFromClient: count(detail?.bytesFromClient), bytesToClient: count(detail?.bytesToClient) });
       void this.options.writer.close();
     }
   }
@@ -160,9 +169,10 @@ export class RawRecorder extends SessionRecorder {
   private readonly offsets = new Map<string, number>();
   private readonly gaps = new Map<string, { offset: number; length: number }>();
 
-  constructor(options: SessionRecorderOptions) {
+  /** `header`: the first line (default: the raw framing's, with the metadata). */
+  constructor(options: SessionRecorderOptions, header: Buffer = rawHeaderLine(options.metadata)) {
     super(options);
-    this.mark(rawHeaderLine(options.metadata));
+    this.mark(header);
   }
 
   protected record(route: string, payload: Buffer): void {
@@ -190,6 +200,10 @@ export class RawRecorder extends SessionRecorder {
 
   protected finish(end: RecordingEnd): void {
     for (const [route, gap] of this.gaps) this.mark(rawGapLine(this.seconds(), route, gap.offset, gap.length));
-    this.mark(rawEndLine(this.seconds(), end.exitCode, end.reason));
+    this.mark(this.endLine(end));
+  }
+
+  protected endLine(end: RecordingEnd): Buffer {
+    return rawEndLine(this.seconds(), end.exitCode, end.reason);
   }
 }
