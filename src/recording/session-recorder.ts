@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Direction, SessionTap } from '../translators/bridge.js';
 import { asciicastEventLine, asciicastEventText, asciicastHeaderLine, exitMarkerData, resizeData } from '../codecs/recording/asciicast.js';
-import { rawCutLine, rawDataLine, rawEndLine, rawGapLine, rawHeaderLine } from '../codecs/recording/raw-frames.js';
+import { rawCutLine, rawDataText, rawEndLine, rawGapLine, rawHeaderLine } from '../codecs/recording/raw-frames.js';
 import type { RecordingWriter } from './recording-writer.js';
 
 /** A terminal's size before the client's first resize says otherwise. */
@@ -94,7 +94,7 @@ abstract class SessionRecorder implements SessionTap {
   }
 
   /** `append` for a record whose payload must be copied (into the writer's slab). */
-  protected appendCopy(line: Buffer, payload: Buffer): boolean {
+  protected appendCopy(line: string, payload: Buffer): boolean {
     return this.taken(this.options.writer.usable && this.options.writer.appendCopy(line, payload));
   }
 
@@ -181,9 +181,9 @@ export class RawRecorder extends SessionRecorder {
     this.recordedBytes += payload.length;
     const gap = this.gaps.get(route);
     const seconds = this.seconds();
-    const line = rawDataLine(seconds, route, offset, payload.length);
+    const line = rawDataText(seconds, route, offset, payload.length);
     // The gap is told just before the next bytes that fit, so it stays in order with them.
-    if (gap && this.options.writer.hasRoom(line.length + payload.length) && this.mark(rawGapLine(seconds, route, gap.offset, gap.length))) this.gaps.delete(route);
+    if (gap && this.options.writer.hasRoom(Buffer.byteLength(line) + payload.length) && this.mark(rawGapLine(seconds, route, gap.offset, gap.length))) this.gaps.delete(route);
     // The one copy (into the writer's slab): the payload's memory is the socket's once this call returns.
     if (this.appendCopy(line, payload)) return;
     if (gap && this.gaps.has(route)) gap.length += payload.length;

@@ -109,6 +109,29 @@ t.test('appendCopy packs small records into a slab, copied, in order with other 
   t.equal(sink.writes, 1, 'one write for all of it');
 });
 
+t.test('written slabs are reused only once their write is done: a held write keeps its bytes while another recording takes slabs', async (t) => {
+  const options = { onFailure: () => undefined, flushIntervalMs: 3_600_000, flushAtBytes: 1 << 30, maxPendingBytes: 1 << 30 };
+  const held = new MemorySink();
+  held.hold = true;
+  const first = new RecordingWriter(held, options);
+  const expected: Buffer[] = [];
+  // 40 records of 16 KiB: more than two 256 KiB slabs, all in one write the sink holds.
+  for (let i = 0; i < 40; i++) {
+    const payload = Buffer.alloc(16 * 1024, i);
+    first.appendCopy(`a${i}:`, payload);
+    expected.push(Buffer.from(`a${i}:`), payload);
+  }
+  first.flush();
+  const other = new MemorySink();
+  const second = new RecordingWriter(other, options);
+  for (let i = 0; i < 40; i++) second.appendCopy(`b${i}:`, Buffer.alloc(16 * 1024, 0xee));
+  await second.close();
+  held.release();
+  await first.close();
+  t.ok(held.bytes.equals(Buffer.concat(expected)), 'the held write wrote what was appended, not what another recording put in a reused slab');
+  t.equal(other.bytes.length, 40 * (16 * 1024) + 40 * 'b0:'.length + 30, 'the other recording complete');
+});
+
 t.test('a write failure is reported once, the sink is closed, later appends are refused', async (t) => {
   const sink = new MemorySink();
   sink.failWith = new Error('ENOSPC: no space left on device');
