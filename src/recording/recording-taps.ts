@@ -9,7 +9,7 @@ import { AsciicastRecorder, RawRecorder } from './session-recorder.js';
 import { PortForwardContentRecorder, PortForwardRecorder } from './port-forward-recorder.js';
 
 /** A recording rule: the edge policy's shape, and whether port-forward content is recorded too. */
-export interface RecordingRule extends PolicyRule {
+interface RecordingRule extends PolicyRule {
   /** Port-forward sessions this rule selects are recorded with their content, not metadata only. */
   content?: boolean;
 }
