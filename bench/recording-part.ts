@@ -14,8 +14,8 @@ const GiB = 1024 * MiB;
  * kubectl 1.33 exec download through two gateways in front of one legacy cluster, alternated round by
  * round: one with `recording.directory` set (every byte of stdout recorded: `maxBytesPerSession` above
  * the transfer) and one without. Each gateway's CPU per GiB is read over its own runs, up to the
- * recording's end line on disk; then the recording is read (its data and gap bytes counted, for the
- * row's note) and deleted.
+ * recording's end line on disk; after the rounds the recordings are read (their data and gap bytes
+ * counted, for the row's note) and deleted.
  */
 export async function recordingPart(bench: Bench, rows: PartRows): Promise<void> {
   const workspace = await kubectlWorkspace(bench, rows, 'recording');
@@ -46,7 +46,8 @@ export async function recordingPart(bench: Bench, rows: PartRows): Promise<void>
       gateway: () =>
         named('recording on', async () => {
           const seconds = await row.run(calls.on, 'gateway');
-          await collectRecordings(directory, kept);
+          // The writer's last bytes are recording work: the gateway's CPU is read once they are on disk.
+          await untilEnded(directory);
           return seconds;
         }),
       baseline: () => named('recording off', () => row.run(calls.off, 'baseline')),
@@ -61,6 +62,8 @@ export async function recordingPart(bench: Bench, rows: PartRows): Promise<void>
 
     const mark = { on: watches.on.mark(), off: watches.off.mark() };
     const measured = await alternate(bench.repeat, runs, watches.on, 1, (n) => bench.say(`recording: ${row.name}, ${bytes / MiB} MiB, round ${n} of ${bench.repeat}`), { baseline: watches.off });
+    // Read back after the rounds, not within one: the gateway idles meanwhile, and V8 collects an idle process.
+    await collectRecordings(directory, kept);
     rows.note(`recording on: ${expectClientProtocol(watches.on, mark.on, row)}`);
     rows.note(`recording off: ${expectClientProtocol(watches.off, mark.off, row)}`);
     rows.note(
@@ -113,22 +116,28 @@ interface Recorded {
   gapBytes: number;
 }
 
-/**
- * Reads every recording in `directory` once its end line is on disk (a bounded poll: the writer
- * finishes in the background after the session's end), adds its data and gap bytes to `recorded`,
- * and deletes it, so the disk does not fill over the rounds. A recording that drops bytes because
- * the disk fell behind (gap lines) is counted, not failed: the row's note says how much.
- */
-async function collectRecordings(directory: string, recorded: Recorded): Promise<void> {
+/** Resolves once every recording in `directory` ends with its end line (a bounded poll: the writer finishes in the background after the session's end). */
+async function untilEnded(directory: string): Promise<void> {
   const names = await readdir(directory);
   if (names.length === 0) throw new Error(`no recording in ${directory}`);
   for (const name of names) {
-    const path = join(directory, name);
     const deadline = Date.now() + RECORDING_SETTLE_MS;
-    while (!(await ended(path))) {
+    while (!(await ended(join(directory, name)))) {
       if (Date.now() > deadline) throw new Error(`${name} had no end line within ${RECORDING_SETTLE_MS / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+}
+
+/**
+ * Adds the data and gap bytes of every (ended) recording in `directory` to `recorded` and deletes it.
+ * A recording that dropped bytes because the disk fell behind (gap lines) is counted, not failed: the
+ * row's note says how much.
+ */
+async function collectRecordings(directory: string, recorded: Recorded): Promise<void> {
+  await untilEnded(directory);
+  for (const name of await readdir(directory)) {
+    const path = join(directory, name);
     const counts = await countRecorded(path);
     recorded.files += 1;
     recorded.dataBytes += counts.dataBytes;
