@@ -10,6 +10,8 @@ export class GatewayWatch {
   private ended = 0;
   private relayed = 0;
   private readonly clientProtocols = new Map<string, number>();
+  /** How the gateway carried each session it started (`translated`, `tunnel`, `to-websocket`, …). */
+  private readonly modes = new Map<string, number>();
   private waiters: Array<() => void> = [];
 
   constructor(readonly process: ServerProcess) {
@@ -23,6 +25,8 @@ export class GatewayWatch {
         this.started += 1;
         const protocol = String(record.clientProtocol ?? 'unknown');
         this.clientProtocols.set(protocol, (this.clientProtocols.get(protocol) ?? 0) + 1);
+        const mode = String(record.mode ?? 'unknown');
+        this.modes.set(mode, (this.modes.get(mode) ?? 0) + 1);
       } else if (record.event === 'session-end') this.ended += 1;
       else return;
       for (const wake of this.waiters.splice(0)) wake();
@@ -31,17 +35,12 @@ export class GatewayWatch {
 
   /** Counts so far; `since` one taken earlier gives what happened in between. */
   mark(): WatchMark {
-    return { started: this.started, ended: this.ended, relayed: this.relayed, clientProtocols: new Map(this.clientProtocols) };
+    return { started: this.started, ended: this.ended, relayed: this.relayed, clientProtocols: new Map(this.clientProtocols), modes: new Map(this.modes) };
   }
 
-  /** The client protocols of the sessions started since `mark`, with counts; sessions ended; relayed (untranslated) upgrades. */
-  since(mark: WatchMark): { ended: number; relayed: number; clientProtocols: Record<string, number> } {
-    const clientProtocols: Record<string, number> = {};
-    for (const [protocol, count] of this.clientProtocols) {
-      const delta = count - (mark.clientProtocols.get(protocol) ?? 0);
-      if (delta > 0) clientProtocols[protocol] = delta;
-    }
-    return { ended: this.ended - mark.ended, relayed: this.relayed - mark.relayed, clientProtocols };
+  /** The client protocols and modes of the sessions started since `mark`, with counts; sessions ended; relayed (untranslated) upgrades. */
+  since(mark: WatchMark): { ended: number; relayed: number; clientProtocols: Record<string, number>; modes: Record<string, number> } {
+    return { ended: this.ended - mark.ended, relayed: this.relayed - mark.relayed, clientProtocols: countsSince(this.clientProtocols, mark.clientProtocols), modes: countsSince(this.modes, mark.modes) };
   }
 
   /** Resolves once at least `count` sessions have ended since `mark` and none is still open (at most `timeoutMs`). */
@@ -79,23 +78,40 @@ export interface WatchMark {
   ended: number;
   relayed: number;
   clientProtocols: Map<string, number>;
+  modes: Map<string, number>;
 }
 
-/** `modern`: kubectl straight to a 1.31+ API server, its own translator (the translator part only). */
-export type PathName = 'gateway' | 'floor' | 'direct' | 'modern';
+/** What each count grew by since `before`, leaving out those that did not. */
+function countsSince(now: Map<string, number>, before: Map<string, number>): Record<string, number> {
+  const grown: Record<string, number> = {};
+  for (const [key, count] of now) {
+    const delta = count - (before.get(key) ?? 0);
+    if (delta > 0) grown[key] = delta;
+  }
+  return grown;
+}
+
+/**
+ * `modern`: kubectl straight to a 1.31+ API server, its own translator (the translator part only);
+ * `baseline`: a second gateway configured the other way (the recording part: recording off).
+ */
+export type PathName = 'gateway' | 'floor' | 'direct' | 'modern' | 'baseline';
 
 export interface Alternated<T> {
   results: Partial<Record<PathName, T[]>>;
   /** The gateway's CPU seconds and full GCs over each of its runs. */
   gatewayCpu: number[];
   gatewayGcs: number[];
+  /** The same for each other path measured with a watch of its own (`others`). */
+  otherCpu: Partial<Record<PathName, number[]>>;
+  otherGcs: Partial<Record<PathName, number[]>>;
 }
 
 /**
  * Each path's run `repeat` times, the order reversed every other round (direct, floor, modern,
  * gateway; then gateway, modern, floor, direct; …), so that whatever else the machine does falls on
  * every path alike. The gateway's runs are measured with `watch` (each opens at least `sessions`
- * sessions).
+ * sessions), and so are the runs of any path that `others` gives a watch of its own.
  */
 export async function alternate<T>(
   repeat: number,
@@ -103,22 +119,29 @@ export async function alternate<T>(
   watch: GatewayWatch,
   sessions: number,
   onRound?: (round: number) => void,
+  others: Partial<Record<PathName, GatewayWatch>> = {},
 ): Promise<Alternated<T>> {
-  const order = (['direct', 'floor', 'modern', 'gateway'] as const).filter((path) => runs[path]);
-  const alternated: Alternated<T> = { results: {}, gatewayCpu: [], gatewayGcs: [] };
+  const order = (['direct', 'floor', 'modern', 'baseline', 'gateway'] as const).filter((path) => runs[path]);
+  const alternated: Alternated<T> = { results: {}, gatewayCpu: [], gatewayGcs: [], otherCpu: {}, otherGcs: {} };
   for (let round = 1; round <= repeat; round++) {
     onRound?.(round);
     for (const path of round % 2 ? order : [...order].reverse()) {
       const run = runs[path]!;
       const results = (alternated.results[path] ??= []);
-      if (path !== 'gateway') {
+      const pathWatch = path === 'gateway' ? watch : others[path];
+      if (!pathWatch) {
         results.push(await run());
         continue;
       }
-      const measured = await watch.measure(sessions, run);
+      const measured = await pathWatch.measure(sessions, run);
       results.push(measured.result);
-      alternated.gatewayCpu.push(measured.cpuSeconds);
-      alternated.gatewayGcs.push(measured.fullGcs);
+      if (path === 'gateway') {
+        alternated.gatewayCpu.push(measured.cpuSeconds);
+        alternated.gatewayGcs.push(measured.fullGcs);
+      } else {
+        (alternated.otherCpu[path] ??= []).push(measured.cpuSeconds);
+        (alternated.otherGcs[path] ??= []).push(measured.fullGcs);
+      }
     }
   }
   return alternated;

@@ -21,6 +21,8 @@ export interface KubectlRow {
   bytesMoved: number;
   /** The client protocol the gateway must log for every session of the row. */
   clientProtocol: string;
+  /** How the gateway must log having carried every session of the row (`mode`), when the row says. */
+  mode?: string;
   /** The gateway relays SPDY unchanged here (the tunnel): the relay's CPU target applies. */
   relay: boolean;
   run(call: KubectlCall, path: PathName): Promise<number>;
@@ -80,7 +82,11 @@ export function expectClientProtocol(watch: GatewayWatch, mark: WatchMark, row: 
   if (spoken.relayed > 0 || protocols.some((protocol) => protocol !== row.clientProtocol)) {
     throw new Error(`kubectl did not speak ${row.clientProtocol} to the gateway: ${JSON.stringify(spoken.clientProtocols)}, ${spoken.relayed} SPDY upgrades relayed`);
   }
-  return `${row.name}: through the gateway kubectl spoke ${row.clientProtocol} in all ${spoken.clientProtocols[row.clientProtocol] ?? 0} sessions (none relayed as SPDY)`;
+  if (row.mode !== undefined && Object.keys(spoken.modes).some((mode) => mode !== row.mode)) {
+    throw new Error(`the gateway did not carry every session as ${row.mode}: ${JSON.stringify(spoken.modes)}`);
+  }
+  const carried = row.mode === undefined ? '' : `, carried as ${row.mode}`;
+  return `${row.name}: through the gateway kubectl spoke ${row.clientProtocol} in all ${spoken.clientProtocols[row.clientProtocol] ?? 0} sessions${carried} (none relayed as SPDY)`;
 }
 
 /** A scratch folder for a part's kubectl runs: a HOME of its own, and one kubeconfig per server. */
@@ -94,13 +100,13 @@ export interface KubectlWorkspace {
 }
 
 /**
- * kubectl 1.33 for a part's rows: it needs TLS on both legs (kubectl sends a bearer token only over
+ * kubectl 1.33 (or release 1.`minor`) for a part's rows: it needs TLS on both legs (kubectl sends a bearer token only over
  * TLS); the release is noted in the part, and its runs get a workspace of their own.
  */
-export async function kubectlWorkspace(bench: Bench, rows: PartRows, part: string): Promise<KubectlWorkspace> {
+export async function kubectlWorkspace(bench: Bench, rows: PartRows, part: string, minor = KUBECTL_MINOR): Promise<KubectlWorkspace> {
   if (bench.transport.kind !== 'tls') throw new Error(`kubectl sends a bearer token only over TLS: the ${part} rows need TLS on both legs (run without --plain)`);
   const { tls } = bench.transport;
-  const binary = kubectlBinary(KUBECTL_MINOR);
+  const binary = kubectlBinary(minor);
   rows.note(`kubectl: ${describeKubectl(binary)}`);
   const dir = await mkdtemp(join(tmpdir(), `ksg-bench-${part}-`));
   const home = join(dir, 'home');

@@ -32,8 +32,10 @@ export function kubectlBinary(minor: number): string {
 
 /** `kubectl.1.NN (v1.NN.P)`: the release and the exact client version, for the report. */
 export function describeKubectl(binary: string): string {
-  const version = /GitVersion:"([^"]+)"|Client Version: (\S+)/.exec(execFileSync(binary, ['version', '--client'], { encoding: 'utf8' }));
-  return `${binary} (${version?.[1] ?? version?.[2] ?? 'version unknown'})`;
+  const output = execFileSync(binary, ['version', '--client'], { encoding: 'utf8' });
+  // Before 1.28 the "Client Version:" line is a Go struct: its GitVersion field is the version.
+  const version = /GitVersion:"([^"]+)"/.exec(output)?.[1] ?? /Client Version: (\S+)/.exec(output)?.[1];
+  return `${binary} (${version ?? 'version unknown'})`;
 }
 
 export interface KubectlCall {

@@ -16,6 +16,8 @@ import { PartRows, spread, type PartResult } from './results.js';
 import { arrivalPart, concurrencyPart, idlePart } from './session-parts.js';
 import { startBenchStack } from './stacks.js';
 import { translatorPart } from './translator-part.js';
+import { recordingPart } from './recording-part.js';
+import { SPDY_CLIENT_MINOR, toWebSocketPart } from './to-websocket-part.js';
 import { perGiBTargets } from './targets.js';
 import { createBenchTls } from './tls-material.js';
 import { seconds, writePipelined } from './transfers.js';
@@ -39,6 +41,11 @@ const PARTS = {
   synthetic: { run: syntheticPart, about: "The bench's own clients against the synthetic upstream, which runs the commands in-process: without a process per exec on either path, what is left of the difference is the gateway's." },
   concurrency: { run: concurrencyPart, about: 'The concurrency curve against the synthetic upstream: sessions opened first, then released to stream at once; the gateway CPU per GiB over the streaming only.' },
   arrival: { run: arrivalPart, about: 'Set-up under a steady arrival rate (open loop) against the synthetic upstream: latency to the first byte of `echo x`, and the gateway CPU per session.' },
+  'to-websocket': {
+    run: toWebSocketPart,
+    about: `kubectl 1.${SPDY_CLIENT_MINOR} (SPDY only) through the gateway with upstreams[].streaming: websocket to the legacy cluster started with --streaming websocket (SPDY client translated toward a WebSocket upstream) vs kubectl 1.${SPDY_CLIENT_MINOR} direct to the legacy cluster over SPDY.`,
+  },
+  recording: { run: recordingPart, about: `kubectl 1.${KUBECTL_MINOR} exec download through a gateway with recording.directory set (every byte recorded) vs the same gateway without it, alternated: throughput and CPU per GiB, on/off.` },
   idle: { run: idlePart, about: 'Idle exec sessions held through a fresh gateway (a fresh one each round) in front of the synthetic upstream.' },
 } as const;
 type Part = keyof typeof PARTS;

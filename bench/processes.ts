@@ -147,6 +147,10 @@ export interface GatewayOptions {
   main?: string;
   /** Count the gateway's full GCs (gc-counter.ts). */
   countGcs?: boolean;
+  /** `upstreams[].streaming` (default: the gateway's own default). */
+  streaming?: 'spdy' | 'websocket' | 'auto';
+  /** `recording`: where and how much per session (default: no recording). */
+  recording?: { directory: string; maxBytesPerSession: number };
 }
 
 /**
@@ -174,9 +178,10 @@ export async function startGatewayServer(upstream: string, transport: Transport,
       listen: '127.0.0.1:0',
       admin: { listen: 'off' },
       ...(secure ? { tls: { cert: transport.tls.certFile, key: transport.tls.keyFile } } : {}),
-      upstreams: [{ name: 'default', server: upstream, ...(secure ? { ca: transport.tls.caFile } : { allowInsecureHTTP: true }) }],
+      upstreams: [{ name: 'default', server: upstream, ...(secure ? { ca: transport.tls.caFile } : { allowInsecureHTTP: true }), ...(options.streaming ? { streaming: options.streaming } : {}) }],
       limits: { maxSessions: 1_000_000, maxSessionsPerUser: 1_000_000, idleTimeoutSeconds: 0, maxSessionSeconds: 0, ...connectionCaps(options.main) },
       shutdown: { gracePeriodSeconds: 0 },
+      ...(options.recording ? { recording: options.recording } : {}),
     }),
   );
   const server = await startServer(['serve', '--config', config], { ...(options.main ? { script: options.main } : {}), countGcs: options.countGcs ?? true });
@@ -189,10 +194,13 @@ export async function startGatewayServer(upstream: string, transport: Transport,
   };
 }
 
-/** The legacy cluster (a real process per exec), HTTPS with the bench's certificate unless plain. */
-export function startLegacyClusterServer(transport: Transport): Promise<ServerProcess> {
+/**
+ * The legacy cluster (a real process per exec), HTTPS with the bench's certificate unless plain;
+ * `streaming`: what it serves exec, attach and port-forward over (`legacy-cluster --streaming`, default spdy).
+ */
+export function startLegacyClusterServer(transport: Transport, streaming?: 'spdy' | 'websocket' | 'both'): Promise<ServerProcess> {
   const tlsArgs = transport.kind === 'tls' ? ['--tls-cert', transport.tls.certFile, '--tls-key', transport.tls.keyFile] : [];
-  return startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN, ...tlsArgs]);
+  return startServer(['legacy-cluster', '--listen', '127.0.0.1:0', '--token', TOKEN, ...tlsArgs, ...(streaming ? ['--streaming', streaming] : [])]);
 }
 
 /**

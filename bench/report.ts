@@ -47,7 +47,14 @@ export class RunReport {
     if (json) await writeFile(json, JSON.stringify({ meta: this.meta, parts: this.parts }, null, 2) + '\n');
     if (markdown) await writeFile(markdown, renderMarkdown(this.meta, this.parts));
     if (svg) {
-      const rows = this.parts.flatMap((part) => part.rows.filter((row) => row.ratio !== undefined).map((row) => ({ name: `${row.name} [${part.part}]`, ratio: row.ratio!, better: row.better })));
+      const rows = this.parts.flatMap((part) =>
+        part.rows.flatMap((row) => {
+          // A recording row has no direct path: its bar is recording on / off, named so.
+          if (row.ratio !== undefined) return [{ name: `${row.name} [${part.part}]`, ratio: row.ratio, better: row.better }];
+          if (row.recordingRatio !== undefined) return [{ name: `${row.name} (on / off) [${part.part}]`, ratio: row.recordingRatio, better: row.better }];
+          return [];
+        }),
+      );
       await writeFile(svg, ratioChart(rows, `kube-stream-gateway: gateway / direct, medians (${this.meta.transport === 'tls' ? 'TLS on both legs' : 'plain HTTP'}, ${this.meta.commit}, ${this.meta.startedAt.slice(0, 16)}Z)`));
     }
   }
@@ -112,7 +119,21 @@ const TRANSLATOR_COLUMNS: Column[] = [
   ...COLUMNS.slice(-2),
 ];
 
-const columnsOf = (rows: Row[]): Column[] => (rows.some((row) => row.goTranslator) ? TRANSLATOR_COLUMNS : COLUMNS);
+/** The recording part's table: one gateway with recording on against the same without it. */
+const RECORDING_COLUMNS: Column[] = [
+  ...COLUMNS.slice(0, 2),
+  ['recording on', (row) => show(row.gateway)],
+  ['recording off', (row) => show(row.recordingOff)],
+  ['on/off', (row) => ratio(row.recordingRatio)],
+  ['CPU s/GiB on', (row) => show(row.gatewayCpuPerGiB)],
+  ['CPU s/GiB off', (row) => show(row.recordingOffCpuPerGiB)],
+  ['CPU on/off', (row) => ratio(row.recordingCpuRatio)],
+  ['full GCs/GiB on', (row) => show(row.fullGcsPerGiB)],
+  ['full GCs/GiB off', (row) => show(row.recordingOffFullGcsPerGiB)],
+  COLUMNS.at(-1)!,
+];
+
+const columnsOf = (rows: Row[]): Column[] => (rows.some((row) => row.goTranslator) ? TRANSLATOR_COLUMNS : rows.some((row) => row.recordingOff) ? RECORDING_COLUMNS : COLUMNS);
 
 /** The part's table: the heading line, then one line of cells per row. */
 function tableOf(rows: Row[]): string[][] {

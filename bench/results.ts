@@ -47,6 +47,13 @@ export interface Row {
   upstreamCpuPerGiB?: Spread;
   /** Go translator CPU less the upstream's, round by round: the modern peer without its kubelet side. */
   goTranslatorLessKubeletCpuPerGiB?: Spread;
+  /** The recording part: the same gateway without `recording.directory` (the gateway column is recording on). */
+  recordingOff?: Spread;
+  recordingOffCpuPerGiB?: Spread;
+  recordingOffFullGcsPerGiB?: Spread;
+  /** Median recording on / median recording off: throughput, and CPU per GiB. */
+  recordingRatio?: number;
+  recordingCpuRatio?: number;
   targets?: TargetCheck[];
 }
 
@@ -68,11 +75,13 @@ export class PartRows {
   readonly rows: Row[] = [];
   readonly notes: string[] = [];
 
-  add(row: Omit<Row, 'ratio' | 'floorRatio' | 'translatorRatio'>): Row {
+  add(row: Omit<Row, 'ratio' | 'floorRatio' | 'translatorRatio' | 'recordingRatio' | 'recordingCpuRatio'>): Row {
     const full: Row = { ...row };
     if (row.direct && row.direct.median !== 0) full.ratio = round(row.gateway.median / row.direct.median, 3);
     if (row.floor && row.direct && row.direct.median !== 0) full.floorRatio = round(row.floor.median / row.direct.median, 3);
     if (row.goTranslator && row.goTranslator.median !== 0) full.translatorRatio = round(row.gateway.median / row.goTranslator.median, 3);
+    if (row.recordingOff && row.recordingOff.median !== 0) full.recordingRatio = round(row.gateway.median / row.recordingOff.median, 3);
+    if (row.gatewayCpuPerGiB && row.recordingOffCpuPerGiB && row.recordingOffCpuPerGiB.median !== 0) full.recordingCpuRatio = round(row.gatewayCpuPerGiB.median / row.recordingOffCpuPerGiB.median, 3);
     this.rows.push(full);
     return full;
   }

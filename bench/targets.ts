@@ -20,6 +20,9 @@ export const TARGETS = {
   concurrencyCpuRatio: 1.3,
   fairnessP10P90: 0.8,
   idleKiB: 32,
+  /** Issue 21: recording must not cost more than 10 %: throughput on/off, and CPU per GiB on/off. */
+  recordingThroughputRatio: 0.9,
+  recordingCpuRatio: 1.1,
 } as const;
 
 /** A target against a row's median (`value` a spread or a number; undefined: the row cannot say). */

@@ -173,6 +173,11 @@ const tokenReviewSchema = z
   })
   .meta({ description: 'Bearer tokens checked by an upstream API server (TokenReview).' });
 
+/** A policy or recording rule must name someone, or it would never match. */
+function namesSomeone(rule: { users: string[]; groups: string[] }, ctx: z.RefinementCtx): void {
+  if (rule.users.length === 0 && rule.groups.length === 0) ctx.addIssue({ code: 'custom', message: 'names no users and no groups (it would never match)' });
+}
+
 const policyRuleSchema = z
   .strictObject({
     users: names().default([]).meta({ description: 'User names this rule applies to; `*` = every authenticated user.' }),
@@ -182,9 +187,7 @@ const policyRuleSchema = z
     pods: names().min(1).default(['*']).meta({ description: 'Pod name globs (`web-*`); `*` = all.' }),
     clusters: names().min(1).default(['*']).meta({ description: 'Upstream names (the cluster the request goes to); `*` = all.' }),
   })
-  .superRefine((rule, ctx) => {
-    if (rule.users.length === 0 && rule.groups.length === 0) ctx.addIssue({ code: 'custom', message: 'names no users and no groups (it would never match)' });
-  })
+  .superRefine(namesSomeone)
   .meta({ description: 'Allows the users or groups listed the verbs listed, in the namespaces and pods listed.' });
 
 const authorizationSchema = z
@@ -334,10 +337,18 @@ const recordingRetentionSchema = z
   })
   .meta({ description: 'How long recordings are kept, enforced by the gateway itself (a periodic sweep of `recording.directory`).' });
 
+const recordingRuleSchema = z
+  .strictObject({
+    ...policyRuleSchema.shape,
+    content: z.boolean().default(false).meta({ description: 'Port-forward sessions this rule selects are recorded with their content: every forwarded connection\'s bytes each way, exactly, up to `recording.maxBytesPerSession` (docs/recording.md). Off: port-forwards are recorded as metadata only (ports, bytes, duration). Exec and attach are always recorded with their content.' }),
+  })
+  .superRefine(namesSomeone)
+  .meta({ description: 'A recording rule: an `auth.authorization.policy` rule, and whether port-forward content is recorded.' });
+
 const recordingSchema = z
   .strictObject({
-    directory: path().optional().meta({ description: 'Record every exec, attach and port-forward session the rules select into this directory, one file per session named by its audit ID: asciicast v2 (`.cast`) for terminals, the raw framing (`.rec`) otherwise, metadata only (`.jsonl`) for port-forwards (docs/recording.md).', defaultText: 'no recording' }),
-    rules: z.array(policyRuleSchema).default([]).meta({ description: 'Which sessions are recorded, as `auth.authorization.policy` rules (users, groups, verbs, namespaces, pods, clusters): the session is recorded when any rule matches. Empty: every session.' }),
+    directory: path().optional().meta({ description: 'Record every exec, attach and port-forward session the rules select into this directory, one file per session named by its audit ID: asciicast v2 (`.cast`) for terminals, the raw framing (`.rec`) otherwise, metadata only (`.jsonl`) for port-forwards — or their content (`.rec`) when a rule with `content: true` selects them (docs/recording.md).', defaultText: 'no recording' }),
+    rules: z.array(recordingRuleSchema).default([]).meta({ description: 'Which sessions are recorded, as `auth.authorization.policy` rules (users, groups, verbs, namespaces, pods, clusters): the session is recorded when any rule matches. Empty: every session.' }),
     captureInput: z.boolean().default(false).meta({ description: 'Record what the client sends (stdin, terminal keystrokes) too. Off by default: passwords are typed into terminals.' }),
     maxBytesPerSession: count(1024).default(67108864).meta({ description: "Content bytes recorded per session at most; past them the session goes on and the recording says where it was cut." }),
     required: z.boolean().default(false).meta({ description: 'Fail closed: a session whose recording cannot be opened is refused, and one whose recording can no longer be written (disk full, I/O error, the disk far behind) is ended, each with a Status saying why. Off: the failure is logged and counted and the session goes on unrecorded.' }),

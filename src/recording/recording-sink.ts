@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 /** Where a recording's bytes go: a file, or in tests anything that can be slow or fail on demand. */
 export interface RecordingSink {
-  /** Writes the buffers in order; rejects on a write failure (disk full, EIO). */
+  /** Writes the buffers in order; rejects on a write failure (disk full, EIO). Their memory is reused once it resolves: keep none of it. */
   write(buffers: Buffer[]): Promise<void>;
   close(): Promise<void>;
 }

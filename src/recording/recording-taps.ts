@@ -6,12 +6,18 @@ import { SessionTapRefusal, type OpenedTap, type SessionTapFactory, type TappedS
 import { openRecordingFile, type RecordingSink } from './recording-sink.js';
 import { RecordingWriter } from './recording-writer.js';
 import { AsciicastRecorder, RawRecorder } from './session-recorder.js';
-import { PortForwardRecorder } from './port-forward-recorder.js';
+import { PortForwardContentRecorder, PortForwardRecorder } from './port-forward-recorder.js';
+
+/** A recording rule: the edge policy's shape, and whether port-forward content is recorded too. */
+interface RecordingRule extends PolicyRule {
+  /** Port-forward sessions this rule selects are recorded with their content, not metadata only. */
+  content?: boolean;
+}
 
 export interface RecordingSettings {
   directory: string;
   /** Which sessions are recorded, as the edge policy's rules; empty: all. */
-  rules: PolicyRule[];
+  rules: RecordingRule[];
   captureInput: boolean;
   maxBytesPerSession: number;
   /** Fail closed: no session runs unrecorded. */
@@ -50,6 +56,8 @@ export class RecordingTaps implements SessionTapFactory {
   /** The writers of the recordings in `active`, so a stopping gateway can wait for their last bytes. */
   private readonly writers = new Set<RecordingWriter>();
   private readonly rules: PolicyAuthorizer | undefined;
+  /** The rules with `content: true`: a port-forward one of them selects is recorded with its bytes. */
+  private readonly contentRules: PolicyAuthorizer | undefined;
   readonly failClosed: boolean;
 
   constructor(
@@ -60,6 +68,8 @@ export class RecordingTaps implements SessionTapFactory {
     private readonly openSink: (path: string) => Promise<RecordingSink> = openRecordingFile,
   ) {
     this.rules = settings.rules.length > 0 ? createPolicyAuthorizer(settings.rules) : undefined;
+    const contentRules = settings.rules.filter((rule) => rule.content === true);
+    this.contentRules = contentRules.length > 0 ? createPolicyAuthorizer(contentRules) : undefined;
     this.failClosed = settings.required;
   }
 
@@ -79,7 +89,9 @@ export class RecordingTaps implements SessionTapFactory {
     const user = session.identity?.user ?? { name: subject.user ?? '', groups: [], extra: {} };
     if (this.rules && session.identity && !this.rules.authorize(user, session.identity.attributes, subject.upstream).allowed) return undefined;
     const id = subject.auditID && SAFE_NAME.test(subject.auditID) ? subject.auditID : randomUUID();
-    const name = `${id}${subject.kind === 'portforward' ? '.jsonl' : session.tty ? '.cast' : '.rec'}`;
+    const portForward = subject.kind === 'portforward';
+    const content = portForward && this.contentRules !== undefined && session.identity !== undefined && this.contentRules.authorize(user, session.identity.attributes, subject.upstream).allowed;
+    const name = `${id}${portForward && !content ? '.jsonl' : session.tty ? '.cast' : '.rec'}`;
     const path = join(this.settings.directory, name);
     const { required } = this.settings;
     let sink: RecordingSink;
@@ -127,9 +139,9 @@ export class RecordingTaps implements SessionTapFactory {
       clientAddress: subject.clientAddress,
       userAgent: subject.userAgent,
       captureInput: this.settings.captureInput,
-      ...(subject.kind === 'portforward' ? { ports: session.ports ?? null } : {}),
+      ...(portForward ? { ports: session.ports ?? null, content } : {}),
     };
-    if (subject.kind === 'portforward') return { tap: new PortForwardRecorder(writer, metadata), name };
+    if (portForward && !content) return { tap: new PortForwardRecorder(writer, metadata), name };
     const options = {
       writer,
       metadata,
@@ -138,6 +150,7 @@ export class RecordingTaps implements SessionTapFactory {
       required,
       onFailure: (reason: string) => fail('behind', reason),
     };
+    if (portForward) return { tap: new PortForwardContentRecorder(options), name };
     return { tap: session.tty ? new AsciicastRecorder(options) : new RawRecorder(options), name };
   }
 }

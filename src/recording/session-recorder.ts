@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Direction, SessionTap } from '../translators/bridge.js';
 import { asciicastEventLine, asciicastEventText, asciicastHeaderLine, exitMarkerData, resizeData } from '../codecs/recording/asciicast.js';
-import { rawCutLine, rawDataLine, rawEndLine, rawGapLine, rawHeaderLine } from '../codecs/recording/raw-frames.js';
+import { rawCutLine, rawDataText, rawEndLine, rawGapLine, rawHeaderLine } from '../codecs/recording/raw-frames.js';
 import type { RecordingWriter } from './recording-writer.js';
 
 /** A terminal's size before the client's first resize says otherwise. */
@@ -30,6 +30,9 @@ export interface SessionRecorderOptions {
 export interface RecordingEnd {
   exitCode?: number;
   reason: string;
+  /** The bytes the session carried each way, when its translator tells them (port-forward). */
+  bytesFromClient?: number;
+  bytesToClient?: number;
 }
 
 /**
@@ -39,8 +42,9 @@ export interface RecordingEnd {
 abstract class SessionRecorder implements SessionTap {
   protected readonly startedAt: number;
   protected recordedBytes = 0;
-  private cut = false;
-  private done = false;
+  /** The size cap was reached, or the recording ended: nothing more is recorded. */
+  protected cut = false;
+  protected done = false;
   private readonly now: () => number;
 
   constructor(protected readonly options: SessionRecorderOptions) {
@@ -49,16 +53,20 @@ abstract class SessionRecorder implements SessionTap {
   }
 
   bytes(direction: Direction, route: string, payload: Buffer): void {
-    if (this.done || payload.length === 0) return;
     if (direction === 'to-upstream' && (route !== 'stdin' || !this.options.captureInput)) return;
     if (direction === 'to-client' && route !== 'stdout' && route !== 'stderr') return;
-    if (this.cut) return;
+    this.keep(route, payload);
+  }
+
+  /** Records `payload` as bytes of `stream` up to the size cap, and marks the cut where it is reached. */
+  protected keep(stream: string, payload: Buffer): void {
+    if (this.done || this.cut || payload.length === 0) return;
     const room = this.options.maxBytes - this.recordedBytes;
     const kept = payload.length > room ? payload.subarray(0, room) : payload;
-    if (kept.length > 0) this.record(route, kept);
+    if (kept.length > 0) this.record(stream, kept);
     if (kept.length < payload.length) {
       this.cut = true;
-      this.markCut(route);
+      this.markCut(stream);
     }
   }
 
@@ -67,7 +75,8 @@ abstract class SessionRecorder implements SessionTap {
     if (name === 'resize' && typeof detail?.width === 'number' && typeof detail.height === 'number') this.resize(detail.width, detail.height);
     else if (name === 'end') {
       this.done = true;
-      this.finish({ exitCode: typeof detail?.exitCode === 'number' ? detail.exitCode : undefined, reason: String(detail?.reason ?? '') });
+      const count = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
+      this.finish({ exitCode: count(detail?.exitCode), reason: String(detail?.reason ?? ''), bytesFromClient: count(detail?.bytesFromClient), bytesToClient: count(detail?.bytesToClient) });
       void this.options.writer.close();
     }
   }
@@ -85,7 +94,7 @@ abstract class SessionRecorder implements SessionTap {
   }
 
   /** `append` for a record whose payload must be copied (into the writer's slab). */
-  protected appendCopy(line: Buffer, payload: Buffer): boolean {
+  protected appendCopy(line: string, payload: Buffer): boolean {
     return this.taken(this.options.writer.usable && this.options.writer.appendCopy(line, payload));
   }
 
@@ -160,9 +169,10 @@ export class RawRecorder extends SessionRecorder {
   private readonly offsets = new Map<string, number>();
   private readonly gaps = new Map<string, { offset: number; length: number }>();
 
-  constructor(options: SessionRecorderOptions) {
+  /** `header`: the first line (default: the raw framing's, with the metadata). */
+  constructor(options: SessionRecorderOptions, header: Buffer = rawHeaderLine(options.metadata)) {
     super(options);
-    this.mark(rawHeaderLine(options.metadata));
+    this.mark(header);
   }
 
   protected record(route: string, payload: Buffer): void {
@@ -171,9 +181,9 @@ export class RawRecorder extends SessionRecorder {
     this.recordedBytes += payload.length;
     const gap = this.gaps.get(route);
     const seconds = this.seconds();
-    const line = rawDataLine(seconds, route, offset, payload.length);
+    const line = rawDataText(seconds, route, offset, payload.length);
     // The gap is told just before the next bytes that fit, so it stays in order with them.
-    if (gap && this.options.writer.hasRoom(line.length + payload.length) && this.mark(rawGapLine(seconds, route, gap.offset, gap.length))) this.gaps.delete(route);
+    if (gap && this.options.writer.hasRoom(Buffer.byteLength(line) + payload.length) && this.mark(rawGapLine(seconds, route, gap.offset, gap.length))) this.gaps.delete(route);
     // The one copy (into the writer's slab): the payload's memory is the socket's once this call returns.
     if (this.appendCopy(line, payload)) return;
     if (gap && this.gaps.has(route)) gap.length += payload.length;
@@ -190,6 +200,10 @@ export class RawRecorder extends SessionRecorder {
 
   protected finish(end: RecordingEnd): void {
     for (const [route, gap] of this.gaps) this.mark(rawGapLine(this.seconds(), route, gap.offset, gap.length));
-    this.mark(rawEndLine(this.seconds(), end.exitCode, end.reason));
+    this.mark(this.endLine(end));
+  }
+
+  protected endLine(end: RecordingEnd): Buffer {
+    return rawEndLine(this.seconds(), end.exitCode, end.reason);
   }
 }

@@ -146,6 +146,7 @@ export interface Gateway extends RunningServer {
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
 const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec, attach and port-forward need a WebSocket client (kubectl 1.31 or newer)';
+const UNRECORDABLE_TOWARD_WEBSOCKET = 'session recording is required (recording.required) and sessions to this cluster are not recorded: it is reached over WebSocket, which the gateway passes on without recording';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -300,9 +301,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A relayed SPDY session cannot be recorded: where recording is required, it does not run.
-    if (!translated && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
-      const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE);
+    // A relayed SPDY session cannot be recorded, nor any session toward a WebSocket upstream (relayed
+    // as it is, or carried from SPDY without a tap): where recording is required, it does not run.
+    const webSocketUpstream = streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
+    if ((!translated || webSocketUpstream) && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
+      const refusal = new HttpStatusError(403, 'Forbidden', webSocketUpstream ? UNRECORDABLE_TOWARD_WEBSOCKET : UNRECORDABLE);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
       sendStatusOnSocket(socket, refusal);

@@ -5,6 +5,7 @@ import t from 'tap';
 import { alternate, GatewayWatch } from '../../bench/gateway-watch.js';
 import type { ServerProcess } from '../../bench/processes.js';
 import { spread } from '../../bench/results.js';
+import { expectClientProtocol } from '../../bench/kubectl-rows.js';
 
 /** A stand-in gateway process whose CPU, GC count and log lines the test sets. */
 function fakeGateway(): { process: ServerProcess; log(record: Record<string, unknown>): void; cpu: number; gcs: number } {
@@ -91,7 +92,37 @@ t.test('the protocols clients spoke come from session-start lines; relayed upgra
   gateway.log({ event: 'session-end' });
   gateway.log({ event: 'session-start', mode: 'relay', clientProtocol: 'SPDY/3.1' });
   gateway.log({ event: 'session-end', mode: 'relay' });
-  t.same(watch.since(mark), { ended: 2, relayed: 1, clientProtocols: { 'SPDY/3.1+portforward.k8s.io': 1 } });
+  t.same(watch.since(mark), { ended: 2, relayed: 1, clientProtocols: { 'SPDY/3.1+portforward.k8s.io': 1 }, modes: { unknown: 1 } });
+});
+
+t.test('a SPDY client carried toward a WebSocket upstream (mode to-websocket) passes a row that expects it, and only such a row', async (t) => {
+  const gateway = fakeGateway();
+  const watch = new GatewayWatch(gateway.process);
+  const mark = watch.mark();
+  gateway.log({ event: 'session-start', mode: 'to-websocket', clientProtocol: 'SPDY/3.1 v4.channel.k8s.io' });
+  gateway.log({ event: 'session-end', mode: 'to-websocket' });
+  t.same(watch.since(mark), { ended: 1, relayed: 0, clientProtocols: { 'SPDY/3.1 v4.channel.k8s.io': 1 }, modes: { 'to-websocket': 1 } });
+  const row = { name: 'exec', bytesMoved: 1, relay: false, run: async () => 0 };
+  t.match(expectClientProtocol(watch, mark, { ...row, clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', mode: 'to-websocket' }), /in all 1 sessions, carried as to-websocket/);
+  t.throws(() => expectClientProtocol(watch, mark, { ...row, clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', mode: 'translated' }), /did not carry every session as translated/);
+  t.throws(() => expectClientProtocol(watch, mark, { ...row, clientProtocol: 'v5.channel.k8s.io' }), /did not speak v5/);
+});
+
+t.test('a second gateway (the baseline path) is measured through its own log, alternating with the first', async (t) => {
+  const on = fakeGateway();
+  const off = fakeGateway();
+  const order: string[] = [];
+  const run = (gateway: ReturnType<typeof fakeGateway>, path: string, cpu: number) => async () => {
+    order.push(path);
+    gateway.log({ event: 'session-start', clientProtocol: 'v5.channel.k8s.io' });
+    gateway.cpu += cpu;
+    gateway.log({ event: 'session-end' });
+    return cpu;
+  };
+  const measured = await alternate(2, { gateway: run(on, 'gateway', 3), baseline: run(off, 'baseline', 2) }, new GatewayWatch(on.process), 1, undefined, { baseline: new GatewayWatch(off.process) });
+  t.same(order, ['baseline', 'gateway', 'gateway', 'baseline']);
+  t.same(measured.gatewayCpu, [3, 3]);
+  t.same(measured.otherCpu.baseline, [2, 2], "the baseline's own CPU, from its own process");
 });
 
 t.test('a session that never ends in the log fails the row with what was seen, not a hang', async (t) => {

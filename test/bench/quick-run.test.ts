@@ -139,3 +139,39 @@ t.test('without Go the translator part fails naming what it needs', async (t) =>
   );
   t.match(parts[0]!.error, /the translator part needs the Go peers of test\/peers: .*no `go` is on PATH/s);
 });
+
+t.test('the to-websocket and recording parts: kubectl 1.27 SPDY carried toward a WebSocket upstream vs direct; recording on vs off with its ratios and target', async (t) => {
+  const out = { json: join(dir, 'new-rows.json'), markdown: join(dir, 'new-rows.md'), svg: join(dir, 'new-rows.svg') };
+  const run = await bench(['--quick', '--only', 'to-websocket,recording', '--json', out.json, '--markdown', out.markdown, '--svg', out.svg]);
+  t.equal(run.code, 0, run.stderr.slice(-2000));
+  const { parts } = await results(out.json);
+  t.same(
+    parts.map((part) => [part.part, part.status]),
+    [
+      ['to-websocket', 'ok'],
+      ['recording', 'ok'],
+    ],
+  );
+  const [toWebSocket, recording] = parts as [PartResult, PartResult];
+  t.same(
+    toWebSocket.rows.map((row) => row.name.split(' (')[0]),
+    ['kubectl exec download', 'kubectl exec upload'],
+  );
+  for (const row of toWebSocket.rows) {
+    for (const field of ['gateway', 'direct', 'gatewayCpuPerGiB', 'fullGcsPerGiB'] as const) t.ok(hasSpread(row[field]), `${row.name}: ${field}`);
+    t.type(row.ratio, 'number');
+  }
+  t.equal(toWebSocket.notes.filter((note) => /kubectl spoke SPDY\/3\.1 v4\.channel\.k8s\.io in all 1 sessions, carried as to-websocket/.test(note)).length, 2, 'every session carried toward WebSocket, from the gateway log');
+  t.ok(toWebSocket.notes.some((note) => /kubectl\.1\.27 \(v1\.27\./.test(note)), 'kubectl 1.27, named with its version');
+  const [row] = recording.rows as [Row];
+  for (const field of ['gateway', 'recordingOff', 'gatewayCpuPerGiB', 'recordingOffCpuPerGiB', 'fullGcsPerGiB', 'recordingOffFullGcsPerGiB'] as const) t.ok(hasSpread(row[field]), `recording: ${field}`);
+  t.type(row.recordingRatio, 'number');
+  t.type(row.recordingCpuRatio, 'number');
+  t.same(
+    row.targets?.map((target) => target.text),
+    ['throughput on/off ≥ 0.9×', 'CPU per GiB on/off ≤ 1.1×'],
+  );
+  t.ok(recording.notes.some((note) => /recording on: 1 recordings held \d+ of the 1048576 bytes/.test(note)), 'the recording was read back');
+  t.match(await readFile(out.markdown, 'utf8'), '| recording on | recording off | on/off |');
+  t.match(await readFile(out.svg, 'utf8'), 'recording on vs off (on / off) [recording]');
+});

@@ -447,3 +447,16 @@ auth:
   const policyless = await configFile('policyless.yaml', 'upstreams: [{name: c, kubeconfig: legacy.kubeconfig}]\nauth: {mode: edge, authorization: {mode: policy}}\n');
   t.same(await problems({ config: policyless }), [`${policyless}: auth.authorization.policy: required when auth.authorization.mode is policy (no rule would deny everything)`]);
 });
+
+t.test('recording rules: content: true asks for port-forward content; off by default; a non-boolean or a rule naming no one is refused', async (t) => {
+  const good = await load({
+    config: await configFile('recording-content.yaml', 'upstreams: [{name: a, server: "https://a"}]\nrecording: {directory: /tmp, rules: [{groups: [db], verbs: [portforward], content: true}, {users: ["*"], verbs: ["*"]}]}\n'),
+  });
+  t.same(
+    good.recording?.rules.map((rule) => rule.content),
+    [true, false],
+  );
+  const lines = await problems({ config: await configFile('recording-content-bad.yaml', 'upstreams: [{name: a, server: "https://a"}]\nrecording: {directory: /tmp, rules: [{groups: [db], verbs: [portforward], content: "yes"}, {verbs: [exec], content: true}]}\n') });
+  t.match(lines.join('\n'), /recording\.rules\[0\]\.content: must be true or false, got "yes"/);
+  t.match(lines.join('\n'), /recording\.rules\[1\]: names no users and no groups/);
+});

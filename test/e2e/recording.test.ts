@@ -21,6 +21,7 @@ import { RECORDING_FAILED } from '../../src/recording/recording-taps.js';
 import { openRecordingFile, type RecordingSink } from '../../src/recording/recording-sink.js';
 import { readRawRecording } from '../helpers/raw-recording.js';
 import { startPortForward } from '../helpers/port-forward.js';
+import { echoThrough } from '../helpers/echo.js';
 import { RequestAuditor } from '../../src/observability/audit/request-audit.js';
 import { DEFAULT_AUDIT_POLICY } from '../../src/observability/audit/policy.js';
 import type { AuditEvent } from '../../src/observability/audit/events.js';
@@ -258,4 +259,79 @@ t.test('kubectl port-forward: metadata only — who, where, bytes each way and d
   t.match(last, { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
   t.type(last!.durationMs, 'number');
   t.notMatch(text, /Hello from pod/, 'no content');
+  t.match(header, { content: false }, 'the header says the content is not recorded');
+});
+
+/** The next port-forward session's end line and its complete recording, once `work` has run through a kubectl 1.33 forward to pod port 7 (echo). */
+async function recordedForward(t: Test, work: (localPort: number) => Promise<void>): Promise<{ end: Record<string, unknown>; file: Buffer }> {
+  const ends = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward');
+  const before = ends().length;
+  const forward = await startPortForward(33, stack.kubeconfig, 'demo', 7, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' });
+  try {
+    await work(forward.localPort);
+  } finally {
+    await forward.stop();
+  }
+  await until(() => ends().length > before, 'the port-forward session-end line');
+  const end = ends()[before]!;
+  t.equal(end.mode, 'tunnel', 'kubectl 1.33 tunnelled its SPDY through the gateway');
+  let file: Buffer = Buffer.alloc(0);
+  await until(() => (file = readFileOrEmpty(join(settings.directory, end.recording as string))).subarray(-400).includes('"end":true'), 'the complete port-forward recording');
+  return { end, file };
+}
+
+const CONTENT_RULE = { users: ['*'], verbs: ['portforward'], content: true };
+
+t.test('port-forward with a content rule: every connection recorded byte-exact each way, apart', async (t) => {
+  settings = { ...settings, rules: [CONTENT_RULE, { users: ['*'], verbs: ['*'] }] };
+  t.teardown(() => void (settings = { ...settings, rules: [] }));
+  const payloads = [randomBytes(300 * 1024), randomBytes(70 * 1024 + 13)];
+  const { end, file } = await recordedForward(t, async (localPort) => {
+    // Two connections at once: kubectl gives each a stream pair of its own (its requestID).
+    const echoed = await Promise.all(payloads.map((payload) => echoThrough(localPort, payload)));
+    echoed.forEach((back, index) => t.ok(back.equals(payloads[index]!), `connection ${index} echoed`));
+  });
+  t.equal(end.recording, `${end.auditID as string}.rec`, 'content goes to a .rec file');
+  const recording = readRawRecording(file);
+  t.match(recording.header, { format: 'ksg-portforward', kind: 'portforward', pod: 'demo', content: true });
+  const names = [...recording.streams.keys()].sort();
+  const connections = [...new Set(names.map((name) => name.split(':')[0]))];
+  t.equal(connections.length, 2, `two connections recorded: ${names.join(', ')}`);
+  for (const connection of connections) {
+    const toPod = recording.streams.get(`${connection}:7:to-pod`);
+    const fromPod = recording.streams.get(`${connection}:7:from-pod`);
+    const payload = payloads.find((candidate) => toPod?.equals(candidate));
+    t.ok(payload, `connection ${connection}: what the client sent, exactly (${toPod?.length} bytes)`);
+    t.ok(payload && fromPod?.equals(payload), `connection ${connection}: what the pod sent back, exactly`);
+  }
+  t.match(recording.lines.at(-1), { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+});
+
+t.test('port-forward without a content rule: metadata only, even when another rule asks for content elsewhere', async (t) => {
+  settings = { ...settings, rules: [{ ...CONTENT_RULE, pods: ['other-*'] }, { users: ['*'], verbs: ['*'] }] };
+  t.teardown(() => void (settings = { ...settings, rules: [] }));
+  const payload = randomBytes(20 * 1024);
+  const { end, file } = await recordedForward(t, async (localPort) => void t.ok((await echoThrough(localPort, payload)).equals(payload)));
+  t.equal(end.recording, `${end.auditID as string}.jsonl`);
+  const lines = file.toString().trimEnd().split('\n');
+  t.equal(lines.length, 2, 'the header and the end line, nothing between');
+  t.match(JSON.parse(lines[0]!), { format: 'ksg-portforward', content: false });
+  t.equal(file.indexOf(payload.subarray(0, 64)), -1, 'none of the bytes');
+});
+
+t.test('port-forward content stops at recording.maxBytesPerSession, marked; the connection goes on', async (t) => {
+  settings = { ...settings, rules: [CONTENT_RULE], maxBytesPerSession: 4096 };
+  t.teardown(() => void (settings = { ...settings, rules: [], maxBytesPerSession: 64 * 1024 * 1024 }));
+  const payload = randomBytes(64 * 1024);
+  const { end, file } = await recordedForward(t, async (localPort) => void t.ok((await echoThrough(localPort, payload)).equals(payload), 'the whole echo, past the cap'));
+  const recording = readRawRecording(file);
+  let recorded = 0;
+  for (const [name, bytes] of recording.streams) {
+    recorded += bytes.length;
+    t.ok(payload.subarray(0, bytes.length).equals(bytes), `${name}: a prefix of what passed, exactly`);
+  }
+  t.equal(recorded, 4096, 'exactly the cap');
+  const cut = recording.lines.find((line) => typeof line.cut === 'string');
+  t.ok(cut, 'the cut is marked');
+  t.match(recording.lines.at(-1), { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
 });

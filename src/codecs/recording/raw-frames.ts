@@ -15,9 +15,9 @@ export function rawHeaderLine(header: Record<string, unknown>): Buffer {
   return Buffer.from(`${JSON.stringify({ format: 'ksg-raw', version: 1, ...header })}\n`);
 }
 
-/** The line before a data record; the payload follows it as is. */
-export function rawDataLine(seconds: number, stream: string, offset: number, length: number): Buffer {
-  return Buffer.from(`{"t":${roundSeconds(seconds)},"s":${JSON.stringify(stream)},"o":${offset},"n":${length}}\n`);
+/** The line before a data record (the payload follows it as is), as text: the writer encodes it straight into its slab, no Buffer per record. */
+export function rawDataText(seconds: number, stream: string, offset: number, length: number): string {
+  return `{"t":${roundSeconds(seconds)},"s":${JSON.stringify(stream)},"o":${offset},"n":${length}}\n`;
 }
 
 /** Nothing more of `stream` past `offset` is in the recording: the size cap. */

@@ -2,7 +2,9 @@
 // few lines (as docs/recording.md shows) that rebuilds streams byte-exact from the framing.
 import t from 'tap';
 import { asciicastEventLine, asciicastHeaderLine, exitMarkerData, resizeData } from '../../../src/codecs/recording/asciicast.js';
-import { rawCutLine, rawDataLine, rawEndLine, rawGapLine, rawHeaderLine } from '../../../src/codecs/recording/raw-frames.js';
+import { rawCutLine, rawDataText, rawEndLine, rawGapLine, rawHeaderLine } from '../../../src/codecs/recording/raw-frames.js';
+
+const rawDataLine = (...args: Parameters<typeof rawDataText>): Buffer => Buffer.from(rawDataText(...args));
 import { portForwardEndLine, portForwardHeaderLine } from '../../../src/codecs/recording/port-forward-lines.js';
 
 t.test('asciicast v2 header: version first, size, timestamp, the gateway metadata under ksg', async (t) => {

@@ -109,6 +109,29 @@ t.test('appendCopy packs small records into a slab, copied, in order with other 
   t.equal(sink.writes, 1, 'one write for all of it');
 });
 
+t.test('written slabs are reused only once their write is done: a held write keeps its bytes while another recording takes slabs', async (t) => {
+  const options = { onFailure: () => undefined, flushIntervalMs: 3_600_000, flushAtBytes: 1 << 30, maxPendingBytes: 1 << 30 };
+  const held = new MemorySink();
+  held.hold = true;
+  const first = new RecordingWriter(held, options);
+  const expected: Buffer[] = [];
+  // 40 records of 16 KiB: more than two 256 KiB slabs, all in one write the sink holds.
+  for (let i = 0; i < 40; i++) {
+    const payload = Buffer.alloc(16 * 1024, i);
+    first.appendCopy(`a${i}:`, payload);
+    expected.push(Buffer.from(`a${i}:`), payload);
+  }
+  first.flush();
+  const other = new MemorySink();
+  const second = new RecordingWriter(other, options);
+  for (let i = 0; i < 40; i++) second.appendCopy(`b${i}:`, Buffer.alloc(16 * 1024, 0xee));
+  await second.close();
+  held.release();
+  await first.close();
+  t.ok(held.bytes.equals(Buffer.concat(expected)), 'the held write wrote what was appended, not what another recording put in a reused slab');
+  t.equal(other.bytes.length, 40 * (16 * 1024) + 40 * 'b0:'.length + 30, 'the other recording complete');
+});
+
 t.test('a write failure is reported once, the sink is closed, later appends are refused', async (t) => {
   const sink = new MemorySink();
   sink.failWith = new Error('ENOSPC: no space left on device');
@@ -230,13 +253,13 @@ t.test('RecordingTaps: one file per session named by its audit ID, mode 0600, wi
   t.equal(mode & 0o777, 0o600);
   const forward = await taps.open(tapped({ subject: { ...tapped().subject, kind: 'portforward', auditID: 'pf-1' }, ports: [8080] }));
   t.equal(forward?.name, 'pf-1.jsonl', 'a port-forward gets a metadata recording');
-  forward!.tap.bytes('to-client', 'port 8080 to client', Buffer.from('content'));
+  forward!.tap.bytes('to-client', 'port 8080 to client', Buffer.from('secret-bytes'));
   forward!.tap.event('end', { reason: 'client closed', bytesFromClient: 10, bytesToClient: 7 });
   await until(() => !taps.active.has('pf-1.jsonl'), 'the port-forward recording closed');
   const [header, end] = (await readFile(join(directory, 'pf-1.jsonl'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   t.match(header, { format: 'ksg-portforward', version: 1, kind: 'portforward', ports: [8080], pod: 'web-1' });
   t.match(end, { end: true, bytesFromClient: 10, bytesToClient: 7, reason: 'client closed' });
-  t.notMatch(await readFile(join(directory, 'pf-1.jsonl'), 'utf8'), /content/, 'no content');
+  t.notMatch(await readFile(join(directory, 'pf-1.jsonl'), 'utf8'), /secret-bytes/, 'no content');
 });
 
 t.test('RecordingTaps: rules select sessions like the edge policy', async (t) => {
@@ -338,4 +361,29 @@ t.test('startRetention sweeps at once and then on its interval, reports each pas
   await missing.sweep();
   missing.stop();
   t.ok(lines.some((line) => line.event === 'recording-sweep-failed'), 'a failed sweep is logged, not thrown');
+});
+
+t.test('RecordingTaps: a port-forward under a content rule records each channel-protocol port each way; unreadable tunnel bytes stop the content, marked', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'ksg-rec-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  const taps = new RecordingTaps({ directory, rules: [{ users: ['*'], verbs: ['*'], content: true }], captureInput: false, maxBytesPerSession: 1024, required: false }, silent);
+  const forward = await taps.open(tapped({ subject: { ...tapped().subject, kind: 'portforward', auditID: 'pf-2' }, ports: [8080, 9090] }));
+  t.equal(forward?.name, 'pf-2.rec');
+  forward!.tap.bytes('to-upstream', 'port 8080 to upstream', Buffer.from('GET /'));
+  forward!.tap.bytes('to-client', 'port 8080 to client', Buffer.from('200 OK'));
+  forward!.tap.bytes('to-client', 'port 9090 error', Buffer.from('refused'));
+  // A control frame of SPDY version 7: no SPDY/3 parser reads past it.
+  forward!.tap.bytes('to-upstream', 'spdy to upstream', Buffer.from([0x80, 0x07, 0x00, 0x01, 0, 0, 0, 0]));
+  forward!.tap.bytes('to-upstream', 'port 8080 to upstream', Buffer.from('after'));
+  forward!.tap.event('end', { reason: 'client closed', bytesFromClient: 33, bytesToClient: 13 });
+  await until(() => !taps.active.has('pf-2.rec'), 'the port-forward recording closed');
+  const file = await readFile(join(directory, 'pf-2.rec'));
+  const lines = file.toString('latin1').split('\n');
+  t.match(JSON.parse(lines[0]!), { format: 'ksg-portforward', content: true, ports: [8080, 9090] });
+  t.match(file.toString(), /"s":"0:8080:to-pod","o":0,"n":5}\nGET \//);
+  t.match(file.toString(), /"s":"0:8080:from-pod","o":0,"n":6}\n200 OK/);
+  t.match(file.toString(), /"s":"0:9090:error","o":0,"n":7}\nrefused/);
+  t.match(file.toString(), /"unreadable":"the tunnel's SPDY could not be read/);
+  t.notMatch(file.toString(), /after/, 'nothing after the tunnel could not be read');
+  t.match(JSON.parse(lines.at(-2)!), { end: true, bytesFromClient: 33, bytesToClient: 13, reason: 'client closed' });
 });
