@@ -18,6 +18,10 @@ import type { Duplex } from 'node:stream';
 import type { LogRecord } from '../helpers/log-recorder.js';
 import type { LegacyCluster } from '../../src/legacy-cluster/cluster.js';
 import { collect, dialSpdy, execPath, openStreams } from '../legacy-cluster/harness.js';
+import { assertSpdyToWebSocket as assertAll, refusedByCluster, towardWebSocket, type SpdyToWebSocketExpectation } from '../helpers/to-websocket.js';
+
+/** One session, SPDY from the client and WebSocket upstream; the cluster saw no SPDY upgrade. */
+const assertSpdyToWebSocket = (t: Test, s: Stack, before: number, expect: SpdyToWebSocketExpectation): LogRecord => assertAll(t, s, before, expect)[0]!;
 
 let stack: Stack;
 t.before(async () => {
@@ -27,20 +31,6 @@ t.before(async () => {
   });
 });
 t.teardown(() => stack.close());
-
-const towardWebSocket = (s: Stack): LogRecord[] => s.gatewayLogs.find((r) => r.event === 'session-end' && r.mode === 'to-websocket');
-const refusedByCluster = (s: Stack): number => s.clusterLogs.find((r) => r.event === 'upgrade-refused').length;
-
-/** The gateway spoke SPDY to the client and WebSocket upstream; the cluster saw no SPDY upgrade. */
-function assertSpdyToWebSocket(t: Test, s: Stack, before: number, expect: { clientProtocol: string; upstreamProtocol: string; exitCode?: number }): LogRecord {
-  const ends = towardWebSocket(s).slice(before);
-  t.equal(ends.length, 1, 'one session translated toward WebSocket');
-  const end = ends[0]!;
-  t.match(end, { clientTransport: 'spdy', upstreamTransport: 'websocket', clientProtocol: expect.clientProtocol, upstreamProtocol: expect.upstreamProtocol });
-  if (expect.exitCode !== undefined) t.equal(end.exitCode, expect.exitCode, 'exit code logged');
-  t.equal(refusedByCluster(s), 0, 'the cluster never saw a SPDY upgrade');
-  return end;
-}
 
 t.test('kubectl 1.27 exec: stdin EOF, stdout, stderr and exit 3 over v5 upstream', async (t) => {
   const before = towardWebSocket(stack).length;
@@ -98,7 +88,8 @@ t.test('kubectl 1.27 port-forward: echo through the tunnel, bytes checked', asyn
   const echoed = await echoThrough(forward.localPort, payload);
   t.ok(echoed.equals(payload), 'the echo came back byte for byte');
   await forward.stop();
-  await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && r.kind === 'portforward');
+  // Not waitFor(kind: portforward): the previous test's line would match at once.
+  await until(() => towardWebSocket(stack).length > before, 'the port-forward session-end line');
   assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 portforward.k8s.io', upstreamProtocol: 'SPDY/3.1+portforward.k8s.io' });
 });
 
