@@ -27,6 +27,7 @@ import { relayUpgrade } from './upgrade-relay.js';
 import { StreamingModes } from './streaming-modes.js';
 import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
 import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
+import { needsV5Translation, serveChannelClientTowardV5 } from '../translators/to-websocket/channels-to-v5.js';
 import { combineTapFactories } from '../translators/session-tap.js';
 import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
@@ -342,8 +343,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   function streamingSession(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): (() => Promise<LiveSession | undefined>) | undefined {
     const webSocketUpstream = streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
     if (webSocketUpstream) {
-      // A WebSocket client toward a WebSocket upstream: relayed as it is (GET, its own subprotocols).
-      if (isWebSocketUpgrade(req)) return parseRemoteCommandRequest(call.path) || portForwardTarget(call.path) ? () => relayUpgrade(call, req, socket, head, logger) : undefined;
+      // A WebSocket client toward a WebSocket upstream: relayed as it is (GET, its own subprotocols),
+      // except an exec/attach client without v5, the one channel protocol such an upstream is promised to speak.
+      if (isWebSocketUpgrade(req)) {
+        const remoteCommand = parseRemoteCommandRequest(call.path);
+        if (remoteCommand && needsV5Translation(call.offeredProtocols)) {
+          return () => serveChannelClientTowardV5(req, socket, head, remoteCommand, call, { ...clientLimits, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
+        }
+        return remoteCommand || portForwardTarget(call.path) ? () => relayUpgrade(call, req, socket, head, logger) : undefined;
+      }
       return towardWebSocket(req, socket, head, call);
     }
     if (!isWebSocketUpgrade(req)) return undefined;

@@ -7,20 +7,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
 import { startPortForward } from '../helpers/port-forward.js';
 import { hashedEcho } from '../helpers/hashed-echo.js';
 import { until } from '../helpers/wait.js';
-import { assertSpdyToWebSocket, towardWebSocket } from '../helpers/to-websocket.js';
+import { assertSpdyToWebSocket, towardWebSocket, startWebSocketOnlyStack } from '../helpers/to-websocket.js';
 
 let stack: Stack;
 let local: string;
 t.before(async () => {
-  stack = await startStack({
-    cluster: { streaming: 'websocket' },
-    upstream: (cluster, caPem) => ({ url: new URL(cluster.url), ca: caPem, insecureSkipTlsVerify: false, streaming: 'websocket' }),
-  });
+  stack = await startWebSocketOnlyStack();
   local = await mkdtemp(join(tmpdir(), 'ksg-cp-ws-'));
 });
 t.teardown(async () => {

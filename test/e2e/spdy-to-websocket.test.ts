@@ -19,17 +19,14 @@ import type { Duplex } from 'node:stream';
 import type { LogRecord } from '../helpers/log-recorder.js';
 import type { LegacyCluster } from '../../src/legacy-cluster/cluster.js';
 import { collect, dialSpdy, execPath, openStreams } from '../legacy-cluster/harness.js';
-import { assertSpdyToWebSocket as assertAll, refusedByCluster, towardWebSocket, type SpdyToWebSocketExpectation } from '../helpers/to-websocket.js';
+import { assertSpdyToWebSocket as assertAll, refusedByCluster, towardWebSocket, type SpdyToWebSocketExpectation, startWebSocketOnlyStack } from '../helpers/to-websocket.js';
 
 /** One session, SPDY from the client and WebSocket upstream; the cluster saw no SPDY upgrade. */
 const assertSpdyToWebSocket = (t: Test, s: Stack, before: number, expect: SpdyToWebSocketExpectation): LogRecord => assertAll(t, s, before, expect)[0]!;
 
 let stack: Stack;
 t.before(async () => {
-  stack = await startStack({
-    cluster: { streaming: 'websocket' },
-    upstream: (cluster, caPem) => ({ url: new URL(cluster.url), ca: caPem, insecureSkipTlsVerify: false, streaming: 'websocket' }),
-  });
+  stack = await startWebSocketOnlyStack();
 });
 t.teardown(() => stack.close());
 

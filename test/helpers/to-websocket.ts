@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import type { Stack } from './stack.js';
+import { startStack, type Stack } from './stack.js';
 import type { LogRecord } from './log-recorder.js';
 
 /** The gateway's session-end lines of SPDY clients translated toward a WebSocket upstream. */
@@ -26,4 +26,12 @@ export function assertSpdyToWebSocket(t: Test, s: Stack, before: number, expect:
   if (expect.exitCode !== undefined) t.equal(ends[0]?.exitCode, expect.exitCode, 'exit code logged');
   t.equal(refusedByCluster(s), 0, 'the cluster never saw a SPDY upgrade');
   return ends;
+}
+
+/** A gateway with `streaming: websocket` in front of `legacy-cluster --streaming websocket`. */
+export function startWebSocketOnlyStack(): Promise<Stack> {
+  return startStack({
+    cluster: { streaming: 'websocket' },
+    upstream: (cluster, caPem) => ({ url: new URL(cluster.url), ca: caPem, insecureSkipTlsVerify: false, streaming: 'websocket' }),
+  });
 }
