@@ -365,19 +365,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */
   function towardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): (() => Promise<LiveSession | undefined>) | undefined {
-    const remoteCommand = parseRemoteCommandRequest(call.path);
-    const serve = remoteCommand
-      ? () => serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs }, refused)
-      : portForwardTarget(call.path)
-        ? () => tunnelSpdyClientTowardWebSocket(req, socket, head, call, logger, refused)
-        : undefined;
+    const serve = parseRemoteCommandRequest(call.path) || portForwardTarget(call.path) ? () => serveTowardWebSocket(req, socket, head, call, refused) : undefined;
     if (!serve || call.target.streaming === 'websocket') return serve;
-    // `auto`: a WebSocket upstream that now refuses is asked SPDY first again next time.
+    // `auto`, a SPDY refusal retried: it learns on success (spdyRefused).
+    if (refused) return serve;
+    // `auto`, WebSocket remembered: a refusal forgets it, and this same session goes SPDY, as before
+    // auto had learnt (the upstream changed back); refused that way too, the client gets that refusal.
     return async () => {
-      const session = await serve();
-      if (!session) streamingModes.forget(call.upstreamName);
-      return session;
+      let webSocketRefused = false;
+      const session = await serveTowardWebSocket(req, socket, head, call, () => (webSocketRefused = true));
+      if (session) return session;
+      streamingModes.forget(call.upstreamName);
+      return webSocketRefused ? relayUpgrade(call, req, socket, head, logger, STREAMING_UPSTREAM_METHOD) : undefined;
     };
+  }
+
+  /** The translator toward a WebSocket upstream for this SPDY client's request, if any. */
+  function serveTowardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): Promise<LiveSession | undefined> {
+    const remoteCommand = parseRemoteCommandRequest(call.path);
+    if (remoteCommand) return serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs }, refused);
+    return tunnelSpdyClientTowardWebSocket(req, socket, head, call, logger, refused);
   }
 
   /** `auto`: the relayed SPDY upgrade was refused with `statusCode`; WebSocket is tried instead when that looks like "no SPDY here". */
