@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { runKubectl, type KubectlResult } from '../helpers/run-kubectl.js';
 import { scriptedWebSocketUpstream, type ScriptedWebSocketUpstream } from '../helpers/scripted-websocket-upstream.js';
+import { captureParts } from '../helpers/scripted-peers.js';
 import { renderKubeconfig } from '../../src/config/kubeconfig.js';
 import { tmpdir } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,13 +28,13 @@ async function throughGateway(t: Test, upstream: ScriptedWebSocketUpstream, args
   return { result: await runKubectl(27, args, { kubeconfig: stack.kubeconfig, timeoutMs: 60_000 }), stack };
 }
 
-/** kubectl 1.27 straight at `upstream` (plain HTTP), as against a SPDY API server. */
-async function direct(t: Test, upstream: ScriptedWebSocketUpstream, args: string[]): Promise<KubectlResult> {
+/** kubectl 1.`minor` straight at `upstream` (plain HTTP): 1.27 as against a SPDY API server. */
+async function direct(t: Test, upstream: ScriptedWebSocketUpstream, args: string[], minor = 27): Promise<KubectlResult> {
   const dir = await mkdtemp(join(tmpdir(), 'ksg-refusal-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const kubeconfig = join(dir, 'direct.kubeconfig');
   await writeFile(kubeconfig, renderKubeconfig({ server: upstream.url.origin, caPem: '', token: 'direct' }));
-  return runKubectl(27, args, { kubeconfig, timeoutMs: 60_000 });
+  return runKubectl(minor, args, { kubeconfig, timeoutMs: 60_000 });
 }
 
 /** kubectl's stderr without its log-line prefixes (time, pid, source line). */
@@ -56,5 +57,35 @@ for (const code of [401, 403, 404]) {
     t.match(spdy.requests[0], /\r\nUpgrade: SPDY\/3\.1\r\n/i, 'the comparison run was a SPDY upgrade');
     t.equal(result.code, expected.code, `exit code ${expected.code}`);
     t.equal(messages(result.stderr), messages(expected.stderr), `kubectl 1.27 says what it says to a SPDY API server: ${messages(expected.stderr).trim()}`);
+  });
+}
+
+for (const code of [401, 403, 404]) {
+  t.test(`exec refused with ${code} after the 101 (websocket-apiserver-refusals-exec-${code}): as kubectl 1.33 gets it, with a SPDY API server's message`, async (t) => {
+    // The 1.31 API server's translator answers 101 first and puts the refusal on channel 3, where
+    // client-go reads it as a plain error ("error: …"); a SPDY API server refuses the upgrade itself
+    // (its answer to the translator, `…-upstream`), read as an API error ("Error from server (…): …").
+    // Once that upstream has said 101 the SPDY client has had its 101 too: it gets what kubectl 1.33
+    // gets from the real API server, and the same message a SPDY API server sends.
+    const capture = `websocket-apiserver-refusals-exec-${code}`;
+    const args = ['exec', 'demo', '-c', 'c', '--', 'true'];
+    const ws = await scriptedWebSocketUpstream({ capture });
+    t.teardown(() => ws.close());
+    const { result, stack } = await throughGateway(t, ws, args);
+    t.match(ws.requests[0], /\r\nSec-WebSocket-Protocol: v5\.channel\.k8s\.io\r\n/i, 'the gateway asked the upstream for v5');
+    const end = await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket');
+    t.match(end, { clientTransport: 'spdy', upstreamTransport: 'websocket', upstreamProtocol: 'v5.channel.k8s.io' });
+
+    const modern = await scriptedWebSocketUpstream({ capture });
+    t.teardown(() => modern.close());
+    const fromApiServer = await direct(t, modern, args, 33);
+    t.equal(result.code, fromApiServer.code, `exit code ${fromApiServer.code}`);
+    t.equal(messages(result.stderr), messages(fromApiServer.stderr), `kubectl 1.27 says what kubectl 1.33 says to the real API server: ${messages(fromApiServer.stderr).trim()}`);
+
+    const status = JSON.parse(captureParts(`${capture}-upstream.server-to-client.bin`).body.toString()) as { message: string };
+    const spdy = await scripted(t, `${capture}-upstream`);
+    const expected = await direct(t, spdy, args);
+    t.equal(result.code, expected.code, 'the exit code a SPDY API server gives');
+    t.ok(result.stderr.includes(status.message) && expected.stderr.includes(status.message), `and its message: ${status.message}`);
   });
 }
