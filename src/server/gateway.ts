@@ -348,7 +348,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (isWebSocketUpgrade(req)) {
         const remoteCommand = parseRemoteCommandRequest(call.path);
         if (remoteCommand && needsV5Translation(call.offeredProtocols)) {
-          return () => serveChannelClientTowardV5(req, socket, head, remoteCommand, call, { ...clientLimits, upstreamPingIntervalMs: options.upstreamPingIntervalMs });
+          return () => serveChannelClientTowardV5(req, socket, head, remoteCommand, call, { ...clientLimits, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap });
         }
         return remoteCommand || portForwardTarget(call.path) ? () => relayUpgrade(call, req, socket, head, logger) : undefined;
       }

@@ -10,6 +10,7 @@ import { connect, type ReceivedMessage } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
 import { handleCounts, noHandlesLeft } from '../helpers/handles.js';
 import type { LogRecord } from '../helpers/log-recorder.js';
+import { SessionTapRefusal, type SessionTapFactory } from '../../src/translators/bridge.js';
 
 let stack: Stack;
 t.before(async () => {
@@ -107,6 +108,28 @@ t.test('a v5 client is relayed untouched', async (t) => {
   await outcome.closed;
   t.equal(stack.gatewayLogs.find((r) => r.event === 'session-start' && r.mode === 'relay').length, relaysBefore + 1, 'relayed');
   t.equal((await clusterEnd(stack, 'v5-relay')).protocol, 'v5.channel.k8s.io');
+});
+
+t.test('recorded like every translated session: the tap sees the bytes; a refused recording refuses the session', async (t) => {
+  const seen: string[] = [];
+  let refuse = false;
+  const recording: SessionTapFactory = {
+    async open() {
+      if (refuse) throw new SessionTapRefusal('recording unavailable');
+      return { name: 'v4.cast', tap: { bytes: (direction, route, payload) => seen.push(`${direction} ${route} ${payload.toString()}`), event: () => undefined } };
+    },
+  };
+  const s = await startWebSocketOnlyStack({ recording });
+  t.teardown(() => s.close());
+  const outcome = await connect(s, exec(['sh', '-c', 'read line; echo "rec $line" # v4-rec'], 'stdin=true&stdout=true'), ['v4.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail(`refused: ${outcome.statusCode} ${outcome.body}`);
+  outcome.socket.send(Buffer.concat([Buffer.from([0]), Buffer.from('x\n')]));
+  await outcome.closed;
+  t.same(seen, ['to-upstream stdin x\n', 'to-client stdout rec x\n'], 'both directions through the tap');
+  t.equal((await translatedEnd(s, 'v4-rec')).recording, 'v4.cast', 'the session line names its recording');
+  refuse = true;
+  const refused = await connect(s, exec(['true'], 'stdout=true'), ['v4.channel.k8s.io']);
+  t.match(refused, { kind: 'refused', statusCode: 500, body: /recording unavailable/ }, 'no recording, no session');
 });
 
 t.test('the upstream closes without a Status: the v4 client gets an error Status, not a hang', async (t) => {

@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import { startStack, type Stack } from './stack.js';
+import { startStack, type Stack, type StackOptions } from './stack.js';
 import type { LogRecord } from './log-recorder.js';
 
 /** The gateway's session-end lines of SPDY clients translated toward a WebSocket upstream. */
@@ -29,8 +29,9 @@ export function assertSpdyToWebSocket(t: Test, s: Stack, before: number, expect:
 }
 
 /** A gateway with `streaming: websocket` in front of `legacy-cluster --streaming websocket`. */
-export function startWebSocketOnlyStack(): Promise<Stack> {
+export function startWebSocketOnlyStack(gateway: StackOptions['gateway'] = {}): Promise<Stack> {
   return startStack({
+    gateway,
     cluster: { streaming: 'websocket' },
     upstream: (cluster, caPem) => ({ url: new URL(cluster.url), ca: caPem, insecureSkipTlsVerify: false, streaming: 'websocket' }),
   });

@@ -7,7 +7,8 @@ import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
 import { acceptClientWebSocket, ClientWebSocket } from '../../connections/websocket/client-websocket.js';
 import { dialWebSocketUpgrade } from '../../upstream/websocket-dialer.js';
-import { Bridge, type Route } from '../bridge.js';
+import { Bridge, type Route, type SessionTap } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
 import { bridgedSession, SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
@@ -46,8 +47,9 @@ export async function serveChannelClientTowardV5(
   call: UpstreamCall,
   options: ChannelsToV5Options,
 ): Promise<LiveSession | undefined> {
-  const log = new SessionLog(options.logger, sessionSubject(call, req, 'to-websocket'), { tty: request.tty, clientTransport: 'websocket', upstreamTransport: 'websocket' });
-  const logger = log.logger;
+  const subject = sessionSubject(call, req, 'to-websocket');
+  const context = { tty: request.tty, clientTransport: 'websocket', upstreamTransport: 'websocket' };
+  const logger = new SessionLog(options.logger, subject, context).logger;
   socket.on('error', () => undefined);
   const protocol = negotiateSubprotocol(call.offeredProtocols, REMOTE_COMMAND_PROTOCOLS);
   if (!protocol) {
@@ -60,17 +62,31 @@ export async function serveChannelClientTowardV5(
     sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
     return undefined;
   }
+  // Recorded like every translated session: a recording that must be written and cannot be refuses it.
+  const tapping = await openSessionTap(options.tap, call, subject, request.tty);
+  if (tapping.refused !== undefined) {
+    logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+    sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', tapping.refused));
+    return undefined;
+  }
+  const tap = tapping.opened?.tap;
+  const log = new SessionLog(options.logger, subject, tapping.opened?.name ? { ...context, recording: tapping.opened.name } : context);
   const unreachable = (message: string): void => sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message));
-  const outcome = await dialUpstreamForClient(call, req, socket, [V5.name], logger, unreachable, { dial: dialWebSocketUpgrade });
-  if (!outcome) return undefined;
+  const outcome = await dialUpstreamForClient(call, req, socket, [V5.name], log.logger, unreachable, { dial: dialWebSocketUpgrade });
+  if (!outcome) {
+    tap?.event('end', { reason: 'the session did not start' });
+    return undefined;
+  }
   const client = new ChannelConnection(acceptClientWebSocket(req, socket, head, protocol.name, options), protocol, { pingIntervalMs: options.clientPingIntervalMs });
   const upstream = new ChannelConnection(new ClientWebSocket(outcome.socket, outcome.head, outcome.protocol, { role: 'client' }), V5, { pingIntervalMs: options.upstreamPingIntervalMs });
-  return bridgeChannels({ request, protocol, client, upstream, log });
+  const session = bridgeChannels({ request, protocol, client, upstream, log, tap });
+  tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+  return session;
 }
 
-function bridgeChannels(parts: { request: RemoteCommandRequest; protocol: ChannelProtocol; client: ChannelConnection; upstream: ChannelConnection; log: SessionLog }): LiveSession {
-  const { request, protocol, client, upstream, log } = parts;
-  const bridge = new Bridge();
+function bridgeChannels(parts: { request: RemoteCommandRequest; protocol: ChannelProtocol; client: ChannelConnection; upstream: ChannelConnection; log: SessionLog; tap: SessionTap | undefined }): LiveSession {
+  const { request, protocol, client, upstream, log, tap } = parts;
+  const bridge = new Bridge(tap);
   const ending = new SessionEnding();
   const statusBytes: Buffer[] = [];
   let statusSize = 0;
@@ -118,6 +134,7 @@ function bridgeChannels(parts: { request: RemoteCommandRequest; protocol: Channe
     }
     client.close(1000, '');
     upstream.close(1000, '');
+    tap?.event('end', { exitCode: status ? exitCodeOf(status) : undefined, reason });
     log.end(
       { bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, exitCode: status ? (exitCodeOf(status) ?? (status.status === 'Success' ? 0 : null)) : null, outcome, reason },
       { upstreamCloseCode },
