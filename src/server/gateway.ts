@@ -27,7 +27,7 @@ import { relayUpgrade } from './upgrade-relay.js';
 import { StreamingModes } from './streaming-modes.js';
 import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
 import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
-import { needsV5Translation, serveChannelClientTowardV5 } from '../translators/to-websocket/channels-to-v5.js';
+import { bridgesTowardV5, serveChannelClientTowardV5 } from '../translators/to-websocket/channels-to-v5.js';
 import { combineTapFactories } from '../translators/session-tap.js';
 import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
@@ -344,10 +344,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const webSocketUpstream = streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
     if (webSocketUpstream) {
       // A WebSocket client toward a WebSocket upstream: relayed as it is (GET, its own subprotocols),
-      // except an exec/attach client without v5, the one channel protocol such an upstream is promised to speak.
+      // except an exec/attach client without v5 (the one channel protocol such an upstream is promised
+      // to speak) or one whose session is tapped (recorded): those are bridged.
       if (isWebSocketUpgrade(req)) {
         const remoteCommand = parseRemoteCommandRequest(call.path);
-        if (remoteCommand && needsV5Translation(call.offeredProtocols)) {
+        if (remoteCommand && bridgesTowardV5(call.offeredProtocols, tap !== undefined)) {
           return () => serveChannelClientTowardV5(req, socket, head, remoteCommand, call, { ...clientLimits, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap });
         }
         return remoteCommand || portForwardTarget(call.path) ? () => relayUpgrade(call, req, socket, head, logger) : undefined;
@@ -383,7 +384,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** The translator toward a WebSocket upstream for this SPDY client's request, if any. */
   function serveTowardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): Promise<LiveSession | undefined> {
     const remoteCommand = parseRemoteCommandRequest(call.path);
-    if (remoteCommand) return serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs }, refused);
+    if (remoteCommand) return serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap }, refused);
     return tunnelSpdyClientTowardWebSocket(req, socket, head, call, logger, refused);
   }
 

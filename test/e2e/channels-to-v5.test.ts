@@ -8,6 +8,7 @@ import type { Stack } from '../helpers/stack.js';
 import { startWebSocketOnlyStack } from '../helpers/to-websocket.js';
 import { connect, type ReceivedMessage } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
+import { runKubectl } from '../helpers/run-kubectl.js';
 import { handleCounts, noHandlesLeft } from '../helpers/handles.js';
 import type { LogRecord } from '../helpers/log-recorder.js';
 import { SessionTapRefusal, type SessionTapFactory } from '../../src/translators/bridge.js';
@@ -39,6 +40,16 @@ const translatedEnd = (s: Stack, marker: string): Promise<LogRecord> => s.gatewa
 
 /** The cluster's session-end line of this command. */
 const clusterEnd = (s: Stack, marker: string): Promise<LogRecord> => s.clusterLogs.waitFor((r) => commandHas(r, marker));
+
+/** A session tap factory noting each payload as `<direction> <route> <text>` in `seen`; refuses while `refuse()` says so. */
+function tapInto(seen: string[], name: string, refuse = (): boolean => false): SessionTapFactory {
+  return {
+    async open() {
+      if (refuse()) throw new SessionTapRefusal('recording unavailable');
+      return { name, tap: { bytes: (direction, route, payload) => seen.push(`${direction} ${route} ${payload.toString()}`), event: () => undefined } };
+    },
+  };
+}
 
 function assertBothSides(t: Test, end: LogRecord, clientProtocol: string, clusterEnd: LogRecord): void {
   t.match(end, { clientTransport: 'websocket', upstreamTransport: 'websocket', clientProtocol, upstreamProtocol: 'v5.channel.k8s.io' }, `the client spoke ${clientProtocol}, the gateway v5 upstream`);
@@ -113,13 +124,7 @@ t.test('a v5 client is relayed untouched', async (t) => {
 t.test('recorded like every translated session: the tap sees the bytes; a refused recording refuses the session', async (t) => {
   const seen: string[] = [];
   let refuse = false;
-  const recording: SessionTapFactory = {
-    async open() {
-      if (refuse) throw new SessionTapRefusal('recording unavailable');
-      return { name: 'v4.cast', tap: { bytes: (direction, route, payload) => seen.push(`${direction} ${route} ${payload.toString()}`), event: () => undefined } };
-    },
-  };
-  const s = await startWebSocketOnlyStack({ recording });
+  const s = await startWebSocketOnlyStack({ recording: tapInto(seen, 'v4.cast', () => refuse) });
   t.teardown(() => s.close());
   const outcome = await connect(s, exec(['sh', '-c', 'read line; echo "rec $line" # v4-rec'], 'stdin=true&stdout=true'), ['v4.channel.k8s.io']);
   if (outcome.kind !== 'open') return t.fail(`refused: ${outcome.statusCode} ${outcome.body}`);
@@ -130,6 +135,28 @@ t.test('recorded like every translated session: the tap sees the bytes; a refuse
   refuse = true;
   const refused = await connect(s, exec(['true'], 'stdout=true'), ['v4.channel.k8s.io']);
   t.match(refused, { kind: 'refused', statusCode: 500, body: /recording unavailable/ }, 'no recording, no session');
+});
+
+t.test('with a recording, v5 clients and SPDY clients toward the WebSocket upstream are recorded too', async (t) => {
+  // A raw relay cannot be recorded: with a tap configured, a v5 client is bridged v5 to v5 instead,
+  // and a SPDY client's translation carries the tap; recording.required must never be bypassed.
+  const seen: string[] = [];
+  const s = await startWebSocketOnlyStack({ recording: { ...tapInto(seen, 'any.cast'), failClosed: true } });
+  t.teardown(() => s.close());
+  const outcome = await connect(s, exec(['sh', '-c', 'cat # v5-rec'], 'stdin=true&stdout=true'), ['v5.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail(`refused: ${outcome.statusCode} ${outcome.body}`);
+  outcome.socket.send(Buffer.concat([Buffer.from([0]), Buffer.from('v5 in\n')]));
+  outcome.socket.send(Buffer.from([0xff, 0]));
+  t.equal((await outcome.closed).code, 1000);
+  t.equal(channelText(outcome.messages, 1), 'v5 in\n', 'cat got its stdin and its end (the v5 CLOSE passed on)');
+  t.match(JSON.parse(channelText(outcome.messages, 3)), { status: 'Success' });
+  t.same(seen.splice(0), ['to-upstream stdin v5 in\n', 'to-client stdout v5 in\n'], 'the v5 session through the tap');
+  t.match(await translatedEnd(s, 'v5-rec'), { clientProtocol: 'v5.channel.k8s.io', upstreamProtocol: 'v5.channel.k8s.io', recording: 'any.cast' });
+
+  const result = await runKubectl(27, ['exec', '-i', 'demo', '--', 'sh', '-c', 'cat # spdy-rec'], { kubeconfig: s.kubeconfig, stdin: 'spdy in\n', timeoutMs: 60_000 });
+  t.equal(result.stdout.toString(), 'spdy in\n', result.stderr);
+  t.same(seen, ['to-upstream stdin spdy in\n', 'to-client stdout spdy in\n'], 'the SPDY client\'s session through the tap');
+  t.match(await translatedEnd(s, 'spdy-rec'), { clientTransport: 'spdy', recording: 'any.cast' });
 });
 
 t.test('the upstream closes without a Status: the v4 client gets an error Status, not a hang', async (t) => {

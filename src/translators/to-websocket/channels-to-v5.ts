@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Channel, REMOTE_COMMAND_PROTOCOLS, negotiateSubprotocol, type ChannelProtocol } from '../../codecs/channels/protocols.js';
+import { encodeCloseSignal } from '../../codecs/channels/framing.js';
 import { errorStatus, exitCodeOf, parseStatus, statusToText, type Status } from '../../codecs/k8s/status.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
@@ -23,18 +24,21 @@ export interface ChannelsToV5Options extends TranslatorOptions {
   upstreamPingIntervalMs?: number;
 }
 
-/** Whether a WebSocket exec/attach client needs translating to reach a v5-only upstream: it did not offer v5. */
-export function needsV5Translation(offeredProtocols: readonly string[]): boolean {
-  return !offeredProtocols.includes(V5.name);
+/**
+ * Whether a WebSocket exec/attach client toward a v5 upstream is bridged rather than relayed: it did
+ * not offer v5, or the session is tapped (recorded, watched), which a raw relay cannot be.
+ */
+export function bridgesTowardV5(offeredProtocols: readonly string[], tapped: boolean): boolean {
+  return tapped || !offeredProtocols.includes(V5.name);
 }
 
 /**
  * A WebSocket exec/attach client speaking a channel protocol other than v5 (`v4.channel.k8s.io`,
- * `v4.base64.channel.k8s.io`, `channel.k8s.io`, `base64.channel.k8s.io`) toward an upstream that is
- * only promised to speak v5 (`streaming: websocket`, or `auto` once it has learnt WebSocket): two
+ * `v4.base64.channel.k8s.io`, `channel.k8s.io`, `base64.channel.k8s.io`) — or v5 itself when the
+ * session is tapped — toward an upstream that is only promised to speak v5 (`streaming: websocket`, or `auto` once it has learnt WebSocket): two
  * ChannelConnections, the client's in its framing and a v5 one upstream, and a Bridge between them,
- * channel for channel (stdin 0, stdout 1, stderr 2, resize 4). These clients cannot half-close
- * stdin (no CLOSE signal): their stdin ends when they close the WebSocket, as with the kubelet. The
+ * channel for channel (stdin 0, stdout 1, stderr 2, resize 4). Only v5 clients can half-close stdin
+ * (CLOSE, passed on); the others' stdin ends when they close the WebSocket, as with the kubelet. The
  * upstream's Status (channel 3) reaches the client once the upstream closes, after the output, in
  * the client's format (JSON from v4 on; text, failures only, before); an upstream that closes
  * without one gives the client an error Status.
@@ -94,8 +98,8 @@ function bridgeChannels(parts: { request: RemoteCommandRequest; protocol: Channe
   let upstreamCloseCode = 1006;
 
   const routes: Route[] = [
-    // No CLOSE signal from these clients: their stdin ends with the WebSocket, which ends the session.
-    { name: 'stdin', direction: 'to-upstream', from: client.channel(Channel.stdin), to: upstream.channel(Channel.stdin), onEnd: () => undefined },
+    // A v5 client's CLOSE is passed on; the others have none: their stdin ends with their WebSocket.
+    { name: 'stdin', direction: 'to-upstream', from: client.channel(Channel.stdin), to: upstream.channel(Channel.stdin), onEnd: () => void upstream.peer.send(encodeCloseSignal(Channel.stdin), true) },
     { name: 'resize', direction: 'to-upstream', from: client.channel(Channel.resize), to: upstream.channel(Channel.resize), counted: false, onEnd: () => undefined },
     { name: 'stdout', direction: 'to-client', from: upstream.channel(Channel.stdout), to: client.channel(Channel.stdout), dropAfterEnd: true, onEnd: () => undefined },
     { name: 'stderr', direction: 'to-client', from: upstream.channel(Channel.stderr), to: client.channel(Channel.stderr), dropAfterEnd: true, onEnd: () => undefined },
