@@ -147,6 +147,7 @@ export interface Gateway extends RunningServer {
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
 const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec, attach and port-forward need a WebSocket client (kubectl 1.31 or newer)';
+const UNRECORDABLE_FORWARD = 'session recording is required (recording.required) and port-forward sessions to this cluster are not recorded: it speaks WebSocket only, and the gateway passes them through unread';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -299,9 +300,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A relayed SPDY session cannot be recorded: where recording is required, it does not run.
-    if (!translated && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
-      const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE);
+    // A relayed SPDY session cannot be recorded, nor a port-forward toward a WebSocket upstream
+    // (tunnelled or relayed unread): where recording is required, it does not run.
+    const forwardTowardWebSocket = portForwardTarget(call.path) && streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
+    const unrecordable = !translated ? UNRECORDABLE : forwardTowardWebSocket ? UNRECORDABLE_FORWARD : undefined;
+    if (unrecordable && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
+      const refusal = new HttpStatusError(403, 'Forbidden', unrecordable);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
       sendStatusOnSocket(socket, refusal);

@@ -157,6 +157,14 @@ t.test('with a recording, v5 clients and SPDY clients toward the WebSocket upstr
   t.equal(result.stdout.toString(), 'spdy in\n', result.stderr);
   t.same(seen, ['to-upstream stdin spdy in\n', 'to-client stdout spdy in\n'], 'the SPDY client\'s session through the tap');
   t.match(await translatedEnd(s, 'spdy-rec'), { clientTransport: 'spdy', recording: 'any.cast' });
+
+  // Port-forward toward this upstream is tunnelled or relayed unread: with recording.required it does not run.
+  for (const minor of [27, 33]) {
+    const forward = await runKubectl(minor, ['port-forward', 'pod/demo', ':7'], { kubeconfig: s.kubeconfig, timeoutMs: 60_000 });
+    t.equal(forward.code, 1, `kubectl 1.${minor} port-forward refused`);
+    t.match(forward.stderr, /port-forward sessions to this cluster are not recorded/, `kubectl 1.${minor} is told why`);
+  }
+  t.equal(s.clusterLogs.find((r) => r.event === 'session-identity' && r.protocol === 'SPDY/3.1+portforward.k8s.io').length, 0, 'no port-forward reached the cluster');
 });
 
 t.test('the upstream closes without a Status: the v4 client gets an error Status, not a hang', async (t) => {
