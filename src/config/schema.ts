@@ -116,7 +116,7 @@ const upstreamSchema = z
       .default('auto')
       .meta({
         description:
-          'What the upstream speaks for exec, attach and port-forward. `spdy`: SPDY/3.1 only (a cluster before 1.31 or behind a proxy that drops WebSocket); WebSocket clients are translated to SPDY. `websocket`: WebSocket only (`v5.channel.k8s.io`, port-forward tunneling; a cluster or hop that refuses SPDY); SPDY clients (kubectl ≤ 1.29) are translated to it, WebSocket clients relayed as they are. `auto`: SPDY first, as before; when the upstream refuses a SPDY upgrade with 400 and takes the WebSocket one, WebSocket is used for it for 10 minutes from the last success (a refusal, or the time running out, makes the next session try SPDY first again).',
+          'What the upstream speaks for exec, attach and port-forward. `spdy`: SPDY/3.1 only (a cluster before 1.31 or behind a proxy that drops WebSocket); WebSocket clients are translated to SPDY. `websocket`: WebSocket only (`v5.channel.k8s.io`, port-forward tunneling; a cluster or hop that refuses SPDY); SPDY clients (kubectl ≤ 1.29) are translated to it, v5 WebSocket clients relayed as they are, older channel clients (v4, base64) translated to v5. `auto`: SPDY first, as before; when the upstream refuses a SPDY upgrade with 400 and takes the WebSocket one, WebSocket is used for it for 10 minutes from the last success (the time running out makes the next session try SPDY first again; a WebSocket refusal meanwhile forgets it and that same session goes SPDY).',
       }),
   })
   .superRefine(

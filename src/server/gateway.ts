@@ -27,6 +27,7 @@ import { relayUpgrade } from './upgrade-relay.js';
 import { StreamingModes } from './streaming-modes.js';
 import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
 import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
+import { bridgesTowardV5, serveChannelClientTowardV5 } from '../translators/to-websocket/channels-to-v5.js';
 import { combineTapFactories } from '../translators/session-tap.js';
 import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
@@ -146,7 +147,7 @@ export interface Gateway extends RunningServer {
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
 const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec, attach and port-forward need a WebSocket client (kubectl 1.31 or newer)';
-const UNRECORDABLE_TOWARD_WEBSOCKET = 'session recording is required (recording.required) and sessions to this cluster are not recorded: it is reached over WebSocket, which the gateway passes on without recording';
+const UNRECORDABLE_FORWARD = 'session recording is required (recording.required) and port-forward sessions to this cluster are not recorded: it speaks WebSocket only, and the gateway passes them through unread';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -301,11 +302,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A relayed SPDY session cannot be recorded, nor any session toward a WebSocket upstream (relayed
-    // as it is, or carried from SPDY without a tap): where recording is required, it does not run.
-    const webSocketUpstream = streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
-    if ((!translated || webSocketUpstream) && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
-      const refusal = new HttpStatusError(403, 'Forbidden', webSocketUpstream ? UNRECORDABLE_TOWARD_WEBSOCKET : UNRECORDABLE);
+    // A relayed SPDY session cannot be recorded, nor a port-forward toward a WebSocket upstream
+    // (tunnelled or relayed unread): where recording is required, it does not run.
+    const forwardTowardWebSocket = portForwardTarget(call.path) && streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
+    const unrecordable = !translated ? UNRECORDABLE : forwardTowardWebSocket ? UNRECORDABLE_FORWARD : undefined;
+    if (unrecordable && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
+      const refusal = new HttpStatusError(403, 'Forbidden', unrecordable);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
       sendStatusOnSocket(socket, refusal);
@@ -347,8 +349,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   function streamingSession(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): (() => Promise<LiveSession | undefined>) | undefined {
     const webSocketUpstream = streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
     if (webSocketUpstream) {
-      // A WebSocket client toward a WebSocket upstream: relayed as it is (GET, its own subprotocols).
-      if (isWebSocketUpgrade(req)) return parseRemoteCommandRequest(call.path) || portForwardTarget(call.path) ? () => relayUpgrade(call, req, socket, head, logger) : undefined;
+      // A WebSocket client toward a WebSocket upstream: relayed as it is (GET, its own subprotocols),
+      // except an exec/attach client without v5 (the one channel protocol such an upstream is promised
+      // to speak) or one whose session is tapped (recorded): those are bridged.
+      if (isWebSocketUpgrade(req)) {
+        const remoteCommand = parseRemoteCommandRequest(call.path);
+        if (remoteCommand && bridgesTowardV5(call.offeredProtocols, tap !== undefined)) {
+          return () => serveChannelClientTowardV5(req, socket, head, remoteCommand, call, { ...clientLimits, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap });
+        }
+        return remoteCommand || portForwardTarget(call.path) ? () => relayUpgrade(call, req, socket, head, logger) : undefined;
+      }
       return towardWebSocket(req, socket, head, call);
     }
     if (!isWebSocketUpgrade(req)) return undefined;
@@ -362,19 +372,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */
   function towardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): (() => Promise<LiveSession | undefined>) | undefined {
-    const remoteCommand = parseRemoteCommandRequest(call.path);
-    const serve = remoteCommand
-      ? () => serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs }, refused)
-      : portForwardTarget(call.path)
-        ? () => tunnelSpdyClientTowardWebSocket(req, socket, head, call, logger, refused)
-        : undefined;
+    const serve = parseRemoteCommandRequest(call.path) || portForwardTarget(call.path) ? () => serveTowardWebSocket(req, socket, head, call, refused) : undefined;
     if (!serve || call.target.streaming === 'websocket') return serve;
-    // `auto`: a WebSocket upstream that now refuses is asked SPDY first again next time.
+    // `auto`, a SPDY refusal retried: it learns on success (spdyRefused).
+    if (refused) return serve;
+    // `auto`, WebSocket remembered: a refusal forgets it, and this same session goes SPDY, as before
+    // auto had learnt (the upstream changed back); refused that way too, the client gets that refusal.
     return async () => {
-      const session = await serve();
-      if (!session) streamingModes.forget(call.upstreamName);
-      return session;
+      let webSocketRefused = false;
+      const session = await serveTowardWebSocket(req, socket, head, call, () => (webSocketRefused = true));
+      if (session) return session;
+      streamingModes.forget(call.upstreamName);
+      return webSocketRefused ? relayUpgrade(call, req, socket, head, logger, STREAMING_UPSTREAM_METHOD) : undefined;
     };
+  }
+
+  /** The translator toward a WebSocket upstream for this SPDY client's request, if any. */
+  function serveTowardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): Promise<LiveSession | undefined> {
+    const remoteCommand = parseRemoteCommandRequest(call.path);
+    if (remoteCommand) return serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap }, refused);
+    return tunnelSpdyClientTowardWebSocket(req, socket, head, call, logger, refused);
   }
 
   /** `auto`: the relayed SPDY upgrade was refused with `statusCode`; WebSocket is tried instead when that looks like "no SPDY here". */

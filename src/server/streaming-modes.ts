@@ -14,8 +14,8 @@ export const STREAMING_MEMORY_MS = 10 * 60_000;
  * WebSocket when an upstream refuses a SPDY upgrade (400, as an API server or a WebSocket-only hop
  * answers an upgrade it does not take) and then accepts the WebSocket one. That is remembered for
  * STREAMING_MEMORY_MS from the last success, so only the first session pays the extra round trip;
- * a WebSocket refusal while remembered forgets it, and so does the memory running out: the next
- * session then learns again, SPDY first.
+ * the memory running out forgets it: the next session then learns again, SPDY first. A WebSocket
+ * refusal while remembered forgets it too, and the gateway retries that session over SPDY.
  */
 export class StreamingModes {
   private readonly webSocketSince = new Map<string, number>();

@@ -6,7 +6,8 @@ import type { UpstreamCall } from './upstream-call.js';
 
 /**
  * How the gateway carries the session: translated channels, tunnelled SPDY, port channels, raw relay;
- * `to-websocket`: a SPDY client translated toward a WebSocket upstream (translators/to-websocket/).
+ * `to-websocket`: a SPDY client, or a channel client without v5, translated toward a WebSocket upstream
+ * (translators/to-websocket/).
  */
 export type SessionMode = 'translated' | 'tunnel' | 'channels' | 'relay' | 'to-websocket';
 

@@ -163,3 +163,45 @@ t.test('kubectl 1.27 port-forward through the tunnel (websocket-apiserver-portfo
   t.equal(requestView(upstream.requests[0]!).protocol, 'SPDY/3.1+portforward.k8s.io', 'the tunneling subprotocol');
   t.same(requestView(upstream.requests[0]!), requestView(captureParts(`${capture}.client-to-server.bin`).head), 'the request line kubectl 1.33 sent');
 });
+
+t.test('kubectl 1.27 port-forward to a closed port through the tunnel (websocket-apiserver-portforward-tunnel-closed-port)', async (t) => {
+  // The API server's tunnel carries the kubelet's SPDY answer unchanged (data stream FIN, the error
+  // text, RST_STREAM on the error stream: spdy-portforward-closed-port's order), so kubectl 1.27
+  // must end as it did against that kubelet: the error text logged, "lost connection to pod", exit 1.
+  const capture = 'websocket-apiserver-portforward-tunnel-closed-port';
+  const kubeletFrames = readSpdy(captureParts('spdy-portforward-closed-port.server-to-client.bin').body);
+  const tunnelFrames = readSpdy(tunnelled(capturedServerMessages(capture)));
+  const described = (frames: SpdyFrame[]): string[] => frames.map((f) => (f.type === 'data' ? `DATA ${f.streamId} ${f.flags} ${f.payload.toString('latin1')}` : `CONTROL ${f.kind} ${f.streamId ?? ''}`));
+  t.same(described(tunnelFrames), described(kubeletFrames.slice(0, tunnelFrames.length)), 'the tunnel carries the kubelet\'s SPDY answer, frame for frame');
+  const errorText = (tunnelFrames.find((f) => f.type === 'data' && f.streamId === 1) as { payload: Buffer }).payload.toString();
+
+  const spdyUpstream = (): SpdyFrame[] => {
+    const bytes = tunnelled(upstream.messages());
+    return readSpdy(bytes.subarray(0, bytes.length - splitSpdy(bytes).rest.length));
+  };
+  const opened = (): number => spdyUpstream().filter((f) => f.type === 'control' && f.kind === SYN_STREAM).length;
+  // Each SYN_REPLY once its stream is open, the port's answer once the request is in, the close once the gateway's.
+  const { upstream, stack } = await behindGateway(t, {
+    capture,
+    when: {
+      0: () => opened() >= 1,
+      1: () => opened() >= 2,
+      2: () => spdyUpstream().some((f) => f.type === 'data' && f.payload.length > 0),
+      4: (messages) => messages.some((m) => m.kind === 'close'),
+    },
+  });
+  const forward = await startPortForward(27, stack.kubeconfig, 'demo', 1);
+  t.teardown(() => forward.stop());
+  const socket = net.connect(forward.localPort, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  const code = await within(forward.exited, LIMIT_MS, () => `kubectl did not exit (upstream wrote ${JSON.stringify(upstream.progress())}, got ${JSON.stringify(dataSequence(spdyUpstream()))})`);
+  socket.destroy();
+  t.equal(code, 1, 'kubectl exits 1');
+  t.ok(forward.stderr().includes(errorText), `the kubelet's error text reached kubectl: ${errorText}`);
+  t.match(forward.stderr(), /lost connection to pod/, 'and it ends as against the kubelet');
+  t.equal(requestView(upstream.requests[0]!).protocol, 'SPDY/3.1+portforward.k8s.io', 'the tunneling subprotocol upstream');
+  const end = await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket');
+  t.match(end, { clientTransport: 'spdy', upstreamTransport: 'websocket', clientProtocol: 'SPDY/3.1 portforward.k8s.io', upstreamProtocol: 'SPDY/3.1+portforward.k8s.io' });
+});

@@ -9,40 +9,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { startStack } from '../helpers/stack.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
+import { handleCounts, noHandlesLeft } from '../helpers/handles.js';
 
 const EXEC = '/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true';
 
-/** An upstream that upgrades to SPDY and then misbehaves as `after` decides. */
-/** Active handles of this process by kind (TCPSocketWrap, Timeout, ProcessWrap, PipeWrap, …). */
-function handleCounts(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
-  return counts;
-}
-
-/** Kinds that would be a leak if they outlived the session. */
-const LEAKABLE = ['TCPSocketWrap', 'TCPServerWrap', 'Timeout', 'ProcessWrap', 'PipeWrap', 'TTYWrap'];
-
-/**
- * Waits (bounded) until no leakable kind counts more handles than in `baseline`. Polls with an
- * unref'd timer, which getActiveResourcesInfo() does not list, so the wait does not count itself.
- */
-async function noHandlesLeft(t: { same(found: unknown, wanted: unknown, message: string): unknown }, baseline: Record<string, number>): Promise<void> {
-  const excess = (): Record<string, number> => {
-    const now = handleCounts();
-    const over: Record<string, number> = {};
-    for (const kind of LEAKABLE) if ((now[kind] ?? 0) > (baseline[kind] ?? 0)) over[kind] = (now[kind] ?? 0) - (baseline[kind] ?? 0);
-    return over;
-  };
-  const deadline = Date.now() + 10_000;
-  while (Object.keys(excess()).length > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10).unref());
-  }
-  t.same(excess(), {}, `no sockets, timers, pipes or processes left over (baseline ${JSON.stringify(baseline)})`);
-}
-
 const misbehavingSockets = new Set<Socket>();
 
+/** An upstream that upgrades to SPDY and then misbehaves as `after` decides. */
 async function misbehavingUpstream(t: { teardown(fn: () => unknown): void }, after: (socket: Socket) => void): Promise<number> {
   const server = http.createServer();
   const sockets = misbehavingSockets;

@@ -11,6 +11,7 @@ import { runKubectl } from '../helpers/run-kubectl.js';
 import { startPortForward } from '../helpers/port-forward.js';
 import { echoThrough } from '../helpers/echo.js';
 import { until } from '../helpers/wait.js';
+import { handleCounts, noHandlesLeft } from '../helpers/handles.js';
 import { checkTerminalFollowsResize } from '../helpers/terminal-resize.js';
 import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
 import { encodeCloseFrame } from '../../src/codecs/websocket/frames.js';
@@ -18,29 +19,16 @@ import type { Duplex } from 'node:stream';
 import type { LogRecord } from '../helpers/log-recorder.js';
 import type { LegacyCluster } from '../../src/legacy-cluster/cluster.js';
 import { collect, dialSpdy, execPath, openStreams } from '../legacy-cluster/harness.js';
+import { assertSpdyToWebSocket as assertAll, refusedByCluster, towardWebSocket, type SpdyToWebSocketExpectation, startWebSocketOnlyStack } from '../helpers/to-websocket.js';
+
+/** One session, SPDY from the client and WebSocket upstream; the cluster saw no SPDY upgrade. */
+const assertSpdyToWebSocket = (t: Test, s: Stack, before: number, expect: SpdyToWebSocketExpectation): LogRecord => assertAll(t, s, before, expect)[0]!;
 
 let stack: Stack;
 t.before(async () => {
-  stack = await startStack({
-    cluster: { streaming: 'websocket' },
-    upstream: (cluster, caPem) => ({ url: new URL(cluster.url), ca: caPem, insecureSkipTlsVerify: false, streaming: 'websocket' }),
-  });
+  stack = await startWebSocketOnlyStack();
 });
 t.teardown(() => stack.close());
-
-const towardWebSocket = (s: Stack): LogRecord[] => s.gatewayLogs.find((r) => r.event === 'session-end' && r.mode === 'to-websocket');
-const refusedByCluster = (s: Stack): number => s.clusterLogs.find((r) => r.event === 'upgrade-refused').length;
-
-/** The gateway spoke SPDY to the client and WebSocket upstream; the cluster saw no SPDY upgrade. */
-function assertSpdyToWebSocket(t: Test, s: Stack, before: number, expect: { clientProtocol: string; upstreamProtocol: string; exitCode?: number }): LogRecord {
-  const ends = towardWebSocket(s).slice(before);
-  t.equal(ends.length, 1, 'one session translated toward WebSocket');
-  const end = ends[0]!;
-  t.match(end, { clientTransport: 'spdy', upstreamTransport: 'websocket', clientProtocol: expect.clientProtocol, upstreamProtocol: expect.upstreamProtocol });
-  if (expect.exitCode !== undefined) t.equal(end.exitCode, expect.exitCode, 'exit code logged');
-  t.equal(refusedByCluster(s), 0, 'the cluster never saw a SPDY upgrade');
-  return end;
-}
 
 t.test('kubectl 1.27 exec: stdin EOF, stdout, stderr and exit 3 over v5 upstream', async (t) => {
   const before = towardWebSocket(stack).length;
@@ -98,7 +86,8 @@ t.test('kubectl 1.27 port-forward: echo through the tunnel, bytes checked', asyn
   const echoed = await echoThrough(forward.localPort, payload);
   t.ok(echoed.equals(payload), 'the echo came back byte for byte');
   await forward.stop();
-  await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && r.kind === 'portforward');
+  // Not waitFor(kind: portforward): the previous test's line would match at once.
+  await until(() => towardWebSocket(stack).length > before, 'the port-forward session-end line');
   assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 portforward.k8s.io', upstreamProtocol: 'SPDY/3.1+portforward.k8s.io' });
 });
 
@@ -128,12 +117,20 @@ async function fakeUpstream(t: Test, upgrade: (req: http.IncomingMessage, socket
     res.end(JSON.stringify(body ?? { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404 }));
   });
   server.on('upgrade', upgrade);
+  // The gateway's idle pooled connections (kubectl's discovery, proxied) close soon after the session, not the handle check's 10 s later.
+  server.keepAliveTimeout = 200;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const port = (server.address() as net.AddressInfo).port;
   const s = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${port}`), insecureSkipTlsVerify: false, streaming: 'websocket' }) });
   t.teardown(() => s.close());
   return s;
+}
+
+/** After a bad session: no session or client connection on the gateway, and no more handles in this process than before it. */
+async function nothingLeft(t: Test, s: Stack, baseline: Record<string, number>): Promise<void> {
+  await until(() => s.gateway.activeSessions === 0 && s.gateway.openConnections === 0, 'no session or connection left on the gateway');
+  await noHandlesLeft(t, baseline);
 }
 
 /** The 101 a v5 upstream answers with. */
@@ -145,11 +142,13 @@ t.test('an upstream that accepts the WebSocket then closes with no Status: the S
     socket.write(accepted(req));
     socket.end();
   });
+  const baseline = handleCounts();
   const result = await runKubectl(27, ['exec', 'demo', '--', 'true'], { kubeconfig: s.kubeconfig, timeoutMs: 60_000 });
   t.equal(result.code, 1);
   t.match(result.stderr, /the upstream closed the stream without a status/);
   const end = await s.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket');
   t.equal(end.outcome, 'upstream-error');
+  await nothingLeft(t, s, baseline);
 });
 
 t.test('an upstream that closes with 1009 and no Status: the client is told, with the code', async (t) => {
@@ -157,11 +156,13 @@ t.test('an upstream that closes with 1009 and no Status: the client is told, wit
     socket.write(accepted(req));
     socket.end(encodeCloseFrame(1009, 'message too big'));
   });
+  const baseline = handleCounts();
   const result = await runKubectl(27, ['exec', 'demo', '--', 'true'], { kubeconfig: s.kubeconfig, timeoutMs: 60_000 });
   t.equal(result.code, 1);
   t.match(result.stderr, /without a status \(close code 1009\)/);
   const end = await s.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket');
   t.match(end, { outcome: 'upstream-error', upstreamCloseCode: 1009 });
+  await nothingLeft(t, s, baseline);
 });
 
 t.test('an upstream refusal before the upgrade reaches the SPDY client as the same status and Status body', async (t) => {
@@ -202,6 +203,7 @@ t.test('a raw SPDY client: streams in an unusual order and a second stdin, towar
   // The gateway as the harness's "cluster": the same raw SPDY client the stand-in's own tests use.
   const asCluster = { cluster: stack.gateway as unknown as LegacyCluster, token: stack.token, caPem: stack.caPem, logs: stack.gatewayLogs, close: async () => undefined };
   const before = towardWebSocket(stack).length;
+  const baseline = handleCounts();
   const session = await dialSpdy(asCluster, execPath(['cat'], { container: 'shell', stdin: 'true', stdout: 'true' }));
   const first = openStreams(session.connection, ['stdout', 'stdin']);
   const second = openStreams(session.connection, ['stdin', 'error']);
@@ -213,4 +215,5 @@ t.test('a raw SPDY client: streams in an unusual order and a second stdin, towar
   await session.closed;
   await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && Array.isArray(r.command) && r.command[0] === 'cat');
   assertSpdyToWebSocket(t, stack, before, { clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v5.channel.k8s.io', exitCode: 0 });
+  await nothingLeft(t, stack, baseline);
 });

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { webSocketAccept } from '../../src/codecs/websocket/handshake.js';
-import { captureParts } from './scripted-peers.js';
+import { captureBytes, captureParts } from './scripted-peers.js';
 import tls from 'node:tls';
 import { readSpdy, splitHead, splitSpdy, splitWebSocket, SYN_STREAM, webSocketMessages, type SpdyFrame, type WebSocketFrame, type WebSocketMessage } from './capture-frames.js';
 
@@ -26,6 +26,8 @@ export interface ScriptedWebSocketUpstreamOptions {
   containers?: string[];
   /** Called whenever the gateway has sent more (a scripted client gated on what arrived here waits on it). */
   onReceive?: () => void;
+  /** The capture is a refusal: its recorded bytes answer every upgrade (WebSocket or SPDY) as they are, then the connection ends. */
+  refusal?: boolean;
 }
 
 export interface ScriptedWebSocketUpstream {
@@ -78,6 +80,7 @@ export async function scriptedWebSocketUpstream(options: ScriptedWebSocketUpstre
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
     requests.push(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n${rawHeaderLines(req)}`);
+    if (options.refusal) return void socket.end(captureBytes(`${options.capture}.server-to-client.bin`));
     socket.write(answerHead(recorded.head, String(req.headers['sec-websocket-key'])));
     const pump = (): void => {
       const messages = gatewayMessages();

@@ -8,7 +8,9 @@ import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-reque
 import { SpdyConnection, type SpdyStream } from '../../connections/spdy/spdy-connection.js';
 import { SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
-import { Bridge, type Route, type SessionTap } from '../bridge.js';
+import { Bridge, type Route, type SessionTapFactory } from '../bridge.js';
+import { openSessionTap } from '../session-tap.js';
+import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import { bridgedSession, SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
@@ -29,7 +31,8 @@ const MAX_STATUS_BYTES = 64 * 1024;
 export interface SpdyToWebSocketOptions {
   logger: Logger;
   upstreamPingIntervalMs?: number;
-  tap?: SessionTap;
+  /** Opens the session's tap (recording, live view); a refusal refuses the session. */
+  tap?: SessionTapFactory;
 }
 
 type StreamType = 'error' | 'stdin' | 'stdout' | 'stderr' | 'resize';
@@ -52,15 +55,28 @@ export async function serveSpdyClientTowardWebSocket(
   options: SpdyToWebSocketOptions,
   refused?: () => void,
 ): Promise<LiveSession | undefined> {
-  const log = new SessionLog(options.logger, sessionSubject(call, req, 'to-websocket'), { tty: request.tty, clientTransport: 'spdy', upstreamTransport: 'websocket' });
-  const logger = log.logger;
+  const subject = sessionSubject(call, req, 'to-websocket');
+  const context = { tty: request.tty, clientTransport: 'spdy', upstreamTransport: 'websocket' };
   socket.on('error', () => undefined);
+  // Recorded like every translated session: a recording that must be written and cannot be refuses it.
+  const tapping = await openSessionTap(options.tap, call, subject, request.tty);
+  if (tapping.refused !== undefined) {
+    new SessionLog(options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
+    sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', tapping.refused));
+    return undefined;
+  }
+  const tap = tapping.opened?.tap;
+  const log = new SessionLog(options.logger, subject, tapping.opened?.name ? { ...context, recording: tapping.opened.name } : context);
+  const logger = log.logger;
   const upgraded = await acceptSpdyClient({ req, socket, call, logger, clientProtocols: CLIENT_PROTOCOLS, upstreamProtocols: [V5.name], refused });
-  if (!upgraded) return undefined;
+  if (!upgraded) {
+    tap?.event('end', { reason: 'the session did not start' });
+    return undefined;
+  }
   const { clientProtocol } = upgraded;
   const client = new SpdyConnection(socket, { role: 'server' }, head);
   const upstream = new ChannelConnection(upgraded.upstream, V5, { pingIntervalMs: options.upstreamPingIntervalMs });
-  const bridge = new Bridge(options.tap);
+  const bridge = new Bridge(tap);
   const ending = new SessionEnding();
   const streams = new Map<StreamType, SpdyStream>();
   const all: SpdyStream[] = [];
@@ -165,6 +181,7 @@ export async function serveSpdyClientTowardWebSocket(
         client.close();
       }
       upstream.close(1000, '');
+      tap?.event('end', { exitCode: status ? exitCodeOf(status) : undefined, reason });
       log.end(
         { bytesFromClient: bridge.bytesFromClient, bytesToClient: bridge.bytesToClient, exitCode: status ? (exitCodeOf(status) ?? (status.status === 'Success' ? 0 : null)) : null, outcome, reason },
         { upstreamCloseCode: upstreamClose.code },
@@ -173,6 +190,8 @@ export async function serveSpdyClientTowardWebSocket(
     })();
   }
 
+  // A recording that must be written and cannot be ends the session with a Status saying so.
+  tapping.onFailure((message) => finish(errorStatus(500, 'InternalError', message), 'recording-failed', message));
   return bridgedSession({
     kind: request.kind,
     clientProtocol,
