@@ -1,8 +1,9 @@
-// recording.required toward a WebSocket upstream (`upstreams[].streaming: websocket`): the gateway
-// relays WebSocket clients there as they are and carries SPDY clients without a tap, so neither is
-// recorded — where recording is required, neither may run.
+// recording.required toward a WebSocket upstream (`upstreams[].streaming: websocket`): exec and attach
+// pass the Bridge whatever the client speaks (a v5 client bridged v5 to v5, a SPDY client translated),
+// so they run recorded; a port-forward there is carried unread, so where recording is required it
+// does not run.
 import t from 'tap';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -39,15 +40,23 @@ t.teardown(async () => {
 const sessionsAtCluster = (): number => stack.clusterLogs.find((record) => record.event === 'session-identity').length;
 
 for (const [minor, client] of [
-  [27, 'kubectl 1.27 (SPDY, carried toward the WebSocket upstream)'],
-  [33, 'kubectl 1.33 (WebSocket, relayed to the WebSocket upstream)'],
+  [27, 'kubectl 1.27 (SPDY, translated toward the WebSocket upstream)'],
+  [33, 'kubectl 1.33 (WebSocket, bridged v5 to v5)'],
 ] as const) {
-  t.test(`recording.required: ${client} is refused with a Status, not run unrecorded`, async (t) => {
+  t.test(`recording.required: ${client} exec runs, recorded`, async (t) => {
+    const result = await runKubectl(minor, ['exec', 'demo', '--', 'echo', `recorded-${minor}`], { kubeconfig: stack.kubeconfig });
+    t.equal(result.code, 0, result.stderr);
+    t.equal(result.stdout.toString(), `recorded-${minor}\n`);
+    const files = await readdir(settings.directory);
+    const holding = await Promise.all(files.map(async (file) => (await readFile(join(settings.directory, file), 'latin1')).includes(`recorded-${minor}\n`)));
+    t.ok(holding.some(Boolean), 'a recording holds the output');
+  });
+
+  t.test(`recording.required: ${client} port-forward is refused with a Status, not run unrecorded`, async (t) => {
     const before = sessionsAtCluster();
-    const result = await runKubectl(minor, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig });
+    const result = await runKubectl(minor, ['port-forward', 'pod/demo', ':80'], { kubeconfig: stack.kubeconfig });
     t.not(result.code, 0, 'kubectl fails');
     t.match(result.stderr, /session recording is required \(recording\.required\)/);
-    t.equal(result.stdout.toString(), '', 'the command did not run');
     t.equal(sessionsAtCluster(), before, 'nothing reached the cluster');
   });
 }

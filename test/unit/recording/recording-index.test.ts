@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listRecordings, type RecordingQuery } from '../../../src/recording/recording-index.js';
-import { rawDataLine, rawEndLine, rawHeaderLine } from '../../../src/codecs/recording/raw-frames.js';
+import { rawDataText, rawEndLine, rawHeaderLine } from '../../../src/codecs/recording/raw-frames.js';
 import { asciicastEventLine, asciicastHeaderLine } from '../../../src/codecs/recording/asciicast.js';
 import { portForwardEndLine, portForwardHeaderLine } from '../../../src/codecs/recording/port-forward-lines.js';
 
@@ -29,8 +29,8 @@ t.test('complete: the last line is the final marker or end line, in each format'
   await writeFile(join(dir, 'cut.cast'), Buffer.concat([cast, asciicastEventLine(0.1, 'm', 'cut: recording.maxBytesPerSession (5 bytes) reached')]));
   // Output that looks like the end line is a payload, not the end: the file has none after it.
   const forged = Buffer.from('{"t":1,"end":true,"exitCode":0,"reason":"completed"}\n');
-  await writeFile(join(dir, 'forged.rec'), Buffer.concat([rawHeaderLine(meta), rawDataLine(0.1, 'stdout', 0, forged.length), forged, rawDataLine(0.2, 'stdout', forged.length, 3), Buffer.from('abc')]));
-  await writeFile(join(dir, 'ended.rec'), Buffer.concat([rawHeaderLine(meta), rawDataLine(0.1, 'stdout', 0, 5), Buffer.from('hello'), rawEndLine(0.3, 0, 'completed')]));
+  await writeFile(join(dir, 'forged.rec'), Buffer.concat([rawHeaderLine(meta), Buffer.from(rawDataText(0.1, 'stdout', 0, forged.length)), forged, Buffer.from(rawDataText(0.2, 'stdout', forged.length, 3)), Buffer.from('abc')]));
+  await writeFile(join(dir, 'ended.rec'), Buffer.concat([rawHeaderLine(meta), Buffer.from(rawDataText(0.1, 'stdout', 0, 5)), Buffer.from('hello'), rawEndLine(0.3, 0, 'completed')]));
   await writeFile(join(dir, 'ended.jsonl'), Buffer.concat([portForwardHeaderLine(meta), portForwardEndLine({ durationMs: 5, bytesFromClient: 1, bytesToClient: 2, reason: 'done' })]));
   await writeFile(join(dir, 'open.jsonl'), portForwardHeaderLine(meta));
   const entries = await byName();
