@@ -52,6 +52,7 @@ interface Sample {
   userPerGiB: number;
   systemPerGiB: number;
   faultsPerGiB: number;
+  fullGcsPerGiB: number;
 }
 
 /** `ref` checked out beside this one and built, with this checkout's node_modules; removed by `dispose`. */
@@ -77,14 +78,17 @@ function buildOf(ref: string): { main: string; dispose(): void } {
 
 async function measured(gateway: ServerProcess, transfer: () => Promise<number>): Promise<Sample> {
   const before: ProcessUsage = gateway.usage();
+  const gcsBefore = gateway.fullGcs();
   const seconds = await transfer();
   const after = gateway.usage();
+  const gcs = gateway.fullGcs() - gcsBefore;
   const gib = bytes / (1024 * MiB);
   return {
     mibPerSecond: bytes / MiB / seconds,
     userPerGiB: (after.userSeconds - before.userSeconds) / gib,
     systemPerGiB: (after.systemSeconds - before.systemSeconds) / gib,
     faultsPerGiB: (after.minorFaults - before.minorFaults) / gib,
+    fullGcsPerGiB: gcs / gib,
   };
 }
 
@@ -151,13 +155,14 @@ function report(names: string[], samples: Record<string, Samples>): void {
     const [a, b] = [first, second].map((name) => (pooled ? pooled(name) : median(of(name)))) as [number, number];
     const perRound = of(first).map((value, round) => [value, of(second)[round]!] as const);
     const ahead = better ? perRound.filter(([x, y]) => (better === 'higher' ? x > y : x < y)).length : undefined;
-    rows.push([label, a.toFixed(digits), b.toFixed(digits), (a / b).toFixed(3), ahead === undefined ? '' : `${ahead} of ${perRound.length}`]);
+    rows.push([label, a.toFixed(digits), b.toFixed(digits), b === 0 ? (a === 0 ? '1.000' : '–') : (a / b).toFixed(3), ahead === undefined ? '' : `${ahead} of ${perRound.length}`]);
   };
   for (const direction of ['download', 'upload'] as const) {
     add(`${direction} MiB/s`, (name) => samples[name]![direction].map((s) => s.mibPerSecond), 0, 'higher');
     add(`${direction} gateway user CPU s/GiB`, (name) => samples[name]![direction].map((s) => s.userPerGiB), 2, 'lower');
     add(`${direction} gateway system CPU s/GiB`, (name) => samples[name]![direction].map((s) => s.systemPerGiB), 2, 'lower');
     add(`${direction} gateway minor page faults per GiB`, (name) => samples[name]![direction].map((s) => s.faultsPerGiB), 0, 'lower');
+    add(`${direction} gateway full GCs per GiB`, (name) => samples[name]![direction].map((s) => s.fullGcsPerGiB), 1, 'lower');
   }
   add('round trip p50 µs (median of rounds\' p50)', (name) => samples[name]!.roundTripP50s, 1, 'lower');
   add('round trip p99 µs (all rounds pooled)', (name) => samples[name]!.roundTrips, 1, undefined, (name) => percentile(samples[name]!.roundTrips, 99));

@@ -104,3 +104,23 @@ t.test('a paused reader: payloads held in order, the socket paused past the high
   await turn();
   t.equal(ended, true);
 });
+
+t.test('payloads held for a paused reader survive the connection closing after the peer FIN: all arrive, then the end', async (t) => {
+  // The download that lost its last ~140 KiB: the upstream sent its last DATA with FIN and closed the
+  // connection while the client was behind, and the stream was failed with what it still held.
+  const { socket, stream, got } = await openedStream();
+  let ended = false;
+  let failure: Error | undefined;
+  stream.on('end', () => (ended = true));
+  stream.on('error', (error) => (failure = error));
+  stream.pauseReader();
+  socket.emit('data', Buffer.concat([encodeDataFrameHeader(1, 5, false), Buffer.from('hello'), encodeDataFrameHeader(1, 6, true), Buffer.from(' world')]));
+  socket.destroy();
+  await turn();
+  t.same(got, [], 'held while the reader is paused');
+  stream.resumeReader();
+  await turn();
+  t.equal(Buffer.concat(got).toString(), 'hello world', 'every byte the peer sent before its FIN');
+  t.ok(ended, 'then the end');
+  t.equal(failure, undefined, 'not failed: the peer had finished it');
+});

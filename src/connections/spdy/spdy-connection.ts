@@ -556,7 +556,8 @@ export class SpdyStream extends Duplex {
   connectionClosed(error: Error): void {
     if (this.destroyed) return;
     this.localDone = true;
-    if (this.remoteDone) {
+    // endHeld: the FIN has arrived too, behind payloads a paused reader has not taken yet.
+    if (this.remoteDone || this.endHeld) {
       // Everything the peer sent has arrived: keep it readable, only the writable side is lost.
       this.closeWritable(error);
       return;
