@@ -9,10 +9,10 @@ import { PortForwardTunnel } from '../translators/port-forward/tunnel.js';
 import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
 import type { LiveSession } from '../translators/live-session.js';
-import { sessionSubject } from '../translators/session-log.js';
+import { sessionSubject, type SessionMode } from '../translators/session-log.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
-import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
+import { parseRemoteCommandRequest, type RemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
 import { errorStatus } from '../codecs/k8s/status.js';
 import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../net/http-answers.js';
 import type { UpstreamTarget } from '../upstream/target.js';
@@ -27,7 +27,8 @@ import { relayUpgrade } from './upgrade-relay.js';
 import { StreamingModes } from './streaming-modes.js';
 import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
 import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
-import { combineTapFactories } from '../translators/session-tap.js';
+import { combineTapFactories, openSessionTap } from '../translators/session-tap.js';
+import { bridgeSpdyRemoteCommand } from '../translators/spdy-bridge/handler.js';
 import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../observability/audit/policy.js';
@@ -145,7 +146,7 @@ export interface Gateway extends RunningServer {
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
-const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec, attach and port-forward need a WebSocket client (kubectl 1.31 or newer)';
+const UNRECORDABLE = 'session recording is required (recording.required) and SPDY port-forward sessions are not recorded: port-forward needs a WebSocket client (kubectl 1.31 or newer)';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -171,6 +172,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap });
   const tunnel = new PortForwardTunnel({ ...clientLimits, tap });
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, tap });
+  const spdyBridgeOptions = { ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs };
   const streamingModes = new StreamingModes();
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
@@ -300,8 +302,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A relayed SPDY session cannot be recorded: where recording is required, it does not run.
-    if (!translated && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
+    // A relayed SPDY port-forward cannot be recorded: where recording is required, it does not run.
+    if (!translated && streaming && options.recording?.failClosed && portForwardTarget(call.path)) {
       const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
@@ -310,7 +312,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
     const method = streaming ? STREAMING_UPSTREAM_METHOD : (req.method ?? 'GET');
-    const start = translated ?? (() => relayUpgrade(call, req, socket, head, logger, method, streaming ? spdyRefused(req, socket, head, call) : undefined));
+    const relay = (): Promise<LiveSession | undefined> => relayUpgrade(call, req, socket, head, logger, method, streaming ? spdyRefused(req, socket, head, call) : undefined);
+    let mode: SessionMode = translated ? 'translated' : 'relay';
+    const remoteCommand = !translated && streaming ? parseRemoteCommandRequest(call.path) : undefined;
+    // A SPDY exec/attach is relayed raw unless a recording rule selects it: then it is bridged stream by stream.
+    const start =
+      translated ??
+      (remoteCommand && options.recording && tap
+        ? async () => {
+            const bridged = await recordedSpdySession(req, socket, head, remoteCommand, call);
+            if (!bridged) return relay();
+            mode = 'translated';
+            return bridged();
+          }
+        : relay);
     let reservation;
     try {
       reservation = registry.reserve(call.user, client.address);
@@ -325,7 +340,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       session = await start();
     } finally {
-      if (session) reservation.track(session, { upstream: call.upstreamName }, sessionSubject(call, req, translated ? 'translated' : 'relay'));
+      if (session) reservation.track(session, { upstream: call.upstreamName }, sessionSubject(call, req, mode));
       else reservation.release();
     }
     if (!session) {
@@ -355,6 +370,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (portForward && tunneledSpdyProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, call);
     if (portForward && PortForwardChannels.wants(call.offeredProtocols)) return () => portForwardChannels.handle(req, socket, head, call);
     return undefined;
+  }
+
+  /**
+   * A SPDY exec/attach toward a SPDY upstream that a recording rule selects (or that must be and
+   * cannot be recorded: the bridge refuses it): bridged through the tap (translators/spdy-bridge/).
+   * Undefined: nothing records it (a Watch tap alone is not worth a bridge), so it is relayed raw.
+   */
+  async function recordedSpdySession(req: http.IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<(() => Promise<LiveSession | undefined>) | undefined> {
+    const tapping = await openSessionTap(tap, call, sessionSubject(call, req, 'translated'), request.tty);
+    if (tapping.refused === undefined && !tapping.opened?.name) return undefined;
+    return () => bridgeSpdyRemoteCommand(req, socket, head, request, call, spdyBridgeOptions, tapping);
   }
 
   /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */

@@ -1,7 +1,8 @@
 // Session recording through the gateway with real kubectl 1.33: a terminal session recorded as
 // asciicast v2 that `asciinema cat` replays to what kubectl printed, with its resize and exit
 // marker; a 50 MB `kubectl cp` recorded byte-exact; the size cap's cut marker; and
-// recording.required refusing a session whose recording cannot be opened, with a Status.
+// recording.required refusing a session whose recording cannot be opened, with a Status. The same
+// for SPDY clients (kubectl 1.27, 1.30 without WebSocket), bridged instead of relayed when recorded.
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -89,9 +90,19 @@ async function asciinemaCat(path: string): Promise<string> {
  */
 const normalise = (text: string): string => text.replace(/\r+\n/g, '\n');
 
-t.test('kubectl exec -it: the cast replays to what kubectl printed, with the resize and the exit marker', async (t) => {
+/** kubectl 1.30 with its WebSocket client turned off speaks SPDY, as kubectl ≤ 1.29 does (and 1.30 after a fallback). */
+const SPDY_ONLY = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+
+/** How each side of the session spoke, from its session-end line: the SPDY ones are bridged, no longer relayed. */
+const SPDY_BRIDGED = { mode: 'translated', clientTransport: 'spdy', upstreamTransport: 'spdy', clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v4.channel.k8s.io' };
+
+t.test('kubectl exec -it: the cast replays to what kubectl printed, with the resize and the exit marker', (t) => recordedTerminal(t, 33));
+t.test('kubectl 1.27 exec -it (SPDY): bridged, not relayed — the cast replays, with the resize and the exit marker', (t) => recordedTerminal(t, 27, {}, SPDY_BRIDGED));
+t.test('kubectl 1.30 exec -it over SPDY: bridged — the cast replays, with the resize and the exit marker', (t) => recordedTerminal(t, 30, SPDY_ONLY, SPDY_BRIDGED));
+
+async function recordedTerminal(t: Test, release: number, env: Record<string, string> = {}, protocols: Record<string, string> = { mode: 'translated', clientProtocol: 'v5.channel.k8s.io' }): Promise<void> {
   const before = stack.sessionEnds().length;
-  const { terminal, screen: printed, waitFor, exited } = startPtyTerminal(kubectlPath(33), ['--kubeconfig', stack.kubeconfig, 'exec', '-it', 'demo', '--', 'sh']);
+  const { terminal, screen: printed, waitFor, exited } = startPtyTerminal(kubectlPath(release), ['--kubeconfig', stack.kubeconfig, 'exec', '-it', 'demo', '--', 'sh'], 80, 24, env);
   const killer = setTimeout(() => terminal.kill('SIGKILL'), 60_000);
 
   // The shell's prompt: kubectl has put its terminal in raw mode, so nothing typed is echoed locally.
@@ -115,6 +126,7 @@ t.test('kubectl exec -it: the cast replays to what kubectl printed, with the res
 
   const { end, path, file } = await recordedSession(t, before, (bytes) => bytes.toString().includes('"m", "exit'));
   t.equal(end.exitCode, 3);
+  t.match(end, protocols, 'each side spoke its protocol');
   t.match(path, /\.cast$/);
   t.equal(end.recording, `${end.auditID as string}.cast`, 'named by the audit ID');
   await until(() => auditEvents.some((event) => event.auditID === end.auditID && event.stage === 'ResponseComplete'), 'the session\'s last audit event');
@@ -136,7 +148,7 @@ t.test('kubectl exec -it: the cast replays to what kubectl printed, with the res
   t.match(screen, kubectlOwn);
   t.equal(normalise(replayed), normalise(screen.replace(kubectlOwn, '')), 'asciinema cat prints what kubectl printed');
   t.match(replayed, /first-42[\s\S]*size-\d+:30 100/);
-});
+}
 
 t.test('kubectl cp of 50 MB out of the pod: the tar stream is recorded byte-exact', async (t) => {
   // The disk may fall behind a loopback copy on a loaded machine: room for the whole file, so this
@@ -225,20 +237,61 @@ t.test('recording.required and a write failure mid-session (EIO): the session is
   t.ok(stack.gatewayLogs.find((record) => record.event === 'recording-failed' && /EIO/.test(String(record.err))).length > 0, 'the log has the error');
 });
 
-t.test('recording.required: kubectl speaking SPDY (relayed unread) is refused with a Status instead of running unrecorded', async (t) => {
-  // kubectl 1.33 with its WebSocket client turned off speaks SPDY, as kubectl ≤ 1.29 does.
-  const spdy = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
-  const before = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'relayed'], { kubeconfig: stack.kubeconfig, env: spdy });
-  t.equal(before.code, 0, `without required it is relayed: ${before.stderr}`);
-  t.ok(stack.gatewayLogs.find((record) => record.event === 'session-end' && record.mode === 'relay').length > 0, 'relayed as SPDY, not translated');
-  settings = { ...settings, required: true };
-  t.teardown(() => (settings = { ...settings, required: false }));
+t.test('kubectl 1.27 exec -i (SPDY, no tty), exit 3: stdin and stdout recorded byte-exact, the exit code at the end', async (t) => {
+  settings = { ...settings, captureInput: true };
+  t.teardown(() => (settings = { ...settings, captureInput: false }));
+  const content = randomBytes(300_000);
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(27, ['exec', '-i', 'demo', '--', 'sh', '-c', 'cat; exit 3'], { kubeconfig: stack.kubeconfig, stdin: content });
+  t.equal(result.code, 3, result.stderr);
+  t.equal(sha256(result.stdout), sha256(content), 'kubectl got every byte back');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { ...SPDY_BRIDGED, exitCode: 3, bytesToClient: content.length, bytesFromClient: content.length });
+  const recording = readRawRecording(file);
+  t.match(recording.header, { format: 'ksg-raw', kind: 'exec', tty: false, userAgent: /v1\.27\./ });
+  t.equal(sha256(recording.streams.get('stdin')!), sha256(content), 'stdin recorded byte-exact');
+  t.equal(sha256(recording.streams.get('stdout')!), sha256(content), 'stdout recorded byte-exact');
+  t.match(recording.lines.at(-1), { end: true, exitCode: 3 });
+});
+
+t.test('a SPDY exec no recording rule selects: relayed raw, as before', async (t) => {
+  settings = { ...settings, rules: [{ verbs: ['*'], namespaces: ['elsewhere'] }], required: true };
+  t.teardown(() => (settings = { ...settings, rules: [], required: false }));
+  const ends = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end');
+  const before = ends().length;
+  const result = await runKubectl(27, ['exec', 'demo', '--', 'echo', 'relayed'], { kubeconfig: stack.kubeconfig });
+  t.equal(result.code, 0, `required, but not selected: it runs (${result.stderr})`);
+  t.equal(result.stdout.toString(), 'relayed\n');
+  await until(() => ends().length > before, 'the session-end line');
+  const end = ends()[before]!;
+  t.match(end, { mode: 'relay', clientProtocol: 'SPDY/3.1' }, 'relayed byte for byte');
+  t.notOk('recording' in end, 'nothing recorded');
+});
+
+t.test('recording.required, a directory that cannot be written: kubectl 1.27 (SPDY) is refused with a Status, nothing reaches the cluster', async (t) => {
+  const notADirectory = join(dir, 'a-file-too');
+  await writeFile(notADirectory, '');
+  settings = { ...settings, directory: join(notADirectory, 'recordings'), required: true };
+  t.teardown(() => (settings = { ...settings, directory: join(dir, 'recordings'), required: false }));
   const identities = stack.clusterLogs.find((record) => record.event === 'session-identity').length;
-  const result = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig, env: spdy });
+  const result = await runKubectl(27, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig });
   t.not(result.code, 0);
-  t.match(result.stderr, /session recording is required \(recording\.required\) and SPDY sessions are not recorded/);
+  t.match(result.stderr, RECORDING_UNAVAILABLE, 'kubectl prints the Status message');
+  t.notMatch(result.stderr, notADirectory, 'the path stays in the log');
   t.equal(result.stdout.toString(), '');
   t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, identities, 'nothing reached the cluster');
+});
+
+t.test('recording.required: a SPDY exec runs, recorded, where it used to be refused', async (t) => {
+  settings = { ...settings, required: true };
+  t.teardown(() => (settings = { ...settings, required: false }));
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(30, ['exec', 'demo', '--', 'echo', 'recorded'], { kubeconfig: stack.kubeconfig, env: SPDY_ONLY });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.toString(), 'recorded\n');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, SPDY_BRIDGED);
+  t.equal(readRawRecording(file).streams.get('stdout')!.toString(), 'recorded\n');
 });
 
 t.test('kubectl port-forward: metadata only — who, where, bytes each way and duration, no content', async (t) => {
