@@ -380,7 +380,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function recordedSpdySession(req: http.IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<(() => Promise<LiveSession | undefined>) | undefined> {
     const tapping = await openSessionTap(tap, call, sessionSubject(call, req, 'translated'), request.tty);
     if (tapping.refused === undefined && !tapping.opened?.name) return undefined;
-    return () => bridgeSpdyRemoteCommand(req, socket, head, request, call, spdyBridgeOptions, tapping);
+    // `auto` may still find the upstream speaks WebSocket only; that path records nothing, so a required recording replays the refusal instead.
+    const fallback = options.recording?.failClosed ? undefined : spdyRefused(req, socket, head, call);
+    return () => bridgeSpdyRemoteCommand(req, socket, head, request, call, spdyBridgeOptions, tapping, fallback);
   }
 
   /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */

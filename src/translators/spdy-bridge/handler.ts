@@ -41,6 +41,11 @@ export async function bridgeSpdyRemoteCommand(
   call: UpstreamCall,
   options: SpdyBridgeOptions,
   tapping: SessionTapOpening,
+  /**
+   * Asked with the status of an upstream refusal before it is replayed: a session to start instead
+   * (`upstreams[].streaming: auto` trying WebSocket after SPDY was refused), or undefined.
+   */
+  fallback?: (statusCode: number, replayThisRefusal: () => void) => (() => Promise<LiveSession | undefined>) | undefined,
 ): Promise<LiveSession | undefined> {
   const subject = sessionSubject(call, req, 'translated');
   const context = { tty: request.tty, clientTransport: 'spdy', upstreamTransport: 'spdy' };
@@ -62,8 +67,14 @@ export async function bridgeSpdyRemoteCommand(
     return ended('the session did not start');
   }
   const unreachable = (message: string): void => sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message));
-  const outcome = await dialUpstreamForClient(call, req, socket, versions, log.logger, unreachable);
-  if (!outcome) return ended('the session did not start');
+  let instead: (() => Promise<LiveSession | undefined>) | undefined;
+  const refused = fallback && ((statusCode: number, replay: () => void): void => void ((instead = fallback(statusCode, replay)) ?? replay()));
+  const outcome = await dialUpstreamForClient(call, req, socket, versions, log.logger, unreachable, { refused });
+  if (!outcome) {
+    // Served another way (toward a WebSocket upstream), where this bridge's tap does not reach.
+    ended(instead ? 'served toward a WebSocket upstream, unrecorded' : 'the session did not start');
+    return instead?.();
+  }
   // An upstream that chose a version the client did not offer cannot be bridged unchanged.
   if (!versions.includes(outcome.protocol)) {
     outcome.socket.destroy();

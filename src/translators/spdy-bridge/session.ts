@@ -12,6 +12,9 @@ import { flushed, statusForSpdyClient } from '../to-websocket/spdy-client-upgrad
 /** A Status is a few hundred bytes; anything far larger on the error stream is not one (it still passes, unread). */
 const MAX_STATUS_BYTES = 64 * 1024;
 
+/** Bound on the streams one session bridges (kubectl opens at most five). */
+const MAX_BRIDGED_STREAMS = 16;
+
 type StreamType = 'error' | 'stdin' | 'stdout' | 'stderr' | 'resize';
 /** The client writes these; the upstream writes the others. */
 const INPUTS: ReadonlySet<string> = new Set(['stdin', 'resize']);
@@ -46,7 +49,8 @@ export class SpdyRemoteCommandBridge implements LiveSession {
   private readonly clientStreams = new Map<StreamType, SpdyStream>();
   private readonly all: SpdyStream[] = [];
   /** Output streams the upstream has not ended yet. */
-  private readonly pendingOutputs = new Set<StreamType>();
+  private readonly pendingOutputs = new Set<SpdyStream>();
+  private bridged = 0;
   private readonly resizeSizes: ResizeSizes;
   private statusBytes: Buffer[] = [];
   private statusSize = 0;
@@ -113,12 +117,14 @@ export class SpdyRemoteCommandBridge implements LiveSession {
     stream.on('error', () => undefined);
     this.all.push(stream);
     const type = stream.headers.streamtype as StreamType | undefined;
-    // One stream of each known type is bridged; any other is read and dropped (the kubelet ignores it).
-    if (this.ended || !type || !(INPUTS.has(type) || OUTPUTS.has(type)) || this.clientStreams.has(type)) {
+    // Streams of known types are bridged, a later one of a type too (the upstream replaces the earlier,
+    // as the kubelet does), up to a bound; any other is read and dropped (the kubelet ignores it).
+    if (this.ended || !type || !(INPUTS.has(type) || OUTPUTS.has(type)) || this.bridged >= MAX_BRIDGED_STREAMS) {
       stream.reply();
       stream.resume();
       return;
     }
+    this.bridged++;
     this.clientStreams.set(type, stream);
     const toUpstream = this.options.upstream.openStream({ ...stream.headers });
     toUpstream.on('error', () => undefined);
@@ -132,7 +138,7 @@ export class SpdyRemoteCommandBridge implements LiveSession {
       upstreamSide.writeOnly();
       return;
     }
-    this.pendingOutputs.add(type);
+    this.pendingOutputs.add(toUpstream);
     this.bridge.pump({
       name: type,
       direction: 'to-client',
@@ -144,7 +150,7 @@ export class SpdyRemoteCommandBridge implements LiveSession {
         if (error) this.upstreamLost ??= `upstream ${type} stream failed: ${error.message}`;
         if (type === 'error' && !error) this.statusPassed = true;
         clientSide.end();
-        this.pendingOutputs.delete(type);
+        this.pendingOutputs.delete(toUpstream);
         this.endWhenOutputsDone();
       },
     });
