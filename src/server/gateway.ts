@@ -146,7 +146,6 @@ export interface Gateway extends RunningServer {
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
-const UNRECORDABLE = 'session recording is required (recording.required) and SPDY port-forward sessions are not recorded: port-forward needs a WebSocket client (kubectl 1.31 or newer)';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -302,20 +301,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A relayed SPDY port-forward cannot be recorded: where recording is required, it does not run.
-    if (!translated && streaming && options.recording?.failClosed && portForwardTarget(call.path)) {
-      const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE);
-      audited.complete(failure(refusal));
-      logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
-      sendStatusOnSocket(socket, refusal);
-      return false;
-    }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
     const method = streaming ? STREAMING_UPSTREAM_METHOD : (req.method ?? 'GET');
     const relay = (): Promise<LiveSession | undefined> => relayUpgrade(call, req, socket, head, logger, method, streaming ? spdyRefused(req, socket, head, call) : undefined);
     let mode: SessionMode = translated ? 'translated' : 'relay';
     const remoteCommand = !translated && streaming ? parseRemoteCommandRequest(call.path) : undefined;
+    const portForward = !translated && streaming && !remoteCommand && portForwardTarget(call.path);
     // A SPDY exec/attach is relayed raw unless a recording rule selects it: then it is bridged stream by stream.
+    // A SPDY port-forward stays relayed: its recording is metadata, which the relay can tell.
     const start =
       translated ??
       (remoteCommand && options.recording && tap
@@ -325,7 +318,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             mode = 'translated';
             return bridged();
           }
-        : relay);
+        : portForward && options.recording && tap
+          ? () => recordedSpdyPortForward(req, socket, head, call, method)
+          : relay);
     let reservation;
     try {
       reservation = registry.reserve(call.user, client.address);
@@ -383,6 +378,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // `auto` may still find the upstream speaks WebSocket only; that path records nothing, so a required recording replays the refusal instead.
     const fallback = options.recording?.failClosed ? undefined : spdyRefused(req, socket, head, call);
     return () => bridgeSpdyRemoteCommand(req, socket, head, request, call, spdyBridgeOptions, tapping, fallback);
+  }
+
+  /**
+   * A SPDY port-forward toward a SPDY upstream with its metadata recorded (who, where, bytes each way,
+   * duration): relayed raw, the relay telling the tap its counts. A recording that must be written
+   * and cannot be opened refuses it with a Status, as for a tunnel.
+   */
+  async function recordedSpdyPortForward(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, method: string): Promise<LiveSession | undefined> {
+    const subject = sessionSubject(call, req, 'relay');
+    const tapping = await openSessionTap(tap, call, subject, false);
+    if (tapping.refused !== undefined) {
+      logger.warn({ event: 'session-refused', ...subject, status: 500, reason: tapping.refused }, 'session refused');
+      sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', tapping.refused));
+      return undefined;
+    }
+    // `auto`'s WebSocket path records nothing: a required recording replays the refusal instead.
+    const fallback = options.recording?.failClosed ? undefined : spdyRefused(req, socket, head, call);
+    const session = await relayUpgrade(call, req, socket, head, logger, method, fallback, tapping.opened);
+    tapping.onFailure((message) => session?.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+    return session;
   }
 
   /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */

@@ -312,3 +312,46 @@ t.test('kubectl port-forward: metadata only — who, where, bytes each way and d
   t.type(last!.durationMs, 'number');
   t.notMatch(text, /Hello from pod/, 'no content');
 });
+
+t.test('kubectl 1.27 port-forward (SPDY, relayed): its metadata recorded, the bytes those the relay carried', async (t) => {
+  const portForwardEnds = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward');
+  const before = portForwardEnds().length;
+  const forward = await startPortForward(27, stack.kubeconfig, 'demo', 80);
+  const response = await fetch(`http://127.0.0.1:${forward.localPort}/`);
+  t.equal(await response.text(), 'Hello from pod default/demo\n');
+  await forward.stop();
+  await until(() => portForwardEnds().length > before, 'the port-forward session-end line');
+  const end = portForwardEnds()[before]!;
+  t.match(end, { mode: 'relay', clientProtocol: 'SPDY/3.1' }, 'still relayed raw');
+  t.equal(end.recording, `${end.auditID as string}.jsonl`);
+  let text = '';
+  await until(() => (text = readFileOrEmpty(join(settings.directory, end.recording as string)).toString()).includes('"end":true'), 'the complete port-forward recording');
+  const [header, last] = text.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(header, { format: 'ksg-portforward', kind: 'portforward', pod: 'demo', userAgent: /v1\.27\./ });
+  t.match(last, { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+  t.ok((last!.bytesToClient as number) > 0, 'bytes counted');
+  t.notMatch(text, /Hello from pod/, 'no content');
+});
+
+t.test('recording.required, a directory that cannot be written: kubectl 1.27 port-forward (SPDY) is refused with a Status', async (t) => {
+  const notADirectory = join(dir, 'a-file-for-port-forward');
+  await writeFile(notADirectory, '');
+  settings = { ...settings, directory: join(notADirectory, 'recordings'), required: true };
+  t.teardown(() => (settings = { ...settings, directory: join(dir, 'recordings'), required: false }));
+  const result = await runKubectl(27, ['port-forward', 'demo', ':80'], { kubeconfig: stack.kubeconfig, timeoutMs: 60_000 });
+  t.not(result.code, 0);
+  t.match(result.stderr, RECORDING_UNAVAILABLE, 'kubectl prints the Status message');
+  t.notMatch(result.stderr, notADirectory, 'the path stays in the log');
+});
+
+t.test('recording.required: kubectl 1.27 port-forward (SPDY) runs, its metadata recorded, where it used to be refused', async (t) => {
+  settings = { ...settings, required: true };
+  t.teardown(() => (settings = { ...settings, required: false }));
+  const portForwardEnds = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward');
+  const before = portForwardEnds().length;
+  const forward = await startPortForward(27, stack.kubeconfig, 'demo', 80);
+  t.equal(await (await fetch(`http://127.0.0.1:${forward.localPort}/`)).text(), 'Hello from pod default/demo\n');
+  await forward.stop();
+  await until(() => portForwardEnds().length > before, 'the port-forward session-end line');
+  t.match(portForwardEnds()[before], { mode: 'relay', recording: /\.jsonl$/ });
+});
