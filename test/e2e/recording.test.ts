@@ -21,6 +21,8 @@ import type { SessionTapFactory } from '../../src/translators/bridge.js';
 import { RECORDING_FAILED } from '../../src/recording/recording-taps.js';
 import { openRecordingFile, type RecordingSink } from '../../src/recording/recording-sink.js';
 import { readRawRecording } from '../helpers/raw-recording.js';
+import { collect, dialSpdy, execPath, openStreams } from '../legacy-cluster/harness.js';
+import type { LegacyCluster } from '../../src/legacy-cluster/cluster.js';
 import { startPortForward } from '../helpers/port-forward.js';
 import { RequestAuditor } from '../../src/observability/audit/request-audit.js';
 import { DEFAULT_AUDIT_POLICY } from '../../src/observability/audit/policy.js';
@@ -252,6 +254,63 @@ t.test('kubectl 1.27 exec -i (SPDY, no tty), exit 3: stdin and stdout recorded b
   t.equal(sha256(recording.streams.get('stdin')!), sha256(content), 'stdin recorded byte-exact');
   t.equal(sha256(recording.streams.get('stdout')!), sha256(content), 'stdout recorded byte-exact');
   t.match(recording.lines.at(-1), { end: true, exitCode: 3 });
+});
+
+t.test('kubectl 1.28 attach -i (SPDY): bridged, the main process\'s echo recorded', async (t) => {
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(28, ['attach', '-i', 'demo', '-c', 'echo'], { kubeconfig: stack.kubeconfig, stdin: 'attached via 1.28\n', timeoutMs: 60_000 });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.toString(), 'attached via 1.28\n');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { ...SPDY_BRIDGED, kind: 'attach' });
+  const recording = readRawRecording(file);
+  t.match(recording.header, { kind: 'attach', container: 'echo' });
+  t.equal(recording.streams.get('stdout')!.toString(), 'attached via 1.28\n');
+});
+
+t.test('kubectl 1.27 exec -i cat of 16 MB (SPDY): back-pressure both ways through the bridge, recorded byte-exact', async (t) => {
+  settings = { ...settings, maxPendingBytes: 64 * 1024 * 1024 };
+  t.teardown(() => (settings = { ...settings, maxPendingBytes: undefined }));
+  const content = randomBytes(16 * 1024 * 1024);
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(27, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: content, timeoutMs: 120_000 });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(sha256(result.stdout), sha256(content), 'every byte came back');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { ...SPDY_BRIDGED, exitCode: 0, bytesFromClient: content.length, bytesToClient: content.length });
+  t.equal(sha256(readRawRecording(file).streams.get('stdout')!), sha256(content), 'stdout recorded byte-exact');
+  t.equal(stack.gateway.bufferedBytes, 0, 'nothing left buffered');
+});
+
+/** The gateway as the legacy-cluster harness's "cluster", for a raw SPDY client. */
+const viaGateway = (): Parameters<typeof dialSpdy>[0] => ({ cluster: stack.gateway as unknown as LegacyCluster, token: stack.token, caPem: stack.caPem, logs: stack.gatewayLogs, close: async () => undefined });
+
+t.test('a raw SPDY client offering only v3: the upstream\'s choice reaches it, its text Status unchanged, the exit code read from it', async (t) => {
+  const before = stack.sessionEnds().length;
+  const session = await dialSpdy(viaGateway(), execPath(['sh', '-c', 'echo out; exit 4'], { stdout: 'true' }), ['v3.channel.k8s.io']);
+  t.same(session.response.header('x-stream-protocol-version'), ['v3.channel.k8s.io'], 'the version both sides speak');
+  const streams = openStreams(session.connection, ['error', 'stdout']);
+  const [stdout, error] = [collect(streams.stdout!), collect(streams.error!)];
+  t.equal((await stdout).toString(), 'out\n');
+  t.match((await error).toString(), /^command terminated with non-zero exit code: .*exit status 4$/, 'v3: the kubelet\'s text, as it wrote it');
+  await session.closed;
+  const { end } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { mode: 'translated', clientTransport: 'spdy', upstreamTransport: 'spdy', clientProtocol: 'SPDY/3.1 v3.channel.k8s.io', upstreamProtocol: 'v3.channel.k8s.io', exitCode: 4 });
+});
+
+t.test('a SPDY client that goes away mid-session: the bridged session ends, the upstream is let go, the recording ends', async (t) => {
+  const before = stack.sessionEnds().length;
+  const clusterEnds = stack.clusterLogs.find((record) => record.event === 'session-end').length;
+  const clusterStarts = stack.clusterLogs.find((record) => record.event === 'session-start').length;
+  const session = await dialSpdy(viaGateway(), execPath(['sleep', '30'], { stdout: 'true' }));
+  openStreams(session.connection, ['error', 'stdout']);
+  await until(() => stack.clusterLogs.find((record) => record.event === 'session-start').length > clusterStarts, 'the command runs');
+  session.socket.destroy();
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { mode: 'translated', outcome: 'client-error', reason: 'the client closed the connection' });
+  t.match(readRawRecording(file).lines.at(-1), { end: true, reason: 'the client closed the connection' });
+  await until(() => stack.clusterLogs.find((record) => record.event === 'session-end').length > clusterEnds, 'the cluster\'s session-end');
+  t.equal(stack.gateway.activeSessions, 0);
 });
 
 t.test('a SPDY exec no recording rule selects: relayed raw, as before', async (t) => {
