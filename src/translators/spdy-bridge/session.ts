@@ -115,15 +115,15 @@ export class SpdyRemoteCommandBridge implements LiveSession {
 
   private accept(stream: SpdyStream): void {
     stream.on('error', () => undefined);
-    this.all.push(stream);
     const type = stream.headers.streamtype as StreamType | undefined;
     // Streams of known types are bridged, a later one of a type too (the upstream replaces the earlier,
-    // as the kubelet does), up to a bound; any other is read and dropped (the kubelet ignores it).
+    // as the kubelet does), up to a bound; any other is reset at once, so a client opening streams
+    // without end holds nothing (the kubelet would ignore them; kubectl opens none).
     if (this.ended || !type || !(INPUTS.has(type) || OUTPUTS.has(type)) || this.bridged >= MAX_BRIDGED_STREAMS) {
-      stream.reply();
-      stream.resume();
+      stream.reset();
       return;
     }
+    this.all.push(stream);
     this.bridged++;
     this.clientStreams.set(type, stream);
     const toUpstream = this.options.upstream.openStream({ ...stream.headers });

@@ -73,8 +73,9 @@ export function statusForSpdyClient(version: string, status: Status): string | u
   return undefined;
 }
 
-/** Resolves once everything written to the stream so far has been handed to the socket. */
+/** Resolves once everything written to the stream so far has been handed to the socket (an ended one: once it finished). */
 export function flushed(stream: SpdyStream | undefined): Promise<void> {
-  if (!stream || stream.destroyed || stream.writableEnded) return Promise.resolve();
+  if (!stream || stream.destroyed || stream.writableFinished) return Promise.resolve();
+  if (stream.writableEnded) return new Promise((resolve) => (stream.once('finish', resolve), stream.once('close', resolve)));
   return new Promise((resolve) => stream.write(Buffer.alloc(0), () => resolve()));
 }
