@@ -9,10 +9,10 @@ import { PortForwardTunnel } from '../translators/port-forward/tunnel.js';
 import { PortForwardChannels } from '../translators/port-forward/channels.js';
 import { isWebSocketUpgrade } from '../translators/upgrade-request.js';
 import type { LiveSession } from '../translators/live-session.js';
-import { sessionSubject } from '../translators/session-log.js';
+import { sessionSubject, type SessionMode } from '../translators/session-log.js';
 import type { UpstreamCall } from '../translators/upstream-call.js';
 import { portForwardTarget } from '../codecs/k8s/port-forward-request.js';
-import { parseRemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
+import { parseRemoteCommandRequest, type RemoteCommandRequest } from '../codecs/k8s/remote-command-request.js';
 import { errorStatus } from '../codecs/k8s/status.js';
 import { answeredStatus, HttpStatusError, sendStatusOnSocket, sendStatusResponse } from '../net/http-answers.js';
 import type { UpstreamTarget } from '../upstream/target.js';
@@ -28,7 +28,8 @@ import { StreamingModes } from './streaming-modes.js';
 import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
 import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
 import { bridgesTowardV5, serveChannelClientTowardV5 } from '../translators/to-websocket/channels-to-v5.js';
-import { combineTapFactories } from '../translators/session-tap.js';
+import { combineTapFactories, openSessionTap } from '../translators/session-tap.js';
+import { bridgeSpdyRemoteCommand } from '../translators/spdy-bridge/handler.js';
 import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
 import { DEFAULT_AUDIT_POLICY } from '../observability/audit/policy.js';
@@ -146,7 +147,6 @@ export interface Gateway extends RunningServer {
 
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
-const UNRECORDABLE = 'session recording is required (recording.required) and SPDY sessions are not recorded: exec, attach and port-forward need a WebSocket client (kubectl 1.31 or newer)';
 const UNRECORDABLE_FORWARD = 'session recording is required (recording.required) and port-forward sessions to this cluster are not recorded: it speaks WebSocket only, and the gateway passes them through unread';
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
@@ -173,6 +173,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const translator = new RemoteCommandTranslator({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap });
   const tunnel = new PortForwardTunnel({ ...clientLimits, tap });
   const portForwardChannels = new PortForwardChannels({ ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, tap });
+  const spdyBridgeOptions = { ...clientLimits, maxHeaderBlockBytes: options.maxHeaderBlockBytes, upstreamPingIntervalMs: options.upstreamPingIntervalMs };
   const streamingModes = new StreamingModes();
   const auditor = options.audit ?? new RequestAuditor({ policy: DEFAULT_AUDIT_POLICY });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
@@ -302,12 +303,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A relayed SPDY session cannot be recorded, nor a port-forward toward a WebSocket upstream
-    // (tunnelled or relayed unread): where recording is required, it does not run.
+    // A port-forward toward a WebSocket upstream is tunnelled or relayed unread: where recording is
+    // required, it does not run.
     const forwardTowardWebSocket = portForwardTarget(call.path) && streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
-    const unrecordable = !translated ? UNRECORDABLE : forwardTowardWebSocket ? UNRECORDABLE_FORWARD : undefined;
-    if (unrecordable && streaming && options.recording?.failClosed && (parseRemoteCommandRequest(call.path) || portForwardTarget(call.path))) {
-      const refusal = new HttpStatusError(403, 'Forbidden', unrecordable);
+    if (forwardTowardWebSocket && streaming && options.recording?.failClosed) {
+      const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE_FORWARD);
       audited.complete(failure(refusal));
       logger.info({ event: 'session-refused', auditID: audited.auditID, upstream: call.upstreamName, user: call.user, clientAddress: client.address, status: refusal.code, reason: refusal.message }, 'upgrade refused');
       sendStatusOnSocket(socket, refusal);
@@ -315,7 +315,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     // Relayed upgrades (SPDY from kubectl ≤ 1.30) are sessions too: they count against the limits.
     const method = streaming ? STREAMING_UPSTREAM_METHOD : (req.method ?? 'GET');
-    const start = translated ?? (() => relayUpgrade(call, req, socket, head, logger, method, streaming ? spdyRefused(req, socket, head, call) : undefined));
+    const relay = (): Promise<LiveSession | undefined> => relayUpgrade(call, req, socket, head, logger, method, streaming ? spdyRefused(req, socket, head, call) : undefined);
+    let mode: SessionMode = translated ? 'translated' : 'relay';
+    const remoteCommand = !translated && streaming ? parseRemoteCommandRequest(call.path) : undefined;
+    const portForward = !translated && streaming && !remoteCommand && portForwardTarget(call.path);
+    // A SPDY exec/attach is relayed raw unless a recording rule selects it: then it is bridged stream by stream.
+    // A SPDY port-forward stays relayed: its recording is metadata, which the relay can tell.
+    const start =
+      translated ??
+      (remoteCommand && options.recording && tap
+        ? async () => {
+            const bridged = await recordedSpdySession(req, socket, head, remoteCommand, call);
+            if (!bridged) return relay();
+            mode = 'translated';
+            return bridged();
+          }
+        : portForward && options.recording && tap
+          ? () => recordedSpdyPortForward(req, socket, head, call, method)
+          : relay);
     let reservation;
     try {
       reservation = registry.reserve(call.user, client.address);
@@ -330,7 +347,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       session = await start();
     } finally {
-      if (session) reservation.track(session, { upstream: call.upstreamName }, sessionSubject(call, req, translated ? 'translated' : 'relay'));
+      if (session) reservation.track(session, { upstream: call.upstreamName }, sessionSubject(call, req, mode));
       else reservation.release();
     }
     if (!session) {
@@ -368,6 +385,41 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (portForward && tunneledSpdyProtocols(call.offeredProtocols).length > 0) return () => tunnel.handle(req, socket, head, call);
     if (portForward && PortForwardChannels.wants(call.offeredProtocols)) return () => portForwardChannels.handle(req, socket, head, call);
     return undefined;
+  }
+
+  /**
+   * A SPDY exec/attach toward a SPDY upstream that a recording rule selects (or that must be and
+   * cannot be recorded: the bridge refuses it): bridged through the tap (translators/spdy-bridge/).
+   * Undefined: nothing records it (a Watch tap alone is not worth a bridge), so it is relayed raw.
+   */
+  async function recordedSpdySession(req: http.IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<(() => Promise<LiveSession | undefined>) | undefined> {
+    const tapping = await openSessionTap(tap, call, sessionSubject(call, req, 'translated'), request.tty);
+    if (tapping.refused === undefined && !tapping.opened?.name) return undefined;
+    // `auto` may still find the upstream speaks WebSocket only: the session then goes there unrecorded (the bridge
+    // has this session's recording open under its name), so a required recording replays the refusal instead;
+    // later sessions go to WebSocket directly and are recorded there.
+    const fallback = options.recording?.failClosed ? undefined : spdyRefused(req, socket, head, call);
+    return () => bridgeSpdyRemoteCommand(req, socket, head, request, call, spdyBridgeOptions, tapping, fallback);
+  }
+
+  /**
+   * A SPDY port-forward toward a SPDY upstream with its metadata recorded (who, where, bytes each way,
+   * duration): relayed raw, the relay telling the tap its counts. A recording that must be written
+   * and cannot be opened refuses it with a Status, as for a tunnel.
+   */
+  async function recordedSpdyPortForward(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, method: string): Promise<LiveSession | undefined> {
+    const subject = sessionSubject(call, req, 'relay');
+    const tapping = await openSessionTap(tap, call, subject, false);
+    if (tapping.refused !== undefined) {
+      logger.warn({ event: 'session-refused', ...subject, status: 500, reason: tapping.refused }, 'session refused');
+      sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', tapping.refused));
+      return undefined;
+    }
+    // `auto`'s WebSocket path records nothing: a required recording replays the refusal instead.
+    const fallback = options.recording?.failClosed ? undefined : spdyRefused(req, socket, head, call);
+    const session = await relayUpgrade(call, req, socket, head, logger, method, fallback, tapping.opened);
+    tapping.onFailure((message) => session?.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
+    return session;
   }
 
   /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */

@@ -6,6 +6,7 @@ import { SessionLog, sessionSubject } from '../translators/session-log.js';
 import type { Logger } from '../observability/logger.js';
 import { gatewayIdentityRefusal, UPSTREAM_UNAVAILABLE, type UpstreamCall } from '../translators/upstream-call.js';
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
+import type { OpenedTap } from '../translators/bridge.js';
 import { dialUpstream, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/dial-outcome.js';
 import { HttpStatusError, headerLines, noteAnswer, replayResponse, sendStatusOnSocket } from '../net/http-answers.js';
@@ -30,12 +31,21 @@ export function relayUpgrade(
    * instead (`upstreams[].streaming: auto` trying WebSocket after SPDY was refused), or undefined.
    */
   fallback?: (statusCode: number, replayThisRefusal: () => void) => (() => Promise<LiveSession | undefined>) | undefined,
+  /** A port-forward's metadata recording: told the bytes each way (the SPDY bytes) and why it ended, as a tunnel's is. */
+  tapped?: OpenedTap,
 ): Promise<LiveSession | undefined> {
   let settle!: (session: LiveSession | undefined) => void;
+  let tapEnded = false;
+  const endTap = (detail: Record<string, unknown>): void => {
+    if (!tapEnded) tapped?.tap.event('end', detail);
+    tapEnded = true;
+  };
   const result = new Promise<LiveSession | undefined>((resolve) => (settle = resolve));
+  void result.then((session) => session ?? endTap({ reason: 'the session did not start' }));
   const { target } = call;
   const clientMethod = method === req.method ? {} : { clientMethod: req.method };
-  const sessionLog = new SessionLog(logger, sessionSubject(call, req, 'relay'), { method, ...clientMethod, path: call.path.split('?')[0] });
+  const recording = tapped?.name ? { recording: tapped.name } : {};
+  const sessionLog = new SessionLog(logger, sessionSubject(call, req, 'relay'), { method, ...clientMethod, path: call.path.split('?')[0], ...recording });
   const log = sessionLog.logger;
   const upstreamReq = dialUpstream(target, {
     method,
@@ -79,6 +89,7 @@ export function relayUpgrade(
       upstreamSocket.destroy();
       clientSocket.destroy();
       sessionLog.end({ bytesFromClient: bytesFromClient(), bytesToClient: bytesToClient(), outcome: ending.outcome, reason: endReason }, { status: res.statusCode });
+      endTap({ bytesFromClient: bytesFromClient(), bytesToClient: bytesToClient(), reason: endReason });
       ending.settle();
     };
     const endedBy = (reason: string) => (): void => {
@@ -139,6 +150,8 @@ export function relayUpgrade(
         replay();
         return settle(undefined);
       }
+      // Served toward a WebSocket upstream, where this tap does not reach.
+      endTap({ reason: 'served toward a WebSocket upstream, unrecorded' });
       instead().then(settle, () => settle(undefined));
     });
   });

@@ -98,7 +98,7 @@ export interface UpstreamSpdyOptions {
  * The upstream side as SPDY streams, with the session's buffer budget split over `streams` read
  * buffers; `webSocketHighWaterMark` is the client side's share.
  */
-export function upstreamSpdy(upgraded: TranslatedUpgrade, options: UpstreamSpdyOptions, streams: number): { upstream: SpdyStreams; webSocketHighWaterMark?: number } {
+export function upstreamSpdy(upgraded: Pick<TranslatedUpgrade, 'upstreamSocket' | 'upstreamHead'>, options: UpstreamSpdyOptions, streams: number): { upstream: SpdyStreams; webSocketHighWaterMark?: number } {
   const budget = splitSessionBudget(options.sessionBufferBytes, streams);
   const spdy = new SpdyConnection(
     upgraded.upstreamSocket,

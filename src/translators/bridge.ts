@@ -107,6 +107,6 @@ export class SessionTapRefusal extends Error {}
  */
 export interface SessionTapFactory {
   open(session: TappedSession): Promise<OpenedTap | undefined>;
-  /** Sessions that cannot be tapped must not run (relayed SPDY exec/attach are refused). */
+  /** Sessions that cannot be tapped must not run (an `auto` fallback toward WebSocket, which records nothing, is not taken). */
   readonly failClosed?: boolean;
 }

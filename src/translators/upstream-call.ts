@@ -86,8 +86,11 @@ export async function dialForClient(
   how: {
     /** How the upstream is asked: SPDY (the default), or WebSocket toward an upstream that speaks only that. */
     dial?: typeof dialSpdyUpgrade;
-    /** Answers the client in place of replaying the upstream's refusal (a second attempt replays the first's). */
-    refused?: () => void;
+    /**
+     * Answers the client in place of replaying the upstream's refusal (a second attempt replays the
+     * first's; a first attempt may try another way, or `replay` this refusal).
+     */
+    refused?: (statusCode: number, replay: () => void) => void;
   } = {},
 ): Promise<UpgradedUpstream | undefined> {
   const dial = how.dial ?? dialSpdyUpgrade;
@@ -105,10 +108,14 @@ export async function dialForClient(
   }
   if (outcome.kind === 'refused') {
     logger.info({ event: 'session-refused', status: outcome.statusCode }, 'upstream refused the upgrade');
-    if (how.refused) return void how.refused();
-    const masked = gatewayIdentityRefusal(call, outcome.statusCode, outcome.body, logger);
-    if (masked) sendStatusOnSocket(client, new HttpStatusError(403, 'Forbidden', masked));
-    else replayResponse(client, outcome.statusCode, outcome.rawHeaders, outcome.body);
+    const refusal = outcome;
+    const replay = (): void => {
+      const masked = gatewayIdentityRefusal(call, refusal.statusCode, refusal.body, logger);
+      if (masked) sendStatusOnSocket(client, new HttpStatusError(403, 'Forbidden', masked));
+      else replayResponse(client, refusal.statusCode, refusal.rawHeaders, refusal.body);
+    };
+    if (how.refused) how.refused(refusal.statusCode, replay);
+    else replay();
     return undefined;
   }
   return outcome;

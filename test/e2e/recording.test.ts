@@ -1,7 +1,8 @@
 // Session recording through the gateway with real kubectl 1.33: a terminal session recorded as
 // asciicast v2 that `asciinema cat` replays to what kubectl printed, with its resize and exit
 // marker; a 50 MB `kubectl cp` recorded byte-exact; the size cap's cut marker; and
-// recording.required refusing a session whose recording cannot be opened, with a Status.
+// recording.required refusing a session whose recording cannot be opened, with a Status. The same
+// for SPDY clients (kubectl 1.27, 1.30 without WebSocket), bridged instead of relayed when recorded.
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -20,6 +21,8 @@ import type { SessionTapFactory } from '../../src/translators/bridge.js';
 import { RECORDING_FAILED } from '../../src/recording/recording-taps.js';
 import { openRecordingFile, type RecordingSink } from '../../src/recording/recording-sink.js';
 import { readRawRecording } from '../helpers/raw-recording.js';
+import { collect, dialSpdy, execPath, openStreams } from '../legacy-cluster/harness.js';
+import type { LegacyCluster } from '../../src/legacy-cluster/cluster.js';
 import { startPortForward } from '../helpers/port-forward.js';
 import { echoThrough } from '../helpers/echo.js';
 import { RequestAuditor } from '../../src/observability/audit/request-audit.js';
@@ -90,9 +93,19 @@ async function asciinemaCat(path: string): Promise<string> {
  */
 const normalise = (text: string): string => text.replace(/\r+\n/g, '\n');
 
-t.test('kubectl exec -it: the cast replays to what kubectl printed, with the resize and the exit marker', async (t) => {
+/** kubectl 1.30 with its WebSocket client turned off speaks SPDY, as kubectl ≤ 1.29 does (and 1.30 after a fallback). */
+const SPDY_ONLY = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+
+/** How each side of the session spoke, from its session-end line: the SPDY ones are bridged, no longer relayed. */
+const SPDY_BRIDGED = { mode: 'translated', clientTransport: 'spdy', upstreamTransport: 'spdy', clientProtocol: 'SPDY/3.1 v4.channel.k8s.io', upstreamProtocol: 'v4.channel.k8s.io' };
+
+t.test('kubectl exec -it: the cast replays to what kubectl printed, with the resize and the exit marker', (t) => recordedTerminal(t, 33));
+t.test('kubectl 1.27 exec -it (SPDY): bridged, not relayed — the cast replays, with the resize and the exit marker', (t) => recordedTerminal(t, 27, {}, SPDY_BRIDGED));
+t.test('kubectl 1.30 exec -it over SPDY: bridged — the cast replays, with the resize and the exit marker', (t) => recordedTerminal(t, 30, SPDY_ONLY, SPDY_BRIDGED));
+
+async function recordedTerminal(t: Test, release: number, env: Record<string, string> = {}, protocols: Record<string, string> = { mode: 'translated', clientProtocol: 'v5.channel.k8s.io' }): Promise<void> {
   const before = stack.sessionEnds().length;
-  const { terminal, screen: printed, waitFor, exited } = startPtyTerminal(kubectlPath(33), ['--kubeconfig', stack.kubeconfig, 'exec', '-it', 'demo', '--', 'sh']);
+  const { terminal, screen: printed, waitFor, exited } = startPtyTerminal(kubectlPath(release), ['--kubeconfig', stack.kubeconfig, 'exec', '-it', 'demo', '--', 'sh'], 80, 24, env);
   const killer = setTimeout(() => terminal.kill('SIGKILL'), 60_000);
 
   // The shell's prompt: kubectl has put its terminal in raw mode, so nothing typed is echoed locally.
@@ -116,6 +129,7 @@ t.test('kubectl exec -it: the cast replays to what kubectl printed, with the res
 
   const { end, path, file } = await recordedSession(t, before, (bytes) => bytes.toString().includes('"m", "exit'));
   t.equal(end.exitCode, 3);
+  t.match(end, protocols, 'each side spoke its protocol');
   t.match(path, /\.cast$/);
   t.equal(end.recording, `${end.auditID as string}.cast`, 'named by the audit ID');
   await until(() => auditEvents.some((event) => event.auditID === end.auditID && event.stage === 'ResponseComplete'), 'the session\'s last audit event');
@@ -137,7 +151,7 @@ t.test('kubectl exec -it: the cast replays to what kubectl printed, with the res
   t.match(screen, kubectlOwn);
   t.equal(normalise(replayed), normalise(screen.replace(kubectlOwn, '')), 'asciinema cat prints what kubectl printed');
   t.match(replayed, /first-42[\s\S]*size-\d+:30 100/);
-});
+}
 
 t.test('kubectl cp of 50 MB out of the pod: the tar stream is recorded byte-exact', async (t) => {
   // The disk may fall behind a loopback copy on a loaded machine: room for the whole file, so this
@@ -204,7 +218,10 @@ t.test('recording.required with a directory that cannot be written: kubectl is r
   t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, execsBefore, 'the upstream was never dialled');
 });
 
-t.test('recording.required and a write failure mid-session (EIO): the session is ended with a Status kubectl prints', async (t) => {
+t.test('recording.required and a write failure mid-session (EIO): the session is ended with a Status kubectl prints', (t) => recordingFailsMidSession(t, 33));
+t.test('recording.required and a write failure mid-session (EIO), kubectl 1.27 (SPDY): ended with a Status on its error stream', (t) => recordingFailsMidSession(t, 27));
+
+async function recordingFailsMidSession(t: Test, release: number): Promise<void> {
   settings = { ...settings, required: true };
   // The file opens; its first write fails as a failing disk does.
   openSink = async (path) => {
@@ -217,29 +234,127 @@ t.test('recording.required and a write failure mid-session (EIO): the session is
   });
   const before = stack.sessionEnds().length;
   // Enough output to start a write at once (the writer writes at 256 KiB without waiting for its timer).
-  const result = await runKubectl(33, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: randomBytes(2 * 1024 * 1024) });
+  const result = await runKubectl(release, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: randomBytes(2 * 1024 * 1024) });
   t.not(result.code, 0, 'kubectl fails');
   t.match(result.stderr, RECORDING_FAILED, 'kubectl prints why');
   t.notMatch(result.stderr, /EIO/, 'the errno stays in the log');
   await until(() => stack.sessionEnds().length > before, 'the session-end line');
-  t.equal(stack.sessionEnds()[before]!.outcome, 'recording-failed');
+  t.match(stack.sessionEnds()[before], { outcome: 'recording-failed', mode: 'translated', clientProtocol: release < 31 ? 'SPDY/3.1 v4.channel.k8s.io' : 'v5.channel.k8s.io' });
   t.ok(stack.gatewayLogs.find((record) => record.event === 'recording-failed' && /EIO/.test(String(record.err))).length > 0, 'the log has the error');
+}
+
+t.test('kubectl 1.27 exec -i (SPDY, no tty), exit 3: stdin and stdout recorded byte-exact, the exit code at the end', async (t) => {
+  settings = { ...settings, captureInput: true };
+  t.teardown(() => (settings = { ...settings, captureInput: false }));
+  const content = randomBytes(300_000);
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(27, ['exec', '-i', 'demo', '--', 'sh', '-c', 'cat; exit 3'], { kubeconfig: stack.kubeconfig, stdin: content });
+  t.equal(result.code, 3, result.stderr);
+  t.equal(sha256(result.stdout), sha256(content), 'kubectl got every byte back');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { ...SPDY_BRIDGED, exitCode: 3, bytesToClient: content.length, bytesFromClient: content.length });
+  const recording = readRawRecording(file);
+  t.match(recording.header, { format: 'ksg-raw', kind: 'exec', tty: false, userAgent: /v1\.27\./ });
+  t.equal(sha256(recording.streams.get('stdin')!), sha256(content), 'stdin recorded byte-exact');
+  t.equal(sha256(recording.streams.get('stdout')!), sha256(content), 'stdout recorded byte-exact');
+  t.match(recording.lines.at(-1), { end: true, exitCode: 3 });
 });
 
-t.test('recording.required: kubectl speaking SPDY (relayed unread) is refused with a Status instead of running unrecorded', async (t) => {
-  // kubectl 1.33 with its WebSocket client turned off speaks SPDY, as kubectl ≤ 1.29 does.
-  const spdy = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
-  const before = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'relayed'], { kubeconfig: stack.kubeconfig, env: spdy });
-  t.equal(before.code, 0, `without required it is relayed: ${before.stderr}`);
-  t.ok(stack.gatewayLogs.find((record) => record.event === 'session-end' && record.mode === 'relay').length > 0, 'relayed as SPDY, not translated');
-  settings = { ...settings, required: true };
-  t.teardown(() => (settings = { ...settings, required: false }));
+t.test('kubectl 1.28 attach -i (SPDY): bridged, the main process\'s echo recorded', async (t) => {
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(28, ['attach', '-i', 'demo', '-c', 'echo'], { kubeconfig: stack.kubeconfig, stdin: 'attached via 1.28\n', timeoutMs: 60_000 });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.toString(), 'attached via 1.28\n');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { ...SPDY_BRIDGED, kind: 'attach' });
+  const recording = readRawRecording(file);
+  t.match(recording.header, { kind: 'attach', container: 'echo' });
+  t.equal(recording.streams.get('stdout')!.toString(), 'attached via 1.28\n');
+});
+
+t.test('kubectl 1.27 exec -i cat of 16 MB (SPDY): back-pressure both ways through the bridge, recorded byte-exact', async (t) => {
+  settings = { ...settings, maxPendingBytes: 64 * 1024 * 1024 };
+  t.teardown(() => (settings = { ...settings, maxPendingBytes: undefined }));
+  const content = randomBytes(16 * 1024 * 1024);
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(27, ['exec', '-i', 'demo', '--', 'cat'], { kubeconfig: stack.kubeconfig, stdin: content, timeoutMs: 120_000 });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(sha256(result.stdout), sha256(content), 'every byte came back');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { ...SPDY_BRIDGED, exitCode: 0, bytesFromClient: content.length, bytesToClient: content.length });
+  t.equal(sha256(readRawRecording(file).streams.get('stdout')!), sha256(content), 'stdout recorded byte-exact');
+  t.equal(stack.gateway.bufferedBytes, 0, 'nothing left buffered');
+});
+
+/** The gateway as the legacy-cluster harness's "cluster", for a raw SPDY client. */
+const viaGateway = (): Parameters<typeof dialSpdy>[0] => ({ cluster: stack.gateway as unknown as LegacyCluster, token: stack.token, caPem: stack.caPem, logs: stack.gatewayLogs, close: async () => undefined });
+
+t.test('a raw SPDY client offering only v3: the upstream\'s choice reaches it, its text Status unchanged, the exit code read from it', async (t) => {
+  const before = stack.sessionEnds().length;
+  const session = await dialSpdy(viaGateway(), execPath(['sh', '-c', 'echo out; exit 4'], { stdout: 'true' }), ['v3.channel.k8s.io']);
+  t.same(session.response.header('x-stream-protocol-version'), ['v3.channel.k8s.io'], 'the version both sides speak');
+  const streams = openStreams(session.connection, ['error', 'stdout']);
+  const [stdout, error] = [collect(streams.stdout!), collect(streams.error!)];
+  t.equal((await stdout).toString(), 'out\n');
+  t.match((await error).toString(), /^command terminated with non-zero exit code: .*exit status 4$/, 'v3: the kubelet\'s text, as it wrote it');
+  await session.closed;
+  const { end } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { mode: 'translated', clientTransport: 'spdy', upstreamTransport: 'spdy', clientProtocol: 'SPDY/3.1 v3.channel.k8s.io', upstreamProtocol: 'v3.channel.k8s.io', exitCode: 4 });
+});
+
+t.test('a SPDY client that goes away mid-session: the bridged session ends, the upstream is let go, the recording ends', async (t) => {
+  const before = stack.sessionEnds().length;
+  const clusterEnds = stack.clusterLogs.find((record) => record.event === 'session-end').length;
+  const clusterStarts = stack.clusterLogs.find((record) => record.event === 'session-start').length;
+  const session = await dialSpdy(viaGateway(), execPath(['sleep', '30'], { stdout: 'true' }));
+  openStreams(session.connection, ['error', 'stdout']);
+  await until(() => stack.clusterLogs.find((record) => record.event === 'session-start').length > clusterStarts, 'the command runs');
+  session.socket.destroy();
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, { mode: 'translated', outcome: 'client-error', reason: 'the client closed the connection' });
+  t.match(readRawRecording(file).lines.at(-1), { end: true, reason: 'the client closed the connection' });
+  await until(() => stack.clusterLogs.find((record) => record.event === 'session-end').length > clusterEnds, 'the cluster\'s session-end');
+  t.equal(stack.gateway.activeSessions, 0);
+});
+
+t.test('a SPDY exec no recording rule selects: relayed raw, as before', async (t) => {
+  settings = { ...settings, rules: [{ verbs: ['*'], namespaces: ['elsewhere'] }], required: true };
+  t.teardown(() => (settings = { ...settings, rules: [], required: false }));
+  const ends = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end');
+  const before = ends().length;
+  const result = await runKubectl(27, ['exec', 'demo', '--', 'echo', 'relayed'], { kubeconfig: stack.kubeconfig });
+  t.equal(result.code, 0, `required, but not selected: it runs (${result.stderr})`);
+  t.equal(result.stdout.toString(), 'relayed\n');
+  await until(() => ends().length > before, 'the session-end line');
+  const end = ends()[before]!;
+  t.match(end, { mode: 'relay', clientProtocol: 'SPDY/3.1' }, 'relayed byte for byte');
+  t.notOk('recording' in end, 'nothing recorded');
+});
+
+t.test('recording.required, a directory that cannot be written: kubectl 1.27 (SPDY) is refused with a Status, nothing reaches the cluster', async (t) => {
+  const notADirectory = join(dir, 'a-file-too');
+  await writeFile(notADirectory, '');
+  settings = { ...settings, directory: join(notADirectory, 'recordings'), required: true };
+  t.teardown(() => (settings = { ...settings, directory: join(dir, 'recordings'), required: false }));
   const identities = stack.clusterLogs.find((record) => record.event === 'session-identity').length;
-  const result = await runKubectl(33, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig, env: spdy });
+  const result = await runKubectl(27, ['exec', 'demo', '--', 'echo', 'should-not-run'], { kubeconfig: stack.kubeconfig });
   t.not(result.code, 0);
-  t.match(result.stderr, /session recording is required \(recording\.required\) and SPDY sessions are not recorded/);
+  t.match(result.stderr, RECORDING_UNAVAILABLE, 'kubectl prints the Status message');
+  t.notMatch(result.stderr, notADirectory, 'the path stays in the log');
   t.equal(result.stdout.toString(), '');
   t.equal(stack.clusterLogs.find((record) => record.event === 'session-identity').length, identities, 'nothing reached the cluster');
+});
+
+t.test('recording.required: a SPDY exec runs, recorded, where it used to be refused', async (t) => {
+  settings = { ...settings, required: true };
+  t.teardown(() => (settings = { ...settings, required: false }));
+  const before = stack.sessionEnds().length;
+  const result = await runKubectl(30, ['exec', 'demo', '--', 'echo', 'recorded'], { kubeconfig: stack.kubeconfig, env: SPDY_ONLY });
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.toString(), 'recorded\n');
+  const { end, file } = await recordedSession(t, before, (bytes) => bytes.includes('"end":true'));
+  t.match(end, SPDY_BRIDGED);
+  t.equal(readRawRecording(file).streams.get('stdout')!.toString(), 'recorded\n');
 });
 
 t.test('kubectl port-forward: metadata only — who, where, bytes each way and duration, no content', async (t) => {
@@ -334,4 +449,47 @@ t.test('port-forward content stops at recording.maxBytesPerSession, marked; the 
   const cut = recording.lines.find((line) => typeof line.cut === 'string');
   t.ok(cut, 'the cut is marked');
   t.match(recording.lines.at(-1), { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+});
+
+t.test('kubectl 1.27 port-forward (SPDY, relayed): its metadata recorded, the bytes those the relay carried', async (t) => {
+  const portForwardEnds = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward');
+  const before = portForwardEnds().length;
+  const forward = await startPortForward(27, stack.kubeconfig, 'demo', 80);
+  const response = await fetch(`http://127.0.0.1:${forward.localPort}/`);
+  t.equal(await response.text(), 'Hello from pod default/demo\n');
+  await forward.stop();
+  await until(() => portForwardEnds().length > before, 'the port-forward session-end line');
+  const end = portForwardEnds()[before]!;
+  t.match(end, { mode: 'relay', clientProtocol: 'SPDY/3.1' }, 'still relayed raw');
+  t.equal(end.recording, `${end.auditID as string}.jsonl`);
+  let text = '';
+  await until(() => (text = readFileOrEmpty(join(settings.directory, end.recording as string)).toString()).includes('"end":true'), 'the complete port-forward recording');
+  const [header, last] = text.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(header, { format: 'ksg-portforward', kind: 'portforward', pod: 'demo', userAgent: /v1\.27\./ });
+  t.match(last, { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+  t.ok((last!.bytesToClient as number) > 0, 'bytes counted');
+  t.notMatch(text, /Hello from pod/, 'no content');
+});
+
+t.test('recording.required, a directory that cannot be written: kubectl 1.27 port-forward (SPDY) is refused with a Status', async (t) => {
+  const notADirectory = join(dir, 'a-file-for-port-forward');
+  await writeFile(notADirectory, '');
+  settings = { ...settings, directory: join(notADirectory, 'recordings'), required: true };
+  t.teardown(() => (settings = { ...settings, directory: join(dir, 'recordings'), required: false }));
+  const result = await runKubectl(27, ['port-forward', 'demo', ':80'], { kubeconfig: stack.kubeconfig, timeoutMs: 60_000 });
+  t.not(result.code, 0);
+  t.match(result.stderr, RECORDING_UNAVAILABLE, 'kubectl prints the Status message');
+  t.notMatch(result.stderr, notADirectory, 'the path stays in the log');
+});
+
+t.test('recording.required: kubectl 1.27 port-forward (SPDY) runs, its metadata recorded, where it used to be refused', async (t) => {
+  settings = { ...settings, required: true };
+  t.teardown(() => (settings = { ...settings, required: false }));
+  const portForwardEnds = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward');
+  const before = portForwardEnds().length;
+  const forward = await startPortForward(27, stack.kubeconfig, 'demo', 80);
+  t.equal(await (await fetch(`http://127.0.0.1:${forward.localPort}/`)).text(), 'Hello from pod default/demo\n');
+  await forward.stop();
+  await until(() => portForwardEnds().length > before, 'the port-forward session-end line');
+  t.match(portForwardEnds()[before], { mode: 'relay', recording: /\.jsonl$/ });
 });

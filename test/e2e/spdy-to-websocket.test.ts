@@ -23,6 +23,11 @@ import { assertSpdyToWebSocket as assertAll, refusedByCluster, towardWebSocket, 
 
 /** One session, SPDY from the client and WebSocket upstream; the cluster saw no SPDY upgrade. */
 const assertSpdyToWebSocket = (t: Test, s: Stack, before: number, expect: SpdyToWebSocketExpectation): LogRecord => assertAll(t, s, before, expect)[0]!;
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordingTaps } from '../../src/recording/recording-taps.js';
+import { createLogger } from '../../src/observability/logger.js';
 
 let stack: Stack;
 t.before(async () => {
@@ -196,6 +201,21 @@ t.test('auto against each --streaming mode', async (t) => {
       t.same({ relayed, translated }, { relayed: 2, translated: 0 }, `${mode}: SPDY relayed as before`);
       t.equal(refusedByCluster(s), 0);
     }
+  }
+});
+
+t.test('auto, recording on: a SPDY exec a rule selects is bridged, and still falls back to WebSocket when SPDY is refused', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ksg-spdy-auto-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const recording = new RecordingTaps({ directory: dir, rules: [], captureInput: false, maxBytesPerSession: 1024 * 1024, required: false }, createLogger({ level: 'silent' }));
+  for (const mode of ['spdy', 'websocket'] as const) {
+    const s = await startStack({ cluster: { streaming: mode }, gateway: { recording } });
+    t.teardown(() => s.close());
+    const result = await runKubectl(27, ['exec', '-i', 'demo', '--', 'sh', '-c', 'cat; exit 2'], { kubeconfig: s.kubeconfig, stdin: `${mode}\n`, timeoutMs: 60_000 });
+    t.equal(result.stdout.toString(), `${mode}\n`, result.stderr);
+    t.equal(result.code, 2);
+    const end = await s.gatewayLogs.waitFor((r) => r.event === 'session-end');
+    t.match(end, mode === 'spdy' ? { mode: 'translated', clientTransport: 'spdy', upstreamTransport: 'spdy' } : { mode: 'to-websocket', upstreamTransport: 'websocket' }, mode);
   }
 });
 

@@ -5,13 +5,14 @@
 // every method but GET and HEAD.
 import t from 'tap';
 import https from 'node:https';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecordingEntry } from '../../src/recording/recording-index.js';
 import { until } from '../helpers/wait.js';
-import { connect } from '../helpers/ws-client.js';
+import { connect, waitForMessage } from '../helpers/ws-client.js';
+import { kubectlPath } from '../helpers/kubectl.js';
 import { startUiStack, UI_USERS, type UiStack } from '../helpers/ui-gateway.js';
 
 let stack: UiStack;
@@ -207,4 +208,29 @@ t.test('GET and HEAD only: every other method is 405, before authentication, and
   const head = await request('HEAD', '/ui/api/recordings', as('alice'));
   t.equal(head.status, 200);
   t.equal(head.body.length, 0);
+});
+
+t.test('kubectl 1.27 (SPDY): bridged, its recording listed as alice\'s, and the Watch page sees its output live', async (t) => {
+  const child = spawn(kubectlPath(27), ['--kubeconfig', await stack.kubeconfig('alice'), 'exec', '-i', 'demo', '--', 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  t.teardown(() => clearTimeout(killer));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let printed = '';
+  child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  const start = await stack.logs.waitFor((record) => record.event === 'session-start' && record.user === 'alice' && record.clientTransport === 'spdy');
+  t.match(start, { mode: 'translated', upstreamTransport: 'spdy', recording: /\.rec$/ });
+  const protocols = ['watch.kube-stream-gateway.v1', `base64url.bearer.authorization.k8s.io.${Buffer.from(UI_USERS.root).toString('base64url')}`];
+  const watcher = await connect({ gateway: { url: stack.url }, caPem: stack.env.ca.caCertPem }, `/ui/api/sessions/${String(start.auditID)}/watch`, protocols, { origin: stack.url });
+  if (watcher.kind !== 'open') throw new Error(`watch refused: ${watcher.statusCode} ${watcher.body}`);
+  t.teardown(() => watcher.socket.terminate());
+  await stack.logs.waitFor((record) => record.event === 'watch-start' && record.auditID === start.auditID);
+  child.stdin.write('watched over SPDY\n');
+  const seen = await waitForMessage(watcher.socket, watcher.messages, (message) => message.isBinary && message.data.toString().includes('watched over SPDY'));
+  t.equal(seen.data.toString(), 'watched over SPDY\n', 'the output, as the pod wrote it');
+  child.stdin.end();
+  t.equal(await exited, 0);
+  t.equal(printed, 'watched over SPDY\n');
+  const name = start.recording as string;
+  await until(() => /"end":true.*\n$/.test(readFileSync(join(dir, name), 'utf8')), `${name} to be complete`);
+  t.ok(names(await list('alice')).includes(name), 'alice sees her SPDY session\'s recording');
 });

@@ -8,9 +8,9 @@ export interface PtyTerminal {
   exited: Promise<number>;
 }
 
-/** Starts `file args` under a `cols`×`rows` pty with a minimal environment (TERM=xterm). */
-export function startPtyTerminal(file: string, args: string[], cols = 80, rows = 24): PtyTerminal {
-  const terminal = spawnPty(file, args, { cols, rows, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm' } });
+/** Starts `file args` under a `cols`×`rows` pty with a minimal environment (TERM=xterm, plus `env`). */
+export function startPtyTerminal(file: string, args: string[], cols = 80, rows = 24, env: Record<string, string> = {}): PtyTerminal {
+  const terminal = spawnPty(file, args, { cols, rows, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm', ...env } });
   let screen = '';
   const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
   terminal.onData((data) => {

@@ -15,7 +15,8 @@ import {
   translatorStatus,
   type Status,
 } from '../../codecs/k8s/status.js';
-import { TerminalSizeDecoder, TerminalSizeError, encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
+import { encodeTerminalSize } from '../../codecs/k8s/terminal-size.js';
+import { ResizeSizes } from '../resize-sizes.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { SessionEnding, type EndedFromOutside, type LiveSession, type SessionOutcome } from '../live-session.js';
 
@@ -51,8 +52,7 @@ export class RemoteCommandSession implements LiveSession {
   private readonly outputs = new Map<OutputName, SpdyStreamView>();
   private readonly bridge: Bridge;
   private readonly pendingOutputs = new Set<OutputName>();
-  private readonly resizeDecoder = new TerminalSizeDecoder();
-  private resizeFailed = false;
+  private readonly resizeSizes: ResizeSizes;
   private errorBytes: Buffer[] = [];
   private errorSize = 0;
   private upstreamLost: string | undefined;
@@ -65,6 +65,7 @@ export class RemoteCommandSession implements LiveSession {
     const { request, channels, upstream, upstreamProtocol } = options;
     // stdin bytes from the client and stdout+stderr bytes to it count for the session's log line.
     this.bridge = new Bridge(options.tap);
+    this.resizeSizes = new ResizeSizes(options.log.logger, options.tap);
 
     // client-go creates the error stream first, then the others (PROTOCOLS.md §7); the server waits
     // for the whole set, so they are opened together without waiting for each reply.
@@ -80,7 +81,7 @@ export class RemoteCommandSession implements LiveSession {
     if (this.stdin) this.bridge.pump({ name: 'stdin', direction: 'to-upstream', from: channels.channel(Channel.stdin), to: this.stdin });
     if (this.resize) {
       const resize = this.resize;
-      this.bridge.pump({ name: 'resize', direction: 'to-upstream', from: channels.channel(Channel.resize), to: resize, counted: false, transform: (payload) => this.resizeSizes(payload) });
+      this.bridge.pump({ name: 'resize', direction: 'to-upstream', from: channels.channel(Channel.resize), to: resize, counted: false, transform: (payload) => this.resizeSizes.push(payload).map(encodeTerminalSize) });
     }
     // Other channels are not readable by the server; Kubernetes ignores them too (wsstream/conn.go).
 
@@ -170,21 +171,6 @@ export class RemoteCommandSession implements LiveSession {
     // Nothing arrives on input streams, but reading lets them finish when the peer resets them (its
     // RST_STREAM at the end of the command; the output streams decide when the session ends).
     return this.options.upstream.openStream({ streamtype: name }).writeOnly();
-  }
-
-  /** Like Kubernetes: a bad size stops resizing, not the session; sizes before it still count. */
-  private resizeSizes(payload: Buffer): Buffer[] {
-    if (this.resizeFailed) return [];
-    let sizes;
-    try {
-      sizes = this.resizeDecoder.push(payload);
-    } catch (error) {
-      this.resizeFailed = true;
-      sizes = error instanceof TerminalSizeError ? error.sizes : [];
-      this.options.log.logger.warn({ event: 'resize-error', err: (error as Error).message }, 'invalid resize message; resizing stopped');
-    }
-    for (const size of sizes) this.options.tap?.event('resize', { width: size.Width, height: size.Height });
-    return sizes.map(encodeTerminalSize);
   }
 
   private collectStatus(chunk: Buffer): void {

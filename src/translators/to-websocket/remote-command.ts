@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
 import { Channel, REMOTE_COMMAND_PROTOCOLS } from '../../codecs/channels/protocols.js';
 import { encodeCloseSignal } from '../../codecs/channels/framing.js';
-import { errorStatus, parseStatus, statusToText, exitCodeOf, type Status } from '../../codecs/k8s/status.js';
+import { errorStatus, parseStatus, exitCodeOf, type Status } from '../../codecs/k8s/status.js';
 import type { RemoteCommandRequest } from '../../codecs/k8s/remote-command-request.js';
 import { SpdyConnection, type SpdyStream } from '../../connections/spdy/spdy-connection.js';
 import { SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
@@ -14,13 +14,12 @@ import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import { bridgedSession, SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
-import { acceptSpdyClient } from './spdy-client-upgrade.js';
+import { acceptSpdyClient, flushed, statusForSpdyClient } from './spdy-client-upgrade.js';
 
 /** What the gateway serves a SPDY client, as a 1.28 kubelet (apimachinery remotecommand/constants.go). */
 const CLIENT_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
-/** The client versions that know a resize stream, and those whose error stream carries Status JSON. */
+/** The client versions that know a resize stream. */
 const RESIZING = new Set(['v4.channel.k8s.io', 'v3.channel.k8s.io']);
-const JSON_STATUS = 'v4.channel.k8s.io';
 /** Only v5 can say "stdin is over" (its CLOSE signal): a SPDY client's stdin FIN needs it. */
 const V5 = REMOTE_COMMAND_PROTOCOLS.find((protocol) => protocol.name === 'v5.channel.k8s.io')!;
 /** The kubelet waits this long for the client's streams (remotecommand/constants.go). */
@@ -170,8 +169,8 @@ export async function serveSpdyClientTowardWebSocket(
       if (!client.isClosed && errorStream && status) {
         // Every byte of output goes out before the Status, and the Status before the resets.
         await Promise.all([flushed(streams.get('stdout')), flushed(streams.get('stderr'))]);
-        if (clientProtocol === JSON_STATUS) errorStream.write(JSON.stringify(status));
-        else if (status.status !== 'Success' && clientProtocol !== 'channel.k8s.io') errorStream.write(statusToText(status));
+        const text = statusForSpdyClient(clientProtocol, status);
+        if (text !== undefined) errorStream.write(text);
         await flushed(errorStream);
       }
       bridge.stop();
@@ -202,10 +201,4 @@ export async function serveSpdyClientTowardWebSocket(
       finish(status, why, status.message ?? why);
     },
   });
-}
-
-/** Resolves once everything written to the stream so far has been handed to the socket. */
-function flushed(stream: SpdyStream | undefined): Promise<void> {
-  if (!stream || stream.destroyed || stream.writableEnded) return Promise.resolve();
-  return new Promise((resolve) => stream.write(Buffer.alloc(0), () => resolve()));
 }
