@@ -5,6 +5,8 @@
 // README are taken here, so they always show the interface as it is.
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -197,4 +199,33 @@ t.test('the Recordings page lists a recorded kubectl terminal session, replays i
   t.same(await readdir(downloads), [name], 'saved under the recording\'s name');
   t.ok(readFileSync(join(downloads, name)).equals(readFileSync(path)), 'the downloaded file is the recording, byte for byte');
   t.same(violations, [], 'no Content-Security-Policy violation');
+});
+
+t.test('a page on a foreign origin cannot open a session, even holding a valid token', async (t) => {
+  // Any other site the user visits: here a plain page on another loopback port. It knows alice's
+  // token (the worst case) and asks the browser for the gateway's exec WebSocket with it.
+  const site = createServer((_req, res) => res.end('<!doctype html><title>elsewhere</title>'));
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => site.close());
+  const foreign = await browser.newPage();
+  t.teardown(() => foreign.close());
+  await foreign.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`);
+  const target = `${stack.url.replace(/^https:/, 'wss:')}/api/v1/namespaces/default/pods/demo/exec?command=echo&command=foreign-page-ran&stdout=true`;
+  const tokenProtocol = `base64url.bearer.authorization.k8s.io.${Buffer.from(UI_USERS.alice).toString('base64url').replace(/=+$/, '')}`;
+  const refusedBefore = stack.logs.find((record) => record.event === 'session-refused').length;
+  const outcome = await foreign.evaluate(
+    (url: string, protocols: string[]) =>
+      new Promise<string>((resolve) => {
+        const socket = new (globalThis as unknown as { WebSocket: new (url: string, protocols: string[]) => { onopen: () => void; onclose: (event: { code: number }) => void } }).WebSocket(url, protocols);
+        socket.onopen = () => resolve('opened');
+        socket.onclose = (event) => resolve(`closed ${event.code}`);
+      }),
+    target,
+    ['v5.channel.k8s.io', tokenProtocol],
+  );
+  t.equal(outcome, 'closed 1006', 'the browser never gets a WebSocket: the upgrade was refused');
+  const refusal = await stack.logs.waitFor((record) => record.event === 'session-refused' && stack.logs.find((r) => r.event === 'session-refused').indexOf(record) >= refusedBefore);
+  t.match(refusal, { status: 403 }, 'refused by the Origin check, 403');
+  t.match(String(refusal.reason), /origin/i, 'for its Origin');
+  t.notOk(stack.logs.find((record) => record.event === 'session-start' && JSON.stringify(record.command ?? '').includes('foreign-page-ran')).length, 'nothing ran');
 });
