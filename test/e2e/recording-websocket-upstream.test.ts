@@ -1,7 +1,7 @@
 // recording.required toward a WebSocket upstream (`upstreams[].streaming: websocket`): exec and attach
 // pass the Bridge whatever the client speaks (a v5 client bridged v5 to v5, a SPDY client translated),
-// so they run recorded; a port-forward there is carried unread, so where recording is required it
-// does not run.
+// so they run recorded; so does a channel-protocol port-forward (mapped into the upstream's tunnel).
+// kubectl's port-forward there is carried unread, so where recording is required it does not run.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
