@@ -9,6 +9,8 @@ import type { Stack } from '../helpers/stack.js';
 import { refusedByCluster, startWebSocketOnlyStack } from '../helpers/to-websocket.js';
 import { connect, waitForMessage, type ReceivedMessage } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
+import { startPortForward } from '../helpers/port-forward.js';
+import { echoThrough } from '../helpers/echo.js';
 import type { LogRecord } from '../helpers/log-recorder.js';
 
 let stack: Stack;
@@ -91,4 +93,17 @@ t.test('v4.base64.channel.k8s.io: digit channel prefixes and base64 payloads thr
   outcome.socket.close();
   await outcome.closed;
   await assertBothSides(t, before, 'v4.base64.channel.k8s.io');
+});
+
+t.test('kubectl 1.33 port-forward (the tunneling client) is still relayed as it is', async (t) => {
+  const before = counts();
+  const relays = (): LogRecord[] => stack.gatewayLogs.find((r) => r.event === 'session-start' && r.mode === 'relay');
+  const relaysBefore = relays().length;
+  const forward = await startPortForward(33, stack.kubeconfig, 'demo', 7);
+  const payload = randomBytes(64 * 1024);
+  t.ok((await echoThrough(forward.localPort, payload)).equals(payload), 'the echo came back byte for byte');
+  await forward.stop();
+  t.equal(relays().length - relaysBefore, 1, 'one relayed upgrade');
+  t.equal(portForwardEnds(stack).length, before.ends, 'nothing mapped by the gateway');
+  t.equal(tunnelsAtCluster(stack).length - before.tunnels, 1, 'the cluster served the client\'s own tunnel');
 });
