@@ -148,6 +148,10 @@ export interface Gateway extends RunningServer {
 const SHUTTING_DOWN = 'the gateway is shutting down';
 const upstreamUnavailable = (name: string): string => `the upstream cluster ${JSON.stringify(name)} is unavailable: the gateway cannot reach it`;
 const UNRECORDABLE_FORWARD = 'session recording is required (recording.required) and port-forward sessions to this cluster are not recorded: it speaks WebSocket only, and the gateway passes them through unread';
+
+/** A WebSocket port-forward client of the channel protocols (not kubectl's tunneling): the gateway maps it onto SPDY streams itself. */
+const channelPortForward = (req: http.IncomingMessage, call: UpstreamCall): boolean =>
+  isWebSocketUpgrade(req) && portForwardTarget(call.path) !== undefined && tunneledSpdyProtocols(call.offeredProtocols).length === 0 && PortForwardChannels.wants(call.offeredProtocols);
 const UPGRADE_REQUIRED = 'Upgrade request required: exec, attach and port-forward need a WebSocket or SPDY upgrade';
 /**
  * Every streaming upgrade the gateway relays goes upstream as POST, whatever the client's method:
@@ -303,9 +307,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendStatusOnSocket(socket, refusal);
       return false;
     }
-    // A port-forward toward a WebSocket upstream is tunnelled or relayed unread: where recording is
-    // required, it does not run.
-    const forwardTowardWebSocket = portForwardTarget(call.path) && streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
+    // A port-forward toward a WebSocket upstream is tunnelled or relayed unread (a channel client's passes
+    // the tap): where recording is required, it does not run.
+    const forwardTowardWebSocket = portForwardTarget(call.path) && !channelPortForward(req, call) && streamingModes.first(call.upstreamName, call.target.streaming) === 'websocket';
     if (forwardTowardWebSocket && streaming && options.recording?.failClosed) {
       const refusal = new HttpStatusError(403, 'Forbidden', UNRECORDABLE_FORWARD);
       audited.complete(failure(refusal));
@@ -368,7 +372,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (webSocketUpstream) {
       // A WebSocket client toward a WebSocket upstream: relayed as it is (GET, its own subprotocols),
       // except an exec/attach client without v5 (the one channel protocol such an upstream is promised
-      // to speak) or one whose session is tapped (recorded): those are bridged.
+      // to speak) or one whose session is tapped (recorded): those are bridged; and a port-forward
+      // client of the channel protocols, which such an upstream does not speak: mapped into the tunnel.
+      if (channelPortForward(req, call)) return () => portForwardChannels.handle(req, socket, head, call, 'websocket');
       if (isWebSocketUpgrade(req)) {
         const remoteCommand = parseRemoteCommandRequest(call.path);
         if (remoteCommand && bridgesTowardV5(call.offeredProtocols, tap !== undefined)) {

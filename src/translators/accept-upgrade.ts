@@ -11,6 +11,8 @@ import { dialForClient, type UpgradedUpstream, type UpstreamCall } from './upstr
 import { splitSessionBudget } from './session-budget.js';
 import type { SessionTapFactory } from './bridge.js';
 
+type UpstreamDial = NonNullable<Parameters<typeof dialForClient>[6]>['dial'];
+
 /** What every translator takes from the configuration: the client's limits, the upstream's, the session tap. */
 export interface TranslatorOptions {
   logger: Logger;
@@ -35,8 +37,10 @@ export interface UpgradeToTranslate {
   socket: Duplex;
   call: UpstreamCall;
   logger: Logger;
-  /** What to offer upstream (`X-Stream-Protocol-Version`), in preference order. */
+  /** What to offer upstream (`X-Stream-Protocol-Version`, or WebSocket subprotocols with `dial`), in preference order. */
   upstreamProtocols: readonly string[];
+  /** How the upstream is asked: SPDY (the default), or WebSocket toward an upstream that speaks only that. */
+  dial?: UpstreamDial;
   /** The upstream is unreachable or refused: tell the client (the client socket is still ours). */
   unreachable: (message: string) => void;
   /** The 101 to the client, once the upstream has upgraded; gets the version the upstream chose. */
@@ -63,7 +67,7 @@ export async function dialThenAccept(upgrade: UpgradeToTranslate): Promise<Trans
     sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', INVALID_HANDSHAKE));
     return undefined;
   }
-  const outcome = await dialUpstreamForClient(upgrade.call, req, socket, upgrade.upstreamProtocols, upgrade.logger, upgrade.unreachable);
+  const outcome = await dialUpstreamForClient(upgrade.call, req, socket, upgrade.upstreamProtocols, upgrade.logger, upgrade.unreachable, { dial: upgrade.dial });
   if (!outcome) return undefined;
   const client = upgrade.acceptClient(outcome.protocol);
   return { client, upstreamSocket: outcome.socket, upstreamHead: outcome.head, upstreamProtocol: outcome.protocol };
@@ -98,7 +102,7 @@ export interface UpstreamSpdyOptions {
  * The upstream side as SPDY streams, with the session's buffer budget split over `streams` read
  * buffers; `webSocketHighWaterMark` is the client side's share.
  */
-export function upstreamSpdy(upgraded: Pick<TranslatedUpgrade, 'upstreamSocket' | 'upstreamHead'>, options: UpstreamSpdyOptions, streams: number): { upstream: SpdyStreams; webSocketHighWaterMark?: number } {
+export function upstreamSpdy(upgraded: { upstreamSocket: Duplex; upstreamHead?: Buffer }, options: UpstreamSpdyOptions, streams: number): { upstream: SpdyStreams; webSocketHighWaterMark?: number } {
   const budget = splitSessionBudget(options.sessionBufferBytes, streams);
   const spdy = new SpdyConnection(
     upgraded.upstreamSocket,

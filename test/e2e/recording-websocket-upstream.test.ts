@@ -1,13 +1,16 @@
 // recording.required toward a WebSocket upstream (`upstreams[].streaming: websocket`): exec and attach
 // pass the Bridge whatever the client speaks (a v5 client bridged v5 to v5, a SPDY client translated),
-// so they run recorded; a port-forward there is carried unread, so where recording is required it
-// does not run.
+// so they run recorded; so does a channel-protocol port-forward (mapped into the upstream's tunnel).
+// kubectl's port-forward there is carried unread, so where recording is required it does not run.
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { runKubectl } from '../helpers/run-kubectl.js';
+import { connect, waitForMessage } from '../helpers/ws-client.js';
+import { until } from '../helpers/wait.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { RecordingTaps, type RecordingSettings } from '../../src/recording/recording-taps.js';
 import type { SessionTapFactory } from '../../src/translators/bridge.js';
@@ -60,3 +63,21 @@ for (const [minor, client] of [
     t.equal(sessionsAtCluster(), before, 'nothing reached the cluster');
   });
 }
+
+t.test('recording.required: a v4.channel.k8s.io port-forward client runs, its metadata recorded', async (t) => {
+  const before = new Set(await readdir(settings.directory));
+  const outcome = await connect(stack, '/api/v1/namespaces/default/pods/demo/portforward?ports=7', ['v4.channel.k8s.io']);
+  if (outcome.kind !== 'open') return t.fail(`refused: ${outcome.statusCode} ${outcome.body}`);
+  outcome.socket.send(Buffer.concat([Buffer.from([0]), Buffer.from('through the tunnel')]));
+  await waitForMessage(outcome.socket, outcome.messages, (m) => m.data[0] === 0 && m.data.subarray(1).toString() === 'through the tunnel');
+  outcome.socket.close();
+  await outcome.closed;
+  await stack.gatewayLogs.waitFor((r) => r.event === 'session-end' && r.mode === 'to-websocket' && Array.isArray(r.ports));
+  const added = (await readdir(settings.directory)).filter((file) => !before.has(file) && file.endsWith('.jsonl'));
+  t.equal(added.length, 1, 'one metadata recording');
+  const lines = (): string[] => readFileSync(join(settings.directory, added[0]!), 'utf8').trim().split('\n');
+  await until(() => lines().length === 2, 'the recording\'s end line');
+  const [header, end] = lines().map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(header, { format: 'ksg-portforward', pod: 'demo', ports: [7] });
+  t.match(end, { end: true, bytesFromClient: Number, bytesToClient: Number });
+});

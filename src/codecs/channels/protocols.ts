@@ -109,6 +109,9 @@ export const PORT_FORWARD_UPSTREAM_PROTOCOL = 'portforward.k8s.io';
 
 /** The prefix kubectl puts before a SPDY protocol to tunnel it in WebSocket (apimachinery util/portforward). */
 export const SPDY_TUNNELING_PREFIX = 'SPDY/3.1+';
+
+/** The 1.31 API server's tunneling subprotocol for port-forward (streamtunnel.go). */
+export const PORT_FORWARD_TUNNELING_PROTOCOL = SPDY_TUNNELING_PREFIX + PORT_FORWARD_UPSTREAM_PROTOCOL;
 /** Tunneled protocols must end with this (streamtunnel.go spdyProtocolsFromWebsocketProtocols). */
 const KUBERNETES_PROTOCOL_SUFFIX = '.k8s.io';
 

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   PORT_FORWARD_CHANNEL_PROTOCOLS,
+  PORT_FORWARD_TUNNELING_PROTOCOL,
   PORT_FORWARD_UPSTREAM_PROTOCOL,
   negotiateSubprotocol,
   type ChannelProtocol,
@@ -19,7 +20,9 @@ import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { dialThenAccept, upstreamSpdy, type TranslatorOptions } from '../accept-upgrade.js';
 import { bridgedSession, SessionEnding, type EndedFromOutside, type LiveSession } from '../live-session.js';
-import { acceptClientWebSocket, type ClientWebSocket } from '../../connections/websocket/client-websocket.js';
+import { acceptClientWebSocket, ClientWebSocket } from '../../connections/websocket/client-websocket.js';
+import { MessageByteStream } from '../../connections/websocket/message-byte-stream.js';
+import { dialWebSocketUpgrade } from '../../upstream/websocket-dialer.js';
 
 /** More ports than this in one request is not a client, it is an attack on the upstream. */
 const MAX_PORTS = 32;
@@ -49,8 +52,12 @@ export class PortForwardChannels {
     return negotiateSubprotocol(offeredProtocols, PORT_FORWARD_CHANNEL_PROTOCOLS) !== undefined;
   }
 
-  /** Serves one port-forward upgrade; resolves with the session once it runs, or undefined when refused. */
-  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall): Promise<LiveSession | undefined> {
+  /**
+   * Serves one port-forward upgrade; resolves with the session once it runs, or undefined when refused.
+   * Toward an upstream that speaks WebSocket only (`upstreamTransport: 'websocket'`, a 1.31+ API
+   * server) the same SPDY streams run inside the tunneling subprotocol's binary messages.
+   */
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, upstreamTransport: 'spdy' | 'websocket' = 'spdy'): Promise<LiveSession | undefined> {
     socket.on('error', () => undefined);
     let ports: number[];
     try {
@@ -61,8 +68,10 @@ export class PortForwardChannels {
       sendStatusOnSocket(socket, new HttpStatusError(400, 'BadRequest', error.message));
       return undefined;
     }
-    const subject = sessionSubject(call, req, 'channels');
-    const context = { session: `pf-${this.nextId++}`, ports };
+    const tunneled = upstreamTransport === 'websocket';
+    const subject = sessionSubject(call, req, tunneled ? 'to-websocket' : 'channels');
+    const transports = tunneled ? { clientTransport: 'websocket', upstreamTransport } : {};
+    const context = { session: `pf-${this.nextId++}`, ports, ...transports };
     const refuse = (error: HttpStatusError): undefined => {
       sendStatusOnSocket(socket, error);
       return undefined;
@@ -84,7 +93,8 @@ export class PortForwardChannels {
       socket,
       call,
       logger,
-      upstreamProtocols: [PORT_FORWARD_UPSTREAM_PROTOCOL],
+      upstreamProtocols: [tunneled ? PORT_FORWARD_TUNNELING_PROTOCOL : PORT_FORWARD_UPSTREAM_PROTOCOL],
+      dial: tunneled ? dialWebSocketUpgrade : undefined,
       unreachable: (message) => refuse(new HttpStatusError(503, 'ServiceUnavailable', message)),
       acceptClient: () => acceptClientWebSocket(req, socket, head, protocol.name, this.options),
     });
@@ -92,14 +102,18 @@ export class PortForwardChannels {
       tap?.event('end', { reason: 'the session did not start' });
       return undefined;
     }
+    // The tunnel's binary messages read as the byte stream a SPDY connection runs over, as client-go's TunnelingConnection.
+    const upstreamBytes = tunneled
+      ? { upstreamSocket: new MessageByteStream(new ClientWebSocket(upgraded.upstreamSocket, upgraded.upstreamHead, upgraded.upstreamProtocol, { role: 'client' })) }
+      : upgraded;
     // Each port's data and error streams buffer what they read.
-    const { upstream, webSocketHighWaterMark } = upstreamSpdy(upgraded, this.options, 2 * ports.length);
-    const session = this.run(upgraded.client, protocol, upstream, ports, log, tap, webSocketHighWaterMark);
+    const { upstream, webSocketHighWaterMark } = upstreamSpdy(upstreamBytes, this.options, 2 * ports.length);
+    const session = this.run(upgraded.client, protocol, upstream, upgraded.upstreamProtocol, ports, log, tap, webSocketHighWaterMark);
     tapping.onFailure((message) => session.end(errorStatus(500, 'InternalError', message), 'recording-failed'));
     return session;
   }
 
-  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, ports: number[], log: SessionLog, tap: SessionTap | undefined, highWaterMark?: number): LiveSession {
+  private run(client: ClientWebSocket, protocol: ChannelProtocol, upstream: SpdyStreams, upstreamProtocol: string, ports: number[], log: SessionLog, tap: SessionTap | undefined, highWaterMark?: number): LiveSession {
     const logger = log.logger;
     const channels = new ChannelConnection(client, protocol, { pingIntervalMs: this.options.clientPingIntervalMs, highWaterMark });
     const bridge = new Bridge(tap);
@@ -188,7 +202,7 @@ export class PortForwardChannels {
       if (cut && !ended) ending.outcome = cut.outcome;
       end(cut?.reason ?? `client closed the connection (code ${code})`, 1000);
     });
-    log.start({ clientProtocol: protocol.name, upstreamProtocol: PORT_FORWARD_UPSTREAM_PROTOCOL });
+    log.start({ clientProtocol: protocol.name, upstreamProtocol });
     return session;
   }
 }

@@ -1,15 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
-import { PORT_FORWARD_UPSTREAM_PROTOCOL, SPDY_TUNNELING_PREFIX } from '../../codecs/channels/protocols.js';
+import { PORT_FORWARD_TUNNELING_PROTOCOL, PORT_FORWARD_UPSTREAM_PROTOCOL } from '../../codecs/channels/protocols.js';
 import { MessageByteStream } from '../../connections/websocket/message-byte-stream.js';
 import { SessionEnding, type LiveSession } from '../live-session.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
 import type { UpstreamCall } from '../upstream-call.js';
 import { acceptSpdyClient } from './spdy-client-upgrade.js';
-
-/** The 1.31 API server's tunneling subprotocol for port-forward (streamtunnel.go). */
-const TUNNELING_PROTOCOL = SPDY_TUNNELING_PREFIX + PORT_FORWARD_UPSTREAM_PROTOCOL;
 
 /**
  * A SPDY port-forward client (kubectl ≤ 1.29) toward an upstream that speaks WebSocket only: the
@@ -20,7 +17,7 @@ const TUNNELING_PROTOCOL = SPDY_TUNNELING_PREFIX + PORT_FORWARD_UPSTREAM_PROTOCO
 export async function tunnelSpdyClientTowardWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, logger: Logger, refused?: () => void): Promise<LiveSession | undefined> {
   const log = new SessionLog(logger, sessionSubject(call, req, 'to-websocket'), { clientTransport: 'spdy', upstreamTransport: 'websocket' });
   socket.on('error', () => undefined);
-  const upgraded = await acceptSpdyClient({ req, socket, call, logger: log.logger, clientProtocols: [PORT_FORWARD_UPSTREAM_PROTOCOL], upstreamProtocols: [TUNNELING_PROTOCOL], refused });
+  const upgraded = await acceptSpdyClient({ req, socket, call, logger: log.logger, clientProtocols: [PORT_FORWARD_UPSTREAM_PROTOCOL], upstreamProtocols: [PORT_FORWARD_TUNNELING_PROTOCOL], refused });
   if (!upgraded) return undefined;
   const tunnel = new MessageByteStream(upgraded.upstream);
   tunnel.on('error', () => undefined);
