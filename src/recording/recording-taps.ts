@@ -150,7 +150,7 @@ export class RecordingTaps implements SessionTapFactory {
       required,
       onFailure: (reason: string) => fail('behind', reason),
     };
-    if (portForward) return { tap: new PortForwardContentRecorder(options), name };
+    if (portForward) return { tap: new PortForwardContentRecorder(options), name, content: true };
     return { tap: session.tty ? new AsciicastRecorder(options) : new RawRecorder(options), name };
   }
 }

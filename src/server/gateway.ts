@@ -324,7 +324,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const remoteCommand = !translated && streaming ? parseRemoteCommandRequest(call.path) : undefined;
     const portForward = !translated && streaming && !remoteCommand && portForwardTarget(call.path);
     // A SPDY exec/attach is relayed raw unless a recording rule selects it: then it is bridged stream by stream.
-    // A SPDY port-forward stays relayed: its recording is metadata, which the relay can tell.
+    // A SPDY port-forward stays relayed: the relay tells its recording the counts, and the bytes only when it records content.
     const start =
       translated ??
       (remoteCommand && options.recording && tap
@@ -410,8 +410,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /**
    * A SPDY port-forward toward a SPDY upstream with its metadata recorded (who, where, bytes each way,
-   * duration): relayed raw, the relay telling the tap its counts. A recording that must be written
-   * and cannot be opened refuses it with a Status, as for a tunnel.
+   * duration): relayed raw, the relay telling the tap its counts, and handing it the bytes too when a
+   * `content: true` rule selects it. A recording that must be written and cannot be opened refuses it
+   * with a Status, as for a tunnel.
    */
   async function recordedSpdyPortForward(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, method: string): Promise<LiveSession | undefined> {
     const subject = sessionSubject(call, req, 'relay');

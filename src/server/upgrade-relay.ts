@@ -6,7 +6,7 @@ import { SessionLog, sessionSubject } from '../translators/session-log.js';
 import type { Logger } from '../observability/logger.js';
 import { gatewayIdentityRefusal, UPSTREAM_UNAVAILABLE, type UpstreamCall } from '../translators/upstream-call.js';
 import { SessionEnding, type LiveSession } from '../translators/live-session.js';
-import type { OpenedTap } from '../translators/bridge.js';
+import type { OpenedTap, SessionTap } from '../translators/bridge.js';
 import { dialUpstream, upstreamHost, upstreamPath } from '../upstream/request-options.js';
 import { describeDialError } from '../upstream/dial-outcome.js';
 import { HttpStatusError, headerLines, noteAnswer, replayResponse, sendStatusOnSocket } from '../net/http-answers.js';
@@ -31,7 +31,10 @@ export function relayUpgrade(
    * instead (`upstreams[].streaming: auto` trying WebSocket after SPDY was refused), or undefined.
    */
   fallback?: (statusCode: number, replayThisRefusal: () => void) => (() => Promise<LiveSession | undefined>) | undefined,
-  /** A port-forward's metadata recording: told the bytes each way (the SPDY bytes) and why it ended, as a tunnel's is. */
+  /**
+   * A port-forward's recording: told the bytes each way (the SPDY bytes) and why it ended, as a tunnel's
+   * is; handed the bytes themselves only when it records content.
+   */
   tapped?: OpenedTap,
 ): Promise<LiveSession | undefined> {
   let settle!: (session: LiveSession | undefined) => void;
@@ -73,6 +76,7 @@ export function relayUpgrade(
     noteAnswer(clientSocket, res.statusCode ?? 101);
     if (upstreamHead.length) clientSocket.write(upstreamHead);
     if (head.length) upstreamSocket.write(head);
+    if (tapped?.content) tapContent(tapped.tap, clientSocket, upstreamSocket, head, upstreamHead);
     // Bytes are counted at the pipes' sources, off the hot path: sockets count their own reads.
     const clientBytesBefore = (clientSocket as Socket).bytesRead ?? 0;
     const upstreamBytesBefore = upstreamSocket.bytesRead;
@@ -166,6 +170,18 @@ export function relayUpgrade(
   });
   upstreamReq.end();
   return result;
+}
+
+/**
+ * Hands a content tap every byte the relay carries each way, from the first after the 101, under the
+ * tunnel's route names: a relayed SPDY port-forward is the same SPDY as a tunnel's, read by the same
+ * demux. A second `data` listener beside the pipe: the pipe's back-pressure is unchanged.
+ */
+function tapContent(tap: SessionTap, clientSocket: Duplex, upstreamSocket: Socket, head: Buffer, upstreamHead: Buffer): void {
+  if (head.length) tap.bytes('to-upstream', 'spdy to upstream', head);
+  if (upstreamHead.length) tap.bytes('to-client', 'spdy to client', upstreamHead);
+  clientSocket.on('data', (chunk: Buffer) => tap.bytes('to-upstream', 'spdy to upstream', chunk));
+  upstreamSocket.on('data', (chunk: Buffer) => tap.bytes('to-client', 'spdy to client', chunk));
 }
 
 /**

@@ -96,6 +96,11 @@ export interface OpenedTap {
   tap: SessionTap;
   /** The recording's file name, for the `recording` log field and audit annotation; absent for a tap that records nothing (a live view). */
   name?: string;
+  /**
+   * The tap reads the session's content (a port-forward content recording): a raw relay hands it the
+   * bytes it carries only then, and otherwise only counts them, off its hot path.
+   */
+  content?: boolean;
 }
 
 /** The session must not run: what the client is told (the detail is the factory's to log). */

@@ -63,7 +63,8 @@ export function combineTapFactories(factories: readonly (SessionTapFactory | und
         },
       };
       const name = opened.find((each) => each.name)?.name;
-      return name ? { tap, name } : { tap };
+      const content = opened.some((each) => each.content) ? { content: true } : {};
+      return name ? { tap, name, ...content } : { tap, ...content };
     },
   };
 }

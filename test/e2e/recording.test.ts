@@ -6,6 +6,8 @@
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -377,11 +379,15 @@ t.test('kubectl port-forward: metadata only — who, where, bytes each way and d
   t.match(header, { content: false }, 'the header says the content is not recorded');
 });
 
-/** The next port-forward session's end line and its complete recording, once `work` has run through a kubectl 1.33 forward to pod port 7 (echo). */
-async function recordedForward(t: Test, work: (localPort: number) => Promise<void>): Promise<{ end: Record<string, unknown>; file: Buffer }> {
+/**
+ * The next port-forward session's end line and its complete recording, once `work` has run through a
+ * forward to pod port `podPort` (7: echo): kubectl 1.33 tunnels its SPDY through the gateway, kubectl
+ * 1.27 speaks SPDY, relayed raw.
+ */
+async function recordedForward(t: Test, work: (localPort: number) => Promise<void>, minor: 33 | 27 = 33, podPort = 7): Promise<{ end: Record<string, unknown>; file: Buffer }> {
   const ends = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward');
   const before = ends().length;
-  const forward = await startPortForward(33, stack.kubeconfig, 'demo', 7, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' });
+  const forward = await startPortForward(minor, stack.kubeconfig, 'demo', podPort, minor === 33 ? { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' } : {});
   try {
     await work(forward.localPort);
   } finally {
@@ -389,7 +395,8 @@ async function recordedForward(t: Test, work: (localPort: number) => Promise<voi
   }
   await until(() => ends().length > before, 'the port-forward session-end line');
   const end = ends()[before]!;
-  t.equal(end.mode, 'tunnel', 'kubectl 1.33 tunnelled its SPDY through the gateway');
+  if (minor === 33) t.equal(end.mode, 'tunnel', 'kubectl 1.33 tunnelled its SPDY through the gateway');
+  else t.match(end, { mode: 'relay', clientProtocol: 'SPDY/3.1' }, 'kubectl 1.27 spoke SPDY, relayed raw');
   let file: Buffer = Buffer.alloc(0);
   await until(() => (file = readFileOrEmpty(join(settings.directory, end.recording as string))).subarray(-400).includes('"end":true'), 'the complete port-forward recording');
   return { end, file };
@@ -397,15 +404,23 @@ async function recordedForward(t: Test, work: (localPort: number) => Promise<voi
 
 const CONTENT_RULE = { users: ['*'], verbs: ['portforward'], content: true };
 
-t.test('port-forward with a content rule: every connection recorded byte-exact each way, apart', async (t) => {
+t.test('port-forward with a content rule: every connection recorded byte-exact each way, apart', (t) => recordedConnections(t, 33));
+t.test('kubectl 1.27 port-forward (SPDY, relayed) with a content rule: every connection recorded byte-exact each way, apart', (t) => recordedConnections(t, 27));
+
+/** Two connections at once through a forward that a content rule selects: each recorded apart, exactly, both ways. */
+async function recordedConnections(t: Test, minor: 33 | 27): Promise<void> {
   settings = { ...settings, rules: [CONTENT_RULE, { users: ['*'], verbs: ['*'] }] };
   t.teardown(() => void (settings = { ...settings, rules: [] }));
   const payloads = [randomBytes(300 * 1024), randomBytes(70 * 1024 + 13)];
-  const { end, file } = await recordedForward(t, async (localPort) => {
-    // Two connections at once: kubectl gives each a stream pair of its own (its requestID).
-    const echoed = await Promise.all(payloads.map((payload) => echoThrough(localPort, payload)));
-    echoed.forEach((back, index) => t.ok(back.equals(payloads[index]!), `connection ${index} echoed`));
-  });
+  const { end, file } = await recordedForward(
+    t,
+    async (localPort) => {
+      // Two connections at once: kubectl gives each a stream pair of its own (its requestID).
+      const echoed = await Promise.all(payloads.map((payload) => echoThrough(localPort, payload)));
+      echoed.forEach((back, index) => t.ok(back.equals(payloads[index]!), `connection ${index} echoed`));
+    },
+    minor,
+  );
   t.equal(end.recording, `${end.auditID as string}.rec`, 'content goes to a .rec file');
   const recording = readRawRecording(file);
   t.match(recording.header, { format: 'ksg-portforward', kind: 'portforward', pod: 'demo', content: true });
@@ -420,25 +435,54 @@ t.test('port-forward with a content rule: every connection recorded byte-exact e
     t.ok(payload && fromPod?.equals(payload), `connection ${connection}: what the pod sent back, exactly`);
   }
   t.match(recording.lines.at(-1), { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+}
+
+t.test('kubectl 1.27 port-forward (SPDY, relayed) with a content rule: what the client sent and what the pod answered, each exactly', async (t) => {
+  settings = { ...settings, rules: [CONTENT_RULE] };
+  t.teardown(() => void (settings = { ...settings, rules: [] }));
+  const request = Buffer.from('GET /relayed HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n');
+  let response: Buffer = Buffer.alloc(0);
+  const { file } = await recordedForward(t, async (localPort) => void (response = await exchange(localPort, request)), 27, 80);
+  t.match(response.toString(), /Hello from pod default\/demo/, 'the pod answered');
+  const recording = readRawRecording(file);
+  t.same([...recording.streams.keys()].sort(), ['0:80:from-pod', '0:80:to-pod'], 'one connection, both ways');
+  t.ok(recording.streams.get('0:80:to-pod')?.equals(request), 'to-pod: the request, exactly');
+  t.ok(recording.streams.get('0:80:from-pod')?.equals(response), 'from-pod: the answer, exactly');
 });
 
-t.test('port-forward without a content rule: metadata only, even when another rule asks for content elsewhere', async (t) => {
+/** Sends `request` to a local port and returns everything that came back until the peer closed (`Connection: close`). */
+async function exchange(port: number, request: Buffer): Promise<Buffer> {
+  const socket = net.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.write(request);
+  await once(socket, 'close');
+  return Buffer.concat(chunks);
+}
+
+t.test('port-forward without a content rule: metadata only, even when another rule asks for content elsewhere', (t) => metadataOnlyForward(t, 33));
+t.test('kubectl 1.27 port-forward (SPDY, relayed) without a content rule: metadata only, even when another rule asks for content elsewhere', (t) => metadataOnlyForward(t, 27));
+
+async function metadataOnlyForward(t: Test, minor: 33 | 27): Promise<void> {
   settings = { ...settings, rules: [{ ...CONTENT_RULE, pods: ['other-*'] }, { users: ['*'], verbs: ['*'] }] };
   t.teardown(() => void (settings = { ...settings, rules: [] }));
   const payload = randomBytes(20 * 1024);
-  const { end, file } = await recordedForward(t, async (localPort) => void t.ok((await echoThrough(localPort, payload)).equals(payload)));
+  const { end, file } = await recordedForward(t, async (localPort) => void t.ok((await echoThrough(localPort, payload)).equals(payload)), minor);
   t.equal(end.recording, `${end.auditID as string}.jsonl`);
   const lines = file.toString().trimEnd().split('\n');
   t.equal(lines.length, 2, 'the header and the end line, nothing between');
   t.match(JSON.parse(lines[0]!), { format: 'ksg-portforward', content: false });
   t.equal(file.indexOf(payload.subarray(0, 64)), -1, 'none of the bytes');
-});
+}
 
-t.test('port-forward content stops at recording.maxBytesPerSession, marked; the connection goes on', async (t) => {
+t.test('port-forward content stops at recording.maxBytesPerSession, marked; the connection goes on', (t) => cappedForward(t, 33));
+t.test('kubectl 1.27 port-forward (SPDY, relayed) content stops at recording.maxBytesPerSession, marked; the connection goes on', (t) => cappedForward(t, 27));
+
+async function cappedForward(t: Test, minor: 33 | 27): Promise<void> {
   settings = { ...settings, rules: [CONTENT_RULE], maxBytesPerSession: 4096 };
   t.teardown(() => void (settings = { ...settings, rules: [], maxBytesPerSession: 64 * 1024 * 1024 }));
   const payload = randomBytes(64 * 1024);
-  const { end, file } = await recordedForward(t, async (localPort) => void t.ok((await echoThrough(localPort, payload)).equals(payload), 'the whole echo, past the cap'));
+  const { end, file } = await recordedForward(t, async (localPort) => void t.ok((await echoThrough(localPort, payload)).equals(payload), 'the whole echo, past the cap'), minor);
   const recording = readRawRecording(file);
   let recorded = 0;
   for (const [name, bytes] of recording.streams) {
@@ -449,7 +493,7 @@ t.test('port-forward content stops at recording.maxBytesPerSession, marked; the 
   const cut = recording.lines.find((line) => typeof line.cut === 'string');
   t.ok(cut, 'the cut is marked');
   t.match(recording.lines.at(-1), { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
-});
+}
 
 t.test('kubectl 1.27 port-forward (SPDY, relayed): its metadata recorded, the bytes those the relay carried', async (t) => {
   const portForwardEnds = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end' && record.kind === 'portforward');

@@ -1,6 +1,6 @@
 // Upgrades the gateway does not translate (old kubectl's SPDY) are relayed as they are: the upstream's
 // refusal reaches the client intact, and an unreachable upstream gets a real HTTP answer.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import http from 'node:http';
 import tls from 'node:tls';
 import { once } from 'node:events';
@@ -10,6 +10,13 @@ import { until } from '../helpers/wait.js';
 import { closedPort } from '../helpers/closed-port.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { rawExchange } from '../helpers/raw-exchange.js';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Direction, SessionTap, SessionTapFactory } from '../../src/translators/bridge.js';
+import { RecordingTaps } from '../../src/recording/recording-taps.js';
+import { createLogger } from '../../src/observability/logger.js';
 
 const spdyUpgrade = (stack: Stack, versions: string): string =>
   `POST /api/v1/namespaces/default/pods/demo/exec?command=true&stdout=true HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
@@ -123,3 +130,100 @@ t.test('a WebSocket exec, attach or port-forward that no translator serves is re
   for (const [path, protocol, expected] of cases) t.match(await answerUntilBody(stack, webSocket(path, protocol)), expected, path);
   t.same(upstream.seen, [], 'nothing reached the upstream');
 });
+
+/** An upstream that answers a SPDY upgrade with 101 and `greeting` in one write, then echoes every byte. */
+async function echoingUpstream(greeting: string): Promise<{ port: number; close(): void }> {
+  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n${greeting}`);
+    if (head.length) socket.write(head);
+    socket.pipe(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+}
+
+/** A tap that keeps what it is handed each way, opened for port-forwards; `content` as a recording says it. */
+function keepingTaps(content: boolean): { factory: SessionTapFactory; handed: Record<Direction, string>; ended: () => boolean } {
+  const handed: Record<Direction, string> = { 'to-upstream': '', 'to-client': '' };
+  let ended = false;
+  const tap: SessionTap = {
+    bytes: (direction, _route, payload) => void (handed[direction] += payload.toString('latin1')),
+    event: (name) => void (ended ||= name === 'end'),
+  };
+  const factory: SessionTapFactory = { open: async ({ subject }) => (subject.kind === 'portforward' ? { tap, name: 'kept.rec', ...(content ? { content } : {}) } : undefined) };
+  return { factory, handed, ended: () => ended };
+}
+
+const portForwardUpgrade = (stack: Stack, first: string): string =>
+  `POST /api/v1/namespaces/default/pods/demo/portforward HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${stack.token}\r\n` +
+  `Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n${first}`;
+
+/** Relays a SPDY port-forward through a gateway recording with `factory`: sends `first` with the upgrade, then `later`; resolves once the echo of both is back. */
+async function relayedForward(t: Test, factory: SessionTapFactory, first: string, later: string): Promise<{ end: Record<string, unknown>; received: () => string }> {
+  const upstream = await echoingUpstream('GREETING');
+  t.teardown(() => upstream.close());
+  const stack = await startStack({ upstream: () => ({ url: new URL(`http://127.0.0.1:${upstream.port}`), insecureSkipTlsVerify: false }), gateway: { recording: factory } });
+  t.teardown(() => stack.close());
+  const client = tls.connect({ host: '127.0.0.1', port: stack.gateway.port, ca: stack.caPem, servername: 'localhost' });
+  t.teardown(() => client.destroy());
+  await once(client, 'secureConnect');
+  let answer = '';
+  client.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+  client.write(portForwardUpgrade(stack, first));
+  await until(() => answer.includes('\r\n\r\n'), 'the 101');
+  t.match(answer, /^HTTP\/1\.1 101 /);
+  client.write(later);
+  const received = (): string => answer.slice(answer.indexOf('\r\n\r\n') + 4);
+  await until(() => received() === `GREETING${first}${later}`, 'the echo of every byte');
+  client.destroy();
+  // Relayed sessions are left out of stack.sessionEnds().
+  const ends = (): Record<string, unknown>[] => stack.gatewayLogs.find((record) => record.event === 'session-end');
+  await until(() => ends().length > 0, 'the session-end line');
+  return { end: ends()[0]!, received };
+}
+
+t.test('a relayed SPDY port-forward: a content recording is handed every byte each way from the first after the 101', async (t) => {
+  const { factory, handed, ended } = keepingTaps(true);
+  const { end } = await relayedForward(t, factory, 'BYTES-WITH-THE-UPGRADE', 'LATER-BYTES');
+  t.match(end, { mode: 'relay', recording: 'kept.rec' });
+  t.equal(handed['to-upstream'], 'BYTES-WITH-THE-UPGRADE' + 'LATER-BYTES', 'what the client sent, in order, the bytes that came with the upgrade first');
+  t.equal(handed['to-client'], 'GREETING' + 'BYTES-WITH-THE-UPGRADE' + 'LATER-BYTES', 'what the upstream sent, in order, the bytes that came with its 101 first');
+  await until(ended, 'the end event');
+});
+
+t.test('a relayed SPDY port-forward: a metadata recording is handed no bytes (they are only counted)', async (t) => {
+  const { factory, handed, ended } = keepingTaps(false);
+  const { end } = await relayedForward(t, factory, 'BYTES-WITH-THE-UPGRADE', 'LATER-BYTES');
+  t.match(end, { mode: 'relay', recording: 'kept.rec' });
+  t.same(handed, { 'to-upstream': '', 'to-client': '' }, 'nothing handed, nothing parsed');
+  await until(ended, 'the end event');
+});
+
+t.test('a relayed port-forward recorded with content whose bytes are not SPDY: an unreadable line, the session unharmed', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ksg-relay-recording-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const settings = { directory: dir, rules: [{ users: ['*'], verbs: ['portforward'], content: true }], captureInput: false, maxBytesPerSession: 1024 * 1024, required: false };
+  const factory = new RecordingTaps(settings, createLogger({ destination: { write: () => undefined } }));
+  // A DATA frame on stream 0: no SPDY peer sends it.
+  const notSpdy = '\0\0\0\0\0\0\0\0 is not SPDY, but the session goes on';
+  const { end, received } = await relayedForward(t, factory, '', notSpdy);
+  t.equal(received(), `GREETING${notSpdy}`, 'every byte went through');
+  let text = '';
+  await until(() => (text = readFileOrEmpty(join(dir, end.recording as string))).includes('"end":true'), 'the complete recording');
+  const lines = text.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(lines[0], { format: 'ksg-portforward', content: true });
+  t.match(lines[1], { unreadable: /the tunnel's SPDY could not be read/ });
+  t.match(lines.at(-1), { end: true, bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient });
+  t.equal(lines.length, 3, 'nothing else');
+});
+
+function readFileOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
