@@ -444,6 +444,29 @@ export function encodeControlFrame(opcode: number, payload: Buffer): Buffer {
 }
 
 /**
+ * A whole client→server data frame: header, `key` (4 bytes, fresh per frame: RFC 6455 §5.3) and the
+ * payload (after `prefixByte`, when given) masked as it is copied in — one buffer and one pass over
+ * the payload, where encoding then masking a copy would make two. `key` is read, never kept.
+ */
+export function encodeMaskedFrame(opcode: number, payload: Buffer, key: Buffer, prefixByte?: number): Buffer {
+  const extra = prefixByte === undefined ? 0 : 1;
+  const length = payload.length + extra;
+  const header = encodeFrameHeader(opcode, length, prefixByte);
+  const lengthBytes = header.length - extra;
+  const frame = Buffer.allocUnsafe(lengthBytes + 4 + length);
+  header.copy(frame, 0, 0, lengthBytes);
+  frame[1] = frame[1]! | 0x80;
+  frame[lengthBytes] = key[0]!;
+  frame[lengthBytes + 1] = key[1]!;
+  frame[lengthBytes + 2] = key[2]!;
+  frame[lengthBytes + 3] = key[3]!;
+  const at = lengthBytes + 4;
+  if (prefixByte !== undefined) frame[at] = prefixByte ^ key[0]!;
+  maskInto(payload, key, frame, at + extra, extra);
+  return frame;
+}
+
+/**
  * A client→server copy of an encoded (unmasked) frame: the mask bit set, `key` (4 bytes, fresh and
  * random per frame: RFC 6455 §5.3) after the length, the payload masked with it. For the gateway's
  * side as a WebSocket client of an upstream.

@@ -7,6 +7,7 @@ import {
   encodeControlFrame,
   encodeFrame,
   encodeFrameHeader,
+  encodeMaskedFrame,
   maskFrame,
   Opcode,
   WebSocketFrameParser,
@@ -14,7 +15,7 @@ import {
   type WebSocketFrameHandler,
 } from '../../codecs/websocket/frames.js';
 import { webSocketAccept } from '../../codecs/websocket/handshake.js';
-import { randomBytes } from 'node:crypto';
+import { MaskKeys } from './mask-keys.js';
 import { SMALL_WRITE_BYTES } from '../small-writes.js';
 import { noteAnswer } from '../../net/http-answers.js';
 
@@ -81,6 +82,8 @@ const CONTROL_FLOOD_PINGS = 64;
 const ABNORMAL_CLOSURE = 1006;
 const POLICY_VIOLATION = 1008;
 const MESSAGE_TOO_BIG = 1009;
+/** One pool of mask keys for every connection in the client role. */
+const maskKeys = new MaskKeys();
 
 /** Answers a validated WebSocket upgrade with 101 and takes the socket over as a WebSocket. */
 export function acceptClientWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string | undefined, limits: ClientWebSocketLimits = {}): ClientWebSocket {
@@ -198,8 +201,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     if (this.state !== 'open') return;
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     const opcode = binary ? Opcode.binary : Opcode.text;
-    // A client's frames are masked whole (maskFrame copies): small writes and the client role go as one buffer.
-    if (payload.length <= SMALL_WRITE_BYTES || this.masking) this.socket.write(this.outgoing(encodeFrame(opcode, payload)), written);
+    // A client's frames are masked as the payload is copied in: one buffer, like small writes.
+    if (this.masking) this.socket.write(encodeMaskedFrame(opcode, payload, maskKeys.next()), written);
+    else if (payload.length <= SMALL_WRITE_BYTES) this.socket.write(encodeFrame(opcode, payload), written);
     else this.writeGathered(encodeFrameHeader(opcode, payload.length), payload, written);
   }
 
@@ -209,7 +213,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
    */
   sendPrefixed(prefix: number, payload: Buffer, written?: () => void): void {
     if (this.state !== 'open') return;
-    if (payload.length < SMALL_WRITE_BYTES || this.masking) this.socket.write(this.outgoing(encodeFrame(Opcode.binary, payload, prefix)), written);
+    if (this.masking) this.socket.write(encodeMaskedFrame(Opcode.binary, payload, maskKeys.next(), prefix), written);
+    else if (payload.length < SMALL_WRITE_BYTES) this.socket.write(encodeFrame(Opcode.binary, payload, prefix), written);
     else this.writeGathered(encodeFrameHeader(Opcode.binary, payload.length + 1, prefix), payload, written);
   }
 
@@ -385,9 +390,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     this.socket.write(this.outgoing(encodeCloseFrame(code, reason)));
   }
 
-  /** A frame as this side sends it: masked with a fresh key in the client role. */
+  /** A control frame as this side sends it: masked with a fresh key in the client role. */
   private outgoing(frame: Buffer): Buffer {
-    return this.masking ? maskFrame(frame, randomBytes(4)) : frame;
+    return this.masking ? maskFrame(frame, maskKeys.next()) : frame;
   }
 
   private peerEnded(): void {
