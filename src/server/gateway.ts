@@ -28,7 +28,7 @@ import { StreamingModes } from './streaming-modes.js';
 import { serveSpdyClientTowardWebSocket } from '../translators/to-websocket/remote-command.js';
 import { tunnelSpdyClientTowardWebSocket } from '../translators/to-websocket/port-forward.js';
 import { bridgesTowardV5, serveChannelClientTowardV5 } from '../translators/to-websocket/channels-to-v5.js';
-import { combineTapFactories, openSessionTap } from '../translators/session-tap.js';
+import { combineTapFactories, openSessionTap, type SessionTapOpening } from '../translators/session-tap.js';
 import { bridgeSpdyRemoteCommand } from '../translators/spdy-bridge/handler.js';
 import { UiServer, type UiOptions } from './ui/ui-server.js';
 import { checkOrigin } from '../auth/origin.js';
@@ -398,14 +398,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * cannot be recorded: the bridge refuses it): bridged through the tap (translators/spdy-bridge/).
    * Undefined: nothing records it (a Watch tap alone is not worth a bridge), so it is relayed raw.
    */
-  async function recordedSpdySession(req: http.IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall): Promise<(() => Promise<LiveSession | undefined>) | undefined> {
-    const tapping = await openSessionTap(tap, call, sessionSubject(call, req, 'translated'), request.tty);
+  async function recordedSpdySession(req: http.IncomingMessage, socket: Duplex, head: Buffer, request: RemoteCommandRequest, call: UpstreamCall, opened?: SessionTapOpening): Promise<(() => Promise<LiveSession | undefined>) | undefined> {
+    const tapping = opened ?? (await openSessionTap(tap, call, sessionSubject(call, req, 'translated'), request.tty));
     if (tapping.refused === undefined && !tapping.opened?.name) return undefined;
-    // `auto` may still find the upstream speaks WebSocket only: the session then goes there unrecorded (the bridge
-    // has this session's recording open under its name), so a required recording replays the refusal instead;
-    // later sessions go to WebSocket directly and are recorded there.
-    const fallback = options.recording?.failClosed ? undefined : spdyRefused(req, socket, head, call);
-    return () => bridgeSpdyRemoteCommand(req, socket, head, request, call, spdyBridgeOptions, tapping, fallback);
+    // `auto` may still find the upstream speaks WebSocket only: the session then goes there, its recording with it.
+    return () => bridgeSpdyRemoteCommand(req, socket, head, request, call, spdyBridgeOptions, tapping, spdyRefused(req, socket, head, call));
   }
 
   /**
@@ -430,26 +427,46 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /** A SPDY client's exec/attach/port-forward translated toward a WebSocket upstream (translators/to-websocket/). */
-  function towardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): (() => Promise<LiveSession | undefined>) | undefined {
-    const serve = parseRemoteCommandRequest(call.path) || portForwardTarget(call.path) ? () => serveTowardWebSocket(req, socket, head, call, refused) : undefined;
+  function towardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void, tapping?: SessionTapOpening): (() => Promise<LiveSession | undefined>) | undefined {
+    const serve = parseRemoteCommandRequest(call.path) || portForwardTarget(call.path) ? () => serveTowardWebSocket(req, socket, head, call, refused, tapping) : undefined;
     if (!serve || call.target.streaming === 'websocket') return serve;
     // `auto`, a SPDY refusal retried: it learns on success (spdyRefused).
     if (refused) return serve;
     // `auto`, WebSocket remembered: a refusal forgets it, and this same session goes SPDY, as before
     // auto had learnt (the upstream changed back); refused that way too, the client gets that refusal.
+    // The session's tap is opened once, here, for whichever way it goes (a recording is one file per session).
     return async () => {
+      const remoteCommand = parseRemoteCommandRequest(call.path);
+      const tapping = remoteCommand && tap ? await openSessionTap(tap, call, sessionSubject(call, req, 'to-websocket'), remoteCommand.tty) : undefined;
       let webSocketRefused = false;
-      const session = await serveTowardWebSocket(req, socket, head, call, () => (webSocketRefused = true));
+      const session = await serveTowardWebSocket(req, socket, head, call, () => (webSocketRefused = true), tapping);
       if (session) return session;
       streamingModes.forget(call.upstreamName);
-      return webSocketRefused ? relayUpgrade(call, req, socket, head, logger, STREAMING_UPSTREAM_METHOD) : undefined;
+      // Over SPDY after all, the tap goes with the session; otherwise it ends here.
+      if (webSocketRefused && tapping?.refused === undefined) return overSpdy(req, socket, head, call, tapping);
+      tapping?.opened?.tap.event('end', { reason: 'the session did not start' });
+      return undefined;
     };
   }
 
-  /** The translator toward a WebSocket upstream for this SPDY client's request, if any. */
-  function serveTowardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void): Promise<LiveSession | undefined> {
+  /**
+   * A SPDY client's session that `auto` sends over SPDY after all: as any SPDY session toward a SPDY
+   * upstream, bridged and recorded when a recording rule selects it, relayed raw otherwise.
+   */
+  async function overSpdy(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, tapping?: SessionTapOpening): Promise<LiveSession | undefined> {
     const remoteCommand = parseRemoteCommandRequest(call.path);
-    if (remoteCommand) return serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap }, refused);
+    if (options.recording && tap) {
+      if (!remoteCommand) return recordedSpdyPortForward(req, socket, head, call, STREAMING_UPSTREAM_METHOD);
+      const bridged = await recordedSpdySession(req, socket, head, remoteCommand, call, tapping);
+      if (bridged) return bridged();
+    }
+    return relayUpgrade(call, req, socket, head, logger, STREAMING_UPSTREAM_METHOD);
+  }
+
+  /** The translator toward a WebSocket upstream for this SPDY client's request, if any. */
+  function serveTowardWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, call: UpstreamCall, refused?: () => void, tapping?: SessionTapOpening): Promise<LiveSession | undefined> {
+    const remoteCommand = parseRemoteCommandRequest(call.path);
+    if (remoteCommand) return serveSpdyClientTowardWebSocket(req, socket, head, remoteCommand, call, { logger, upstreamPingIntervalMs: options.upstreamPingIntervalMs, tap, tapping }, refused);
     return tunnelSpdyClientTowardWebSocket(req, socket, head, call, logger, refused);
   }
 
@@ -458,8 +475,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const setting = call.target.streaming ?? 'auto';
     if (setting !== 'auto') return undefined;
     // Refused both ways: the client gets the SPDY refusal, exactly as without `auto`.
-    return (statusCode, replayThisRefusal) => {
-      const serve = StreamingModes.refusesSpdy(statusCode) ? towardWebSocket(req, socket, head, call, replayThisRefusal) : undefined;
+    return (statusCode: number, replayThisRefusal: () => void, tapping?: SessionTapOpening) => {
+      const serve = StreamingModes.refusesSpdy(statusCode) ? towardWebSocket(req, socket, head, call, replayThisRefusal, tapping) : undefined;
       if (!serve) return undefined;
       return async () => {
         const session = await serve();

@@ -45,7 +45,7 @@ export async function bridgeSpdyRemoteCommand(
    * Asked with the status of an upstream refusal before it is replayed: a session to start instead
    * (`upstreams[].streaming: auto` trying WebSocket after SPDY was refused), or undefined.
    */
-  fallback?: (statusCode: number, replayThisRefusal: () => void) => (() => Promise<LiveSession | undefined>) | undefined,
+  fallback?: (statusCode: number, replayThisRefusal: () => void, tapping: SessionTapOpening) => (() => Promise<LiveSession | undefined>) | undefined,
 ): Promise<LiveSession | undefined> {
   const subject = sessionSubject(call, req, 'translated');
   const context = { tty: request.tty, clientTransport: 'spdy', upstreamTransport: 'spdy' };
@@ -68,12 +68,13 @@ export async function bridgeSpdyRemoteCommand(
   }
   const unreachable = (message: string): void => sendStatusOnSocket(socket, new HttpStatusError(503, 'ServiceUnavailable', message));
   let instead: (() => Promise<LiveSession | undefined>) | undefined;
-  const refused = fallback && ((statusCode: number, replay: () => void): void => void ((instead = fallback(statusCode, replay)) ?? replay()));
+  // The session served another way (toward a WebSocket upstream) takes this session's tap with it.
+  const refused = fallback && ((statusCode: number, replay: () => void): void => void ((instead = fallback(statusCode, replay, tapping)) ?? replay()));
   const outcome = await dialUpstreamForClient(call, req, socket, versions, log.logger, unreachable, { refused });
   if (!outcome) {
-    // Served another way (toward a WebSocket upstream), where this bridge's tap does not reach.
-    ended(instead ? 'served toward a WebSocket upstream, unrecorded' : 'the session did not start');
-    return instead?.();
+    const session = await instead?.();
+    if (!session) ended('the session did not start');
+    return session;
   }
   // An upstream that chose a version the client did not offer cannot be bridged unchanged.
   if (!versions.includes(outcome.protocol)) {

@@ -9,7 +9,7 @@ import { SpdyConnection, type SpdyStream } from '../../connections/spdy/spdy-con
 import { SpdyStreamView } from '../../connections/spdy/spdy-streams.js';
 import { ChannelConnection } from '../../connections/websocket/channel-connection.js';
 import { Bridge, type Route, type SessionTapFactory } from '../bridge.js';
-import { openSessionTap } from '../session-tap.js';
+import { openSessionTap, type SessionTapOpening } from '../session-tap.js';
 import { HttpStatusError, sendStatusOnSocket } from '../../net/http-answers.js';
 import { bridgedSession, SessionEnding, type LiveSession, type SessionOutcome } from '../live-session.js';
 import { SessionLog, sessionSubject } from '../session-log.js';
@@ -32,6 +32,11 @@ export interface SpdyToWebSocketOptions {
   upstreamPingIntervalMs?: number;
   /** Opens the session's tap (recording, live view); a refusal refuses the session. */
   tap?: SessionTapFactory;
+  /**
+   * A tap already opened for this session, used instead of opening one: its opener keeps it (and ends
+   * it) should this session not start.
+   */
+  tapping?: SessionTapOpening;
 }
 
 type StreamType = 'error' | 'stdin' | 'stdout' | 'stderr' | 'resize';
@@ -58,7 +63,7 @@ export async function serveSpdyClientTowardWebSocket(
   const context = { tty: request.tty, clientTransport: 'spdy', upstreamTransport: 'websocket' };
   socket.on('error', () => undefined);
   // Recorded like every translated session: a recording that must be written and cannot be refuses it.
-  const tapping = await openSessionTap(options.tap, call, subject, request.tty);
+  const tapping = options.tapping ?? (await openSessionTap(options.tap, call, subject, request.tty));
   if (tapping.refused !== undefined) {
     new SessionLog(options.logger, subject, context).logger.warn({ event: 'session-refused', status: 500, reason: tapping.refused }, 'session refused');
     sendStatusOnSocket(socket, new HttpStatusError(500, 'InternalError', tapping.refused));
@@ -69,7 +74,7 @@ export async function serveSpdyClientTowardWebSocket(
   const logger = log.logger;
   const upgraded = await acceptSpdyClient({ req, socket, call, logger, clientProtocols: CLIENT_PROTOCOLS, upstreamProtocols: [V5.name], refused });
   if (!upgraded) {
-    tap?.event('end', { reason: 'the session did not start' });
+    if (!options.tapping) tap?.event('end', { reason: 'the session did not start' });
     return undefined;
   }
   const { clientProtocol } = upgraded;
