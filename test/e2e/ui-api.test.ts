@@ -2,7 +2,6 @@
 // per-request authentication, who sees which live session, and ending one — only by an admin, only
 // by POST, never from a foreign Origin — with the Status the client receives and the audit record.
 import t from 'tap';
-import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { stringify } from 'yaml';
 import { loadGatewayConfig } from '../../src/config/gateway-config.js';
 import { until } from '../helpers/wait.js';
 import { connect, waitForMessage, type ConnectOutcome } from '../helpers/ws-client.js';
-import { startUiStack, UI_USERS, type UiStack } from '../helpers/ui-gateway.js';
+import { asUser, startUiStack, uiRequest, UI_USERS, type UiStack } from '../helpers/ui-gateway.js';
 
 let stack: UiStack;
 t.before(async () => {
@@ -23,20 +22,11 @@ interface Answer {
   body: string;
 }
 
-function request(method: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    // The path as written (a URL object would resolve dot segments before sending).
-    const req = https.request({ host: '127.0.0.1', port: stack.running.gateway.port, path, method, headers, ca: stack.env.ca.caCertPem, servername: 'localhost' }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const as = (user: keyof typeof UI_USERS, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${UI_USERS[user]}`, ...extra });
+const request = async (method: string, path: string, headers: Record<string, string> = {}): Promise<Answer> => {
+  const answer = await uiRequest(stack, method, path, headers);
+  return { ...answer, body: answer.body.toString() };
+};
+const as = asUser;
 const json = <T>(answer: Answer): T => JSON.parse(answer.body) as T;
 
 /** A live exec session (`cat`, stdin open) opened by `user` with the browser token subprotocol. */

@@ -4,7 +4,6 @@
 // encoding, symbolic links and FIFOs in the directory, other users' recordings, no credentials, and
 // every method but GET and HEAD.
 import t from 'tap';
-import https from 'node:https';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
@@ -13,7 +12,7 @@ import type { RecordingEntry } from '../../src/recording/recording-index.js';
 import { until } from '../helpers/wait.js';
 import { connect, waitForMessage } from '../helpers/ws-client.js';
 import { kubectlPath } from '../helpers/kubectl.js';
-import { startUiStack, UI_USERS, type UiStack } from '../helpers/ui-gateway.js';
+import { asUser, startUiStack, uiRequest, UI_USERS, type UiAnswer, type UiStack } from '../helpers/ui-gateway.js';
 
 let stack: UiStack;
 let dir: string;
@@ -21,26 +20,8 @@ let dir: string;
 let aliceCast: string;
 let aliceRaw: string;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-function request(method: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    // The path as written (a URL object would resolve dot segments and encodings before sending).
-    const req = https.request({ host: '127.0.0.1', port: stack.running.gateway.port, path, method, headers, ca: stack.env.ca.caCertPem, servername: 'localhost' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const as = (user: keyof typeof UI_USERS) => ({ authorization: `Bearer ${UI_USERS[user]}` });
+const request = (method: string, path: string, headers: Record<string, string> = {}): Promise<UiAnswer> => uiRequest(stack, method, path, headers);
+const as = (user: keyof typeof UI_USERS): Record<string, string> => asUser(user);
 
 interface Listing {
   recordingEnabled: boolean;

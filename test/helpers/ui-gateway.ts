@@ -1,6 +1,7 @@
 // An edge-mode gateway with the web interface on, in front of one embedded legacy cluster, from a
 // real configuration file: what the UI tests (API and browser) drive.
 import { mkdir, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
@@ -97,3 +98,25 @@ function uiStack(env: TestClusters, running: ConfiguredGateway, logs: LogRecorde
     },
   };
 }
+
+export interface UiAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** One HTTPS request to the stack's gateway, the path sent as written (a URL object would resolve dot segments and encodings first). */
+export function uiRequest(stack: UiStack, method: string, path: string, headers: Record<string, string> = {}): Promise<UiAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: stack.running.gateway.port, path, method, headers, ca: stack.env.ca.caCertPem, servername: 'localhost' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The headers that sign `user` in with their bearer token, with `extra` beside them. */
+export const asUser = (user: keyof typeof UI_USERS, extra: Record<string, string> = {}): Record<string, string> => ({ authorization: `Bearer ${UI_USERS[user]}`, ...extra });
