@@ -1,5 +1,5 @@
 import type { Bench } from './context.js';
-import { alternate, type GatewayWatch, type PathName } from './gateway-watch.js';
+import { alternate, type GatewayWatch, type PathName, type RelayWatch } from './gateway-watch.js';
 import { spread, type PartRows } from './results.js';
 import { atMost, perGiBTargets, TARGETS } from './targets.js';
 import { download, percentile, roundTrips, upload, type Open } from './transfers.js';
@@ -37,14 +37,15 @@ export async function warmUp(paths: ExecPaths, bytes: number): Promise<void> {
 }
 
 /** Download and upload of `sizes.transfer` through exec on every path, alternated. */
-export async function transferRows(bench: Bench, rows: PartRows, paths: ExecPaths, watch: GatewayWatch, label: string): Promise<void> {
+export async function transferRows(bench: Bench, rows: PartRows, paths: ExecPaths, watch: GatewayWatch, label: string, floorWatch?: RelayWatch): Promise<void> {
   const bytes = bench.sizes.transfer;
   for (const [direction, run] of [
     ['download', (open: Open) => download(open, bytes)],
     ['upload', (open: Open) => upload(open, bytes)],
   ] as const) {
-    const measured = await alternate(bench.repeat, runsOf(paths, run), watch, 1, (round) => bench.say(`${label}: exec ${direction} of ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`));
+    const measured = await alternate(bench.repeat, runsOf(paths, run), watch, 1, (round) => bench.say(`${label}: exec ${direction} of ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`), floorMeter(floorWatch));
     const cpu = spread(measured.gatewayCpu.map((seconds) => seconds / (bytes / GiB)));
+    const floorCpu = measured.otherCpu.floor;
     const gcs = spread(measured.gatewayGcs.map((count) => count / (bytes / GiB)));
     rows.add({
       name: `exec ${direction} (bench client)`,
@@ -52,14 +53,18 @@ export async function transferRows(bench: Bench, rows: PartRows, paths: ExecPath
       better: 'higher',
       ...perPath(measured.results, (seconds) => seconds.map((s) => bytes / MiB / s)),
       gatewayCpuPerGiB: cpu,
+      ...(floorCpu ? { floorCpuPerGiB: spread(floorCpu.map((seconds) => seconds / (bytes / GiB))) } : {}),
       fullGcsPerGiB: gcs,
       targets: perGiBTargets(cpu, gcs),
     });
   }
 }
 
+/** The floor's relay measured as the gateway is, when the stack has one. */
+const floorMeter = (floorWatch: RelayWatch | undefined): { floor?: RelayWatch } => (floorWatch ? { floor: floorWatch } : {});
+
 /** One-byte round trips through `cat` and sequential set-ups of `echo x`, on every path, alternated. */
-export async function latencyRows(bench: Bench, rows: PartRows, paths: ExecPaths, watch: GatewayWatch, label: string): Promise<void> {
+export async function latencyRows(bench: Bench, rows: PartRows, paths: ExecPaths, watch: GatewayWatch, label: string, floorWatch?: RelayWatch): Promise<void> {
   const { roundTrips: count, setups: setupCount } = bench.sizes;
   const echoes = await alternate(bench.repeat, runsOf(paths, (open) => roundTrips(open, count)), watch, 1, (round) =>
     bench.say(`${label}: ${count} one-byte round trips, round ${round} of ${bench.repeat}`),
@@ -68,15 +73,28 @@ export async function latencyRows(bench: Bench, rows: PartRows, paths: ExecPaths
     rows.add({ name: `round trip p${p} (${count} on one session)`, unit: 'µs', better: 'lower', ...perPath(echoes.results, (runs) => runs.map((samples) => percentile(samples, p))) });
   }
 
-  const opened = await alternate(bench.repeat, runsOf(paths, (open) => setups(open, setupCount)), watch, setupCount, (round) =>
-    bench.say(`${label}: ${setupCount} set-ups of "echo x" one after another, round ${round} of ${bench.repeat}`),
+  const opened = await alternate(
+    bench.repeat,
+    runsOf(paths, (open) => setups(open, setupCount)),
+    watch,
+    setupCount,
+    (round) => bench.say(`${label}: ${setupCount} set-ups of "echo x" one after another, round ${round} of ${bench.repeat}`),
+    floorMeter(floorWatch),
   );
   const p50 = perPath(opened.results, (runs) => runs.map((samples) => percentile(samples, 50)));
   const added = p50.direct ? p50.gateway.median - p50.direct.median : undefined;
   rows.add({ name: 'set-up to first byte p50, one after another', unit: 'ms', better: 'lower', ...p50, targets: [atMost('added (gateway − direct medians)', TARGETS.setupAddedP50Ms, added, ' ms')] });
   rows.add({ name: 'set-up to first byte p99, one after another', unit: 'ms', better: 'lower', ...perPath(opened.results, (runs) => runs.map((samples) => percentile(samples, 99))) });
   const cpuMs = spread(opened.gatewayCpu.map((seconds) => (seconds * 1000) / setupCount));
-  rows.add({ name: 'gateway CPU per set-up, one after another', unit: 'ms', better: 'lower', gateway: cpuMs, targets: [atMost('CPU per session', TARGETS.setupCpuMs, cpuMs, ' ms')] });
+  const floorCpu = opened.otherCpu.floor;
+  rows.add({
+    name: 'gateway CPU per set-up, one after another',
+    unit: 'ms',
+    better: 'lower',
+    gateway: cpuMs,
+    ...(floorCpu ? { floor: spread(floorCpu.map((seconds) => (seconds * 1000) / setupCount)) } : {}),
+    targets: [atMost('CPU per session', TARGETS.setupCpuMs, cpuMs, ' ms')],
+  });
 }
 
 /** From starting the upgrade to the first stdout byte of `echo x`, in milliseconds, `count` one after another. */

@@ -1,11 +1,16 @@
-import type { ServerProcess } from './processes.js';
+import { openDescriptorsOf, type ServerProcess } from './processes.js';
+
+/** What `alternate` reads over a path's run: its CPU seconds and full GCs, once its sessions are over. */
+export interface PathMeter {
+  measure<T>(sessions: number, run: () => Promise<T>): Promise<{ result: T; cpuSeconds: number; fullGcs: number }>;
+}
 
 /**
  * The gateway process seen through its logs: sessions started and ended (and the protocols each
  * client spoke), upgrades relayed untranslated. A row's CPU and GC count are read once the sessions it
  * opened have ended in the gateway, so teardown is counted and a GC line still on its way is not lost.
  */
-export class GatewayWatch {
+export class GatewayWatch implements PathMeter {
   private started = 0;
   private ended = 0;
   private relayed = 0;
@@ -73,6 +78,32 @@ export class GatewayWatch {
   }
 }
 
+/**
+ * The floor's relay seen from outside: it logs nothing, so a run's connections are over when the
+ * relay holds no more descriptors than before the run (at most 10 s); its CPU is read then, so the
+ * teardown of what the run opened is counted, as the gateway's is.
+ */
+export class RelayWatch implements PathMeter {
+  constructor(private readonly relay: ServerProcess) {}
+
+  async measure<T>(_sessions: number, run: () => Promise<T>): Promise<{ result: T; cpuSeconds: number; fullGcs: number }> {
+    const descriptors = openDescriptorsOf(this.relay.pid);
+    const cpu = this.relay.cpuSeconds();
+    const gcs = this.relay.fullGcs();
+    const result = await run();
+    await descriptorsBackTo(this.relay.pid, descriptors);
+    return { result, cpuSeconds: this.relay.cpuSeconds() - cpu, fullGcs: this.relay.fullGcs() - gcs };
+  }
+}
+
+/** Waits (10 ms polls, at most 10 s) until a process has no more descriptors open than `baseline`. */
+export async function descriptorsBackTo(pid: number, baseline: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; openDescriptorsOf(pid) > baseline; ) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still has ${openDescriptorsOf(pid)} descriptors open, ${baseline} before`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 export interface WatchMark {
   started: number;
   ended: number;
@@ -119,7 +150,7 @@ export async function alternate<T>(
   watch: GatewayWatch,
   sessions: number,
   onRound?: (round: number) => void,
-  others: Partial<Record<PathName, GatewayWatch>> = {},
+  others: Partial<Record<PathName, PathMeter>> = {},
 ): Promise<Alternated<T>> {
   const order = (['direct', 'floor', 'modern', 'baseline', 'gateway'] as const).filter((path) => runs[path]);
   const alternated: Alternated<T> = { results: {}, gatewayCpu: [], gatewayGcs: [], otherCpu: {}, otherGcs: {} };

@@ -25,7 +25,7 @@ export async function kubectlPart(bench: Bench, rows: PartRows): Promise<void> {
   let stack: BenchStack | undefined;
   try {
     stack = await startBenchStack(bench, 'legacy', true);
-    const { upstream: cluster, gateway, relay, watch } = stack;
+    const { upstream: cluster, gateway, relay, watch, floorWatch } = stack;
     const calls: Record<'gateway' | 'direct' | 'floor', KubectlCall> = {
       gateway: await workspace.call('gateway', gateway.url),
       direct: await workspace.call('direct', cluster.url, SPDY_ONLY),
@@ -84,7 +84,7 @@ export async function kubectlPart(bench: Bench, rows: PartRows): Promise<void> {
           floor: () => row.run(calls.floor, 'floor'),
           direct: () => row.run(calls.direct, 'direct'),
         };
-        const measured = await alternate(bench.repeat, runs, watch, 1, (round) => bench.say(`kubectl: ${row.name}, ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`));
+        const measured = await alternate(bench.repeat, runs, watch, 1, (round) => bench.say(`kubectl: ${row.name}, ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`), floorWatch ? { floor: floorWatch } : {});
         rows.note(expectClientProtocol(watch, mark, row));
         const throughput = (seconds: number[]): number[] => seconds.map((s) => bytes / MiB / s);
         const cpu = spread(measured.gatewayCpu.map((seconds) => seconds / (row.bytesMoved / GiB)));
@@ -99,6 +99,7 @@ export async function kubectlPart(bench: Bench, rows: PartRows): Promise<void> {
           floor: spread(throughput(measured.results.floor!)),
           direct,
           gatewayCpuPerGiB: cpu,
+          ...(measured.otherCpu.floor ? { floorCpuPerGiB: spread(measured.otherCpu.floor.map((seconds) => seconds / (row.bytesMoved / GiB))) } : {}),
           fullGcsPerGiB: gcs,
           targets: [atLeast('gateway/direct', TARGETS.kubectlRatio, gatewayThroughput.median / direct.median, '×'), ...perGiBTargets(cpu, gcs, row.relay)],
         });

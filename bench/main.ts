@@ -107,9 +107,9 @@ const GiB = 1024 * MiB;
 async function legacyPart(bench: Bench, rows: PartRows): Promise<void> {
   const stack = await startBenchStack(bench, 'legacy', true);
   try {
-    const { upstream: cluster, gateway, relay, watch, paths } = stack;
+    const { upstream: cluster, gateway, relay, watch, floorWatch, paths } = stack;
     await warmUp(paths, bench.sizes.warmUp);
-    await transferRows(bench, rows, paths, watch, 'legacy cluster');
+    await transferRows(bench, rows, paths, watch, 'legacy cluster', floorWatch);
 
     const bytes = bench.sizes.transfer;
     for (const [label, gatewayPipe, relayed] of [
@@ -121,8 +121,16 @@ async function legacyPart(bench: Bench, rows: PartRows): Promise<void> {
         direct: () => echoThroughput(() => directPortForward(cluster.url, 7, bench.ca), bytes),
         floor: () => echoThroughput(() => directPortForward(relay!.url, 7, bench.ca), bytes),
       };
-      const measured = await alternate(bench.repeat, runs, watch, 1, (round) => bench.say(`legacy cluster: port-forward echo over ${label}, ${bytes / MiB} MiB each way, round ${round} of ${bench.repeat}`));
+      const measured = await alternate(
+        bench.repeat,
+        runs,
+        watch,
+        1,
+        (round) => bench.say(`legacy cluster: port-forward echo over ${label}, ${bytes / MiB} MiB each way, round ${round} of ${bench.repeat}`),
+        floorWatch ? { floor: floorWatch } : {},
+      );
       const cpu = spread(measured.gatewayCpu.map((cpuSeconds) => cpuSeconds / ((2 * bytes) / GiB)));
+      const floorCpu = measured.otherCpu.floor;
       const gcs = spread(measured.gatewayGcs.map((count) => count / ((2 * bytes) / GiB)));
       const throughput = (times: number[] | undefined): ReturnType<typeof spread> => spread(times!.map((s) => bytes / MiB / s));
       rows.add({
@@ -133,11 +141,12 @@ async function legacyPart(bench: Bench, rows: PartRows): Promise<void> {
         floor: throughput(measured.results.floor),
         direct: throughput(measured.results.direct),
         gatewayCpuPerGiB: cpu,
+        ...(floorCpu ? { floorCpuPerGiB: spread(floorCpu.map((cpuSeconds) => cpuSeconds / ((2 * bytes) / GiB))) } : {}),
         fullGcsPerGiB: gcs,
         targets: perGiBTargets(cpu, gcs, relayed),
       });
     }
-    await latencyRows(bench, rows, paths, watch, 'legacy cluster');
+    await latencyRows(bench, rows, paths, watch, 'legacy cluster', floorWatch);
   } finally {
     await stack.stop();
   }
@@ -166,8 +175,8 @@ async function syntheticPart(bench: Bench, rows: PartRows): Promise<void> {
   const stack = await startBenchStack(bench, 'synthetic', true);
   try {
     await warmUp(stack.paths, bench.sizes.warmUp);
-    await transferRows(bench, rows, stack.paths, stack.watch, 'synthetic upstream');
-    await latencyRows(bench, rows, stack.paths, stack.watch, 'synthetic upstream');
+    await transferRows(bench, rows, stack.paths, stack.watch, 'synthetic upstream', stack.floorWatch);
+    await latencyRows(bench, rows, stack.paths, stack.watch, 'synthetic upstream', stack.floorWatch);
   } finally {
     await stack.stop();
   }

@@ -101,6 +101,7 @@ const COLUMNS: Column[] = [
   ['gateway/direct', (row) => ratio(row.ratio)],
   ['floor/direct', (row) => ratio(row.floorRatio)],
   ['gateway CPU s/GiB', (row) => show(row.gatewayCpuPerGiB)],
+  ['floor CPU s/GiB', (row) => show(row.floorCpuPerGiB)],
   ['full GCs/GiB', (row) => show(row.fullGcsPerGiB)],
   ['target', targets],
 ];

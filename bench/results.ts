@@ -35,6 +35,8 @@ export interface Row {
   floorRatio?: number;
   /** The gateway process's user + system CPU seconds per GiB it moved, per repetition. */
   gatewayCpuPerGiB?: Spread;
+  /** The floor's relay process's user + system CPU seconds per GiB it moved, per repetition (TLS both sides, a copy between). */
+  floorCpuPerGiB?: Spread;
   /** The gateway's full (mark-compact) collections per GiB it moved, per repetition. */
   fullGcsPerGiB?: Spread;
   /** The translator part: kubectl straight to the modern peer, the API server's own (Go) translator. */

@@ -1,7 +1,7 @@
 import type { ExecSession } from './clients.js';
 import type { Bench } from './context.js';
 import { setup, warmUp } from './exec-rows.js';
-import { alternate } from './gateway-watch.js';
+import { alternate, descriptorsBackTo } from './gateway-watch.js';
 import { descriptorLimitOf, openDescriptorsOf, rssOf } from './processes.js';
 import { startBenchStack, type BenchStack } from './stacks.js';
 import { round, spread, type PartRows } from './results.js';
@@ -62,13 +62,15 @@ async function streamTogether(open: Open, count: number, bytes: number, inFlight
 }
 
 /**
- * The concurrency curve: 1, 10, 100 and 1,000 sessions streaming at once through the gateway and
- * directly, against the synthetic upstream (which spawns nothing, so the curve is the gateway's and
- * not the stand-in's process table). Each point moves the same bytes in all; the gateway's CPU per
- * GiB is read over the streaming only (set-up is the arrival part's), and set against one session's.
+ * The concurrency curve: 1, 10, 100 and 1,000 sessions streaming at once through the gateway, through
+ * the floor's relay and directly, against the synthetic upstream (which spawns nothing, so the curve is
+ * the gateway's and not the stand-in's process table). Each point moves the same bytes in all; the
+ * gateway's and the relay's CPU per GiB are read over the streaming only (set-up is the arrival
+ * part's), and the gateway's set against one session's.
  */
 export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<void> {
-  const stack = await syntheticStack(bench);
+  const stack = await startBenchStack(bench, 'synthetic', true);
+  const relay = stack.relay!;
   const errors: string[] = [];
   try {
     await warmUp(stack.paths, bench.sizes.warmUp);
@@ -76,14 +78,23 @@ export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<voi
     for (const count of bench.sizes.curve) {
       try {
         const bytes = Math.max(64 * 1024, Math.floor(bench.sizes.curveBytes / count));
-        const results: Record<'gateway' | 'direct', Streamed[]> = { gateway: [], direct: [] };
+        const results: Record<'gateway' | 'floor' | 'direct', Streamed[]> = { gateway: [], floor: [], direct: [] };
         const cpu: number[] = [];
         const gcs: number[] = [];
+        const floorCpu: number[] = [];
         for (let round = 1; round <= bench.repeat; round++) {
           bench.say(`concurrency: ${count} sessions streaming ${round < 2 ? `${(bytes / 1024).toFixed(0)} KiB each ` : ''}at once, round ${round} of ${bench.repeat}`);
-          for (const path of round % 2 ? (['direct', 'gateway'] as const) : (['gateway', 'direct'] as const)) {
+          for (const path of round % 2 ? (['direct', 'floor', 'gateway'] as const) : (['gateway', 'floor', 'direct'] as const)) {
             if (path === 'direct') {
               results.direct.push(await streamTogether(stack.paths.direct, count, bytes, bench.sizes.inFlight, bench.say));
+              continue;
+            }
+            if (path === 'floor') {
+              const descriptors = openDescriptorsOf(relay.pid);
+              let cpuAtRelease = 0;
+              results.floor.push(await streamTogether(stack.paths.floor!, count, bytes, bench.sizes.inFlight, bench.say, () => (cpuAtRelease = relay.cpuSeconds())));
+              await descriptorsBackTo(relay.pid, descriptors);
+              floorCpu.push((relay.cpuSeconds() - cpuAtRelease) / ((count * bytes) / GiB));
               continue;
             }
             const mark = stack.watch.mark();
@@ -110,8 +121,10 @@ export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<voi
           unit: 'MiB/s',
           better: 'higher',
           gateway: spread(results.gateway.map((r) => r.mibPerSecond)),
+          floor: spread(results.floor.map((r) => r.mibPerSecond)),
           direct: spread(results.direct.map((r) => r.mibPerSecond)),
           gatewayCpuPerGiB: cpuSpread,
+          floorCpuPerGiB: spread(floorCpu),
           fullGcsPerGiB: gcSpread,
           targets,
         });
@@ -122,6 +135,7 @@ export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<voi
             unit: 'ratio',
             better: 'higher',
             gateway: fairness,
+            floor: spread(results.floor.map((r) => r.fairness)),
             direct: spread(results.direct.map((r) => r.fairness)),
             targets: [atLeast('fairness', TARGETS.fairnessP10P90, fairness)],
           });
@@ -205,55 +219,70 @@ function sessionsThatFit(requested: number, budgets: DescriptorBudget[]): { coun
   return { count: Math.max(0, count), ...(limitedBy ? { limitedBy } : {}) };
 }
 
-/** Waits (10 ms polls, at most 10 s) until a process has no more descriptors open than `baseline`. */
-async function descriptorsBackTo(pid: number, baseline: number): Promise<void> {
-  for (const deadline = Date.now() + 10_000; openDescriptorsOf(pid) > baseline; ) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} still has ${openDescriptorsOf(pid)} descriptors open, ${baseline} before`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /**
  * Idle exec sessions (`cat`, stdin open) held through a fresh gateway in front of the synthetic
- * upstream, a fresh pair each round, so the RSS delta is the sessions' (after `idleWarmUp` sessions
- * opened and closed first, so compiling the path is not counted). As many as asked for, unless a descriptor
- * limit says otherwise: the gateway holds two per session, this process and the upstream one each.
+ * upstream, a fresh stack each round, so the RSS delta is the sessions' (after `idleWarmUp` sessions
+ * opened and closed first, so compiling the path is not counted); then as many held through the
+ * floor's relay (TLS accepted, TLS dialled, nothing else), its RSS delta the floor — what two idle TLS
+ * connections cost a Node process before any gateway work. The two alternate which goes first. As
+ * many as asked for, unless a descriptor limit says otherwise: the gateway and the relay hold two per
+ * session, this process and the upstream one each. At most `IDLE_ROUNDS` rounds: each holds twice
+ * 10,000 sessions and takes minutes, and RSS per session moves by about 1 % between rounds.
  */
+const IDLE_ROUNDS = 3;
+
 export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
-  const perSession: number[] = [];
-  const idleCpu: number[] = [];
+  const memory: Record<'gateway' | 'floor', number[]> = { gateway: [], floor: [] };
+  const idleCpu: Record<'gateway' | 'floor', number[]> = { gateway: [], floor: [] };
   let held = '';
-  for (let round = 1; round <= bench.repeat; round++) {
-    const stack = await syntheticStack(bench);
-    const open = (): Promise<ExecSession> => stack.paths.gateway(['cat'], true);
-    const release = async (sessions: ExecSession[]): Promise<void> => {
-      for (const session of sessions) session.endStdin();
-      await Promise.all(sessions.map((session) => session.finished));
-    };
+  const rounds = Math.min(bench.repeat, IDLE_ROUNDS);
+  for (let round = 1; round <= rounds; round++) {
+    const stack = await startBenchStack(bench, 'synthetic', true);
+    const relay = stack.relay!;
     try {
-      const baseline = openDescriptorsOf(stack.gateway.pid);
-      await release(await openMany(bench.sizes.idleWarmUp, bench.sizes.inFlight, open, bench.say));
-      await descriptorsBackTo(stack.gateway.pid, baseline);
+      const hops = { gateway: { process: stack.gateway, open: stack.paths.gateway }, floor: { process: relay, open: stack.paths.floor! } };
+      for (const hop of Object.values(hops)) await holdIdle(hop.process.pid, () => hop.open(['cat'], true), bench.sizes.idleWarmUp, bench);
       const { count, limitedBy } = sessionsThatFit(bench.sizes.idleSessions, [
         { name: 'gateway', pid: stack.gateway.pid, perSession: 2 },
+        { name: 'relay', pid: relay.pid, perSession: 2 },
         { name: 'bench', pid: 'self', perSession: 1 },
         { name: 'synthetic upstream', pid: stack.upstream.pid, perSession: 1 },
       ]);
       held = `${count.toLocaleString('en-US')} of ${bench.sizes.idleSessions.toLocaleString('en-US')} asked for${limitedBy ? `: the ${limitedBy} leaves no room for more` : ''}`;
-      bench.say(`idle: ${held} held through a fresh gateway, round ${round} of ${bench.repeat}`);
-      const rssBefore = rssOf(stack.gateway.pid);
-      const sessions = await openMany(count, bench.sizes.inFlight, open, bench.say);
-      const rssHeld = rssOf(stack.gateway.pid);
-      const cpuStart = stack.gateway.cpuSeconds();
-      await new Promise((resolve) => setTimeout(resolve, bench.sizes.idleSeconds * 1000));
-      idleCpu.push(((stack.gateway.cpuSeconds() - cpuStart) / bench.sizes.idleSeconds) * 100);
-      perSession.push((rssHeld - rssBefore) / count / 1024);
-      await release(sessions);
+      const order = round % 2 ? (['gateway', 'floor'] as const) : (['floor', 'gateway'] as const);
+      for (const path of order) {
+        bench.say(`idle: ${held} held through ${path === 'gateway' ? 'a fresh gateway' : "the floor's relay"}, round ${round} of ${rounds}`);
+        const { process, open } = hops[path];
+        const measured = await holdIdle(process.pid, () => open(['cat'], true), count, bench, process);
+        memory[path].push(measured.kibPerSession);
+        idleCpu[path].push(measured.cpuPercent);
+      }
     } finally {
       await stack.stop();
     }
   }
-  const memory = spread(perSession);
-  rows.add({ name: `gateway memory per idle session (RSS delta; ${held})`, unit: 'KiB', better: 'lower', gateway: memory, targets: [atMost('memory per session', TARGETS.idleKiB, memory, ' KiB')] });
-  rows.add({ name: `gateway CPU while they idle (${bench.sizes.idleSeconds} s)`, unit: '% of a core', better: 'lower', gateway: spread(idleCpu) });
+  const gatewayMemory = spread(memory.gateway);
+  rows.add({ name: `memory per idle session (RSS delta; ${held})`, unit: 'KiB', better: 'lower', gateway: gatewayMemory, floor: spread(memory.floor), targets: [atMost('memory per session', TARGETS.idleKiB, gatewayMemory, ' KiB')] });
+  rows.add({ name: `CPU while they idle (${bench.sizes.idleSeconds} s)`, unit: '% of a core', better: 'lower', gateway: spread(idleCpu.gateway), floor: spread(idleCpu.floor) });
+}
+
+/**
+ * Opens `count` idle sessions through a hop, reads its RSS delta per session and (with `measured`) its
+ * CPU over `idleSeconds`, releases them and waits until the hop holds no more descriptors than before.
+ */
+async function holdIdle(pid: number, open: () => Promise<ExecSession>, count: number, bench: Bench, measured?: { cpuSeconds(): number }): Promise<{ kibPerSession: number; cpuPercent: number }> {
+  const baseline = openDescriptorsOf(pid);
+  const rssBefore = rssOf(pid);
+  const sessions = await openMany(count, bench.sizes.inFlight, open, bench.say);
+  const rssHeld = rssOf(pid);
+  let cpuPercent = 0;
+  if (measured) {
+    const cpuStart = measured.cpuSeconds();
+    await new Promise((resolve) => setTimeout(resolve, bench.sizes.idleSeconds * 1000));
+    cpuPercent = ((measured.cpuSeconds() - cpuStart) / bench.sizes.idleSeconds) * 100;
+  }
+  for (const session of sessions) session.endStdin();
+  await Promise.all(sessions.map((session) => session.finished));
+  await descriptorsBackTo(pid, baseline);
+  return { kibPerSession: (rssHeld - rssBefore) / count / 1024, cpuPercent };
 }

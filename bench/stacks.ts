@@ -1,7 +1,7 @@
 import { directExec, gatewayExec } from './clients.js';
 import { place, type Bench } from './context.js';
 import type { ExecPaths } from './exec-rows.js';
-import { GatewayWatch } from './gateway-watch.js';
+import { GatewayWatch, RelayWatch } from './gateway-watch.js';
 import { startGatewayServer, startLegacyClusterServer, startRelay, startSyntheticUpstreamServer, type ServerProcess } from './processes.js';
 
 /** An upstream, a fresh gateway in front of it and (with a floor) the relay beside it, each its own process. */
@@ -10,6 +10,8 @@ export interface BenchStack {
   gateway: ServerProcess;
   relay?: ServerProcess;
   watch: GatewayWatch;
+  /** The relay's CPU over the floor's runs (with a floor). */
+  floorWatch?: RelayWatch;
   /** The bench's exec clients: WebSocket v5 to the gateway, SPDY direct, SPDY through the relay. */
   paths: ExecPaths;
   stop(): Promise<void>;
@@ -38,7 +40,7 @@ export async function startBenchStack(bench: Bench, upstreamKind: 'legacy' | 'sy
       direct: (command, stdin) => directExec(upstream.url, command, stdin, bench.ca),
       ...(relay ? { floor: (command: string[], stdin: boolean) => directExec(relay.url, command, stdin, bench.ca) } : {}),
     };
-    return { upstream, gateway, ...(relay ? { relay } : {}), watch: new GatewayWatch(gateway), paths, stop };
+    return { upstream, gateway, ...(relay ? { relay, floorWatch: new RelayWatch(relay) } : {}), watch: new GatewayWatch(gateway), paths, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -72,7 +72,7 @@ t.test('TLS on both legs: kubectl rows on every path, the floor, the concurrency
     ['1', '10'],
     'one curve point per concurrency level',
   );
-  t.match(parts[3]!.rows[0]!.name, /gateway memory per idle session/);
+  t.match(parts[3]!.rows[0]!.name, /memory per idle session/);
 
   const markdown = await readFile(out.markdown, 'utf8');
   t.match(markdown, `commit ${meta.commit}`);
