@@ -55,6 +55,7 @@ export async function transferRows(bench: Bench, rows: PartRows, paths: ExecPath
       gatewayCpuPerGiB: cpu,
       ...(floorCpu ? { floorCpuPerGiB: spread(floorCpu.map((seconds) => seconds / (bytes / GiB))) } : {}),
       fullGcsPerGiB: gcs,
+      ...(measured.otherGcs.floor ? { floorFullGcsPerGiB: spread(measured.otherGcs.floor.map((count) => count / (bytes / GiB))) } : {}),
       targets: perGiBTargets(cpu, gcs),
     });
   }

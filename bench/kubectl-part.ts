@@ -101,6 +101,7 @@ export async function kubectlPart(bench: Bench, rows: PartRows): Promise<void> {
           gatewayCpuPerGiB: cpu,
           ...(measured.otherCpu.floor ? { floorCpuPerGiB: spread(measured.otherCpu.floor.map((seconds) => seconds / (row.bytesMoved / GiB))) } : {}),
           fullGcsPerGiB: gcs,
+          ...(measured.otherGcs.floor ? { floorFullGcsPerGiB: spread(measured.otherGcs.floor.map((count) => count / (row.bytesMoved / GiB))) } : {}),
           targets: [atLeast('gateway/direct', TARGETS.kubectlRatio, gatewayThroughput.median / direct.median, '×'), ...perGiBTargets(cpu, gcs, row.relay)],
         });
       } catch (error) {

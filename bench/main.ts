@@ -143,6 +143,7 @@ async function legacyPart(bench: Bench, rows: PartRows): Promise<void> {
         gatewayCpuPerGiB: cpu,
         ...(floorCpu ? { floorCpuPerGiB: spread(floorCpu.map((cpuSeconds) => cpuSeconds / ((2 * bytes) / GiB))) } : {}),
         fullGcsPerGiB: gcs,
+        ...(measured.otherGcs.floor ? { floorFullGcsPerGiB: spread(measured.otherGcs.floor.map((count) => count / ((2 * bytes) / GiB))) } : {}),
         targets: perGiBTargets(cpu, gcs, relayed),
       });
     }

@@ -209,7 +209,7 @@ export function startLegacyClusterServer(transport: Transport, streaming?: 'spdy
  */
 export function startRelay(upstream: string, transport: Transport): Promise<ServerProcess> {
   const tlsArgs = transport.kind === 'tls' ? ['--tls-cert', transport.tls.certFile, '--tls-key', transport.tls.keyFile, '--ca', transport.tls.caFile] : [];
-  return startServer([upstream, ...tlsArgs], { script: fileURLToPath(new URL('./tcp-relay.js', import.meta.url)) });
+  return startServer([upstream, ...tlsArgs], { script: fileURLToPath(new URL('./tcp-relay.js', import.meta.url)), countGcs: true });
 }
 
 /** The synthetic SPDY upstream (synthetic-upstream.ts) in its own process, like the legacy cluster. */

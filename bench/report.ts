@@ -103,6 +103,7 @@ const COLUMNS: Column[] = [
   ['gateway CPU s/GiB', (row) => show(row.gatewayCpuPerGiB)],
   ['floor CPU s/GiB', (row) => show(row.floorCpuPerGiB)],
   ['full GCs/GiB', (row) => show(row.fullGcsPerGiB)],
+  ['floor full GCs/GiB', (row) => show(row.floorFullGcsPerGiB)],
   ['target', targets],
 ];
 
@@ -117,7 +118,7 @@ const TRANSLATOR_COLUMNS: Column[] = [
   ['Go translator CPU s/GiB (with its kubelet)', (row) => show(row.goTranslatorCpuPerGiB)],
   ['legacy peer CPU s/GiB (kubelet side)', (row) => show(row.upstreamCpuPerGiB)],
   ['Go translator less kubelet side', (row) => show(row.goTranslatorLessKubeletCpuPerGiB)],
-  ...COLUMNS.slice(-2),
+  ...COLUMNS.filter(([heading]) => heading === 'full GCs/GiB' || heading === 'target'),
 ];
 
 /** The recording part's table: one gateway with recording on against the same without it. */

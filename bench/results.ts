@@ -37,6 +37,8 @@ export interface Row {
   gatewayCpuPerGiB?: Spread;
   /** The floor's relay process's user + system CPU seconds per GiB it moved, per repetition (TLS both sides, a copy between). */
   floorCpuPerGiB?: Spread;
+  /** The same for the floor's relay: its full collections per GiB it moved. */
+  floorFullGcsPerGiB?: Spread;
   /** The gateway's full (mark-compact) collections per GiB it moved, per repetition. */
   fullGcsPerGiB?: Spread;
   /** The translator part: kubectl straight to the modern peer, the API server's own (Go) translator. */

@@ -82,6 +82,7 @@ export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<voi
         const cpu: number[] = [];
         const gcs: number[] = [];
         const floorCpu: number[] = [];
+        const floorGcs: number[] = [];
         for (let round = 1; round <= bench.repeat; round++) {
           bench.say(`concurrency: ${count} sessions streaming ${round < 2 ? `${(bytes / 1024).toFixed(0)} KiB each ` : ''}at once, round ${round} of ${bench.repeat}`);
           for (const path of round % 2 ? (['direct', 'floor', 'gateway'] as const) : (['gateway', 'floor', 'direct'] as const)) {
@@ -92,9 +93,16 @@ export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<voi
             if (path === 'floor') {
               const descriptors = openDescriptorsOf(relay.pid);
               let cpuAtRelease = 0;
-              results.floor.push(await streamTogether(stack.paths.floor!, count, bytes, bench.sizes.inFlight, bench.say, () => (cpuAtRelease = relay.cpuSeconds())));
+              let gcsAtRelease = 0;
+              results.floor.push(
+                await streamTogether(stack.paths.floor!, count, bytes, bench.sizes.inFlight, bench.say, () => {
+                  cpuAtRelease = relay.cpuSeconds();
+                  gcsAtRelease = relay.fullGcs();
+                }),
+              );
               await descriptorsBackTo(relay.pid, descriptors);
               floorCpu.push((relay.cpuSeconds() - cpuAtRelease) / ((count * bytes) / GiB));
+              floorGcs.push((relay.fullGcs() - gcsAtRelease) / ((count * bytes) / GiB));
               continue;
             }
             const mark = stack.watch.mark();
@@ -126,6 +134,7 @@ export async function concurrencyPart(bench: Bench, rows: PartRows): Promise<voi
           gatewayCpuPerGiB: cpuSpread,
           floorCpuPerGiB: spread(floorCpu),
           fullGcsPerGiB: gcSpread,
+          floorFullGcsPerGiB: spread(floorGcs),
           targets,
         });
         if (count > 1) {
