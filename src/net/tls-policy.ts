@@ -24,7 +24,15 @@ export interface TlsPolicy {
 
 export const DEFAULT_TLS_POLICY: TlsPolicy = { minVersion: DEFAULT_TLS_MIN_VERSION, cipherSuites: DEFAULT_TLS_CIPHER_SUITES };
 
+/** The cipher list of each policy, joined once: every upstream dial reads it, and kept it per connection. */
+const joinedCiphers = new WeakMap<readonly string[], string>();
+
 /** The node:tls options for a policy (server or client side). */
 export function tlsPolicyOptions(policy: TlsPolicy = DEFAULT_TLS_POLICY): { minVersion: TlsVersion; ciphers: string } {
-  return { minVersion: policy.minVersion, ciphers: policy.cipherSuites.join(':') };
+  let ciphers = joinedCiphers.get(policy.cipherSuites);
+  if (ciphers === undefined) {
+    ciphers = policy.cipherSuites.join(':');
+    joinedCiphers.set(policy.cipherSuites, ciphers);
+  }
+  return { minVersion: policy.minVersion, ciphers };
 }

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { tlsPolicyOptions } from '../net/tls-policy.js';
+import { PLAIN_DIAL_AGENT, TLS_DIAL_AGENT } from './dial-agent.js';
 import type { UpstreamTarget } from './target.js';
 
 export type UpstreamRequestOptions = https.RequestOptions;
@@ -58,9 +59,11 @@ export function connectionOptions(target: UpstreamTarget): UpstreamRequestOption
  */
 export function dialUpstream(target: UpstreamTarget, options: UpstreamRequestOptions): http.ClientRequest {
   const request = requestFunction(target);
-  const reuse = target.url.protocol === 'https:' ? target.tlsReuse?.dialOptions(target) : undefined;
-  if (!reuse) return request({ ...connectionOptions(target), ...options, agent: false });
-  const req = request({ ...connectionOptions(target), ...options, ...reuse.options, agent: false });
+  const secure = target.url.protocol === 'https:';
+  const agent = secure ? TLS_DIAL_AGENT : PLAIN_DIAL_AGENT;
+  const reuse = secure ? target.tlsReuse?.dialOptions(target) : undefined;
+  if (!reuse) return request({ ...connectionOptions(target), ...options, agent });
+  const req = request({ ...connectionOptions(target), ...options, ...reuse.options, agent });
   req.once('socket', (socket) => reuse.track(socket as TLSSocket));
   return req;
 }

@@ -105,7 +105,10 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     socket.on('data', (chunk: Buffer) => (this.startQueue ? this.startQueue.push(chunk) : this.receive(chunk)));
     socket.on('drain', () => this.releaseDrainWaiters());
     socket.on('error', (error: Error) => (this.closeCause ??= error)); // 'close' follows
-    socket.on('end', () => socket.end());
+    // Our side has usually finished first: end() on a finished socket only builds an error for nobody.
+    socket.on('end', () => {
+      if (!socket.writableEnded) socket.end();
+    });
     socket.on('close', () => this.onSocketClose());
     socket.resume();
     // Frames are handled from the next turn on, so an owner that attaches its 'stream' listener
@@ -370,12 +373,14 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.pingFloodTimer);
-    const error = this.closeError();
-    for (const stream of [...this.streams.values()]) stream.connectionClosed(error);
+    // One error for every stream and ping still waiting, built only if there is one: most sessions end with none.
+    let error: Error | undefined;
+    const closeError = (): Error => (error ??= this.closeError());
+    for (const stream of [...this.streams.values()]) stream.connectionClosed(closeError());
     this.streams.clear();
     this.fullStreams.clear();
     this.releaseDrainWaiters();
-    for (const pending of this.pings.values()) pending.reject(error);
+    for (const pending of this.pings.values()) pending.reject(closeError());
     this.pings.clear();
     this.emit('close');
   }
@@ -402,8 +407,11 @@ export class SpdyStream extends Duplex {
   private replied: boolean;
   private remoteDone = false;
   private localDone = false;
-  /** Why writes can no longer reach the peer; set once the writable side is closed under the writer. */
-  private writeClosed: Error | undefined;
+  /**
+   * Why writes can no longer reach the peer; set once the writable side is closed under the writer.
+   * A message until a write needs the Error: most streams close without a write after it.
+   */
+  private writeClosed: Error | string | undefined;
 
   constructor(
     private readonly connection: SpdyConnection,
@@ -466,7 +474,7 @@ export class SpdyStream extends Duplex {
       this.connection.sendReset(this.id, status);
       this.connection.forget(this);
     }
-    this.writeClosed ??= new Error('SPDY stream was reset');
+    this.writeClosed ??= 'SPDY stream was reset';
     this.destroy();
   }
 
@@ -478,7 +486,10 @@ export class SpdyStream extends Duplex {
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
     if (!this.writeClosed) return super.write(chunk, encoding as BufferEncoding, callback);
     const done = typeof encoding === 'function' ? encoding : callback;
-    if (done) process.nextTick(done, this.writeClosed);
+    if (done) {
+      if (typeof this.writeClosed === 'string') this.writeClosed = new Error(this.writeClosed);
+      process.nextTick(done, this.writeClosed);
+    }
     return false;
   }
 
@@ -549,7 +560,7 @@ export class SpdyStream extends Duplex {
     this.resetStatus = status;
     this.localDone = true;
     this.endReadable();
-    this.closeWritable(new Error(`SPDY stream reset by the peer (status ${status})`));
+    this.closeWritable(`SPDY stream reset by the peer (status ${status})`);
     this.emit('reset', status);
   }
 
@@ -570,7 +581,7 @@ export class SpdyStream extends Duplex {
   }
 
   /** @internal The writable side is over without a FIN from us (unidirectional, peer reset, lost connection). */
-  closeWritable(reason = new Error('SPDY stream is closed for writing')): void {
+  closeWritable(reason: Error | string = 'SPDY stream is closed for writing'): void {
     this.localDone = true;
     this.writeClosed ??= reason;
     if (this.remoteDone) this.connection.forget(this);

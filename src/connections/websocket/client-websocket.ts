@@ -399,7 +399,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> {
     this.parseHead(true);
     // A TCP FIN without (or after) a close frame: nothing more can come; finish our side too.
     if (this.state === 'open') this.state = 'closing';
-    this.socket.end();
+    // Usually our side has finished already: end() on a finished socket only builds an error for nobody.
+    if (!this.socket.writableEnded) this.socket.end();
     this.cutAfterTimeout();
   }
 
