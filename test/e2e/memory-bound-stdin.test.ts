@@ -5,7 +5,7 @@ import { startStack } from '../helpers/stack.js';
 import { connect } from '../helpers/ws-client.js';
 import { until } from '../helpers/wait.js';
 
-const BUDGET = 512 * 1024;
+const BUDGET = 1024 * 1024;
 const TOTAL = 200 * 1024 * 1024;
 
 t.test('stdin flood into a command that never reads: client held back, gateway buffering bounded', async (t) => {

@@ -44,8 +44,8 @@ export interface SpdyConnectionEvents {
 
 type WriteCallback = (error?: Error | null) => void;
 
-/** A quarter of the other half of the default session budget (limits.sessionBufferBytes, 512 KiB; session-budget.ts). */
-const DEFAULT_STREAM_HIGH_WATER_MARK = 64 * 1024;
+/** A quarter of the other half of the default session budget (limits.sessionBufferBytes, 1 MiB; session-budget.ts). */
+const DEFAULT_STREAM_HIGH_WATER_MARK = 128 * 1024;
 const DEFAULT_PING_FLOOD_TIMEOUT_MS = 30_000;
 /**
  * PINGs answered by one coalesced answer (the latest id) while the previous answer has not reached

@@ -8,8 +8,8 @@ export interface WebSocketPeerOptions {
   pingIntervalMs?: number;
 }
 
-/** Half of the default session budget (limits.sessionBufferBytes, 512 KiB; session-budget.ts). */
-const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+/** Half of the default session budget (limits.sessionBufferBytes, 1 MiB; session-budget.ts). */
+const DEFAULT_HIGH_WATER_MARK = 512 * 1024;
 /** Kubernetes' own WebSocket heartbeat period (client-go's pingPeriod). */
 const DEFAULT_PING_INTERVAL_MS = 5_000;
 
