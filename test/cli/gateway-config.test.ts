@@ -177,7 +177,7 @@ t.test('defaults: one upstream is the default; admin on, passthrough, no audit',
   t.equal(config.audit, undefined);
   t.same(config.logging, { level: 'info', format: 'auto' });
   t.same(config.shutdown, { gracePeriodSeconds: 25 });
-  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 33554432, maxHeaderBlockBytes: 262144, sessionBufferBytes: 2097152, failedAuthPerMinute: 30, pingIntervalSeconds: 5, headerTimeoutSeconds: 10, maxConnections: 10000, maxConnectionsPerClient: 200 });
+  t.same(config.limits, { maxSessions: 10000, maxSessionsPerUser: 100, idleTimeoutSeconds: 3600, maxSessionSeconds: 86400, maxMessageBytes: 33554432, maxHeaderBlockBytes: 262144, sessionBufferBytes: 1048576, failedAuthPerMinute: 30, pingIntervalSeconds: 5, headerTimeoutSeconds: 10, maxConnections: 10000, maxConnectionsPerClient: 200 });
     t.same(config.network, { trustedProxies: [], proxyProtocol: false });
     t.same(config.tlsPolicy, { minVersion: 'TLSv1.2', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305'] });
   const two = await load({ config: await configFile('two.yaml', 'upstreams: [{name: a, server: "https://a"}, {name: b, server: "https://b"}]\nadmin: {listen: "off"}\n') });
