@@ -250,7 +250,8 @@ export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
     const relay = stack.relay!;
     try {
       const hops = { gateway: { process: stack.gateway, open: stack.paths.gateway }, floor: { process: relay, open: stack.paths.floor! } };
-      for (const hop of Object.values(hops)) await holdIdle(hop.process.pid, () => hop.open(['cat'], true), bench.sizes.idleWarmUp, bench);
+      const upstream = stack.upstream.pid;
+      for (const hop of Object.values(hops)) await holdIdle([hop.process.pid, upstream], () => hop.open(['cat'], true), bench.sizes.idleWarmUp, bench);
       const { count, limitedBy } = sessionsThatFit(bench.sizes.idleSessions, [
         { name: 'gateway', pid: stack.gateway.pid, perSession: 2 },
         { name: 'relay', pid: relay.pid, perSession: 2 },
@@ -262,7 +263,7 @@ export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
       for (const path of order) {
         bench.say(`idle: ${held} held through ${path === 'gateway' ? 'a fresh gateway' : "the floor's relay"}, round ${round} of ${rounds}`);
         const { process, open } = hops[path];
-        const measured = await holdIdle(process.pid, () => open(['cat'], true), count, bench, process);
+        const measured = await holdIdle([process.pid, upstream], () => open(['cat'], true), count, bench, process);
         memory[path].push(measured.kibPerSession);
         idleCpu[path].push(measured.cpuPercent);
       }
@@ -276,11 +277,14 @@ export async function idlePart(bench: Bench, rows: PartRows): Promise<void> {
 }
 
 /**
- * Opens `count` idle sessions through a hop, reads its RSS delta per session and (with `measured`) its
- * CPU over `idleSeconds`, releases them and waits until the hop holds no more descriptors than before.
+ * Opens `count` idle sessions through a hop (`pids`: the hop, then the upstream), reads the hop's RSS
+ * delta per session and (with `measured`) its CPU over `idleSeconds`, releases them and waits until
+ * neither process holds more descriptors than before: the next hop's sessions need the upstream's
+ * descriptors back, or its accepts fail for want of them and the gateway answers 503.
  */
-async function holdIdle(pid: number, open: () => Promise<ExecSession>, count: number, bench: Bench, measured?: { cpuSeconds(): number }): Promise<{ kibPerSession: number; cpuPercent: number }> {
-  const baseline = openDescriptorsOf(pid);
+async function holdIdle(pids: [hop: number, upstream: number], open: () => Promise<ExecSession>, count: number, bench: Bench, measured?: { cpuSeconds(): number }): Promise<{ kibPerSession: number; cpuPercent: number }> {
+  const [pid] = pids;
+  const baselines = pids.map((each) => openDescriptorsOf(each));
   const rssBefore = rssOf(pid);
   const sessions = await openMany(count, bench.sizes.inFlight, open, bench.say);
   const rssHeld = rssOf(pid);
@@ -292,6 +296,6 @@ async function holdIdle(pid: number, open: () => Promise<ExecSession>, count: nu
   }
   for (const session of sessions) session.endStdin();
   await Promise.all(sessions.map((session) => session.finished));
-  await descriptorsBackTo(pid, baseline);
+  for (const [index, each] of pids.entries()) await descriptorsBackTo(each, baselines[index]!);
   return { kibPerSession: (rssHeld - rssBefore) / count / 1024, cpuPercent };
 }
