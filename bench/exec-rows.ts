@@ -1,5 +1,5 @@
 import type { Bench } from './context.js';
-import { alternate, type GatewayWatch, type PathName, type RelayWatch } from './gateway-watch.js';
+import { alternate, floorPerGiB, type GatewayWatch, type PathName, type RelayWatch } from './gateway-watch.js';
 import { spread, type PartRows } from './results.js';
 import { atMost, perGiBTargets, TARGETS } from './targets.js';
 import { download, percentile, roundTrips, upload, type Open } from './transfers.js';
@@ -43,9 +43,8 @@ export async function transferRows(bench: Bench, rows: PartRows, paths: ExecPath
     ['download', (open: Open) => download(open, bytes)],
     ['upload', (open: Open) => upload(open, bytes)],
   ] as const) {
-    const measured = await alternate(bench.repeat, runsOf(paths, run), watch, 1, (round) => bench.say(`${label}: exec ${direction} of ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`), floorMeter(floorWatch));
+    const measured = await alternate(bench.repeat, runsOf(paths, run), watch, 1, (round) => bench.say(`${label}: exec ${direction} of ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`), { floor: floorWatch });
     const cpu = spread(measured.gatewayCpu.map((seconds) => seconds / (bytes / GiB)));
-    const floorCpu = measured.otherCpu.floor;
     const gcs = spread(measured.gatewayGcs.map((count) => count / (bytes / GiB)));
     rows.add({
       name: `exec ${direction} (bench client)`,
@@ -53,16 +52,12 @@ export async function transferRows(bench: Bench, rows: PartRows, paths: ExecPath
       better: 'higher',
       ...perPath(measured.results, (seconds) => seconds.map((s) => bytes / MiB / s)),
       gatewayCpuPerGiB: cpu,
-      ...(floorCpu ? { floorCpuPerGiB: spread(floorCpu.map((seconds) => seconds / (bytes / GiB))) } : {}),
       fullGcsPerGiB: gcs,
-      ...(measured.otherGcs.floor ? { floorFullGcsPerGiB: spread(measured.otherGcs.floor.map((count) => count / (bytes / GiB))) } : {}),
+      ...floorPerGiB(measured, bytes / GiB),
       targets: perGiBTargets(cpu, gcs),
     });
   }
 }
-
-/** The floor's relay measured as the gateway is, when the stack has one. */
-const floorMeter = (floorWatch: RelayWatch | undefined): { floor?: RelayWatch } => (floorWatch ? { floor: floorWatch } : {});
 
 /** One-byte round trips through `cat` and sequential set-ups of `echo x`, on every path, alternated. */
 export async function latencyRows(bench: Bench, rows: PartRows, paths: ExecPaths, watch: GatewayWatch, label: string, floorWatch?: RelayWatch): Promise<void> {
@@ -80,7 +75,7 @@ export async function latencyRows(bench: Bench, rows: PartRows, paths: ExecPaths
     watch,
     setupCount,
     (round) => bench.say(`${label}: ${setupCount} set-ups of "echo x" one after another, round ${round} of ${bench.repeat}`),
-    floorMeter(floorWatch),
+    { floor: floorWatch },
   );
   const p50 = perPath(opened.results, (runs) => runs.map((samples) => percentile(samples, 50)));
   const added = p50.direct ? p50.gateway.median - p50.direct.median : undefined;

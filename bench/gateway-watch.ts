@@ -1,4 +1,5 @@
 import { openDescriptorsOf, type ServerProcess } from './processes.js';
+import { spread, type Row } from './results.js';
 
 /** What `alternate` reads over a path's run: its CPU seconds and full GCs, once its sessions are over. */
 export interface PathMeter {
@@ -150,7 +151,7 @@ export async function alternate<T>(
   watch: GatewayWatch,
   sessions: number,
   onRound?: (round: number) => void,
-  others: Partial<Record<PathName, PathMeter>> = {},
+  others: Partial<Record<PathName, PathMeter | undefined>> = {},
 ): Promise<Alternated<T>> {
   const order = (['direct', 'floor', 'modern', 'baseline', 'gateway'] as const).filter((path) => runs[path]);
   const alternated: Alternated<T> = { results: {}, gatewayCpu: [], gatewayGcs: [], otherCpu: {}, otherGcs: {} };
@@ -176,4 +177,14 @@ export async function alternate<T>(
     }
   }
   return alternated;
+}
+
+/** The floor's CPU and full GCs per GiB for a row, when its relay was measured (`gibPerRun`: GiB each run moved). */
+export function floorPerGiB(measured: Alternated<unknown>, gibPerRun: number): Pick<Row, 'floorCpuPerGiB' | 'floorFullGcsPerGiB'> {
+  const { floor: cpu } = measured.otherCpu;
+  const { floor: gcs } = measured.otherGcs;
+  return {
+    ...(cpu ? { floorCpuPerGiB: spread(cpu.map((seconds) => seconds / gibPerRun)) } : {}),
+    ...(gcs ? { floorFullGcsPerGiB: spread(gcs.map((count) => count / gibPerRun)) } : {}),
+  };
 }

@@ -1,7 +1,7 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bench } from './context.js';
-import { alternate, type PathName } from './gateway-watch.js';
+import { alternate, floorPerGiB, type PathName } from './gateway-watch.js';
 import { runKubectl, type KubectlCall } from './kubectl.js';
 import { execDownloadRow, execUploadRow, expectClientProtocol, kubectlWorkspace, portForwardEchoRow, SPDY_ONLY, type KubectlRow } from './kubectl-rows.js';
 import { spread, type PartRows } from './results.js';
@@ -84,7 +84,7 @@ export async function kubectlPart(bench: Bench, rows: PartRows): Promise<void> {
           floor: () => row.run(calls.floor, 'floor'),
           direct: () => row.run(calls.direct, 'direct'),
         };
-        const measured = await alternate(bench.repeat, runs, watch, 1, (round) => bench.say(`kubectl: ${row.name}, ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`), floorWatch ? { floor: floorWatch } : {});
+        const measured = await alternate(bench.repeat, runs, watch, 1, (round) => bench.say(`kubectl: ${row.name}, ${bytes / MiB} MiB, round ${round} of ${bench.repeat}`), { floor: floorWatch });
         rows.note(expectClientProtocol(watch, mark, row));
         const throughput = (seconds: number[]): number[] => seconds.map((s) => bytes / MiB / s);
         const cpu = spread(measured.gatewayCpu.map((seconds) => seconds / (row.bytesMoved / GiB)));
@@ -99,9 +99,8 @@ export async function kubectlPart(bench: Bench, rows: PartRows): Promise<void> {
           floor: spread(throughput(measured.results.floor!)),
           direct,
           gatewayCpuPerGiB: cpu,
-          ...(measured.otherCpu.floor ? { floorCpuPerGiB: spread(measured.otherCpu.floor.map((seconds) => seconds / (row.bytesMoved / GiB))) } : {}),
           fullGcsPerGiB: gcs,
-          ...(measured.otherGcs.floor ? { floorFullGcsPerGiB: spread(measured.otherGcs.floor.map((count) => count / (row.bytesMoved / GiB))) } : {}),
+          ...floorPerGiB(measured, row.bytesMoved / GiB),
           targets: [atLeast('gateway/direct', TARGETS.kubectlRatio, gatewayThroughput.median / direct.median, '×'), ...perGiBTargets(cpu, gcs, row.relay)],
         });
       } catch (error) {

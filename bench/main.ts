@@ -5,7 +5,7 @@ import { readCommandLine } from './command-line.js';
 import { directPortForward, gatewayPortForward, gatewayTunnelPortForward, type EchoPipe } from './clients.js';
 import { createBench, placementOf, sizesFor, type Bench } from './context.js';
 import { latencyRows, transferRows, warmUp } from './exec-rows.js';
-import { alternate, type PathName } from './gateway-watch.js';
+import { alternate, floorPerGiB, type PathName } from './gateway-watch.js';
 import { kubectlPart } from './kubectl-part.js';
 import { KUBECTL_MINOR } from './kubectl-rows.js';
 import { describeKubectl, kubectlBinary } from './kubectl.js';
@@ -127,10 +127,9 @@ async function legacyPart(bench: Bench, rows: PartRows): Promise<void> {
         watch,
         1,
         (round) => bench.say(`legacy cluster: port-forward echo over ${label}, ${bytes / MiB} MiB each way, round ${round} of ${bench.repeat}`),
-        floorWatch ? { floor: floorWatch } : {},
+        { floor: floorWatch },
       );
       const cpu = spread(measured.gatewayCpu.map((cpuSeconds) => cpuSeconds / ((2 * bytes) / GiB)));
-      const floorCpu = measured.otherCpu.floor;
       const gcs = spread(measured.gatewayGcs.map((count) => count / ((2 * bytes) / GiB)));
       const throughput = (times: number[] | undefined): ReturnType<typeof spread> => spread(times!.map((s) => bytes / MiB / s));
       rows.add({
@@ -141,9 +140,8 @@ async function legacyPart(bench: Bench, rows: PartRows): Promise<void> {
         floor: throughput(measured.results.floor),
         direct: throughput(measured.results.direct),
         gatewayCpuPerGiB: cpu,
-        ...(floorCpu ? { floorCpuPerGiB: spread(floorCpu.map((cpuSeconds) => cpuSeconds / ((2 * bytes) / GiB))) } : {}),
         fullGcsPerGiB: gcs,
-        ...(measured.otherGcs.floor ? { floorFullGcsPerGiB: spread(measured.otherGcs.floor.map((count) => count / ((2 * bytes) / GiB))) } : {}),
+        ...floorPerGiB(measured, (2 * bytes) / GiB),
         targets: perGiBTargets(cpu, gcs, relayed),
       });
     }
