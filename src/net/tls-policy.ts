@@ -24,7 +24,7 @@ export interface TlsPolicy {
 
 export const DEFAULT_TLS_POLICY: TlsPolicy = { minVersion: DEFAULT_TLS_MIN_VERSION, cipherSuites: DEFAULT_TLS_CIPHER_SUITES };
 
-/** The cipher list of each policy, joined once: every upstream dial reads it, and kept it per connection. */
+/** The cipher list of each policy, joined once: every upstream dial reads it, and a string joined per dial stayed with its connection. */
 const joinedCiphers = new WeakMap<readonly string[], string>();
 
 /** The node:tls options for a policy (server or client side). */

@@ -25,6 +25,16 @@ function serverSide(): { parser: WebSocketFrameParser; messages: Buffer[]; close
   return Object.assign(seen, { parser });
 }
 
+/** A ClientWebSocket in the client role over a socket whose writes are captured; `binaryData` gets what the server sends. */
+function clientRole(protocol: string, binaryData: (piece: Buffer) => void = () => undefined): { socket: PassThrough; written: Buffer[]; client: ClientWebSocket } {
+  const socket = new PassThrough();
+  const written: Buffer[] = [];
+  const duplex = Object.assign(socket, { write: (chunk: Buffer, cb?: () => void) => (written.push(Buffer.from(chunk)), cb?.(), true) });
+  const client = new ClientWebSocket(duplex as unknown as PassThrough, Buffer.alloc(0), protocol, { role: 'client', closeTimeoutMs: 10 });
+  client.receive({ binaryStart: () => undefined, binaryData, binaryEnd: () => undefined, text: () => undefined });
+  return { socket, written, client };
+}
+
 t.test('maskFrame: the masked copy reads back as the original, for each length form', async (t) => {
   for (const size of [0, 5, 125, 126, 70_000]) {
     const payload = Buffer.alloc(size, 0x5a);
@@ -78,11 +88,7 @@ t.test('MaskKeys: four fresh bytes per frame, different frame to frame, across p
 });
 
 t.test('the client role masks each frame with its own key', async (t) => {
-  const socket = new PassThrough();
-  const written: Buffer[] = [];
-  const duplex = Object.assign(socket, { write: (chunk: Buffer, cb?: () => void) => (written.push(Buffer.from(chunk)), cb?.(), true) });
-  const client = new ClientWebSocket(duplex as unknown as PassThrough, Buffer.alloc(0), 'v5.channel.k8s.io', { role: 'client', closeTimeoutMs: 10 });
-  client.receive({ binaryStart: () => undefined, binaryData: () => undefined, binaryEnd: () => undefined, text: () => undefined });
+  const { socket, written, client } = clientRole('v5.channel.k8s.io');
   const payload = Buffer.alloc(2_000, 0x41);
   for (let i = 0; i < 50; i++) client.sendPrefixed(0, payload);
   for (let i = 0; i < 50; i++) client.send(payload, true);
@@ -99,13 +105,8 @@ t.test('the client role masks each frame with its own key', async (t) => {
 });
 
 t.test('the client role masks messages, pings and its close; server frames are read unmasked', async (t) => {
-  const socket = new PassThrough();
-  const written: Buffer[] = [];
-  const wire = { write: (chunk: Buffer) => written.push(chunk) };
-  const duplex = Object.assign(socket, { write: (chunk: Buffer, cb?: () => void) => (wire.write(Buffer.from(chunk)), cb?.(), true) });
-  const client = new ClientWebSocket(duplex as unknown as PassThrough, Buffer.alloc(0), 'v5.channel.k8s.io', { role: 'client', closeTimeoutMs: 10 });
   const received: Buffer[] = [];
-  client.receive({ binaryStart: () => undefined, binaryData: (piece) => received.push(Buffer.from(piece)), binaryEnd: () => undefined, text: () => undefined });
+  const { socket, written, client } = clientRole('v5.channel.k8s.io', (piece) => received.push(Buffer.from(piece)));
   client.send(Buffer.from([0, 104, 105]), true);
   client.send(Buffer.alloc(20_000, 7), true);
   client.ping();
@@ -121,11 +122,7 @@ t.test('the client role masks messages, pings and its close; server frames are r
 });
 
 t.test('a masked frame from the server fails the connection with 1002', async (t) => {
-  const socket = new PassThrough();
-  const written: Buffer[] = [];
-  const duplex = Object.assign(socket, { write: (chunk: Buffer, cb?: () => void) => (written.push(Buffer.from(chunk)), cb?.(), true) });
-  const client = new ClientWebSocket(duplex as unknown as PassThrough, Buffer.alloc(0), '', { role: 'client', closeTimeoutMs: 10 });
-  client.receive({ binaryStart: () => undefined, binaryData: () => undefined, binaryEnd: () => undefined, text: () => undefined });
+  const { socket, written } = clientRole('');
   socket.emit('data', maskFrame(encodeFrame(Opcode.binary, Buffer.from('x')), Buffer.from([9, 9, 9, 9])));
   const server = serverSide();
   for (const chunk of written) server.parser.push(chunk);
