@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { directExec, gatewayExec, TOKEN } from './clients.js';
-import { startServer } from './processes.js';
+import { nodeFlagsOf, startServer } from './processes.js';
 import { printTable } from './table.js';
 import { download, roundTrips, upload, type Open } from './transfers.js';
 import { readCommandLine } from './command-line.js';
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     config,
     stringify({ listen: '127.0.0.1:0', admin: { listen: 'off' }, upstreams: [{ name: 'default', server: cluster.url, allowInsecureHTTP: true }], shutdown: { gracePeriodSeconds: 0 } }),
   );
-  const gateway = await underCallgrind(dir, 'gateway', [MAIN, 'serve', '--config', config]);
+  const gateway = await underCallgrind(dir, 'gateway', [...nodeFlagsOf(MAIN), MAIN, 'serve', '--config', config]);
   const relay = await underCallgrind(dir, 'relay', [RELAY, cluster.url]);
   const rows: string[][] = [];
   const echoRows: string[][] = [];

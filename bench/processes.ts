@@ -42,7 +42,7 @@ export interface StartOptions {
  */
 export function startServer(args: string[], options: StartOptions = {}): Promise<ServerProcess> {
   const script = options.script ?? MAIN;
-  const nodeArgs = options.countGcs ? ['--import', GC_COUNTER] : [];
+  const nodeArgs = [...nodeFlagsOf(script), ...(options.countGcs ? ['--import', GC_COUNTER] : [])];
   // Logs stay at info, as in production: two lines per session are part of the cost measured.
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
@@ -88,6 +88,15 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
       if (url === undefined) reject(new Error(`${args[0] ?? script} exited with ${code} before listening`));
     });
   });
+}
+
+/**
+ * The node flags a script's first line (`#!/usr/bin/env -S node …`) starts it with, so that the bench
+ * runs our command as it is installed and run (the bin, the image) and not as bare `node script`.
+ */
+export function nodeFlagsOf(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
+  return /^#!\/usr\/bin\/env -S node(?: (.*))?$/.exec(first)?.[1]?.trim().split(/\s+/) ?? [];
 }
 
 /** Every process started here that has not exited yet. */

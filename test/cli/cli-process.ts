@@ -31,8 +31,10 @@ export class CliProcess {
   private readonly waiters: Array<() => void> = [];
   private done = false;
 
-  constructor(args: string[], options: { cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `asInstalled`: run the file itself, through its `#!` line, as the npm bin and the image do. */
+  constructor(args: string[], options: { cwd?: string; asInstalled?: boolean } = {}) {
+    const [command, commandArgs] = options.asInstalled ? [MAIN, args] : [process.execPath, [MAIN, ...args]];
+    this.child = spawn(command, commandArgs, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdin.end();
     this.child.stdout.on('data', (chunk: Buffer) => {
       this.stdout += chunk.toString();
